@@ -1,0 +1,39 @@
+// Package knn implements exact k-nearest-neighbour search and classification
+// in pure Go.
+//
+// It knows nothing of Iris, HTTP or storage: a [Dataset] is a flat,
+// row-major array of points, each with an integer id and a class label
+// (an index into a sorted list of class names).
+//
+// # Metrics
+//
+// [Euclidean], [Manhattan] and [Chebyshev] distances are supported. Internally
+// Euclidean search compares squared distances (the same order, one square
+// root fewer per point); the distances reported in a [Neighbor] are always
+// the true distances.
+//
+// # Determinism and ties
+//
+// Results never depend on map iteration, goroutine scheduling or the order
+// in which points were stored:
+//
+//   - Among points at equal distance from the query, the one with the lower
+//     id is nearer. The k neighbours are therefore a function of the data
+//     and the query alone, and are returned nearest first.
+//   - When two or more classes receive the same vote weight, the class that
+//     comes first in sorted class order wins (this matches scikit-learn's
+//     KNeighborsClassifier.predict, whose classes_ are sorted). [Vote.Tie]
+//     reports that the tie rule decided the answer.
+//
+// # Weights
+//
+// With [Uniform] weights every neighbour has one vote. With [Distance]
+// weights a neighbour's vote is 1/d; when one or more neighbours are at
+// distance 0 only those vote, one vote each, as in scikit-learn.
+//
+// # Allocation
+//
+// [Dataset.Nearest] appends to a caller-supplied slice and [Classify] writes
+// into a caller-supplied probability slice, so a prediction with reused
+// buffers allocates nothing.
+package knn
