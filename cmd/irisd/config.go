@@ -1,0 +1,194 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/irisknn/irisknn/internal/httpapi"
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+// config is every setting of irisd. Each is a flag with an IRIS_* environment
+// fallback (flag name upper-cased, dashes as underscores); a flag given on
+// the command line wins over the environment.
+type config struct {
+	Addr            string
+	CORSOrigins     string
+	DataPath        string
+	K               int
+	Metric          string
+	Weights         string
+	MaxK            int
+	MaxBatch        int
+	MaxBody         int64
+	LogFormat       string
+	LogLevel        string
+	ReadHeaderTO    time.Duration
+	ReadTO          time.Duration
+	WriteTO         time.Duration
+	IdleTO          time.Duration
+	ShutdownTO      time.Duration
+	HealthcheckOnly bool
+}
+
+// envName returns the environment variable that backs a flag.
+func envName(flagName string) string {
+	return "IRIS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// envOverrides maps flags whose variable is not simply envName(flag).
+var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA"}
+
+func envFor(name string) string {
+	if e, ok := envOverrides[name]; ok {
+		return e
+	}
+	return envName(name)
+}
+
+// noEnv lists flags that have no environment fallback.
+var noEnv = map[string]bool{"healthcheck": true}
+
+// parseConfig parses args (without the program name), falling back to getenv
+// for flags not given, and validates the result.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	d := httpapi.DefaultConfig()
+	c := &config{}
+	fs := flag.NewFlagSet("irisd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "comma-separated origins allowed to call the API from a browser (\"*\": any, without credentials)")
+	fs.StringVar(&c.DataPath, "data", "", "CSV training set to load instead of the embedded Iris data (header: sepal_length,sepal_width,petal_length,petal_width,species)")
+	fs.IntVar(&c.K, "k", d.DefaultK, "default number of neighbours")
+	fs.StringVar(&c.Metric, "metric", d.DefaultMetric.String(), "default metric: euclidean, manhattan or chebyshev")
+	fs.StringVar(&c.Weights, "weights", d.DefaultWeights.String(), "default weights: uniform or distance")
+	fs.IntVar(&c.MaxK, "max-k", d.MaxK, "largest k a request may ask for")
+	fs.IntVar(&c.MaxBatch, "max-batch", d.MaxBatch, "most rows in one batch prediction")
+	fs.Int64Var(&c.MaxBody, "max-body", d.MaxBodyBytes, "largest request body in bytes")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.ReadHeaderTO, "read-header-timeout", 5*time.Second, "time allowed to read request headers")
+	fs.DurationVar(&c.ReadTO, "read-timeout", 30*time.Second, "time allowed to read a whole request")
+	fs.DurationVar(&c.WriteTO, "write-timeout", 60*time.Second, "time allowed to write a response")
+	fs.DurationVar(&c.IdleTO, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	fs.DurationVar(&c.ShutdownTO, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "irisd serves k-nearest-neighbour predictions on the Iris dataset over HTTP.\n\n")
+		fmt.Fprintf(stderr, "Usage: irisd [flags]\n\nFlags (each may also be set by the environment variable shown):\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			env := ""
+			if !noEnv[f.Name] {
+				env = " [$" + envFor(f.Name) + "]"
+			}
+			fmt.Fprintf(stderr, "  -%s%s\n    \t%s (default %q)\n", f.Name, env, f.Usage, f.DefValue)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (see irisd -h)", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || noEnv[f.Name] {
+			return
+		}
+		if v := getenv(envFor(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("$%s=%q: %v", envFor(f.Name), v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.K < 1 {
+		errs = append(errs, fmt.Errorf("-k must be at least 1, got %d", c.K))
+	}
+	if c.MaxK < 1 {
+		errs = append(errs, fmt.Errorf("-max-k must be at least 1, got %d", c.MaxK))
+	}
+	if c.K > c.MaxK {
+		errs = append(errs, fmt.Errorf("-k %d is larger than -max-k %d", c.K, c.MaxK))
+	}
+	if c.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("-max-batch must be at least 1, got %d", c.MaxBatch))
+	}
+	if c.MaxBody < 1024 {
+		errs = append(errs, fmt.Errorf("-max-body must be at least 1024 bytes, got %d", c.MaxBody))
+	}
+	if _, err := knn.ParseMetric(c.Metric); err != nil {
+		errs = append(errs, fmt.Errorf("-metric: %v", err))
+	}
+	if _, err := knn.ParseWeights(c.Weights); err != nil {
+		errs = append(errs, fmt.Errorf("-weights: %v", err))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.LogFormat))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("-log-level: %v", err))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read-header-timeout", c.ReadHeaderTO}, {"read-timeout", c.ReadTO}, {"write-timeout", c.WriteTO}, {"idle-timeout", c.IdleTO}, {"shutdown-timeout", c.ShutdownTO}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("-%s must be positive, got %v", d.name, d.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// origins splits the -cors-origins list.
+func (c *config) origins() []string {
+	var out []string
+	for o := range strings.SplitSeq(c.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// apiConfig converts the settings for the HTTP API.
+func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
+	m, _ := knn.ParseMetric(c.Metric)
+	w, _ := knn.ParseWeights(c.Weights)
+	return httpapi.Config{
+		DefaultK:       c.K,
+		DefaultMetric:  m,
+		DefaultWeights: w,
+		MaxK:           c.MaxK,
+		MaxBatch:       c.MaxBatch,
+		MaxBodyBytes:   c.MaxBody,
+		CORSOrigins:    c.origins(),
+		Logger:         log,
+	}
+}
+
+// logger returns the logger the settings ask for.
+func (c *config) logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,150 @@
+// Command irisd serves k-nearest-neighbour predictions on the Iris dataset
+// (or any CSV with the same columns) over a REST API.
+//
+// Run irisd -h for its flags; every flag has an IRIS_* environment fallback.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/httpapi"
+	"github.com/irisknn/irisknn/internal/iris"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "irisd:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
+}
+
+// run is the whole program: parse the settings, load the data, serve until
+// ctx is done, then shut down gracefully. Logs go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.HealthcheckOnly {
+		return healthcheck(ctx, cfg.Addr)
+	}
+	log := cfg.logger(stdout)
+
+	start := time.Now()
+	samples, source, err := loadSamples(cfg.DataPath)
+	if err != nil {
+		return err
+	}
+	snap, err := iris.NewSnapshot(samples)
+	if err != nil {
+		return fmt.Errorf("%s: %w", source, err)
+	}
+	store := iris.NewMemory(snap, nil)
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "duration", time.Since(start))
+
+	api := httpapi.NewServer(cfg.apiConfig(log), store)
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: cfg.ReadHeaderTO,
+		ReadTimeout:       cfg.ReadTO,
+		WriteTimeout:      cfg.WriteTO,
+		IdleTimeout:       cfg.IdleTO,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "cors_origins", cfg.origins(),
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down", "timeout", cfg.ShutdownTO)
+	api.SetReady(false)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTO)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// loadSamples reads the training set from path, or the embedded Iris data
+// when path is empty.
+func loadSamples(path string) ([]iris.Sample, string, error) {
+	if path == "" {
+		s, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+		return s, "embedded iris.csv", err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("-data: %w", err)
+	}
+	defer f.Close()
+	s, err := iris.ParseCSV(f)
+	if err != nil {
+		return nil, path, fmt.Errorf("-data %s: %w", path, err)
+	}
+	return s, path, nil
+}
+
+// healthcheck asks the server at addr for /healthz and fails unless it
+// answers 200 within two seconds.
+func healthcheck(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
+	}
+	return nil
+}

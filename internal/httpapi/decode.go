@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/irisknn/irisknn/internal/iris"
+)
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// decode reads a JSON request body into v. Every way a body can be
+// unacceptable before its values are looked at is an *httpError: 415 for a
+// content type that is not JSON, 413 for a body over the limit, 400 for
+// anything the JSON decoder rejects (syntax, invalid UTF-8, wrong types,
+// unknown fields, trailing data, numbers that overflow).
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &httpError{status: http.StatusUnsupportedMediaType,
+				msg: fmt.Sprintf("Content-Type %q is not supported: send application/json", ct)}
+		}
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // do not keep huge buffers alive
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &httpError{status: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)}
+		}
+		return badRequest("", "could not read the request body", err)
+	}
+	return decodeJSON(buf.Bytes(), v)
+}
+
+// decodeJSON strictly decodes one JSON value from body into v.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("", "request body is empty: send a JSON object", nil)
+	}
+	if !utf8.Valid(body) {
+		return badRequest("", "request body is not valid UTF-8", nil)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("", "unexpected data after the JSON value: send exactly one JSON object", err)
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into a 400 with a useful message.
+func jsonError(err error) error {
+	if he, ok := errors.AsType[*httpError](err); ok {
+		return he
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return badRequest("", fmt.Sprintf("malformed JSON at byte %d: %v (NaN and Infinity are not JSON numbers)", se.Offset, se), err)
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		want := te.Type.String()
+		switch {
+		case strings.Contains(want, "int"):
+			want = "an integer"
+		case strings.Contains(want, "float"):
+			want = "a number"
+		case strings.Contains(want, "string"):
+			want = "a string"
+		case strings.HasPrefix(want, "[]"):
+			want = "an array"
+		case strings.Contains(want, "struct"), strings.Contains(want, "Request"):
+			want = "an object"
+		}
+		msg := fmt.Sprintf("%s must be %s, got %s", field, want, te.Value)
+		if te.Value == "number" {
+			msg = fmt.Sprintf("%s must be %s, and in range", field, want)
+		}
+		return badRequest(field, msg, err)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return badRequest("", "truncated JSON: the body ended before the value was complete", err)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return badRequest(name, fmt.Sprintf("unknown field %q", name), err)
+	}
+	return badRequest("", "malformed JSON: "+err.Error(), err)
+}
+
+// featuresJSON accepts a sample's measurements either as an array of four
+// numbers in FeatureNames order or as an object naming them. Counting and
+// completeness are checked later (a 422, not a 400), by features().
+type featuresJSON struct {
+	vals  []float64
+	named bool
+	have  [iris.Dim]bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *featuresJSON) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) > 0 && b[0] == '[':
+		f.named = false
+		return json.Unmarshal(b, &f.vals)
+	case len(b) > 0 && b[0] == '{':
+		var obj struct {
+			SepalLength *float64 `json:"sepal_length"`
+			SepalWidth  *float64 `json:"sepal_width"`
+			PetalLength *float64 `json:"petal_length"`
+			PetalWidth  *float64 `json:"petal_width"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&obj); err != nil {
+			if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				return badRequest("features", fmt.Sprintf("unknown measurement %s: want %s", name, strings.Join(iris.FeatureNames[:], ", ")), err)
+			}
+			return err
+		}
+		f.named = true
+		f.vals = make([]float64, iris.Dim)
+		for i, p := range []*float64{obj.SepalLength, obj.SepalWidth, obj.PetalLength, obj.PetalWidth} {
+			if p != nil {
+				f.vals[i], f.have[i] = *p, true
+			}
+		}
+		return nil
+	case string(b) == "null":
+		return nil
+	}
+	return badRequest("features", "features must be an array of 4 numbers or an object with "+strings.Join(iris.FeatureNames[:], ", "), nil)
+}
+
+// features converts the wire form into validated domain features; field
+// names the JSON field for error messages.
+func (f *featuresJSON) features(field string) (iris.Features, error) {
+	var out iris.Features
+	if f.named {
+		for i, ok := range f.have {
+			if !ok {
+				return out, iris.Invalidf(field, "%s.%s is missing: give all of %s", field, iris.FeatureNames[i], strings.Join(iris.FeatureNames[:], ", "))
+			}
+		}
+	} else if len(f.vals) != iris.Dim {
+		return out, iris.Invalidf(field, "%s must have %d numbers (%s), got %d", field, iris.Dim, strings.Join(iris.FeatureNames[:], ", "), len(f.vals))
+	}
+	copy(out[:], f.vals)
+	if err := iris.CheckFeatures(out); err != nil {
+		return out, iris.Invalidf(field, "%s: %s", field, err.(*iris.Error).Message)
+	}
+	return out, nil
+}

@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+// predictRequest is the body of POST /predict: one of features (a single
+// prediction) or instances (a batch), and optional settings.
+type predictRequest struct {
+	Features  *featuresJSON  `json:"features"`
+	Instances []featuresJSON `json:"instances"`
+	K         *int           `json:"k"`
+	Metric    *string        `json:"metric"`
+	Weights   *string        `json:"weights"`
+}
+
+// query converts the request's settings into a validated query for snap.
+func (s *Server) query(req *predictRequest, snap *iris.Snapshot) (knn.Query, error) {
+	q := knn.Query{K: s.cfg.DefaultK, Metric: s.cfg.DefaultMetric, Weights: s.cfg.DefaultWeights}
+	if req.K != nil {
+		q.K = *req.K
+	} else {
+		q.K = min(q.K, snap.Len())
+	}
+	if q.K > s.cfg.MaxK {
+		return q, iris.Invalidf("k", "k must be at most %d (the server's maximum k), got %d", s.cfg.MaxK, q.K)
+	}
+	if req.Metric != nil {
+		m, err := knn.ParseMetric(*req.Metric)
+		if err != nil {
+			return q, iris.Invalidf("metric", "%v", err)
+		}
+		q.Metric = m
+	}
+	if req.Weights != nil {
+		w, err := knn.ParseWeights(*req.Weights)
+		if err != nil {
+			return q, iris.Invalidf("weights", "%v", err)
+		}
+		q.Weights = w
+	}
+	return q, snap.CheckQuery(q)
+}
+
+var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}
+
+// handlePredict serves POST /predict.
+func (s *Server) handlePredict() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req predictRequest
+		if err := s.decode(w, r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		snap := s.store.Snapshot()
+		q, err := s.query(&req, snap)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		names := s.classNames(snap.Classes())
+		switch {
+		case req.Features != nil && req.Instances != nil:
+			s.writeError(w, r, iris.Invalidf("instances", "give either features (one prediction) or instances (a batch), not both"))
+		case req.Features != nil:
+			f, err := req.Features.features("features")
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			pr := predictionPool.Get().(*knn.Prediction)
+			defer predictionPool.Put(pr)
+			if err := snap.Predict(pr, f, q); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			b := make([]byte, 0, 512)
+			b = appendPrediction(b, names, pr, &q, snap.Version())
+			writeJSONBytes(w, http.StatusOK, snap.Version(), b)
+		case req.Instances != nil:
+			s.predictBatch(w, r, &req, snap, q, names)
+		default:
+			s.writeError(w, r, iris.Invalidf("features", "give features (an array of %d numbers or an object with the named measurements) or instances (an array of them)", iris.Dim))
+		}
+	}
+}
+
+func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predictRequest, snap *iris.Snapshot, q knn.Query, names [][]byte) {
+	n := len(req.Instances)
+	switch {
+	case n == 0:
+		s.writeError(w, r, iris.Invalidf("instances", "instances is empty: give at least one row"))
+		return
+	case n > s.cfg.MaxBatch:
+		s.writeError(w, r, iris.Invalidf("instances", "a batch may have at most %d rows, got %d; split it or use an async job", s.cfg.MaxBatch, n))
+		return
+	}
+	fs := make([]iris.Features, n)
+	for i := range req.Instances {
+		f, err := req.Instances[i].features(fmt.Sprintf("instances[%d]", i))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		fs[i] = f
+	}
+	out := make([]knn.Prediction, n)
+	// One backing array for every row's neighbours and probabilities.
+	nb := make([]knn.Neighbor, 0, n*q.K)
+	probs := make([]float64, 0, n*len(names))
+	for i := range out {
+		out[i].Neighbors = nb[i*q.K : i*q.K : (i+1)*q.K]
+		out[i].Probabilities = probs[i*len(names) : i*len(names) : (i+1)*len(names)]
+	}
+	if err := snap.PredictBatch(r.Context(), out, fs, q); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b := make([]byte, 0, 64+n*(200+60*q.K))
+	b = append(b, `{"predictions":[`...)
+	for i := range out {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendPrediction(b, names, &out[i], nil, 0)
+	}
+	b = append(b, ']')
+	b = appendSettings(b, &q, snap.Version())
+	writeJSONBytes(w, http.StatusOK, snap.Version(), b)
+}
+
+// appendPrediction appends one prediction as a JSON object. With q non-nil
+// the settings and dataset version are included (a single prediction);
+// without, they are left to the enclosing batch object.
+func appendPrediction(b []byte, names [][]byte, pr *knn.Prediction, q *knn.Query, version uint64) []byte {
+	b = append(b, `{"species":`...)
+	b = append(b, names[pr.Class]...)
+	b = append(b, `,"probabilities":{`...)
+	for c, p := range pr.Probabilities {
+		if c > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, names[c]...)
+		b = append(b, ':')
+		b = appendFloat(b, p)
+	}
+	b = append(b, `},"neighbors":[`...)
+	for i, n := range pr.Neighbors {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = strconv.AppendInt(b, n.ID, 10)
+		b = append(b, `,"species":`...)
+		b = append(b, names[n.Label]...)
+		b = append(b, `,"distance":`...)
+		b = appendFloat(b, n.Distance)
+		b = append(b, '}')
+	}
+	b = append(b, `],"tie":`...)
+	b = strconv.AppendBool(b, pr.Tie)
+	if q == nil {
+		return append(b, '}')
+	}
+	return appendSettings(b, q, version)
+}
+
+// appendSettings appends the query settings and version and closes the
+// object.
+func appendSettings(b []byte, q *knn.Query, version uint64) []byte {
+	b = append(b, `,"k":`...)
+	b = strconv.AppendInt(b, int64(q.K), 10)
+	b = append(b, `,"metric":"`...)
+	b = append(b, q.Metric.String()...)
+	b = append(b, `","weights":"`...)
+	b = append(b, q.Weights.String()...)
+	b = append(b, `","dataset_version":`...)
+	b = strconv.AppendUint(b, version, 10)
+	return append(b, "}\n"...)
+}
+
+// appendFloat formats f exactly as encoding/json does.
+func appendFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	fmtc := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		fmtc = 'e'
+	}
+	b = strconv.AppendFloat(b, f, fmtc, -1, 64)
+	if fmtc == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// classNames caches the JSON-quoted class names of the current classes
+// (they change only when a different dataset is loaded).
+type classNameCache struct {
+	classes []string
+	quoted  [][]byte
+}
+
+var classNamesCache atomic.Pointer[classNameCache]
+
+func (s *Server) classNames(classes []string) [][]byte {
+	if c := classNamesCache.Load(); c != nil && sameStrings(c.classes, classes) {
+		return c.quoted
+	}
+	c := &classNameCache{classes: classes, quoted: make([][]byte, len(classes))}
+	for i, name := range classes {
+		c.quoted[i] = quoteJSON(name)
+	}
+	classNamesCache.Store(c)
+	return c.quoted
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) > 0 && &a[0] == &b[0] {
+		return true
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

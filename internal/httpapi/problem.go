@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/irisknn/irisknn/internal/iris"
+)
+
+// kindStatus maps each domain error kind to its HTTP status: the one place
+// where domain errors become HTTP.
+var kindStatus = map[iris.Kind]int{
+	iris.KindInvalid:      http.StatusUnprocessableEntity,
+	iris.KindNotFound:     http.StatusNotFound,
+	iris.KindPrecondition: http.StatusPreconditionFailed,
+	iris.KindConflict:     http.StatusConflict,
+	iris.KindUnavailable:  http.StatusServiceUnavailable,
+	iris.KindInternal:     http.StatusInternalServerError,
+}
+
+// httpError is an error that arises in the HTTP layer itself (a body that
+// does not decode, a wrong content type, a bad path id) with its status.
+type httpError struct {
+	status int
+	msg    string // for the client
+	fields []iris.FieldError
+	err    error // the cause, for the log
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+func badRequest(field, msg string, cause error) *httpError {
+	e := &httpError{status: http.StatusBadRequest, msg: msg, err: cause}
+	if field != "" {
+		e.fields = []iris.FieldError{{Field: field, Message: msg}}
+	}
+	return e
+}
+
+// problem is an RFC 9457 problem details object.
+type problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Detail    string            `json:"detail,omitempty"`
+	Instance  string            `json:"instance,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+	Errors    []iris.FieldError `json:"errors,omitempty"`
+}
+
+// errorStatus returns the status, client message and field errors for err.
+func errorStatus(err error) (int, string, []iris.FieldError) {
+	if he, ok := errors.AsType[*httpError](err); ok {
+		return he.status, he.msg, he.fields
+	}
+	if de, ok := errors.AsType[*iris.Error](err); ok {
+		status, ok := kindStatus[de.Kind]
+		if !ok {
+			status = http.StatusInternalServerError
+		}
+		if status == http.StatusInternalServerError {
+			return status, "internal error", nil
+		}
+		return status, de.Message, de.Fields
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "the request took too long; try a smaller batch or retry later", nil
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "the request was cancelled", nil
+	}
+	return http.StatusInternalServerError, "internal error", nil
+}
+
+// writeError writes err as a problem response and logs it: a server error
+// with its cause at error level, a client error at debug level.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg, fields := errorStatus(err)
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(r.Context(), level, "request failed",
+		slog.String("request_id", requestIDFrom(r.Context())),
+		slog.Int("status", status),
+		slog.String("error", err.Error()))
+	writeProblem(w, r, status, msg, fields)
+}
+
+// writeProblem writes a problem response with the given status.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string, fields []iris.FieldError) {
+	p := problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		RequestID: requestIDFrom(r.Context()),
+		Errors:    fields,
+	}
+	b, _ := json.Marshal(p)
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

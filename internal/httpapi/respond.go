@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// writeJSON writes v as a JSON response. Headers are set before
+// WriteHeader, so they are sent.
+func writeJSON(w http.ResponseWriter, status int, version uint64, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a programming error (an unencodable type) gets here.
+		panic(err)
+	}
+	writeJSONBytes(w, status, version, append(b, '\n'))
+}
+
+// writeJSONBytes writes an encoded JSON response; version, when not zero,
+// is sent as X-Dataset-Version.
+func writeJSONBytes(w http.ResponseWriter, status int, version uint64, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	if version != 0 {
+		h["X-Dataset-Version"] = []string{strconv.FormatUint(version, 10)}
+	}
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// quoteJSON returns s as a JSON string literal.
+func quoteJSON(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// handleHealthz serves GET /healthz: the process is alive.
+func handleHealthz() http.HandlerFunc {
+	body := []byte(`{"status":"ok"}` + "\n")
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSONBytes(w, http.StatusOK, 0, body)
+	}
+}
+
+// handleReadyz serves GET /readyz: the server accepts traffic.
+func (s *Server) handleReadyz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			writeProblem(w, r, http.StatusServiceUnavailable, "the server is shutting down", nil)
+			return
+		}
+		snap := s.store.Snapshot()
+		writeJSON(w, http.StatusOK, snap.Version(), map[string]any{"status": "ready", "dataset_version": snap.Version(), "samples": snap.Len()})
+	}
+}
+
+// handleOpenAPI serves the OpenAPI document.
+func handleOpenAPI(spec []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(spec)
+	}
+}
+
+func (s *Server) handleNotFound() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, "no route "+r.URL.Path+": see /openapi.yaml for the API", nil)
+	}
+}
+
+// handleMethodNotAllowed answers 405 with the Allow header that RFC 9110
+// requires, computed from the router.
+func (s *Server) handleMethodNotAllowed(routes chi.Routes) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		allow := allowedMethods(routes, r.URL.Path)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		msg := r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(slices.DeleteFunc(allow, func(m string) bool { return m == http.MethodOptions || m == http.MethodHead }), ", ")
+		writeProblem(w, r, http.StatusMethodNotAllowed, msg, nil)
+	}
+}

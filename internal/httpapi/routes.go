@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
+
+	"github.com/irisknn/irisknn/api"
+)
+
+// routes is the whole API surface.
+func (s *Server) routes(r chi.Router) {
+	r.Use(requestID)
+	r.Use(accessLog(s.log))
+	r.Use(recoverer(s))
+	r.Use(s.cors())
+	r.Use(middleware.GetHead)
+
+	r.NotFound(s.handleNotFound())
+	r.MethodNotAllowed(s.handleMethodNotAllowed(r))
+
+	r.Get("/healthz", handleHealthz())
+	r.Get("/readyz", s.handleReadyz())
+	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
+
+	r.Post("/predict", s.handlePredict())
+
+	r.Get("/dataset", s.handleDataset())
+	r.Get("/samples", s.handleListSamples())
+	r.Get("/samples/{id}", s.handleGetSample())
+
+	// Writes to the training set.
+	r.Group(func(r chi.Router) {
+		r.Post("/samples", s.handleCreateSample())
+		r.Put("/samples/{id}", s.handlePutSample())
+		r.Delete("/samples/{id}", s.handleDeleteSample())
+		r.Post("/dataset/reset", s.handleReset())
+	})
+}
+
+// cors returns the CORS middleware. With the default origin "*" any page
+// may call the API (without credentials); otherwise only the listed
+// origins get CORS headers.
+func (s *Server) cors() func(http.Handler) http.Handler {
+	return cors.Handler(cors.Options{
+		AllowedOrigins:   s.cfg.CORSOrigins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
+		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "X-Request-Id"},
+		ExposedHeaders:   []string{"Location", "ETag", "Retry-After", "X-Request-Id", "X-Dataset-Version"},
+		AllowCredentials: false,
+		MaxAge:           600,
+	})
+}
+
+// allowedMethods returns the methods that route path on r, for a 405's Allow
+// header.
+func allowedMethods(r chi.Routes, path string) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if r.Match(chi.NewRouteContext(), m, path) {
+			allow = append(allow, m)
+		}
+	}
+	if slices.Contains(allow, http.MethodGet) {
+		allow = append(allow, http.MethodHead)
+	}
+	return append(allow, http.MethodOptions)
+}

@@ -1,0 +1,95 @@
+// Package httpapi is the REST API of the service: routing (chi), CORS,
+// request decoding and validation, response encoding, and the mapping of
+// domain errors to RFC 9457 problem responses. It is the only package that
+// knows about HTTP.
+//
+// routes.go lists every route and its middleware; each handler is a small
+// function over explicit dependencies.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+// Config holds the API's settings. The zero value of a field means its
+// default (see DefaultConfig).
+type Config struct {
+	DefaultK       int          // k when a request gives none
+	DefaultMetric  knn.Metric   // metric when a request gives none
+	DefaultWeights knn.Weights  // weights when a request gives none
+	MaxK           int          // the largest k a request may ask for
+	MaxBatch       int          // the most rows in one batch prediction
+	MaxBodyBytes   int64        // the largest request body
+	CORSOrigins    []string     // allowed origins; empty or "*" for any
+	Logger         *slog.Logger // access and error log; nil discards
+}
+
+// DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
+// batches of up to 10,000 rows, bodies up to 8 MiB, any origin.
+func DefaultConfig() Config {
+	return Config{
+		DefaultK:       5,
+		DefaultMetric:  knn.Euclidean,
+		DefaultWeights: knn.Uniform,
+		MaxK:           1000,
+		MaxBatch:       10000,
+		MaxBodyBytes:   8 << 20,
+		CORSOrigins:    []string{"*"},
+	}
+}
+
+func (c *Config) fill() {
+	d := DefaultConfig()
+	if c.DefaultK <= 0 {
+		c.DefaultK = d.DefaultK
+	}
+	if c.MaxK <= 0 {
+		c.MaxK = d.MaxK
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = d.MaxBatch
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if len(c.CORSOrigins) == 0 {
+		c.CORSOrigins = d.CORSOrigins
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server is the API as an http.Handler.
+type Server struct {
+	cfg     Config
+	store   iris.Store
+	log     *slog.Logger
+	ready   atomic.Bool
+	handler http.Handler
+}
+
+// NewServer returns the API over store. It starts ready.
+func NewServer(cfg Config, store iris.Store) *Server {
+	cfg.fill()
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger}
+	s.ready.Store(true)
+	r := chi.NewRouter()
+	s.routes(r)
+	s.handler = r
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// SetReady sets what GET /readyz reports; a server about to shut down sets
+// it false so that load balancers stop sending it traffic.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }

@@ -1,0 +1,155 @@
+package iris
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxClasses bounds the number of distinct species in a dataset, so that a
+// prediction's probabilities stay small.
+const MaxClasses = 256
+
+// MaxSpeciesLen bounds the length of a species name in bytes.
+const MaxSpeciesLen = 64
+
+// CSVHeader is the header line of a training-set CSV file.
+const CSVHeader = "sepal_length,sepal_width,petal_length,petal_width,species"
+
+// ParseCSV reads a training set: a header naming the four feature columns
+// and species (in any order), then one sample per line. Samples get ids 1..n
+// in file order. Errors name the line and column at fault.
+func ParseCSV(r io.Reader) ([]Sample, error) {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = Dim + 1
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("empty file: want a header line " + CSVHeader)
+	}
+	if err != nil {
+		return nil, csvError(err)
+	}
+	col, err := csvColumns(header)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		samples []Sample
+		classes = map[string]string{} // interned names
+	)
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, csvError(err)
+		}
+		line, _ := cr.FieldPos(0)
+		s := Sample{ID: int64(len(samples) + 1)}
+		for i := range Dim {
+			field := strings.TrimSpace(rec[col[i]])
+			v, err := strconv.ParseFloat(field, 64)
+			if err != nil || v != v || v > maxFloat || v < -maxFloat {
+				return nil, fmt.Errorf("line %d: %s: %q is not a finite number", line, FeatureNames[i], field)
+			}
+			s.Features[i] = v
+		}
+		name := strings.TrimSpace(rec[col[Dim]])
+		sp, ok := classes[name]
+		if !ok {
+			if err := CheckSpeciesName(name); err != nil {
+				return nil, fmt.Errorf("line %d: species: %w", line, err)
+			}
+			if len(classes) == MaxClasses {
+				return nil, fmt.Errorf("line %d: more than %d distinct species", line, MaxClasses)
+			}
+			sp = strings.Clone(name)
+			classes[sp] = sp
+		}
+		s.Species = sp
+		samples = append(samples, s)
+	}
+	if len(samples) == 0 {
+		return nil, errors.New("no samples after the header")
+	}
+	return samples, nil
+}
+
+const maxFloat = 1.7976931348623157e308
+
+// CheckSpeciesName reports whether name can be a species label: non-empty,
+// at most MaxSpeciesLen bytes of printable UTF-8.
+func CheckSpeciesName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty species name")
+	case len(name) > MaxSpeciesLen:
+		return fmt.Errorf("species name longer than %d bytes", MaxSpeciesLen)
+	case !utf8.ValidString(name):
+		return errors.New("species name is not valid UTF-8")
+	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return errors.New("species name has unprintable characters")
+	}
+	return nil
+}
+
+// csvColumns maps the header to column positions: FeatureNames, then species.
+func csvColumns(header []string) ([Dim + 1]int, error) {
+	var col [Dim + 1]int
+	want := append(FeatureNames[:], "species")
+	seen := map[string]bool{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		j := -1
+		for k, w := range want {
+			if h == w {
+				j = k
+			}
+		}
+		if j < 0 || seen[h] {
+			return col, fmt.Errorf("line 1: bad header %q: want the columns %s", strings.Join(header, ","), CSVHeader)
+		}
+		seen[h] = true
+		col[j] = i
+	}
+	return col, nil
+}
+
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			return fmt.Errorf("line %d: want %d columns (%s)", pe.Line, Dim+1, CSVHeader)
+		}
+		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
+	}
+	return fmt.Errorf("reading CSV: %w", err)
+}
+
+// WriteCSV writes samples in the format ParseCSV reads (ids are not written:
+// they are the line order).
+func WriteCSV(w io.Writer, samples []Sample) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(strings.Split(CSVHeader, ",")); err != nil {
+		return err
+	}
+	rec := make([]string, Dim+1)
+	for _, s := range samples {
+		for i, v := range s.Features {
+			rec[i] = strconv.FormatFloat(v, 'g', -1, 64)
+		}
+		rec[Dim] = s.Species
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

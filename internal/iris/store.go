@@ -1,0 +1,229 @@
+package iris
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Store holds the current training set. Readers take a Snapshot and never
+// wait for writers; each successful write publishes a new snapshot whose
+// version is one more than the one before, and returns it.
+//
+// ifMatch, when not empty, makes a write conditional: it proceeds only when
+// the sample exists and its ETag equals ifMatch ("*" matches any existing
+// sample); otherwise the write fails with KindPrecondition.
+type Store interface {
+	// Snapshot returns the current version of the set.
+	Snapshot() *Snapshot
+	// Create adds a sample with a new id (NextID) and returns it.
+	Create(ctx context.Context, f Features, species string) (Sample, *Snapshot, error)
+	// Put replaces the sample with s.ID, or creates it (created is true).
+	Put(ctx context.Context, s Sample, ifMatch string) (created bool, snap *Snapshot, err error)
+	// Delete removes the sample with the given id (KindNotFound if absent).
+	Delete(ctx context.Context, id int64, ifMatch string) (*Snapshot, error)
+	// Reset restores the loaded samples and their ids. Ids used since are
+	// still never handed out again.
+	Reset(ctx context.Context) (*Snapshot, error)
+}
+
+// Op is the kind of a Change.
+type Op uint8
+
+// The kinds of change.
+const (
+	OpPut    Op = iota + 1 // insert or replace Sample
+	OpDelete               // remove the sample with ID
+	OpReset                // restore the loaded set
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpPut:
+		return "put"
+	case OpDelete:
+		return "delete"
+	case OpReset:
+		return "reset"
+	}
+	return fmt.Sprintf("Op(%d)", o)
+}
+
+// Change is one write to the training set, as recorded in a journal or sent
+// between replicas. Version is the version it produces.
+type Change struct {
+	Version uint64
+	Op      Op
+	Sample  Sample // for OpPut
+	ID      int64  // for OpDelete
+}
+
+// ErrVersion reports a change applied to a snapshot it does not follow.
+var ErrVersion = fmt.Errorf("change does not follow the snapshot's version")
+
+// Apply returns the snapshot that c produces from s. c.Version must be
+// s.Version()+1 and c must be valid for s (a put of a known species, a
+// delete of an existing id); s is not modified.
+func (s *Snapshot) Apply(c Change) (*Snapshot, error) {
+	if c.Version != s.version+1 {
+		return nil, fmt.Errorf("%w: change %d onto version %d", ErrVersion, c.Version, s.version)
+	}
+	next := &Snapshot{version: c.Version, nextID: s.nextID, classes: s.classes, initial: s.initial}
+	switch c.Op {
+	case OpPut:
+		if err := s.checkSample(c.Sample); err != nil {
+			return nil, err
+		}
+		samples := make([]Sample, 0, len(s.samples)+1)
+		i, found := s.find(c.Sample.ID)
+		samples = append(samples, s.samples[:i]...)
+		samples = append(samples, c.Sample)
+		if found {
+			i++
+		}
+		samples = append(samples, s.samples[i:]...)
+		next.setSamples(samples)
+		next.nextID = max(next.nextID, c.Sample.ID+1)
+	case OpDelete:
+		i, found := s.find(c.ID)
+		if !found {
+			return nil, NotFoundf("no sample with id %d", c.ID)
+		}
+		if len(s.samples) == 1 {
+			return nil, &Error{Kind: KindConflict, Message: "cannot delete the last sample: a training set needs at least one"}
+		}
+		next.setSamples(slices.Delete(slices.Clone(s.samples), i, i+1))
+	case OpReset:
+		next.setSamples(s.initial)
+		next.nextID = max(s.nextID, s.initial[len(s.initial)-1].ID+1)
+	default:
+		return nil, fmt.Errorf("iris: unknown change op %v", c.Op)
+	}
+	return next, nil
+}
+
+// checkSample validates a sample for this set.
+func (s *Snapshot) checkSample(x Sample) error {
+	if x.ID < 1 {
+		return Invalidf("id", "id must be a positive integer, got %d", x.ID)
+	}
+	if err := CheckFeatures(x.Features); err != nil {
+		return err
+	}
+	if _, ok := s.ClassIndex(x.Species); !ok {
+		return Invalidf("species", "unknown species %q: want one of %v", x.Species, s.classes)
+	}
+	return nil
+}
+
+// checkMatch evaluates an If-Match condition against the sample with id.
+func (s *Snapshot) checkMatch(id int64, ifMatch string) error {
+	if ifMatch == "" {
+		return nil
+	}
+	cur, ok := s.Get(id)
+	if !ok {
+		return &Error{Kind: KindPrecondition, Message: fmt.Sprintf("If-Match given but sample %d does not exist", id)}
+	}
+	if ifMatch != "*" && ifMatch != cur.ETag() {
+		return &Error{Kind: KindPrecondition, Message: fmt.Sprintf("sample %d has changed: its ETag is now %s; fetch it again and retry", id, cur.ETag())}
+	}
+	return nil
+}
+
+// Journal records changes before they become visible, for durability or
+// replication. Record must not return before c is safely recorded.
+type Journal interface {
+	Record(ctx context.Context, c Change) error
+}
+
+// Memory is a Store held in this process. Reads are lock-free (an atomic
+// pointer to the current snapshot); writes are serialised, recorded in the
+// optional journal, then published.
+type Memory struct {
+	mu      sync.Mutex // serialises writers
+	cur     atomic.Pointer[Snapshot]
+	journal Journal
+}
+
+// NewMemory returns a store whose current snapshot is snap. journal may be
+// nil.
+func NewMemory(snap *Snapshot, journal Journal) *Memory {
+	m := &Memory{journal: journal}
+	m.cur.Store(snap)
+	return m
+}
+
+var _ Store = (*Memory)(nil)
+
+// Snapshot implements Store.
+func (m *Memory) Snapshot() *Snapshot { return m.cur.Load() }
+
+// write builds a change from the current snapshot, records and publishes it.
+func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.cur.Load()
+	c, err := build(cur)
+	if err != nil {
+		return nil, c, err
+	}
+	c.Version = cur.version + 1
+	next, err := cur.Apply(c)
+	if err != nil {
+		return nil, c, err
+	}
+	if m.journal != nil {
+		if err := m.journal.Record(ctx, c); err != nil {
+			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
+		}
+	}
+	m.cur.Store(next)
+	return next, c, nil
+}
+
+// Create implements Store.
+func (m *Memory) Create(ctx context.Context, f Features, species string) (Sample, *Snapshot, error) {
+	snap, c, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
+		return Change{Op: OpPut, Sample: Sample{ID: cur.nextID, Features: f, Species: species}}, nil
+	})
+	return c.Sample, snap, err
+}
+
+// Put implements Store.
+func (m *Memory) Put(ctx context.Context, s Sample, ifMatch string) (bool, *Snapshot, error) {
+	created := false
+	snap, _, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
+		if err := cur.checkMatch(s.ID, ifMatch); err != nil {
+			return Change{}, err
+		}
+		_, exists := cur.find(s.ID)
+		created = !exists
+		return Change{Op: OpPut, Sample: s}, nil
+	})
+	return created, snap, err
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(ctx context.Context, id int64, ifMatch string) (*Snapshot, error) {
+	snap, _, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
+		if _, ok := cur.find(id); !ok {
+			return Change{}, NotFoundf("no sample with id %d", id)
+		}
+		if err := cur.checkMatch(id, ifMatch); err != nil {
+			return Change{}, err
+		}
+		return Change{Op: OpDelete, ID: id}, nil
+	})
+	return snap, err
+}
+
+// Reset implements Store.
+func (m *Memory) Reset(ctx context.Context) (*Snapshot, error) {
+	snap, _, err := m.write(ctx, func(*Snapshot) (Change, error) {
+		return Change{Op: OpReset}, nil
+	})
+	return snap, err
+}
