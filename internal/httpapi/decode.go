@@ -65,7 +65,57 @@ func decodeJSON(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("", "unexpected data after the JSON value: send exactly one JSON object", err)
 	}
-	return nil
+	return checkDuplicateKeys(body)
+}
+
+// checkDuplicateKeys rejects an object that names a key twice: encoding/json
+// would silently keep the last, hiding a client's mistake. body is known to
+// be valid JSON.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		keys   map[string]struct{}
+		object bool
+		key    bool // the next token in this object is a key
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return badRequest("", "malformed JSON: "+err.Error(), err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = &stack[len(stack)-1]
+		}
+		if name, isKey := tok.(string); isKey && top != nil && top.object && top.key {
+			if _, dup := top.keys[name]; dup {
+				return badRequest(name, fmt.Sprintf("duplicate key %q: give each field once", name), nil)
+			}
+			top.keys[name] = struct{}{}
+			top.key = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]struct{}{}, object: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value (scalar or closed container) ends; in an object the next
+		// token is a key again.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
 }
 
 // jsonError turns an encoding/json error into a 400 with a useful message.
