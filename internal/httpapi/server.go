@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -29,6 +30,11 @@ type Config struct {
 	MaxBodyBytes   int64        // the largest request body
 	CORSOrigins    []string     // allowed origins; empty or "*" for any
 	Logger         *slog.Logger // access and error log; nil discards
+	// WrapPredictor, when set, decorates the computation of predictions
+	// (with a cache, say); nil computes every answer.
+	WrapPredictor func(Predictor) Predictor
+	// Jobs runs asynchronous jobs (/jobs); nil answers those routes 503.
+	Jobs jobs.Queue
 }
 
 // DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
@@ -74,12 +80,19 @@ type Server struct {
 	log     *slog.Logger
 	ready   atomic.Bool
 	handler http.Handler
+
+	predictor Predictor
+	jobs      jobs.Queue
 }
 
 // NewServer returns the API over store. It starts ready.
 func NewServer(cfg Config, store iris.Store) *Server {
 	cfg.fill()
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs}
+	s.predictor = computer{s}
+	if cfg.WrapPredictor != nil {
+		s.predictor = cfg.WrapPredictor(s.predictor)
+	}
 	s.ready.Store(true)
 	r := chi.NewRouter()
 	s.routes(r)
