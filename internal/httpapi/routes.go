@@ -28,6 +28,10 @@ func (s *Server) routes(r chi.Router) {
 
 	r.Post("/predict", s.handlePredict())
 
+	r.Post("/jobs", s.handleCreateJob())
+	r.Get("/jobs/{id}", s.handleGetJob())
+	r.Delete("/jobs/{id}", s.handleCancelJob())
+
 	r.Get("/dataset", s.handleDataset())
 	r.Get("/samples", s.handleListSamples())
 	r.Get("/samples/{id}", s.handleGetSample())
