@@ -34,6 +34,15 @@ type config struct {
 	IdleTO          time.Duration
 	ShutdownTO      time.Duration
 	HealthcheckOnly bool
+
+	Redis             string
+	RedisPrefix       string
+	CacheBytes        int64
+	CacheMinWork      int
+	RedisCacheMinWork int
+	RedisCacheTTL     time.Duration
+	JobWorkers        int
+	JobRetention      time.Duration
 }
 
 // envName returns the environment variable that backs a flag.
@@ -42,7 +51,7 @@ func envName(flagName string) string {
 }
 
 // envOverrides maps flags whose variable is not simply envName(flag).
-var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA"}
+var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA", "redis": "IRIS_REDIS_URL"}
 
 func envFor(name string) string {
 	if e, ok := envOverrides[name]; ok {
@@ -78,9 +87,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.IdleTO, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.ShutdownTO, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
+	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
+	fs.Int64Var(&c.CacheBytes, "cache-bytes", 64<<20, "size of the in-process prediction cache in bytes (0: no cache)")
+	fs.IntVar(&c.CacheMinWork, "cache-min-work", 5000, "cache only predictions of at least this many rows x training samples")
+	fs.IntVar(&c.RedisCacheMinWork, "redis-cache-min-work", 100000, "share in Redis only predictions of at least this many rows x training samples")
+	fs.DurationVar(&c.RedisCacheTTL, "redis-cache-ttl", 10*time.Minute, "how long Redis keeps a shared prediction")
+	fs.IntVar(&c.JobWorkers, "job-workers", 1, "jobs run at once (by this server without -redis, by irisd worker with it)")
+	fs.DurationVar(&c.JobRetention, "job-retention", 24*time.Hour, "how long a finished job's status and result are kept")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "irisd serves k-nearest-neighbour predictions on the Iris dataset over HTTP.\n\n")
-		fmt.Fprintf(stderr, "Usage: irisd [flags]\n\nFlags (each may also be set by the environment variable shown):\n")
+		fmt.Fprintf(stderr, "Usage: irisd [flags]\n       irisd worker [flags]   (run queued jobs; needs -redis)\n\nFlags (each may also be set by the environment variable shown):\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			env := ""
 			if !noEnv[f.Name] {
@@ -136,6 +153,12 @@ func (c *config) validate() error {
 	}
 	if _, err := knn.ParseWeights(c.Weights); err != nil {
 		errs = append(errs, fmt.Errorf("-weights: %v", err))
+	}
+	if c.CacheBytes < 0 || c.CacheMinWork < 0 || c.RedisCacheMinWork < 0 || c.RedisCacheTTL <= 0 {
+		errs = append(errs, errors.New("-cache-bytes, -cache-min-work and -redis-cache-min-work must not be negative, -redis-cache-ttl must be positive"))
+	}
+	if c.JobWorkers < 1 || c.JobRetention <= 0 {
+		errs = append(errs, fmt.Errorf("-job-workers must be at least 1 and -job-retention positive, got %d and %v", c.JobWorkers, c.JobRetention))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.LogFormat))

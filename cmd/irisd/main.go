@@ -45,6 +45,9 @@ func exitCode(err error) int {
 // run is the whole program: parse the settings, load the data, serve until
 // ctx is done, then shut down gracefully. Logs go to stdout.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "worker" {
+		return runWorker(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -63,10 +66,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	store := iris.NewMemory(snap, nil)
 	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "duration", time.Since(start))
+	be, err := openBackend(ctx, cfg, snap, log)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	store := be.store
 
-	api := httpapi.NewServer(cfg.apiConfig(log), store)
+	api := httpapi.NewServer(be.apiConfig(cfg.apiConfig(log)), store)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,
