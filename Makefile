@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench lint docker clean
+.PHONY: all run build test vet fmt-check unit bench lint docker clean deps cluster-test
 
 all: test build
 
@@ -39,6 +39,15 @@ bench:
 ## lint: go vet plus staticcheck
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+## deps: install redis-server and nginx (Debian packages) when missing
+deps:
+	bash scripts/ensure-deps.sh
+
+## cluster-test: redis + 3 replicas + worker + nginx on loopback (test/cluster)
+cluster-test: deps
+	$(GO) build -o bin/irisd-cluster ./cmd/irisd
+	IRISD_BIN=$(CURDIR)/bin/irisd-cluster $(GO) test -tags cluster -count=1 -v -timeout 20m ./test/cluster
 
 ## docker: build the container image (needs a Docker engine)
 docker:
