@@ -336,13 +336,13 @@ func TestCluster(t *testing.T) {
 		}
 		require.NoError(t, json.Unmarshal(j.Result, &res))
 		assert.Len(t, res.Predictions, 5000)
-		t.Logf("JOB batch_predict 5000 rows on %d samples: %v, progress seen %v", nTrain, took, seen)
+		t.Logf("JOB batch_predict 5000 rows on %d samples: %v, progress seen %v", nTrain, took, summarize(seen))
 
 		j, seen, took = runJob(t, base, `{"type":"evaluate","k_max":10,"folds":5}`, 5*time.Minute, nil)
 		require.Equal(t, "succeeded", j.Status, j.Error)
 		assert.Contains(t, string(j.Result), `"best"`)
 		assert.True(t, slices.ContainsFunc(seen, func(p float64) bool { return p > 0 && p < 1 }), "progress while running: %v", seen)
-		t.Logf("JOB evaluate 5-fold k 1..10 on %d samples: %v, progress seen %v", nTrain, took, seen)
+		t.Logf("JOB evaluate 5-fold k 1..10 on %d samples: %v, progress seen %v", nTrain, took, summarize(seen))
 
 		// Throughput of small jobs through nginx and the single worker.
 		start := time.Now()
@@ -426,4 +426,18 @@ func TestCluster(t *testing.T) {
 		assert.GreaterOrEqual(t, j.Attempts, 1, "the job ran again")
 		t.Logf("JOB evaluate LOO k 1..30 on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries", nTrain, took, j.Attempts)
 	})
+}
+
+// summarize shortens a list of progress values for the log.
+func summarize(seen []float64) string {
+	var mid []float64
+	for _, p := range seen {
+		if p > 0 && p < 1 && (len(mid) == 0 || mid[len(mid)-1] != p) {
+			mid = append(mid, p)
+		}
+	}
+	if len(mid) > 6 {
+		mid = append(mid[:3], mid[len(mid)-3:]...)
+	}
+	return fmt.Sprintf("%d polls, distinct values between 0 and 1 (some): %.3f", len(seen), mid)
 }
