@@ -1,8 +1,14 @@
 package predcache_test
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"testing"
+
+	"github.com/irisknn/irisknn/internal/httpapi"
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/knn"
 
 	"github.com/irisknn/irisknn/internal/predcache"
 	"github.com/irisknn/irisknn/internal/redistest"
@@ -50,5 +56,72 @@ func BenchmarkPredict(b *testing.B) {
 			o.MaxBytes = 1
 			run("redis-hit", server(store, predcache.Wrap(o)), predcache.HitRedis)
 		}
+	}
+}
+
+// BenchmarkLayer isolates the cache from HTTP: the computation alone (a
+// prediction, without encoding) against a cache hit and a cache miss (a new
+// key each time: hash + lookup + insert + computation) for a single row and
+// a 1,000-row batch on Iris.
+func BenchmarkLayer(b *testing.B) {
+	snap := newStore(b).Snapshot()
+	q := knn.Query{K: 5}
+	compute := httpapi.PredictorFunc(func(ctx context.Context, req httpapi.PredictRequest) (httpapi.PredictAnswer, error) {
+		if !req.Batch {
+			var pr knn.Prediction
+			return httpapi.PredictAnswer{Body: []byte{}}, snap.Predict(&pr, req.Features, req.Query)
+		}
+		out := make([]knn.Prediction, len(req.Instances))
+		return httpapi.PredictAnswer{Body: []byte{}}, snap.PredictBatch(ctx, out, req.Instances, req.Query)
+	})
+	rows := make([]iris.Features, 1000)
+	for i := range rows {
+		rows[i] = iris.Features{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
+	}
+	for _, c := range []struct {
+		name string
+		req  httpapi.PredictRequest
+	}{
+		{"single", httpapi.PredictRequest{Snapshot: snap, Query: q, Features: rows[7]}},
+		{"batch1000", httpapi.PredictRequest{Snapshot: snap, Query: q, Instances: rows, Batch: true}},
+	} {
+		ctx := context.Background()
+		b.Run(c.name+"/compute", func(b *testing.B) {
+			for b.Loop() {
+				compute.Predict(ctx, c.req)
+			}
+		})
+		b.Run(c.name+"/hit", func(b *testing.B) {
+			cache := predcache.New(compute, predcache.Options{MinWork: 1})
+			cache.Predict(ctx, c.req)
+			for b.Loop() {
+				if a, _ := cache.Predict(ctx, c.req); a.Cache != predcache.Hit {
+					b.Fatal(a.Cache)
+				}
+			}
+		})
+		b.Run(c.name+"/miss", func(b *testing.B) {
+			cache := predcache.New(compute, predcache.Options{MinWork: 1})
+			req := c.req
+			req.Instances = slices.Clone(req.Instances)
+			i := 0.0
+			for b.Loop() {
+				i++ // a new request each time
+				if req.Batch {
+					req.Instances[0][0] = i
+				} else {
+					req.Features[0] = i
+				}
+				if a, _ := cache.Predict(ctx, req); a.Cache != predcache.Miss {
+					b.Fatal(a.Cache)
+				}
+			}
+		})
+		b.Run(c.name+"/default", func(b *testing.B) {
+			cache := predcache.New(compute, predcache.Options{})
+			for b.Loop() {
+				cache.Predict(ctx, c.req)
+			}
+		})
 	}
 }
