@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"sort"
 	"sync"
 	"testing"
@@ -257,4 +258,28 @@ func TestPropagationDelay(t *testing.T) {
 	t.Logf("write on A until visible on B (includes the write itself): p50 %v p90 %v p99 %v max %v",
 		p(0.5), p(0.9), p(0.99), delays[len(delays)-1])
 	assert.Less(t, p(0.5), 5*time.Second)
+}
+
+func TestUnreachableRedisIsUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	_, err = redisstore.Open(context.Background(), c, irisSamples(t), redisstore.Options{})
+	require.Error(t, err)
+	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err))
+}
+
+// Writes fail with KindUnavailable while Redis is down, and reads go on
+// from the replica's own snapshot.
+func TestWritesFailWhileRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	a := open(t, srv, "t8:")
+	srv.Client(t).Shutdown(context.Background()) // answers by closing the connection
+	_, _, err := a.Create(context.Background(), iris.Features{1, 2, 3, 4}, "setosa")
+	require.Error(t, err)
+	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err))
+	assert.Equal(t, 150, a.Snapshot().Len(), "reads still served")
 }
