@@ -41,8 +41,8 @@ func TestAsynqSurvivesWorkerShutdown(t *testing.T) {
 	q := jobs.NewAsynq(srv.Client(t), data, opt)
 	defer q.Close()
 	// A slow job: the worker's progress writes are throttled to 1ms, and
-	// 20k rows take a while.
-	j, err := q.Submit(context.Background(), batchSpec(200000))
+	// 100k rows take a while.
+	j, err := q.Submit(context.Background(), batchSpec(100000))
 	require.NoError(t, err)
 
 	startWorker := func() (stop func()) {
