@@ -106,20 +106,22 @@ func (s *Server) jobSpec(req *jobRequest, snap *iris.Snapshot) (jobs.Spec, error
 // errNoJobs answers the job routes of a server without a queue.
 var errNoJobs = iris.Unavailable("asynchronous jobs are not configured on this server", nil)
 
-// handleCreateJob serves POST /jobs: 202 with Location: /jobs/{id}.
+// handleCreateJob serves POST /jobs: 202 with Location: /jobs/{id}. The
+// body is a JSON jobRequest, or a CSV of rows for a batch_predict job (see
+// csvJobRequest).
 func (s *Server) handleCreateJob() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.jobs == nil {
 			s.writeError(w, r, errNoJobs)
 			return
 		}
-		var req jobRequest
-		if err := s.decode(w, r, &req); err != nil {
+		req, err := s.readJobRequest(w, r)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		snap := s.store.Snapshot()
-		spec, err := s.jobSpec(&req, snap)
+		spec, err := s.jobSpec(req, snap)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -132,6 +134,15 @@ func (s *Server) handleCreateJob() http.HandlerFunc {
 		w.Header().Set("Location", "/jobs/"+j.ID)
 		writeJSON(w, http.StatusAccepted, 0, j)
 	}
+}
+
+// readJobRequest reads a JSON body, or a CSV one (text/csv) for a batch.
+func (s *Server) readJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequest, error) {
+	if isCSV(r) {
+		return s.csvJobRequest(w, r)
+	}
+	var req jobRequest
+	return &req, s.decode(w, r, &req)
 }
 
 // handleGetJob serves GET /jobs/{id}.

@@ -146,3 +146,75 @@ func TestJobsNotConfigured(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, a.do(http.MethodPost, "/jobs", `{"type":"evaluate"}`).Status)
 	assert.Equal(t, http.StatusServiceUnavailable, a.do(http.MethodGet, "/jobs/x", "").Status)
 }
+
+func TestCSVJob(t *testing.T) {
+	a := newJobsAPI(t)
+	csv := "id,petal_width,petal_length,sepal_width,sepal_length,species\n" +
+		"1,0.2,1.4,3.5,5.1,\n" +
+		"2,2.3,5.2,3.0,6.7,x\n"
+	r := a.do(http.MethodPost, "/jobs?k=3&weights=distance", csv, "Content-Type", "text/csv")
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+	loc := r.Header.Get("Location")
+	j := a.poll(loc)
+	require.Equal(t, "succeeded", j["status"], j["error"])
+
+	r = a.do(http.MethodGet, loc+"/result", "")
+	require.Equal(t, http.StatusOK, r.Status)
+	res := r.JSON(t)
+	assert.Equal(t, "distance", res["weights"])
+	require.Len(t, res["predictions"], 2)
+
+	r = a.do(http.MethodGet, loc+"/result?format=csv", "")
+	require.Equal(t, http.StatusOK, r.Status)
+	assert.Equal(t, "text/csv; charset=utf-8", r.Header.Get("Content-Type"))
+	lines := strings.Split(strings.TrimSpace(string(r.Body)), "\n")
+	require.Len(t, lines, 3)
+	assert.Equal(t, "row,species,tie,p_setosa,p_versicolor,p_virginica", lines[0])
+	assert.True(t, strings.HasPrefix(lines[1], "0,setosa,false,1,0,0"), lines[1])
+	assert.True(t, strings.HasPrefix(lines[2], "1,virginica,"), lines[2])
+	r = a.do(http.MethodGet, loc+"/result", "", "Accept", "text/csv")
+	assert.Equal(t, "text/csv; charset=utf-8", r.Header.Get("Content-Type"))
+
+	// An evaluation as CSV: one line per setting.
+	r = a.do(http.MethodPost, "/jobs", `{"type":"evaluate","k_max":3}`)
+	eloc := r.Header.Get("Location")
+	a.poll(eloc)
+	r = a.do(http.MethodGet, eloc+"/result?format=csv", "")
+	lines = strings.Split(strings.TrimSpace(string(r.Body)), "\n")
+	assert.Len(t, lines, 1+3*2*2)
+	assert.Equal(t, "k,metric,weights,accuracy,correct,total", lines[0])
+
+	assert.Equal(t, http.StatusBadRequest, a.do(http.MethodGet, loc+"/result?format=xml", "").Status)
+	assert.Equal(t, http.StatusNotFound, a.do(http.MethodGet, "/jobs/nope/result", "").Status)
+}
+
+func TestCSVJobErrors(t *testing.T) {
+	a := newJobsAPI(t)
+	tests := []struct {
+		name, query, body string
+		status            int
+	}{
+		{"empty", "", "", 422},
+		{"missing column", "", "sepal_length,sepal_width,petal_length\n1,2,3\n", 422},
+		{"not a number", "", "sepal_length,sepal_width,petal_length,petal_width\n1,2,x,4\n", 422},
+		{"NaN", "", "sepal_length,sepal_width,petal_length,petal_width\n1,2,NaN,4\n", 422},
+		{"short line", "", "sepal_length,sepal_width,petal_length,petal_width\n1,2\n", 422},
+		{"header only", "", "sepal_length,sepal_width,petal_length,petal_width\n", 422},
+		{"unknown parameter", "?kk=3", "sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n", 400},
+		{"evaluate", "?type=evaluate", "sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n", 422},
+		{"bad k", "?k=x", "sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n", 400},
+		{"bad metric", "?metric=cosine", "sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4\n", 422},
+		{"bad quotes", "", "sepal_length,sepal_width,petal_length,petal_width\n\"1,2,3,4\n", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := a.do(http.MethodPost, "/jobs"+tt.query, tt.body, "Content-Type", "text/csv")
+			assert.Equal(t, tt.status, r.Status, string(r.Body))
+		})
+	}
+	// A result of a job that is not finished is a 409.
+	r := a.do(http.MethodPost, "/jobs", `{"type":"evaluate","k_max":140,"metrics":["euclidean","manhattan","chebyshev"]}`)
+	loc := r.Header.Get("Location")
+	assert.Equal(t, http.StatusConflict, a.do(http.MethodGet, loc+"/result", "").Status)
+	a.do(http.MethodDelete, loc, "")
+}

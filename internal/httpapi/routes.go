@@ -31,6 +31,7 @@ func (s *Server) routes(r chi.Router) {
 	r.Post("/jobs", s.handleCreateJob())
 	r.Get("/jobs/{id}", s.handleGetJob())
 	r.Delete("/jobs/{id}", s.handleCancelJob())
+	r.Get("/jobs/{id}/result", s.handleJobResult())
 
 	r.Get("/dataset", s.handleDataset())
 	r.Get("/samples", s.handleListSamples())
