@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/cors"
 
 	"github.com/irisknn/irisknn/api"
+	"github.com/irisknn/irisknn/web"
 )
 
 // routes is the whole API surface.
@@ -25,6 +26,11 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
 	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
+
+	// The browser frontend: the page at / and its assets under /ui/.
+	ui := newUISite(web.Files)
+	r.Get("/", ui.handleIndex(s.handleNotFound()))
+	r.Get("/ui/*", ui.handleAsset(s.handleNotFound()))
 
 	r.Post("/predict", s.handlePredict())
 
