@@ -269,8 +269,13 @@ function drawPlot() {
   });
 }
 
+let samplesSeq = 0;
+
+/** loadSamples refreshes the plot's copy of the training set; of loads that overlap, the last one started wins. */
 async function loadSamples() {
+  const mine = ++samplesSeq;
   const { samples, version } = await state.client.allSamples();
+  if (mine !== samplesSeq) return;
   state.samples = samples;
   state.version = version;
 }
@@ -293,8 +298,11 @@ function buildEditor() {
   });
 }
 
+let pageSeq = 0;
+
 async function loadPage() {
   const species = $('filter').value;
+  const mine = ++pageSeq;
   let page;
   try {
     page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
@@ -303,9 +311,10 @@ async function loadPage() {
       page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
     }
   } catch (err) {
-    $('editor-msg').textContent = showApiError(err, 'f-') || err.message;
+    if (mine === pageSeq) $('editor-msg').textContent = showApiError(err, 'f-') || err.message;
     return;
   }
+  if (mine !== pageSeq) return; // a newer page was asked for meanwhile
   const rows = page.samples.map((s) => el('tr', { 'data-id': s.id },
     el('td', {}, String(s.id)),
     ...s.features.map((v) => el('td', { class: 'num' }, String(v))),
@@ -371,15 +380,17 @@ async function saveSample(ev) {
   btn.disabled = true;
   try {
     let saved;
+    let done;
     if (state.editing) {
       saved = await state.client.putSample(state.editing.id, s.features, s.species, state.editing.etag);
-      $('editor-msg').textContent = `Saved sample #${saved.id} (${saved.species}).`;
+      done = `Saved sample #${saved.id} (${saved.species}).`;
     } else {
       saved = await state.client.createSample(s.features, s.species);
-      $('editor-msg').textContent = `Added sample #${saved.id} (${saved.species}).`;
+      done = `Added sample #${saved.id} (${saved.species}).`;
     }
     editMode(null);
     await refreshAll();
+    $('editor-msg').textContent = done; // after the plot and the prediction caught up
   } catch (err) {
     if (err instanceof ApiError && err.status === 412 && state.editing) {
       const id = state.editing.id;
@@ -402,10 +413,10 @@ async function removeSample(s) {
   const msg = $('editor-msg');
   try {
     await state.client.deleteSample(s.id);
-    msg.replaceChildren(`Deleted sample #${s.id} (${s.species}). `,
-      el('button', { type: 'button', id: 'undo', onclick: () => undoDelete(s) }, 'Undo'));
     if (state.editing?.id === s.id) editMode(null);
     await refreshAll();
+    msg.replaceChildren(`Deleted sample #${s.id} (${s.species}). `,
+      el('button', { type: 'button', id: 'undo', onclick: () => undoDelete(s) }, 'Undo'));
   } catch (err) {
     msg.textContent = showApiError(err, 'f-') || err.message;
   }
@@ -415,8 +426,8 @@ async function undoDelete(s) {
   const msg = $('editor-msg');
   try {
     await state.client.putSample(s.id, s.features, s.species);
-    msg.textContent = `Restored sample #${s.id}.`;
     await refreshAll();
+    msg.textContent = `Restored sample #${s.id}.`;
   } catch (err) {
     msg.textContent = showApiError(err, 'f-') || err.message;
   }
@@ -427,10 +438,10 @@ async function resetDataset() {
   const msg = $('editor-msg');
   try {
     const d = await state.client.reset();
-    msg.textContent = `The training set is back to its ${d.total} shipped samples.`;
     editMode(null);
     state.offset = 0;
     await refreshAll();
+    msg.textContent = `The training set is back to its ${d.total} shipped samples.`;
   } catch (err) {
     msg.textContent = showApiError(err, 'f-') || err.message;
   }

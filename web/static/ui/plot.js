@@ -39,7 +39,7 @@ function extent(values) {
 
 const W = 600;
 const H = 440;
-const M = { left: 56, right: 18, top: 18, bottom: 50 };
+const M = { left: 60, right: 18, top: 18, bottom: 54 };
 
 /**
  * draw renders the plot into box.
@@ -86,18 +86,18 @@ export function draw(box, p) {
   for (let v = x0; v <= x1 + xStep / 2; v += xStep) {
     const X = px(v);
     grid.append(svg('line', { x1: X, x2: X, y1: M.top, y2: H - M.bottom }));
-    grid.append(svg('text', { x: X, y: H - M.bottom + 18, 'text-anchor': 'middle', class: 'tick' }, fmt(v, xStep)));
+    grid.append(svg('text', { x: X, y: H - M.bottom + 20, 'text-anchor': 'middle', class: 'tick' }, fmt(v, xStep)));
   }
   for (let v = y0; v <= y1 + yStep / 2; v += yStep) {
     const Y = py(v);
     grid.append(svg('line', { x1: M.left, x2: W - M.right, y1: Y, y2: Y }));
-    grid.append(svg('text', { x: M.left - 8, y: Y + 4, 'text-anchor': 'end', class: 'tick' }, fmt(v, yStep)));
+    grid.append(svg('text', { x: M.left - 8, y: Y + 5, 'text-anchor': 'end', class: 'tick' }, fmt(v, yStep)));
   }
   grid.append(svg('rect', { x: M.left, y: M.top, width: W - M.left - M.right, height: H - M.top - M.bottom, class: 'frame' }));
   root.append(grid);
-  root.append(svg('text', { x: (M.left + W - M.right) / 2, y: H - 10, 'text-anchor': 'middle', class: 'axis-label' }, `${featureLabels[x]} (cm)`));
+  root.append(svg('text', { x: (M.left + W - M.right) / 2, y: H - 12, 'text-anchor': 'middle', class: 'axis-label' }, `${featureLabels[x]} (cm)`));
   root.append(svg('text', {
-    x: -(M.top + H - M.bottom) / 2, y: 16, transform: 'rotate(-90)', 'text-anchor': 'middle', class: 'axis-label',
+    x: -(M.top + H - M.bottom) / 2, y: 18, transform: 'rotate(-90)', 'text-anchor': 'middle', class: 'axis-label',
   }, `${featureLabels[y]} (cm)`));
 
   // Points, in id order so that the drawing is the same every time.
