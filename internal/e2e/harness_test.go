@@ -200,6 +200,9 @@ func (l *lockedBuffer) String() string {
 // stops it (SIGINT, then SIGKILL) when the test ends.
 func startIrisd(t *testing.T, args ...string) *irisd {
 	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
 	cmd := exec.Command(irisdBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no IRIS_* from the caller
 	stdout, err := cmd.StdoutPipe()
