@@ -235,9 +235,10 @@ func TestOriginNotAllowed(t *testing.T) {
 }
 
 func TestPhoneWidth(t *testing.T) {
-	pageURL, api := servers(t)
+	// Same origin this time, as after `make run`: no ?api=, no CORS.
+	api := startIrisd(t, "-cors-origins", "http://elsewhere.example")
 	ctx := tab(t, 390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(pageURL)))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(api.URL+"/")))
 	waitFor(t, ctx, "the page to load", ready)
 	ref := api.predict(t, [4]float64{6.3, 2.5, 5.0, 1.9}, 5, "euclidean", "uniform")
 	setMeasurements(t, ctx, [4]float64{6.3, 2.5, 5.0, 1.9})
@@ -258,6 +259,7 @@ func TestPhoneWidth(t *testing.T) {
 		.map((e) => e.outerHTML)`))
 	require.NoError(t, err)
 	assert.Empty(t, unlabelled, "controls without a label")
+	assert.Empty(t, api.requests("OPTIONS", "/predict"), "same origin: no preflight")
 	screenshot(t, ctx, "phone.png", "screenshot-phone.png", 390, 844)
 }
 

@@ -195,7 +195,11 @@ async function predict() {
     state.prediction = p;
     state.query = body.features;
     renderPrediction(p);
-    if (p.dataset_version !== state.version) await loadSamples();
+    if (p.dataset_version !== state.version) {
+      // The training set changed (here or elsewhere): follow it.
+      await loadSamples();
+      loadPage();
+    }
     drawPlot();
   } catch (err) {
     if (err?.name === 'AbortError' || mine !== seq) return;
