@@ -45,11 +45,13 @@ func TestPredictFromMeasurements(t *testing.T) {
 		metric   string
 		weights  string
 		want     string // the species a botanist expects
+		tie      bool   // the API reports a tie, and the page a notice
 	}{
-		{"setosa", [4]float64{5.0, 3.4, 1.5, 0.2}, 5, "euclidean", "uniform", "setosa"},
-		{"versicolor", [4]float64{5.9, 2.8, 4.3, 1.3}, 7, "manhattan", "uniform", "versicolor"},
-		{"virginica", [4]float64{6.9, 3.1, 5.8, 2.2}, 3, "chebyshev", "distance", "virginica"},
-		{"borderline", [4]float64{6.0, 2.8, 4.9, 1.6}, 9, "euclidean", "uniform", ""},
+		{"setosa", [4]float64{5.0, 3.4, 1.5, 0.2}, 5, "euclidean", "uniform", "setosa", false},
+		{"versicolor", [4]float64{5.9, 2.8, 4.3, 1.3}, 7, "manhattan", "uniform", "versicolor", false},
+		{"virginica", [4]float64{6.9, 3.1, 5.8, 2.2}, 3, "chebyshev", "distance", "virginica", false},
+		{"tie", [4]float64{6.0, 2.8, 4.9, 1.6}, 2, "euclidean", "uniform", "", true},
+		{"borderline", [4]float64{6.0, 2.8, 4.9, 1.6}, 9, "euclidean", "uniform", "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,6 +59,7 @@ func TestPredictFromMeasurements(t *testing.T) {
 			if tc.want != "" {
 				require.Equal(t, tc.want, ref.Species, "the API's own answer")
 			}
+			require.Equal(t, tc.tie, ref.Tie, "the API's tie flag")
 			require.NoError(t, chromedp.Do(ctx,
 				chromedp.SetValue(chromedp.ID("metric"), tc.metric),
 				chromedp.SetValue(chromedp.ID("weights"), tc.weights),
@@ -71,6 +74,11 @@ func TestPredictFromMeasurements(t *testing.T) {
 			assert.Equal(t, ref.Species, s.Species)
 			assert.Equal(t, ref.Probabilities, s.Probs, "one bar per class with the API's probability")
 			assert.Equal(t, ref.Tie, s.Tie, "tie notice")
+			if tc.tie {
+				notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('tie').textContent`))
+				require.NoError(t, err)
+				assert.Contains(t, notice, "Tie: the top species had equal votes, so the tie rule picked "+ref.Species)
+			}
 			assert.Equal(t, ref.ids(), s.Neighbours, "neighbours table")
 			assert.Equal(t, 150, s.Points, "plot: every training sample")
 			assert.Equal(t, tc.k, s.Rings, "plot: the neighbours marked")
@@ -81,7 +89,7 @@ func TestPredictFromMeasurements(t *testing.T) {
 	}
 
 	// The sliders work from the keyboard: the right arrow moves k up by one.
-	ref := api.predict(t, cases[3].features, 10, "euclidean", "uniform")
+	ref := api.predict(t, cases[4].features, 10, "euclidean", "uniform")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Focus(chromedp.ID("k-range")), chromedp.KeyEvent(kb.ArrowRight)))
 	waitFor(t, ctx, "k = 10 after the arrow key", `document.getElementById('k').value === '10'`)
 	waitFor(t, ctx, "the prediction for k = 10", showsPrediction(ref))
@@ -110,7 +118,7 @@ func TestPredictFromMeasurements(t *testing.T) {
 	// The README's screenshot: a mixed vote on the default axes.
 	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("x-axis"), "2"),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('x-axis').dispatchEvent(new Event('change')), true`)))
-	ref = api.predict(t, cases[3].features, 9, "euclidean", "uniform")
+	ref = api.predict(t, cases[4].features, 9, "euclidean", "uniform")
 	typeInto(t, ctx, "k", "9")
 	waitFor(t, ctx, "the prediction for the screenshot", showsPrediction(ref))
 	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(), window.scrollTo(0, 0), true`)))
@@ -149,6 +157,8 @@ func TestAddSampleChangesPrediction(t *testing.T) {
 	showRow(t, ctx, "virginica", 151)
 	require.NoError(t, chromedp.Do(ctx, clickJS(`#samples tr[data-id="151"] button.edit`)))
 	waitFor(t, ctx, "the edit form", `document.getElementById('form-title').textContent === 'Edit sample #151'`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('h-editor').scrollIntoView()`)))
+	screenshot(t, ctx, "editor.png", "", 1280, 1000)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.ID("f-species"), "setosa"),
 		chromedp.Click(chromedp.ID("save")),

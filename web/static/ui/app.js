@@ -327,6 +327,7 @@ async function loadPage() {
       el('button', { type: 'button', class: 'edit', 'aria-label': `Edit sample ${s.id}`, onclick: () => startEdit(s.id) }, 'Edit'),
       el('button', { type: 'button', class: 'delete', 'aria-label': `Delete sample ${s.id}`, onclick: () => removeSample(s) }, 'Delete'))));
   $('samples').tBodies[0].replaceChildren(...rows);
+  markEditedRow();
   const first = page.total ? state.offset + 1 : 0;
   const last = state.offset + page.samples.length;
   $('page-info').textContent = page.total
@@ -336,10 +337,18 @@ async function loadPage() {
   $('next').disabled = last >= page.total;
 }
 
+/** markEditedRow highlights the row of the sample in the form. */
+function markEditedRow() {
+  for (const tr of $('samples').tBodies[0].rows) {
+    tr.classList.toggle('editing', state.editing !== null && Number(tr.dataset.id) === state.editing.id);
+  }
+}
+
 const formIds = () => [...state.features.map((n) => `f-${n}`), 'f-species', 'api-key', 'sample-form'];
 
 function editMode(editing) {
   state.editing = editing;
+  markEditedRow();
   $('form-title').textContent = editing ? `Edit sample #${editing.id}` : 'Add a sample';
   $('save').textContent = editing ? 'Save changes' : 'Add sample';
   $('cancel-edit').hidden = !editing;
