@@ -45,6 +45,7 @@ var corsCalls = []struct {
 	status             int
 }{
 	{http.MethodGet, "/dataset", "", http.StatusOK},
+	{http.MethodHead, "/dataset", "", http.StatusOK}, // a "simple" method: no preflight, so the actual answer must allow it
 	{http.MethodGet, "/samples?limit=2", "", http.StatusOK},
 	{http.MethodPost, "/predict", `{"features":[5.1,3.5,1.4,0.2]}`, http.StatusOK},
 	{http.MethodPost, "/samples", `{"features":[5,3,1.5,0.2],"species":"setosa"}`, http.StatusCreated},

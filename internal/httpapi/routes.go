@@ -53,7 +53,7 @@ func (s *Server) routes(r chi.Router) {
 func (s *Server) cors() func(http.Handler) http.Handler {
 	return cors.Handler(cors.Options{
 		AllowedOrigins:   s.cfg.CORSOrigins,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
+		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
 		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "X-Request-Id"},
 		ExposedHeaders:   []string{"Location", "ETag", "Retry-After", "X-Request-Id", "X-Dataset-Version"},
 		AllowCredentials: false,
