@@ -239,9 +239,14 @@ func TestOriginNotAllowed(t *testing.T) {
 	assert.NotEmpty(t, api.requests("GET", "/dataset"), "the API saw the request")
 	waitFor(t, ctx, "the retry button", `!!document.getElementById('retry')`)
 	mu.Lock()
-	defer mu.Unlock()
-	assert.Contains(t, corsErrors, string(network.CorsErrorMissingAllowOriginHeader), "Chromium blocked the response for CORS")
+	seen := append([]string(nil), corsErrors...)
+	mu.Unlock()
+	assert.Contains(t, seen, string(network.CorsErrorMissingAllowOriginHeader), "Chromium blocked the response for CORS")
 	screenshot(t, ctx, "blocked.png", "", 1280, 860)
+
+	// A ?api= that is not an http(s) URL is named as the problem.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(static.URL+"/?api=ftp://files.example")))
+	waitFor(t, ctx, "the ?api= error", `document.getElementById('status').textContent.includes('The ?api= parameter must be an http or https URL, got "ftp://files.example"')`)
 }
 
 func TestPhoneWidth(t *testing.T) {
