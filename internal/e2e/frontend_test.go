@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -238,10 +239,12 @@ func TestOriginNotAllowed(t *testing.T) {
 	// The server answered; the browser withheld the answer from the page.
 	assert.NotEmpty(t, api.requests("GET", "/dataset"), "the API saw the request")
 	waitFor(t, ctx, "the retry button", `!!document.getElementById('retry')`)
-	mu.Lock()
-	seen := append([]string(nil), corsErrors...)
-	mu.Unlock()
-	assert.Contains(t, seen, string(network.CorsErrorMissingAllowOriginHeader), "Chromium blocked the response for CORS")
+	// The protocol's events arrive on their own goroutine: allow them time.
+	assert.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(corsErrors, string(network.CorsErrorMissingAllowOriginHeader))
+	}, 20*time.Second, 50*time.Millisecond, "Chromium reports that it blocked the response for CORS (MissingAllowOriginHeader)")
 	screenshot(t, ctx, "blocked.png", "", 1280, 860)
 
 	// A ?api= that is not an http(s) URL is named as the problem.
