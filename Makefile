@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench lint docker clean deps cluster-test
+.PHONY: all run build test vet fmt-check unit bench lint docker clean e2e deps cluster-test
 
 all: test build
 
@@ -31,6 +31,12 @@ fmt-check:
 
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## e2e: the browser tests: headless Chromium against irisd through CORS
+## (with CI set, installs Chromium first; UPDATE_SCREENSHOTS=1 rewrites docs/*.png)
+e2e:
+	@if [ -n "$$CI" ]; then .ci/ensure-chromium; fi
+	$(GO) test -count=1 -timeout 10m -v ./internal/e2e/
 
 ## bench: the benchmarks, with allocation counts
 bench:

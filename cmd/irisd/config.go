@@ -163,6 +163,7 @@ func (c *config) validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.LogFormat))
 	}
+	errs = append(errs, checkOrigins(c.origins())...)
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("-log-level: %v", err))

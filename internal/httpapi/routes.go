@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/cors"
 
 	"github.com/irisknn/irisknn/api"
+	"github.com/irisknn/irisknn/web"
 )
 
 // routes is the whole API surface.
@@ -25,6 +26,11 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
 	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
+
+	// The browser frontend: the page at / and its assets under /ui/.
+	ui := newUISite(web.Files)
+	r.Get("/", ui.handleIndex(s.handleNotFound()))
+	r.Get("/ui/*", ui.handleAsset(s.handleNotFound()))
 
 	r.Post("/predict", s.handlePredict())
 
@@ -52,7 +58,7 @@ func (s *Server) routes(r chi.Router) {
 func (s *Server) cors() func(http.Handler) http.Handler {
 	return cors.Handler(cors.Options{
 		AllowedOrigins:   s.cfg.CORSOrigins,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
+		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
 		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "X-Request-Id"},
 		ExposedHeaders:   []string{"Location", "ETag", "Retry-After", "X-Request-Id", "X-Dataset-Version", "X-Cache"},
 		AllowCredentials: false,
