@@ -19,9 +19,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/wal"
 )
 
 func main() {
@@ -63,10 +67,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	store := iris.NewMemory(snap, nil)
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "duration", time.Since(start))
+	var journal iris.Journal
+	if cfg.DataDir != "" {
+		wlog, recovered, err := wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
+		if err != nil {
+			return fmt.Errorf("-data-dir: %w", err)
+		}
+		defer wlog.Close()
+		snap, journal = recovered, wlog
+	}
+	store := iris.NewMemory(snap, journal)
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "duration", time.Since(start))
 
-	api := httpapi.NewServer(cfg.apiConfig(log), store)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	acfg := cfg.apiConfig(log)
+	acfg.Metrics = reg
+	api := httpapi.NewServer(acfg, store)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,
@@ -81,7 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "cors_origins", cfg.origins(),
-		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody)
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
+		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -93,6 +111,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	log.Info("shutting down", "timeout", cfg.ShutdownTO)
 	api.SetReady(false)
+	if cfg.DrainDelay > 0 {
+		log.Info("draining: /readyz reports 503", "drain_delay", cfg.DrainDelay)
+		time.Sleep(cfg.DrainDelay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTO)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

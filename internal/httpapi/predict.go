@@ -82,6 +82,7 @@ func (s *Server) handlePredict() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
+			s.metrics.observePrediction(snap.Classes(), pr)
 			b := make([]byte, 0, 512)
 			b = appendPrediction(b, names, pr, &q, snap.Version())
 			writeJSONBytes(w, http.StatusOK, snap.Version(), b)
@@ -124,6 +125,7 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.observeBatch(snap.Classes(), out)
 	b := make([]byte, 0, 64+n*(200+60*q.K))
 	b = append(b, `{"predictions":[`...)
 	for i := range out {
