@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench lint docker clean
+.PHONY: all run build test vet fmt-check unit bench lint docker clean fuzz soak vuln
 
 all: test build
 
@@ -39,6 +39,19 @@ bench:
 ## lint: go vet plus staticcheck
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
+FUZZTIME  ?= 30s
+FUZZFLAGS ?=
+FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/iris FuzzReplay:./internal/wal
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
+	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; done
+
+## soak: the long variants of the crash, load and shutdown tests against the real binary (race-enabled)
+soak:
+	CGO_ENABLED=1 IRISKNN_SOAK=1 $(GO) test -race -count=1 -timeout 30m -v -run 'Kill9|Load|Graceful|Slow' ./cmd/irisd
 
 ## docker: build the container image (needs a Docker engine)
 docker:

@@ -80,6 +80,9 @@ func TestBadInput(t *testing.T) {
 		{name: "batch over max", path: "/predict", body: `{"instances":[` + strings.Repeat(row, 100) + ok + `]}`, want: 422},
 		{name: "batch row with 3 features", path: "/predict", body: `{"instances":[` + ok + `,[1,2,3]]}`, want: 422},
 		{name: "features and instances", path: "/predict", body: `{"features":` + ok + `,"instances":[` + ok + `]}`, want: 422},
+		{name: "feature too large to measure distances", path: "/predict", body: `{"features":[1e308,3.5,1.4,0.2]}`, want: 422},
+		{name: "feature subnormal", path: "/predict", body: `{"features":[5e-324,3.5,1.4,0.2]}`, want: 422},
+		{name: "sample feature too large", method: "POST", path: "/samples", body: `{"features":[5.1,-1e200,1.4,0.2],"species":"setosa"}`, want: 422},
 		{name: "unknown metric", path: "/predict", body: `{"features":` + ok + `,"metric":"cosine"}`, want: 422},
 		{name: "unknown weights", path: "/predict", body: `{"features":` + ok + `,"weights":"heavy"}`, want: 422},
 		// Content type and size.
