@@ -36,9 +36,26 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## lint: go vet plus staticcheck
+# Developer tools, pinned in tools/go.mod (a module of their own, so that
+# their dependencies never mix with the service's).
+TOOLS_BIN := $(CURDIR)/bin/tools
+VULNDB    := $(CURDIR)/bin/vulndb
+
+## lint: go vet plus staticcheck (pinned in tools/go.mod)
 lint: vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	cd tools && $(GO) build -o $(TOOLS_BIN)/ honnef.co/go/tools/cmd/staticcheck
+	$(TOOLS_BIN)/staticcheck $(PKGS)
+
+## vuln: govulncheck (pinned) against an offline database built from the pinned golang.org/x/vulndb module
+vuln:
+	cd tools && $(GO) mod download golang.org/x/vulndb && \
+	  $(GO) build -o $(TOOLS_BIN)/ golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb
+	rm -rf $(VULNDB)
+	osv="$$(cd tools && $(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv" && \
+	  $(TOOLS_BIN)/indexdb -vulns "$$osv" -out $(VULNDB)
+	@n=$$(ls $(VULNDB)/ID | grep -c '\.json$$'); echo "vulnerability database: $$n entries from golang.org/x/vulndb@$$(cd tools && $(GO) list -m -f '{{.Version}}' golang.org/x/vulndb)"; \
+	  test "$$n" -gt 1000 || { echo "the vulnerability database is suspiciously small"; exit 1; }
+	$(TOOLS_BIN)/govulncheck -db file://$(VULNDB) $(PKGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
 FUZZTIME  ?= 30s

@@ -45,12 +45,11 @@ type observation struct {
 
 // predictor sends single and batch predictions and keeps what it got.
 type predictor struct {
-	mu      sync.Mutex
-	byVer   map[uint64][]observation
-	sent    atomic.Int64
-	failed  atomic.Int64
-	errs    []string
-	maxErrs int
+	mu     sync.Mutex
+	byVer  map[uint64][]observation
+	sent   atomic.Int64
+	failed atomic.Int64
+	errs   []string
 }
 
 func (p *predictor) fail(format string, args ...any) {

@@ -110,7 +110,7 @@ func TestRateLimit(t *testing.T) {
 		resp, _ := relDo(t, "GET", ts.URL+p, nil, nil)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, p)
 	}
-	resp, b = relDo(t, "GET", ts.URL+"/metrics", nil, nil)
+	_, b = relDo(t, "GET", ts.URL+"/metrics", nil, nil)
 	assert.Contains(t, string(b), `irisknn_rejected_requests_total{reason="rate_limited"} 1`)
 }
 

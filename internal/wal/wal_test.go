@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -236,7 +237,7 @@ func TestRecordedSetWinsOverLoaded(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	for _, c := range []iris.Change{
-		{Version: 2, Op: iris.OpPut, Sample: iris.Sample{ID: 1 << 62, Features: iris.Features{-0.0, 1e308, -1e-308, 5e-324}, Species: "Iris-ﬁ"}},
+		{Version: 2, Op: iris.OpPut, Sample: iris.Sample{ID: 1 << 62, Features: iris.Features{math.Copysign(0, -1), 1e308, -1e-308, 5e-324}, Species: "Iris-ﬁ"}},
 		{Version: 1 << 63, Op: iris.OpDelete, ID: 9},
 		{Version: 3, Op: iris.OpReset},
 	} {
