@@ -190,7 +190,8 @@ func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []
 	}
 	for i, f := range fs {
 		if err := CheckFeatures(f); err != nil {
-			return Invalidf(fmt.Sprintf("instances[%d]", i), "%s", err.(*Error).Message)
+			field := fmt.Sprintf("instances[%d]", i)
+			return Invalidf(field, "%s: %s", field, err.(*Error).Message)
 		}
 	}
 	workers := min(runtime.GOMAXPROCS(0), (len(fs)+parallelMin-1)/parallelMin)
