@@ -270,3 +270,20 @@ func FuzzReplay(f *testing.F) {
 		}
 	})
 }
+
+func TestDiskFailureRefusesWrites(t *testing.T) {
+	dir := t.TempDir()
+	l, snap := open(t, dir, Options{})
+	m := iris.NewMemory(snap, l)
+	_, err := m.Delete(context.Background(), 1, "")
+	require.NoError(t, err)
+	before := m.Snapshot()
+
+	l.f.Close() // the disk goes away under the log
+	_, err = m.Delete(context.Background(), 2, "")
+	require.Error(t, err)
+	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err), "a failed journal is a 503, not a 500")
+	assert.Same(t, before, m.Snapshot(), "a change that was not recorded is not applied")
+	_, err = m.Reset(context.Background())
+	assert.Error(t, err, "the log stays refused until a restart")
+}
