@@ -91,9 +91,9 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 			default:
 				method = "other" // bounded label values
 			}
-			labels := prometheus.Labels{"route": route, "method": method, "status": strconv.Itoa(status)}
-			m.requests.With(labels).Inc()
-			m.latency.With(labels).Observe(time.Since(start).Seconds())
+			code := strconv.Itoa(status)
+			m.requests.WithLabelValues(route, method, code).Inc()
+			m.latency.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(ww, r)
 	})
