@@ -65,6 +65,11 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 			})
 		}
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
+		// On a loaded machine few writes may have finished yet: make sure
+		// some did, so that every cycle tests something.
+		for end := time.Now().Add(60 * time.Second); l.ackedCount() < 5 && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		d.kill9()
 		close(stop)
 		wg.Wait()

@@ -222,7 +222,7 @@ func TestLoadWithConcurrentWrites(t *testing.T) {
 // finishes with 200, and the process exits 0.
 func TestGracefulShutdownUnderLoad(t *testing.T) {
 	bin := buildIrisd(t)
-	d := startDaemon(t, bin, "-drain-delay", "1s", "-shutdown-timeout", "30s")
+	d := startDaemon(t, bin, "-drain-delay", "2s", "-shutdown-timeout", "30s")
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 	// A request in flight: headers and half of the body sent.

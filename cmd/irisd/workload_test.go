@@ -169,6 +169,13 @@ func (l *ledger) add(r writeResult) {
 	}
 }
 
+// ackedCount returns the number of acknowledged writes so far.
+func (l *ledger) ackedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
 // maxAcked returns the largest acknowledged version.
 func (l *ledger) maxAcked() uint64 {
 	var m uint64
