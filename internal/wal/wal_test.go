@@ -287,3 +287,33 @@ func TestDiskFailureRefusesWrites(t *testing.T) {
 	_, err = m.Reset(context.Background())
 	assert.Error(t, err, "the log stays refused until a restart")
 }
+
+// BenchmarkWrite measures one acknowledged write (a PUT) in memory only and
+// through the log (append + fsync), to show what durability costs.
+func BenchmarkWrite(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		name := "memory"
+		if durable {
+			name = "durable"
+		}
+		b.Run(name, func(b *testing.B) {
+			snap := loaded(b)
+			var j iris.Journal
+			if durable {
+				l, s, err := Open(b.TempDir(), snap, Options{})
+				require.NoError(b, err)
+				defer l.Close()
+				snap, j = s, l
+			}
+			m := iris.NewMemory(snap, j)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				s := iris.Sample{ID: int64(1 + i%150), Features: iris.Features{5, 3, 1.5, float64(i%20) / 10}, Species: "setosa"}
+				if _, _, err := m.Put(ctx, s, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
