@@ -136,6 +136,12 @@ func (l *Log) recover(loaded *iris.Snapshot) (*iris.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Make the log's directory entry durable too (it may have just been
+	// created), or a power cut could lose the whole file.
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
 	snap, replayed, err := l.replay(f, snap)
 	if err != nil {
 		f.Close()
