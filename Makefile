@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench lint docker clean e2e deps cluster-test
+.PHONY: all run build test vet fmt-check unit bench lint docker clean e2e deps cluster-test fuzz soak vuln
 
 all: test build
 
@@ -42,9 +42,39 @@ e2e:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## lint: go vet plus staticcheck
+# Developer tools, pinned in tools/go.mod (a module of their own, so that
+# their dependencies never mix with the service's).
+TOOLS_BIN := $(CURDIR)/bin/tools
+VULNDB    := $(CURDIR)/bin/vulndb
+
+## lint: go vet plus staticcheck (pinned in tools/go.mod)
 lint: vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	cd tools && $(GO) build -o $(TOOLS_BIN)/ honnef.co/go/tools/cmd/staticcheck
+	$(TOOLS_BIN)/staticcheck $(PKGS)
+
+## vuln: govulncheck (pinned) against an offline database built from the pinned golang.org/x/vulndb module
+vuln:
+	cd tools && $(GO) mod download golang.org/x/vulndb && \
+	  $(GO) build -o $(TOOLS_BIN)/ golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb
+	rm -rf $(VULNDB)
+	osv="$$(cd tools && $(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv" && \
+	  $(TOOLS_BIN)/indexdb -vulns "$$osv" -out $(VULNDB)
+	@n=$$(ls $(VULNDB)/ID | grep -c '\.json$$'); echo "vulnerability database: $$n entries from golang.org/x/vulndb@$$(cd tools && $(GO) list -m -f '{{.Version}}' golang.org/x/vulndb)"; \
+	  test "$$n" -gt 1000 || { echo "the vulnerability database is suspiciously small"; exit 1; }
+	$(TOOLS_BIN)/govulncheck -db file://$(VULNDB) $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
+FUZZTIME  ?= 30s
+FUZZFLAGS ?=
+FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/iris FuzzReplay:./internal/wal
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
+	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $(FUZZFLAGS) $$pkg; done
+
+## soak: the long variants of the crash, load and shutdown tests against the real binary (race-enabled)
+soak:
+	CGO_ENABLED=1 IRISKNN_SOAK=1 $(GO) test -race -count=1 -timeout 30m -v -run 'Kill9|Load|Graceful|Slow' ./cmd/irisd
 
 ## deps: install redis-server and nginx (Debian packages) when missing
 deps:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -34,6 +35,13 @@ type config struct {
 	IdleTO          time.Duration
 	ShutdownTO      time.Duration
 	HealthcheckOnly bool
+	DataDir         string
+	APIKey          string
+	APIKeyFile      string
+	RateLimit       int
+	RateWindow      time.Duration
+	MaxHeavy        int
+	DrainDelay      time.Duration
 
 	Redis             string
 	RedisPrefix       string
@@ -86,6 +94,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.WriteTO, "write-timeout", 60*time.Second, "time allowed to write a response")
 	fs.DurationVar(&c.IdleTO, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.ShutdownTO, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	fs.StringVar(&c.DataDir, "data-dir", "", "directory that keeps the training set durable across restarts (write-ahead log + snapshot); empty: in memory only")
+	fs.StringVar(&c.APIKey, "api-key", "", "API key required as \"Authorization: Bearer <key>\" on writes to the training set; empty: writes are open")
+	fs.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key (surrounding whitespace ignored); instead of -api-key")
+	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
+	fs.DurationVar(&c.RateWindow, "rate-window", d.RateWindow, "window of -rate-limit")
+	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
@@ -128,11 +143,33 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, c.loadAPIKey()
+}
+
+// loadAPIKey reads -api-key-file into APIKey.
+func (c *config) loadAPIKey() error {
+	if c.APIKeyFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.APIKeyFile)
+	if err != nil {
+		return fmt.Errorf("-api-key-file: %w", err)
+	}
+	c.APIKey = strings.TrimSpace(string(b))
+	if c.APIKey == "" {
+		return fmt.Errorf("-api-key-file %s is empty", c.APIKeyFile)
+	}
+	return nil
 }
 
 func (c *config) validate() error {
 	var errs []error
+	if c.DataDir != "" && c.Redis != "" {
+		errs = append(errs, errors.New("-data-dir and -redis cannot be combined: with -redis the training set lives in Redis (make Redis itself durable with its AOF)"))
+	}
 	if c.K < 1 {
 		errs = append(errs, fmt.Errorf("-k must be at least 1, got %d", c.K))
 	}
@@ -176,6 +213,21 @@ func (c *config) validate() error {
 			errs = append(errs, fmt.Errorf("-%s must be positive, got %v", d.name, d.v))
 		}
 	}
+	if c.APIKey != "" && c.APIKeyFile != "" {
+		errs = append(errs, errors.New("give -api-key or -api-key-file, not both"))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("-rate-limit must be 0 (off) or positive, got %d", c.RateLimit))
+	}
+	if c.RateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("-rate-window must be positive, got %v", c.RateWindow))
+	}
+	if c.MaxHeavy < 1 {
+		errs = append(errs, fmt.Errorf("-max-inflight-batch must be at least 1, got %d", c.MaxHeavy))
+	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("-drain-delay must not be negative, got %v", c.DrainDelay))
+	}
 	return errors.Join(errs...)
 }
 
@@ -203,6 +255,10 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		MaxBodyBytes:   c.MaxBody,
 		CORSOrigins:    c.origins(),
 		Logger:         log,
+		APIKey:         c.APIKey,
+		RateLimit:      c.RateLimit,
+		RateWindow:     c.RateWindow,
+		MaxHeavy:       c.MaxHeavy,
 	}
 }
 

@@ -19,9 +19,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/wal"
 )
 
 func main() {
@@ -66,15 +70,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "duration", time.Since(start))
-	be, err := openBackend(ctx, cfg, snap, log)
+	var journal iris.Journal
+	if cfg.DataDir != "" {
+		wlog, recovered, err := wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
+		if err != nil {
+			return fmt.Errorf("-data-dir: %w", err)
+		}
+		defer wlog.Close()
+		snap, journal = recovered, wlog
+	}
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "duration", time.Since(start))
+	be, err := openBackend(ctx, cfg, snap, journal, log)
 	if err != nil {
 		return err
 	}
 	defer be.Close()
 	store := be.store
 
-	api := httpapi.NewServer(be.apiConfig(cfg.apiConfig(log)), store)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	acfg := be.apiConfig(cfg.apiConfig(log))
+	acfg.Metrics = reg
+	api := httpapi.NewServer(acfg, store)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,
@@ -89,7 +106,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "cors_origins", cfg.origins(),
-		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody)
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
+		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -101,6 +119,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	log.Info("shutting down", "timeout", cfg.ShutdownTO)
 	api.SetReady(false)
+	if cfg.DrainDelay > 0 {
+		log.Info("draining: /readyz reports 503", "drain_delay", cfg.DrainDelay)
+		time.Sleep(cfg.DrainDelay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTO)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

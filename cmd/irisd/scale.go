@@ -61,12 +61,12 @@ func openRedis(ctx context.Context, cfg *config) (*redis.Client, error) {
 // openBackend returns the in-memory backend, or with -redis the shared one:
 // the training set in Redis (seeded with samples when empty), jobs queued
 // for `irisd worker` processes, and a shared cache layer.
-func openBackend(ctx context.Context, cfg *config, snap *iris.Snapshot, log *slog.Logger) (*backend, error) {
+func openBackend(ctx context.Context, cfg *config, snap *iris.Snapshot, journal iris.Journal, log *slog.Logger) (*backend, error) {
 	b := &backend{}
 	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
 	if cfg.Redis == "" {
-		b.store = iris.NewMemory(snap, nil)
+		b.store = iris.NewMemory(snap, journal)
 		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
 		b.jobs = pool
 		b.close = append(b.close, pool.Close)

@@ -116,6 +116,7 @@ func (s *Server) computeSingle(req PredictRequest) ([]byte, error) {
 	if err := snap.Predict(pr, req.Features, q); err != nil {
 		return nil, err
 	}
+	s.metrics.observePrediction(snap.Classes(), pr)
 	b := make([]byte, 0, 512)
 	return appendPrediction(b, names, pr, &q, snap.Version()), nil
 }
@@ -136,6 +137,7 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, 
 	if err := snap.PredictBatch(ctx, out, fs, q); err != nil {
 		return nil, err
 	}
+	s.metrics.observeBatch(snap.Classes(), out)
 	b := make([]byte, 0, 64+n*(200+60*q.K))
 	b = append(b, `{"predictions":[`...)
 	for i := range out {

@@ -16,9 +16,11 @@ import (
 func (s *Server) routes(r chi.Router) {
 	r.Use(requestID)
 	r.Use(accessLog(s.log))
+	r.Use(s.metrics.instrument)
 	r.Use(recoverer(s))
 	r.Use(s.cors())
 	r.Use(middleware.GetHead)
+	r.Use(s.rateLimit)
 
 	r.NotFound(s.handleNotFound())
 	r.MethodNotAllowed(s.handleMethodNotAllowed(r))
@@ -26,13 +28,14 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
 	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
+	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
 
 	// The browser frontend: the page at / and its assets under /ui/.
 	ui := newUISite(web.Files)
 	r.Get("/", ui.handleIndex(s.handleNotFound()))
 	r.Get("/ui/*", ui.handleAsset(s.handleNotFound()))
 
-	r.Post("/predict", s.handlePredict())
+	r.With(s.limitHeavy).Post("/predict", s.handlePredict())
 
 	r.Post("/jobs", s.handleCreateJob())
 	r.Get("/jobs/{id}", s.handleGetJob())
@@ -45,6 +48,7 @@ func (s *Server) routes(r chi.Router) {
 
 	// Writes to the training set.
 	r.Group(func(r chi.Router) {
+		r.Use(s.requireKey)
 		r.Post("/samples", s.handleCreateSample())
 		r.Put("/samples/{id}", s.handlePutSample())
 		r.Delete("/samples/{id}", s.handleDeleteSample())

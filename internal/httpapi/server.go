@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/irisknn/irisknn/internal/iris"
 	"github.com/irisknn/irisknn/internal/jobs"
@@ -35,10 +37,25 @@ type Config struct {
 	WrapPredictor func(Predictor) Predictor
 	// Jobs runs asynchronous jobs (/jobs); nil answers those routes 503.
 	Jobs jobs.Queue
+
+	// APIKey, when set, is required as "Authorization: Bearer <key>" on
+	// every write to the training set.
+	APIKey string
+	// RateLimit is the number of requests a client (IP address) may make
+	// per RateWindow; 0 turns rate limiting off.
+	RateLimit  int
+	RateWindow time.Duration
+	// MaxHeavy is the most batch predictions in flight at once; more are
+	// answered 503 with Retry-After.
+	MaxHeavy int
+	// Metrics is the registry the API's metrics go into, served at
+	// GET /metrics; nil makes a private one.
+	Metrics *prometheus.Registry
 }
 
 // DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
-// batches of up to 10,000 rows, bodies up to 8 MiB, any origin.
+// batches of up to 10,000 rows, bodies up to 8 MiB, any origin, no API key,
+// no rate limit (window one second when set), 16 batches in flight.
 func DefaultConfig() Config {
 	return Config{
 		DefaultK:       5,
@@ -48,6 +65,8 @@ func DefaultConfig() Config {
 		MaxBatch:       10000,
 		MaxBodyBytes:   8 << 20,
 		CORSOrigins:    []string{"*"},
+		RateWindow:     time.Second,
+		MaxHeavy:       16,
 	}
 }
 
@@ -71,6 +90,15 @@ func (c *Config) fill() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.RateWindow <= 0 {
+		c.RateWindow = d.RateWindow
+	}
+	if c.MaxHeavy <= 0 {
+		c.MaxHeavy = d.MaxHeavy
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
 }
 
 // Server is the API as an http.Handler.
@@ -83,6 +111,7 @@ type Server struct {
 
 	predictor Predictor
 	jobs      jobs.Queue
+	metrics   *metrics
 }
 
 // NewServer returns the API over store. It starts ready.
@@ -93,6 +122,7 @@ func NewServer(cfg Config, store iris.Store) *Server {
 	if cfg.WrapPredictor != nil {
 		s.predictor = cfg.WrapPredictor(s.predictor)
 	}
+	s.metrics = newMetrics(cfg.Metrics, store)
 	s.ready.Store(true)
 	r := chi.NewRouter()
 	s.routes(r)

@@ -172,6 +172,8 @@ func TestMemoryStoreWrites(t *testing.T) {
 	// Deleted ids are never handed out again.
 	snap, err = m.Delete(ctx, 500, "")
 	require.NoError(t, err)
+	_, still := snap.Get(500)
+	assert.False(t, still)
 	s, _, err = m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(501), s.ID)

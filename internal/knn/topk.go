@@ -7,13 +7,6 @@ type topK struct {
 	items []Neighbor // heap; Distance holds the rank distance while searching
 }
 
-// full reports whether k items are held.
-func (h *topK) full(k int) bool { return len(h.items) == k }
-
-// worst returns the rank distance of the farthest kept candidate; only
-// meaningful when the heap is non-empty.
-func (h *topK) worst() float64 { return h.items[0].Distance }
-
 // push offers a candidate.
 func (h *topK) push(d float64, id int64, label int32, k int) {
 	if len(h.items) < k {
