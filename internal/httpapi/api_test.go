@@ -403,6 +403,10 @@ func TestOps(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.Status)
 	assert.Contains(t, string(r.Body), "openapi: 3")
 
+	r = a.do("GET", "/metrics", "")
+	assert.Equal(t, http.StatusOK, r.Status)
+	assert.Contains(t, string(r.Body), "irisknn_http_requests_total")
+
 	r = a.do("GET", "/readyz", "")
 	assert.Equal(t, http.StatusOK, r.Status)
 	a.api.SetReady(false)
