@@ -2,6 +2,7 @@ package knn
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,56 +12,86 @@ import (
 // are stored in one byte).
 const MaxIndexClasses = 256
 
-// DeltaLimit is the number of changes (inserted or replaced points plus
-// deleted or replaced tree points) after which an Index merges its delta
-// buffer into a new tree in the background. A query scans the whole delta
-// buffer, so it must stay small.
+// DeltaLimit is the number of writes held in the delta buffer after which
+// an Index merges it into a new tree in the background. Every query scans
+// the whole buffer, so it must stay small.
 const DeltaLimit = 1024
 
 // Index is one immutable version of a live, exact k-nearest-neighbour
-// index: a k-d tree snapshot, a small delta buffer of points inserted or
-// replaced since the tree was built, and tombstones for tree points deleted
-// or replaced since. Searches give exactly the results of a brute-force
-// [Dataset] holding the same points (same neighbours, same tie order).
+// index: a k-d tree, plus a delta log of the writes made since the tree
+// was built (points inserted or replaced, tombstones for points deleted or
+// replaced). Searches give exactly the results of a brute-force [Dataset]
+// holding the same points: the same neighbours in the same (distance, id)
+// order.
 //
-// Put and Delete return a new version in time proportional to the delta
-// buffer, never to the number of points, and leave the receiver unchanged:
-// readers holding any version never wait. When the delta buffer grows past
-// DeltaLimit, a background goroutine builds a new tree; the first write
-// after it finishes swaps it in (the old tree is freed when no version
-// refers to it any more).
+// Put and Delete return a new version in constant time (a tree lookup and
+// an append to the log); the receiver is unchanged, so readers holding any
+// version never wait. When the log reaches DeltaLimit writes, a goroutine
+// builds a new tree in the background, replays the writes made meanwhile,
+// and the next write continues on the new tree; the old tree is freed when
+// no version refers to it any more.
 //
-// An Index is safe for concurrent use.
+// An Index is safe for concurrent use. Writes to the newest version are
+// cheap; a write to an older version (a branch) copies its state first.
 type Index struct {
 	classes []string
+	log     *deltaLog
+	chunks  []*chunk // the log's chunks as of this version
+	n       int32    // log entries visible in this version
+	live    int      // points in this version
+}
+
+// chunkBits sets the number of log entries per chunk.
+const chunkBits = 8
+
+const (
+	chunkSize = 1 << chunkBits
+	chunkMask = chunkSize - 1
+	// noNext marks an entry not superseded, or a tree row not killed.
+	noNext = math.MaxInt32
+)
+
+// chunk holds chunkSize consecutive log entries. An entry is written once,
+// before any version that can see it exists; only next changes later.
+type chunk struct {
+	ids    [chunkSize]int64
+	labels [chunkSize]uint8
+	// next is the index of the entry that superseded this one (a later
+	// write to the same id); a deletion entry supersedes itself.
+	next   [chunkSize]atomic.Int32
+	points []float64 // chunkSize*dim
+}
+
+// deltaLog is the shared, append-only history of writes on top of one
+// tree. A version sees the first n entries: entry i is visible when
+// next[i] >= n, and tree row r is alive when deadAt[r] >= n. Appending
+// never changes what an existing version sees.
+type deltaLog struct {
 	t       *tree
-	dead    []int32 // sorted rows of t that are deleted or replaced
+	classes []string
+	deadAt  []atomic.Int32 // per tree row: the entry that killed it, or noNext
+	lin     *lineage
 
-	// The delta buffer, sorted by id.
-	dIDs    []int64
-	dPoints []float64
-	dLabels []uint8
-
-	n   int // live points
-	lin *lineage
+	mu       sync.Mutex // serialises appends
+	chunks   []*chunk
+	head     int32           // entries appended
+	latest   map[int64]int32 // id -> its newest entry
+	succ     *successor      // set when a rebuilt tree takes over
+	building atomic.Bool     // a rebuild of this log is running
 }
 
-// lineage is shared by the versions descending from one NewIndex: it runs
-// the background rebuild and hands its result to the next writer.
+// successor continues a log on a rebuilt tree: the version at entry from
+// of the old log holds the same points as the version at entry to of log.
+type successor struct {
+	from int32
+	log  *deltaLog
+	to   int32
+}
+
+// lineage is shared by every log descending from one NewIndex.
 type lineage struct {
-	latest   atomic.Pointer[Index] // the newest version created
-	building atomic.Bool
-	ready    atomic.Pointer[rebuilt]
-	rebuilds atomic.Int64 // completed background rebuilds, for tests and metrics
 	wg       sync.WaitGroup
-}
-
-// rebuilt is the result of a background rebuild: a version r on a new tree
-// holding the same points as from, which is on the old tree.
-type rebuilt struct {
-	old  *tree
-	from *Index
-	r    *Index
+	rebuilds atomic.Int64
 }
 
 // NewIndex builds an index over n points: ids[i] (unique), the row
@@ -84,90 +115,122 @@ func NewIndex(dim int, classes []string, ids []int64, points []float64, labels [
 	if err := CheckPoint(points, len(points)); err != nil {
 		return nil, err
 	}
-	t := buildTree(dim, slices.Clone(ids), slices.Clone(points), ls)
+	return newIndexOwned(dim, classes, slices.Clone(ids), slices.Clone(points), ls, new(lineage))
+}
+
+// newIndexOwned is NewIndex taking ownership of its slices.
+func newIndexOwned(dim int, classes []string, ids []int64, points []float64, labels []uint8, lin *lineage) (*Index, error) {
+	t := buildTree(dim, ids, points, labels)
 	for i := 1; i < len(t.byID); i++ {
 		if id := t.ids[t.byID[i]]; id == t.ids[t.byID[i-1]] {
 			return nil, fmt.Errorf("knn: id %d appears twice", id)
 		}
 	}
-	ix := &Index{classes: classes, t: t, n: len(ids), lin: new(lineage)}
-	ix.lin.latest.Store(ix)
-	return ix, nil
+	l := newLog(t, classes, lin)
+	return &Index{classes: classes, log: l, live: len(ids)}, nil
+}
+
+func newLog(t *tree, classes []string, lin *lineage) *deltaLog {
+	l := &deltaLog{t: t, classes: classes, lin: lin, deadAt: make([]atomic.Int32, len(t.ids)), latest: map[int64]int32{}}
+	for i := range l.deadAt {
+		l.deadAt[i].Store(noNext)
+	}
+	return l
 }
 
 // Len returns the number of points.
-func (ix *Index) Len() int { return ix.n }
+func (ix *Index) Len() int { return ix.live }
 
 // Dim returns the dimension of the points.
-func (ix *Index) Dim() int { return ix.t.dim }
+func (ix *Index) Dim() int { return ix.log.t.dim }
 
 // Classes returns the class names; do not modify the result.
 func (ix *Index) Classes() []string { return ix.classes }
 
-// Pending returns the number of changes held outside the tree (delta
-// points plus tombstones).
-func (ix *Index) Pending() int { return len(ix.dIDs) + len(ix.dead) }
+// Pending returns the number of writes held in the delta log, which every
+// query scans.
+func (ix *Index) Pending() int { return int(ix.n) }
 
 // Rebuilds returns how many background rebuilds have completed in this
 // index's lineage.
-func (ix *Index) Rebuilds() int64 { return ix.lin.rebuilds.Load() }
+func (ix *Index) Rebuilds() int64 { return ix.log.lin.rebuilds.Load() }
 
 // WaitRebuild blocks until no background rebuild is running.
-func (ix *Index) WaitRebuild() { ix.lin.wg.Wait() }
+func (ix *Index) WaitRebuild() { ix.log.lin.wg.Wait() }
+
+// entry returns the chunk and slot of log entry i.
+func (ix *Index) entry(i int32) (*chunk, int) {
+	return ix.chunks[i>>chunkBits], int(i & chunkMask)
+}
 
 // Lookup returns the label of the point with the given id and appends its
 // coordinates to dst.
 func (ix *Index) Lookup(dst []float64, id int64) ([]float64, int, bool) {
-	if j, ok := slices.BinarySearch(ix.dIDs, id); ok {
-		d := ix.t.dim
-		return append(dst, ix.dPoints[j*d:(j+1)*d]...), int(ix.dLabels[j]), true
+	d := ix.log.t.dim
+	// The newest entry for id in this version's prefix decides.
+	for i := ix.n - 1; i >= 0; i-- {
+		c, s := ix.entry(i)
+		if c.ids[s] != id {
+			continue
+		}
+		if c.next[s].Load() == i { // a deletion
+			return dst, 0, false
+		}
+		return append(dst, c.points[s*d:(s+1)*d]...), int(c.labels[s]), true
 	}
-	if r, ok := ix.liveRow(id); ok {
-		d := ix.t.dim
-		return append(dst, ix.t.points[r*d:(r+1)*d]...), int(ix.t.labels[r]), true
+	t := ix.log.t
+	if r, ok := t.find(id); ok && ix.log.deadAt[r].Load() >= ix.n {
+		return append(dst, t.points[r*d:(r+1)*d]...), int(t.labels[r]), true
 	}
 	return dst, 0, false
 }
 
-// liveRow returns the tree row holding id, unless it is dead.
-func (ix *Index) liveRow(id int64) (int, bool) {
-	r, ok := ix.t.find(id)
-	if !ok || (len(ix.dead) > 0 && isDead(ix.dead, r)) {
-		return 0, false
-	}
-	return r, true
-}
-
 // Has reports whether a point with id exists.
 func (ix *Index) Has(id int64) bool {
-	if _, ok := slices.BinarySearch(ix.dIDs, id); ok {
-		return true
-	}
-	_, ok := ix.liveRow(id)
+	_, _, ok := ix.Lookup(nil, id)
 	return ok
 }
 
 // All calls yield for every point in increasing id order, until it returns
 // false. p is only valid during the call.
 func (ix *Index) All(yield func(id int64, p []float64, label int) bool) {
-	t, d := ix.t, ix.t.dim
-	j := 0 // next delta entry
+	t, d := ix.log.t, ix.log.t.dim
+	// The visible log entries, by id.
+	var delta []int32
+	for i := range ix.n {
+		if c, s := ix.entry(i); c.next[s].Load() >= ix.n {
+			delta = append(delta, i)
+		}
+	}
+	slices.SortFunc(delta, func(a, b int32) int {
+		ca, sa := ix.entry(a)
+		cb, sb := ix.entry(b)
+		return cmpInt64(ca.ids[sa], cb.ids[sb])
+	})
+	emit := func(i int32) bool {
+		c, s := ix.entry(i)
+		return yield(c.ids[s], c.points[s*d:(s+1)*d], int(c.labels[s]))
+	}
+	j := 0
 	for _, r := range t.byID {
 		id := t.ids[r]
-		for ; j < len(ix.dIDs) && ix.dIDs[j] < id; j++ {
-			if !yield(ix.dIDs[j], ix.dPoints[j*d:(j+1)*d], int(ix.dLabels[j])) {
+		for ; j < len(delta); j++ {
+			if c, s := ix.entry(delta[j]); c.ids[s] >= id {
+				break
+			}
+			if !emit(delta[j]) {
 				return
 			}
 		}
-		if len(ix.dead) > 0 && isDead(ix.dead, int(r)) {
+		if ix.log.deadAt[r].Load() < ix.n {
 			continue
 		}
 		if !yield(id, t.points[int(r)*d:int(r+1)*d], int(t.labels[r])) {
 			return
 		}
 	}
-	for ; j < len(ix.dIDs); j++ {
-		if !yield(ix.dIDs[j], ix.dPoints[j*d:(j+1)*d], int(ix.dLabels[j])) {
+	for ; j < len(delta); j++ {
+		if !emit(delta[j]) {
 			return
 		}
 	}
@@ -176,17 +239,18 @@ func (ix *Index) All(yield func(id int64, p []float64, label int) bool) {
 // Put returns a version in which the point with id is p with label,
 // inserted or replacing the previous one.
 func (ix *Index) Put(id int64, p []float64, label int) (*Index, error) {
-	if err := CheckPoint(p, ix.t.dim); err != nil {
+	if err := CheckPoint(p, ix.log.t.dim); err != nil {
 		return nil, err
 	}
 	if label < 0 || label >= len(ix.classes) {
 		return nil, fmt.Errorf("%w: %d (have %d classes)", ErrLabel, label, len(ix.classes))
 	}
-	base := ix.rebase()
-	next := base.clone()
-	next.put(id, p, uint8(label))
-	next.publish()
-	return next, nil
+	l, live := ix.writable()
+	defer l.mu.Unlock()
+	if l.put(id, p, uint8(label)) {
+		live++
+	}
+	return l.version(live), nil
 }
 
 // Delete returns a version without the point with id, and whether it was
@@ -195,219 +259,226 @@ func (ix *Index) Delete(id int64) (*Index, bool) {
 	if !ix.Has(id) {
 		return ix, false
 	}
-	base := ix.rebase()
-	next := base.clone()
-	next.del(id)
-	next.publish()
-	return next, true
+	l, live := ix.writable()
+	defer l.mu.Unlock()
+	l.del(id)
+	return l.version(live - 1), true
 }
 
-// clone returns a copy of ix whose slices may be modified.
-func (ix *Index) clone() *Index {
-	c := *ix
-	c.dead = slices.Clone(ix.dead)
-	c.dIDs = slices.Clone(ix.dIDs)
-	c.dPoints = slices.Clone(ix.dPoints)
-	c.dLabels = slices.Clone(ix.dLabels)
-	return &c
-}
-
-// put inserts or replaces a point in a version being built.
-func (ix *Index) put(id int64, p []float64, label uint8) {
-	d := ix.t.dim
-	j, inDelta := slices.BinarySearch(ix.dIDs, id)
-	if inDelta {
-		copy(ix.dPoints[j*d:(j+1)*d], p)
-		ix.dLabels[j] = label
-		return
+// writable returns, locked, the log to which a write on ix appends: ix's
+// own log when ix is its newest version, its successor's when a rebuilt
+// tree took over at ix, otherwise a fork of ix.
+func (ix *Index) writable() (*deltaLog, int) {
+	l, n := ix.log, ix.n
+	l.mu.Lock()
+	for l.succ != nil && l.succ.from == n {
+		s := l.succ
+		l.mu.Unlock()
+		l, n = s.log, s.to
+		l.mu.Lock()
 	}
-	if r, ok := ix.liveRow(id); ok {
-		ix.kill(r)
-	} else {
-		ix.n++
+	if n != l.head {
+		l.mu.Unlock()
+		l = l.fork(n)
+		l.mu.Lock()
 	}
-	ix.dIDs = slices.Insert(ix.dIDs, j, id)
-	ix.dPoints = slices.Insert(ix.dPoints, j*d, p...)
-	ix.dLabels = slices.Insert(ix.dLabels, j, label)
+	return l, ix.live
 }
 
-// del removes a point, if present, from a version being built.
-func (ix *Index) del(id int64) {
-	d := ix.t.dim
-	if j, ok := slices.BinarySearch(ix.dIDs, id); ok {
-		ix.dIDs = slices.Delete(ix.dIDs, j, j+1)
-		ix.dPoints = slices.Delete(ix.dPoints, j*d, (j+1)*d)
-		ix.dLabels = slices.Delete(ix.dLabels, j, j+1)
-		ix.n--
-		return // a tree point with this id, if any, is already dead
+// version returns the version at the head of l; l.mu must be held.
+func (l *deltaLog) version(live int) *Index {
+	v := &Index{classes: l.classes, log: l, chunks: l.chunks, n: l.head, live: live}
+	if l.head >= int32(deltaLimit(len(l.t.ids))) && l.building.CompareAndSwap(false, true) {
+		l.lin.wg.Add(1)
+		go func() {
+			defer l.lin.wg.Done()
+			l.rebuild(v)
+		}()
 	}
-	if r, ok := ix.liveRow(id); ok {
-		ix.kill(r)
-		ix.n--
-	}
+	return v
 }
 
-// kill adds tree row r to the tombstones.
-func (ix *Index) kill(r int) {
-	j, _ := slices.BinarySearch(ix.dead, int32(r))
-	ix.dead = slices.Insert(ix.dead, j, int32(r))
-}
-
-// publish records ix as the newest version and starts a background rebuild
-// when the delta buffer is full.
-func (ix *Index) publish() {
-	lin := ix.lin
-	lin.latest.Store(ix)
-	if ix.Pending() < deltaLimit(len(ix.t.ids)) || !lin.building.CompareAndSwap(false, true) {
-		return
-	}
-	lin.wg.Add(1)
-	go func() {
-		defer lin.wg.Done()
-		defer lin.building.Store(false)
-		lin.rebuild(ix)
-	}()
-}
-
-// deltaLimit is the pending-change count that starts a rebuild: DeltaLimit,
-// or less for small trees, whose rebuild is cheap.
+// deltaLimit is the log length that starts a rebuild: DeltaLimit, or less
+// for small trees, whose rebuild is cheap.
 func deltaLimit(treeSize int) int {
 	return min(DeltaLimit, max(32, treeSize/8))
 }
 
-// rebuild builds a tree holding src's points, then brings the result up to
-// date with the versions written meanwhile, and offers it to the writers.
-func (lin *lineage) rebuild(src *Index) {
-	r := src.compact()
-	from := src
-	// Catch up with writes made during the build, so that the writer that
-	// swaps the tree in has only a few changes left to replay.
-	for range 8 {
-		latest := lin.latest.Load()
-		if latest == from || latest.t != src.t {
-			break
+// appendEntry appends an entry and returns its index; l.mu must be held.
+func (l *deltaLog) appendEntry(id int64, p []float64, label uint8) int32 {
+	i := l.head
+	if int(i>>chunkBits) == len(l.chunks) {
+		c := &chunk{points: make([]float64, chunkSize*l.t.dim)}
+		for s := range c.next {
+			c.next[s].Store(noNext)
 		}
-		var changed int
-		r, changed = r.replay(from, latest)
-		from = latest
-		if changed < 16 {
-			break
-		}
+		l.chunks = append(l.chunks, c)
 	}
-	lin.ready.Store(&rebuilt{old: src.t, from: from, r: r})
-	lin.rebuilds.Add(1)
+	c, s := l.chunks[i>>chunkBits], int(i&chunkMask)
+	c.ids[s] = id
+	c.labels[s] = label
+	if p != nil {
+		copy(c.points[s*l.t.dim:], p)
+	} else {
+		c.next[s].Store(i) // a deletion supersedes itself
+	}
+	l.head++
+	l.latest[id] = i
+	return i
 }
 
-// compact returns a version with the same points as ix, all in a new tree.
-func (ix *Index) compact() *Index {
-	d := ix.t.dim
-	ids := make([]int64, 0, ix.n)
-	pts := make([]float64, 0, ix.n*d)
-	labels := make([]uint8, 0, ix.n)
+// supersede marks the current point with id, in the log or the tree, as
+// replaced or deleted by entry i, and reports whether there was one.
+func (l *deltaLog) supersede(id int64, i int32) bool {
+	if j, ok := l.latest[id]; ok {
+		c, s := l.chunks[j>>chunkBits], int(j&chunkMask)
+		if c.next[s].Load() != j { // not a deletion: a live point
+			c.next[s].Store(i)
+			return true
+		}
+		return false // deleted; a tree row with id is dead too
+	}
+	if r, ok := l.t.find(id); ok && l.deadAt[r].Load() == noNext {
+		l.deadAt[r].Store(i)
+		return true
+	}
+	return false
+}
+
+// put appends a put and reports whether it added a point (rather than
+// replacing one); l.mu must be held.
+func (l *deltaLog) put(id int64, p []float64, label uint8) bool {
+	replaced := l.supersede(id, l.head)
+	l.appendEntry(id, p, label)
+	return !replaced
+}
+
+// del appends a deletion and reports whether there was a point to delete;
+// l.mu must be held.
+func (l *deltaLog) del(id int64) bool {
+	found := l.supersede(id, l.head)
+	l.appendEntry(id, nil, 0)
+	return found
+}
+
+// fork returns a new log on l's tree holding the first n entries of l.
+func (l *deltaLog) fork(n int32) *deltaLog {
+	f := &deltaLog{t: l.t, classes: l.classes, lin: l.lin, deadAt: make([]atomic.Int32, len(l.deadAt)), latest: map[int64]int32{}}
+	for r := range l.deadAt {
+		if v := l.deadAt[r].Load(); v < n {
+			f.deadAt[r].Store(v)
+		} else {
+			f.deadAt[r].Store(noNext)
+		}
+	}
+	v := &Index{log: l, chunks: l.snapshotChunks(), n: n}
+	d := l.t.dim
+	for i := range n {
+		c, s := v.entry(i)
+		var p []float64
+		if c.next[s].Load() != i {
+			p = c.points[s*d : (s+1)*d]
+		}
+		j := f.appendEntry(c.ids[s], p, c.labels[s])
+		if nx := c.next[s].Load(); nx < n {
+			fc, fs := f.chunks[j>>chunkBits], int(j&chunkMask)
+			fc.next[fs].Store(nx)
+		}
+	}
+	return f
+}
+
+// snapshotChunks returns l's chunk list under its lock.
+func (l *deltaLog) snapshotChunks() []*chunk {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.chunks
+}
+
+// rebuild builds a tree holding the points of v (a version of l), replays
+// onto it the writes appended to l meanwhile, and hands it over: writes
+// that follow l's head then continue on the new tree.
+func (l *deltaLog) rebuild(v *Index) {
+	c := v.compact(l.lin)
+	nl, from := c.log, v.n
+	for round := 0; ; round++ {
+		l.mu.Lock()
+		head := l.head
+		if head-from <= 64 || round >= 16 {
+			// Few writes left: replay them while holding the lock, so that
+			// none slips in between, and hand over.
+			nl.replay(l, from, head)
+			l.succ = &successor{from: head, log: nl, to: nl.head}
+			l.mu.Unlock()
+			break
+		}
+		chunks := l.chunks
+		l.mu.Unlock()
+		nl.replayChunks(chunks, l.t.dim, from, head)
+		from = head
+	}
+	l.lin.rebuilds.Add(1)
+}
+
+// replay appends to l the entries [from, to) of src (whose lock is held).
+func (l *deltaLog) replay(src *deltaLog, from, to int32) {
+	l.replayChunks(src.chunks, src.t.dim, from, to)
+}
+
+func (l *deltaLog) replayChunks(chunks []*chunk, d int, from, to int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := from; i < to; i++ {
+		c, s := chunks[i>>chunkBits], int(i&chunkMask)
+		if c.next[s].Load() == i {
+			l.del(c.ids[s])
+		} else {
+			l.put(c.ids[s], c.points[s*d:(s+1)*d], c.labels[s])
+		}
+	}
+}
+
+// compact returns a version with the same points as ix, all in a new tree
+// built on the calling goroutine.
+func (ix *Index) compact(lin *lineage) *Index {
+	d := ix.log.t.dim
+	ids := make([]int64, 0, ix.live)
+	pts := make([]float64, 0, ix.live*d)
+	labels := make([]uint8, 0, ix.live)
 	ix.All(func(id int64, p []float64, label int) bool {
 		ids = append(ids, id)
 		pts = append(pts, p...)
 		labels = append(labels, uint8(label))
 		return true
 	})
-	t := buildTree(d, ids, pts, labels)
-	return &Index{classes: ix.classes, t: t, n: len(t.ids), lin: ix.lin}
-}
-
-// Compact returns a version with the same points as ix, with its delta
-// buffer merged into a new tree, built on the calling goroutine.
-func (ix *Index) Compact() *Index {
-	c := ix.compact()
-	c.lin = new(lineage)
-	c.lin.latest.Store(c)
+	c, err := newIndexOwned(d, ix.classes, ids, pts, labels, lin)
+	if err != nil {
+		panic("knn: compacting a valid index: " + err.Error())
+	}
 	return c
 }
 
-// rebase returns ix moved onto the tree of a finished background rebuild,
-// when there is one for ix's tree; otherwise ix.
-func (ix *Index) rebase() *Index {
-	rb := ix.lin.ready.Load()
-	if rb == nil || rb.old != ix.t {
-		return ix
-	}
-	r, _ := rb.r.replay(rb.from, ix)
-	// Free the old tree once the versions that use it are gone.
-	ix.lin.ready.CompareAndSwap(rb, nil)
-	return r
-}
-
-// replay returns r (which holds the same points as from, on another tree)
-// changed as to hold the points of to, and the number of ids that differ.
-// from and to must share a tree. It costs time proportional to their delta
-// buffers, plus a lookup per changed id.
-func (r *Index) replay(from, to *Index) (*Index, int) {
-	if from == to {
-		return r, 0
-	}
-	out := r.clone()
-	changed := 0
-	apply := func(id int64) {
-		changed++
-		if p, label, ok := to.Lookup(nil, id); ok {
-			out.put(id, p, uint8(label))
-		} else {
-			out.del(id)
-		}
-	}
-	// Tree rows whose tombstone differs.
-	t := from.t
-	a, b := from.dead, to.dead
-	for len(a) > 0 || len(b) > 0 {
-		switch {
-		case len(b) == 0 || (len(a) > 0 && a[0] < b[0]):
-			apply(t.ids[a[0]])
-			a = a[1:]
-		case len(a) == 0 || b[0] < a[0]:
-			apply(t.ids[b[0]])
-			b = b[1:]
-		default:
-			a, b = a[1:], b[1:]
-		}
-	}
-	// Delta entries that differ.
-	d := t.dim
-	i, j := 0, 0
-	for i < len(from.dIDs) || j < len(to.dIDs) {
-		switch {
-		case j == len(to.dIDs) || (i < len(from.dIDs) && from.dIDs[i] < to.dIDs[j]):
-			apply(from.dIDs[i])
-			i++
-		case i == len(from.dIDs) || to.dIDs[j] < from.dIDs[i]:
-			apply(to.dIDs[j])
-			j++
-		default:
-			if from.dLabels[i] != to.dLabels[j] || !slices.Equal(from.dPoints[i*d:(i+1)*d], to.dPoints[j*d:(j+1)*d]) {
-				apply(to.dIDs[j])
-			}
-			i++
-			j++
-		}
-	}
-	return out, changed
-}
+// Compact returns a version with the same points as ix and an empty delta
+// log, built on the calling goroutine, in a lineage of its own.
+func (ix *Index) Compact() *Index { return ix.compact(new(lineage)) }
 
 // Nearest appends to dst the k points nearest to p in metric m, nearest
 // first (equal distances: lower id first), exactly as Dataset.Nearest
 // would over the same points.
 func (ix *Index) Nearest(dst []Neighbor, p []float64, k int, m Metric) []Neighbor {
-	k = min(k, ix.n)
+	k = min(k, ix.live)
 	if k <= 0 {
 		return dst
 	}
 	base := len(dst)
 	dst = slices.Grow(dst, k)[:base+k]
 	h := topK{items: dst[base:base]}
-	ix.t.search(&h, p, k, m, ix.dead)
-	d := ix.t.dim
-	for j, id := range ix.dIDs {
-		dist := rankDistance(m, p, ix.dPoints[j*d:(j+1)*d])
-		h.push(dist, id, int32(ix.dLabels[j]), k)
+	var dead []atomic.Int32
+	if ix.n > 0 {
+		dead = ix.log.deadAt
 	}
+	ix.log.t.search(&h, p, k, m, dead, ix.n)
+	ix.scanDelta(&h, p, k, m)
 	h.sort()
 	for i := range h.items {
 		h.items[i].Distance = trueDistance(m, h.items[i].Distance)
@@ -415,13 +486,37 @@ func (ix *Index) Nearest(dst []Neighbor, p []float64, k int, m Metric) []Neighbo
 	return dst
 }
 
+// scanDelta offers the visible log entries to h.
+func (ix *Index) scanDelta(h *topK, p []float64, k int, m Metric) {
+	d, n := ix.log.t.dim, ix.n
+	for ci, c := range ix.chunks {
+		cnt := min(int(n)-ci*chunkSize, chunkSize)
+		if cnt <= 0 {
+			return
+		}
+		for s := range cnt {
+			dist := rankDistance(m, p, c.points[s*d:(s+1)*d])
+			id := c.ids[s]
+			if len(h.items) == k {
+				if r := &h.items[0]; dist > r.Distance || (dist == r.Distance && id > r.ID) {
+					continue
+				}
+			}
+			if c.next[s].Load() < n { // superseded or a deletion
+				continue
+			}
+			h.push(dist, id, int32(c.labels[s]), k)
+		}
+	}
+}
+
 // PredictInto classifies p into pr, reusing pr's slices, so that repeated
 // predictions allocate nothing. It validates the query and the point.
 func (ix *Index) PredictInto(pr *Prediction, p []float64, q Query) error {
-	if err := q.Check(ix.n); err != nil {
+	if err := q.Check(ix.live); err != nil {
 		return err
 	}
-	if err := CheckPoint(p, ix.t.dim); err != nil {
+	if err := CheckPoint(p, ix.log.t.dim); err != nil {
 		return err
 	}
 	pr.Neighbors = ix.Nearest(pr.Neighbors[:0], p, q.K, q.Metric)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -311,4 +313,57 @@ func ExampleIndex() {
 	// Output:
 	// 4 2 1.4142135623730951 3
 	// 5 5 0 2
+}
+
+// TestIndexConcurrentReaders queries old and new versions from several
+// goroutines while a writer inserts and deletes through rebuilds; run with
+// -race it checks that readers and the background rebuild share memory
+// safely, and every answer is checked against brute force.
+func TestIndexConcurrentReaders(t *testing.T) {
+	classes := []string{"a", "b", "c"}
+	rng := rand.New(rand.NewPCG(7, 7))
+	ix, m := newRandomIndex(t, rng, 4, 500, false, classes)
+	var cur atomic.Pointer[Index]
+	cur.Store(ix)
+	type check struct {
+		ix *Index
+		d  *Dataset
+	}
+	checks := make(chan check, 64)
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for c := range checks {
+				for range 5 {
+					q := randomPoint(r, 4, false)
+					assert.Equal(t, c.d.Nearest(nil, q, 7, Euclidean), c.ix.Nearest(nil, q, 7, Euclidean))
+				}
+				_ = cur.Load().Nearest(nil, randomPoint(r, 4, false), 3, Manhattan)
+			}
+		})
+	}
+	next := int64(5000)
+	for step := range 3000 {
+		var err error
+		if step%3 == 2 {
+			id := anyID(rng, m)
+			ix, _ = ix.Delete(id)
+			delete(m.points, id)
+			delete(m.labels, id)
+		} else {
+			next++
+			p := randomPoint(rng, 4, false)
+			ix, err = ix.Put(next, p, 1)
+			require.NoError(t, err)
+			m.points[next], m.labels[next] = p, 1
+		}
+		cur.Store(ix)
+		if step%100 == 0 {
+			checks <- check{ix, m.dataset(classes)}
+		}
+	}
+	close(checks)
+	wg.Wait()
+	assert.Positive(t, ix.Rebuilds())
 }

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // LeafSize is the largest number of points in a leaf of a k-d tree.
@@ -245,8 +246,8 @@ func (t *tree) bound(i int, p []float64, m Metric) float64 {
 const maxDepth = 40
 
 // search offers to h every live point of t that can be among the k nearest
-// to p. dead lists, sorted, rows that must be skipped.
-func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []int32) {
+// to p. A row r is skipped when dead[r] < n (see deltaLog).
+func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
 	if len(t.ids) == 0 {
 		return
 	}
@@ -278,12 +279,12 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []int32) {
 			}
 			i = near
 		}
-		t.scan(h, int(t.lo[i]), int(t.hi[i]), p, k, m, dead)
+		t.scan(h, int(t.lo[i]), int(t.hi[i]), p, k, m, dead, n)
 	}
 }
 
 // scan offers rows [lo, hi) to h.
-func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []int32) {
+func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
 	ids, labels, pts := t.ids[lo:hi], t.labels[lo:hi], t.points[lo*t.dim:hi*t.dim]
 	if t.dim == 4 && m != Chebyshev {
 		q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
@@ -299,7 +300,7 @@ func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []in
 					continue
 				}
 			}
-			if len(dead) > 0 && isDead(dead, lo+j) {
+			if dead != nil && dead[lo+j].Load() < n {
 				continue
 			}
 			h.push(d, id, int32(labels[j]), k)
@@ -314,15 +315,9 @@ func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []in
 				continue
 			}
 		}
-		if len(dead) > 0 && isDead(dead, lo+j) {
+		if dead != nil && dead[lo+j].Load() < n {
 			continue
 		}
 		h.push(d, id, int32(labels[j]), k)
 	}
-}
-
-// isDead reports whether row is in the sorted list dead.
-func isDead(dead []int32, row int) bool {
-	_, found := slices.BinarySearch(dead, int32(row))
-	return found
 }
