@@ -121,10 +121,8 @@ func NewIndex(dim int, classes []string, ids []int64, points []float64, labels [
 // newIndexOwned is NewIndex taking ownership of its slices.
 func newIndexOwned(dim int, classes []string, ids []int64, points []float64, labels []uint8, lin *lineage) (*Index, error) {
 	t := buildTree(dim, ids, points, labels)
-	for i := 1; i < len(t.byID); i++ {
-		if id := t.ids[t.byID[i]]; id == t.ids[t.byID[i-1]] {
-			return nil, fmt.Errorf("knn: id %d appears twice", id)
-		}
+	if id, dup := t.duplicate(); dup {
+		return nil, fmt.Errorf("knn: id %d appears twice", id)
 	}
 	l := newLog(t, classes, lin)
 	return &Index{classes: classes, log: l, live: len(ids)}, nil
@@ -212,22 +210,29 @@ func (ix *Index) All(yield func(id int64, p []float64, label int) bool) {
 		return yield(c.ids[s], c.points[s*d:(s+1)*d], int(c.labels[s]))
 	}
 	j := 0
-	for _, r := range t.byID {
+	stopped := false
+	t.walk(func(r int32) bool {
 		id := t.ids[r]
 		for ; j < len(delta); j++ {
 			if c, s := ix.entry(delta[j]); c.ids[s] >= id {
 				break
 			}
 			if !emit(delta[j]) {
-				return
+				stopped = true
+				return false
 			}
 		}
 		if ix.log.deadAt[r].Load() < ix.n {
-			continue
+			return true
 		}
 		if !yield(id, t.points[int(r)*d:int(r+1)*d], int(t.labels[r])) {
-			return
+			stopped = true
+			return false
 		}
+		return true
+	})
+	if stopped {
+		return
 	}
 	for ; j < len(delta); j++ {
 		if !emit(delta[j]) {
@@ -256,13 +261,23 @@ func (ix *Index) Put(id int64, p []float64, label int) (*Index, error) {
 // Delete returns a version without the point with id, and whether it was
 // there (if not, the receiver is returned).
 func (ix *Index) Delete(id int64) (*Index, bool) {
-	if !ix.Has(id) {
-		return ix, false
-	}
 	l, live := ix.writable()
 	defer l.mu.Unlock()
+	if !l.has(id) {
+		return ix, false
+	}
 	l.del(id)
 	return l.version(live - 1), true
+}
+
+// has reports whether id is live at l's head; l.mu must be held.
+func (l *deltaLog) has(id int64) bool {
+	if j, ok := l.latest[id]; ok {
+		c, s := l.chunks[j>>chunkBits], int(j&chunkMask)
+		return c.next[s].Load() != j
+	}
+	r, ok := l.t.find(id)
+	return ok && l.deadAt[r].Load() == noNext
 }
 
 // writable returns, locked, the log to which a write on ix appends: ix's
@@ -494,6 +509,10 @@ func (ix *Index) scanDelta(h *topK, p []float64, k int, m Metric) {
 		if cnt <= 0 {
 			return
 		}
+		if d == 4 && m != Chebyshev {
+			ix.scanChunk4(h, c, cnt, p, k, m)
+			continue
+		}
 		for s := range cnt {
 			dist := rankDistance(m, p, c.points[s*d:(s+1)*d])
 			id := c.ids[s]
@@ -506,6 +525,38 @@ func (ix *Index) scanDelta(h *topK, p []float64, k int, m Metric) {
 				continue
 			}
 			h.push(dist, id, int32(c.labels[s]), k)
+		}
+	}
+}
+
+// scanChunk4 is scanDelta's loop over the first cnt entries of c for 4-d
+// points and L2 or L1, built like tree.scan4.
+func (ix *Index) scanChunk4(h *topK, c *chunk, cnt int, p []float64, k int, m Metric) {
+	pts := c.points[:4*cnt]
+	wd, wid := math.Inf(1), int64(math.MaxInt64)
+	if len(h.items) == k {
+		wd, wid = h.items[0].Distance, h.items[0].ID
+	}
+	for s := 0; ; s++ {
+		var d float64
+		if m == Euclidean {
+			s, d = next4L2(pts, s, p, wd)
+		} else {
+			s, d = next4L1(pts, s, p, wd)
+		}
+		if s >= cnt {
+			return
+		}
+		id := c.ids[s]
+		if d == wd && id > wid {
+			continue
+		}
+		if c.next[s].Load() < ix.n { // superseded or a deletion
+			continue
+		}
+		h.push(d, id, int32(c.labels[s]), k)
+		if len(h.items) == k {
+			wd, wid = h.items[0].Distance, h.items[0].ID
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package knn
 
 import (
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -10,39 +11,47 @@ import (
 // LeafSize is the largest number of points in a leaf of a k-d tree.
 const LeafSize = 16
 
-// smallTree is the size up to which a tree is one leaf: a scan of a few
-// hundred contiguous points beats descending a tree (measured at N=150:
-// see BenchmarkIndexPredict and docs/performance.md).
-const smallTree = 256
-
 // tree is an immutable exact k-d tree over labelled points, laid out in
 // flat arrays. Points are stored in tree order: every node owns a
 // contiguous range of rows. Nodes form an implicit binary tree (node i has
-// children 2i+1 and 2i+2) split at the median of the widest axis of the
-// node's bounding box; every node stores its tight bounding box, from which
-// a search computes a lower bound on the distance to any point inside it.
+// children 2i+1 and 2i+2; a node over rows [lo, hi) splits them at
+// lo+(hi-lo)/2, so ranges are computed, not stored) split at the median of
+// the widest axis of the node's bounding box. Every node stores its tight
+// bounding box, from which a search computes a lower bound on the distance
+// to any point inside it.
 type tree struct {
 	dim    int
 	leaf   int       // a node with at most this many points is a leaf
 	points []float64 // tree order, row-major
 	ids    []int64   // tree order
 	labels []uint8   // tree order
-	byID   []int32   // rows sorted by id, for lookups and id-order walks
-	lo, hi []int32   // per node: its row range
+	nodes  []node
 	box    []float64 // per node: dim minimums then dim maximums
+
+	// Lookups by id: a dense table when the ids are nearly contiguous (the
+	// common case: 1..n), otherwise the rows sorted by id.
+	minID int64
+	rowOf []int32 // rowOf[id-minID] is the row of id, or -1
+	byID  []int32
+}
+
+// node is an inner node's split: rows of the left child are <= split on
+// axis, rows of the right child >= split.
+type node struct {
+	split float64
+	axis  uint8
 }
 
 // buildTree builds a tree over the given rows, taking ownership of the
 // slices (they are reordered in place). ids must be unique.
 func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 	n := len(ids)
+	// Leaves of LeafSize points even for small sets: at N=150 (Iris) the
+	// tree beats one 150-point leaf (a brute-force scan) by about 15%
+	// (BenchmarkIndexPredict, docs/performance.md).
 	t := &tree{dim: dim, leaf: LeafSize, points: points, ids: ids, labels: labels}
-	if n <= smallTree {
-		t.leaf = max(n, 1)
-	}
 	nodes := maxNode(0, n, t.leaf) + 1
-	t.lo = make([]int32, nodes)
-	t.hi = make([]int32, nodes)
+	t.nodes = make([]node, nodes)
 	t.box = make([]float64, nodes*2*dim)
 	par := 0 // levels built in parallel: enough to keep every CPU busy
 	for p := runtime.GOMAXPROCS(0); p > 1; p >>= 1 {
@@ -51,20 +60,81 @@ func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 	var wg sync.WaitGroup
 	t.build(0, 0, n, par, &wg)
 	wg.Wait()
+	t.indexIDs()
+	return t
+}
 
+// indexIDs builds the lookup by id.
+func (t *tree) indexIDs() {
+	n := len(t.ids)
+	if n == 0 {
+		return
+	}
+	lo, hi := t.ids[0], t.ids[0]
+	for _, id := range t.ids {
+		lo, hi = min(lo, id), max(hi, id)
+	}
+	if span := uint64(hi - lo); span < uint64(2*n+64) {
+		t.minID = lo
+		t.rowOf = make([]int32, span+1)
+		for i := range t.rowOf {
+			t.rowOf[i] = -1
+		}
+		for r, id := range t.ids {
+			t.rowOf[id-lo] = int32(r)
+		}
+		return
+	}
 	t.byID = make([]int32, n)
 	for i := range t.byID {
 		t.byID[i] = int32(i)
 	}
-	ids = t.ids
-	sorted := true
-	for i := 1; i < n && sorted; i++ {
-		sorted = ids[i-1] < ids[i]
+	ids := t.ids
+	slices.SortFunc(t.byID, func(a, b int32) int { return cmpInt64(ids[a], ids[b]) })
+}
+
+// walk calls yield with every row in increasing id order, until it returns
+// false.
+func (t *tree) walk(yield func(row int32) bool) {
+	if t.rowOf != nil {
+		for _, r := range t.rowOf {
+			if r >= 0 && !yield(r) {
+				return
+			}
+		}
+		return
 	}
-	if !sorted {
-		slices.SortFunc(t.byID, func(a, b int32) int { return cmpInt64(ids[a], ids[b]) })
+	for _, r := range t.byID {
+		if !yield(r) {
+			return
+		}
 	}
-	return t
+}
+
+// duplicate returns an id that two rows share, if any.
+func (t *tree) duplicate() (int64, bool) {
+	if t.rowOf != nil {
+		seen := 0
+		for _, r := range t.rowOf {
+			if r >= 0 {
+				seen++
+			}
+		}
+		if seen == len(t.ids) {
+			return 0, false
+		}
+		for r, id := range t.ids {
+			if t.rowOf[id-t.minID] != int32(r) {
+				return id, true
+			}
+		}
+	}
+	for i := 1; i < len(t.byID); i++ {
+		if id := t.ids[t.byID[i]]; id == t.ids[t.byID[i-1]] {
+			return id, true
+		}
+	}
+	return 0, false
 }
 
 func cmpInt64(a, b int64) int {
@@ -89,7 +159,6 @@ func maxNode(i, size, leaf int) int {
 // build lays out node i over rows [lo, hi).
 func (t *tree) build(i, lo, hi, par int, wg *sync.WaitGroup) {
 	dim := t.dim
-	t.lo[i], t.hi[i] = int32(lo), int32(hi)
 	bmin := t.box[2*dim*i : 2*dim*i+dim]
 	bmax := t.box[2*dim*i+dim : 2*dim*(i+1)]
 	if hi == lo {
@@ -119,6 +188,7 @@ func (t *tree) build(i, lo, hi, par int, wg *sync.WaitGroup) {
 	}
 	mid := lo + (hi-lo)/2
 	t.selectRow(lo, hi, mid, axis)
+	t.nodes[i] = node{split: t.points[mid*dim+axis], axis: uint8(axis)}
 	if par > 0 {
 		wg.Add(1)
 		go func() {
@@ -182,11 +252,17 @@ func (t *tree) selectRow(lo, hi, nth, axis int) {
 	}
 }
 
-// isLeaf reports whether node i is a leaf.
-func (t *tree) isLeaf(i int) bool { return int(t.hi[i]-t.lo[i]) <= t.leaf }
-
 // find returns the row holding id.
 func (t *tree) find(id int64) (int, bool) {
+	if t.rowOf != nil {
+		j := uint64(id - t.minID)
+		if j < uint64(len(t.rowOf)) {
+			if r := t.rowOf[j]; r >= 0 {
+				return int(r), true
+			}
+		}
+		return 0, false
+	}
 	ids, by := t.ids, t.byID
 	lo, hi := 0, len(by)
 	for lo < hi {
@@ -251,63 +327,44 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 	if len(t.ids) == 0 {
 		return
 	}
-	type entry struct {
-		node  int32
-		bound float64
-	}
+	// Depth first, nearer child first (by the split); a deferred child is
+	// visited only if its box may hold a point as near as the k-th.
+	type entry struct{ node, lo, hi int32 }
 	var stack [maxDepth]entry
-	sp := 0
-	stack[0] = entry{0, 0}
-	sp = 1
+	stack[0] = entry{0, 0, int32(len(t.ids))}
+	sp := 1
+	leaf := int32(t.leaf)
 	for sp > 0 {
 		sp--
 		e := stack[sp]
-		if len(h.items) == k && e.bound > h.items[0].Distance {
+		i, lo, hi := int(e.node), e.lo, e.hi
+		if len(h.items) == k && t.bound(i, p, m) > h.items[0].Distance {
 			continue
 		}
-		i := int(e.node)
-		for !t.isLeaf(i) {
-			l, r := 2*i+1, 2*i+2
-			bl, br := t.bound(l, p, m), t.bound(r, p, m)
-			near, far, bfar := l, r, br
-			if br < bl {
-				near, far, bfar = r, l, bl
+		for hi-lo > leaf {
+			nd := &t.nodes[i]
+			mid := lo + (hi-lo)/2
+			if p[nd.axis] < nd.split {
+				stack[sp] = entry{int32(2*i + 2), mid, hi}
+				i, hi = 2*i+1, mid
+			} else {
+				stack[sp] = entry{int32(2*i + 1), lo, mid}
+				i, lo = 2*i+2, mid
 			}
-			if len(h.items) < k || bfar <= h.items[0].Distance {
-				stack[sp] = entry{int32(far), bfar}
-				sp++
-			}
-			i = near
+			sp++
 		}
-		t.scan(h, int(t.lo[i]), int(t.hi[i]), p, k, m, dead, n)
+		t.scan(h, int(lo), int(hi), p, k, m, dead, n)
 	}
 }
 
 // scan offers rows [lo, hi) to h.
 func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
-	ids, labels, pts := t.ids[lo:hi], t.labels[lo:hi], t.points[lo*t.dim:hi*t.dim]
 	if t.dim == 4 && m != Chebyshev {
-		q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
-		for j, id := range ids {
-			var d float64
-			if m == Euclidean {
-				d = l2sq4(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3)
-			} else {
-				d = l14(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3)
-			}
-			if len(h.items) == k {
-				if r := &h.items[0]; d > r.Distance || (d == r.Distance && id > r.ID) {
-					continue
-				}
-			}
-			if dead != nil && dead[lo+j].Load() < n {
-				continue
-			}
-			h.push(d, id, int32(labels[j]), k)
-		}
+		t.scan4(h, lo, hi, p, k, m, dead, n)
 		return
 	}
-	dim := t.dim
+	ids, labels, dim := t.ids[lo:hi], t.labels[lo:hi], t.dim
+	pts := t.points[lo*dim : hi*dim]
 	for j, id := range ids {
 		d := rankDistance(m, p, pts[j*dim:(j+1)*dim])
 		if len(h.items) == k {
@@ -320,4 +377,63 @@ func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []at
 		}
 		h.push(d, id, int32(labels[j]), k)
 	}
+}
+
+// scan4 is scan for 4-d points and the L2 or L1 metric: the hot loop of
+// every search. The distance loop runs in a leaf function (no calls, so
+// everything stays in registers) that stops only at a point that may enter
+// the top k.
+func (t *tree) scan4(h *topK, lo, hi int, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
+	ids, labels := t.ids[lo:hi], t.labels[lo:hi]
+	labels = labels[:len(ids)]
+	pts := t.points[4*lo : 4*hi]
+	wd, wid := math.Inf(1), int64(math.MaxInt64) // the k-th nearest so far
+	if len(h.items) == k {
+		wd, wid = h.items[0].Distance, h.items[0].ID
+	}
+	for j := 0; ; j++ {
+		var d float64
+		if m == Euclidean {
+			j, d = next4L2(pts, j, p, wd)
+		} else {
+			j, d = next4L1(pts, j, p, wd)
+		}
+		if j >= len(ids) {
+			return
+		}
+		id := ids[j]
+		if d == wd && id > wid {
+			continue
+		}
+		if dead != nil && dead[lo+j].Load() < n {
+			continue
+		}
+		h.push(d, id, int32(labels[j]), k)
+		if len(h.items) == k {
+			wd, wid = h.items[0].Distance, h.items[0].ID
+		}
+	}
+}
+
+// next4L2 returns the first row j >= from of the 4-d rows pts whose
+// squared L2 distance d to p is at most limit, or j = len(pts)/4.
+func next4L2(pts []float64, from int, p []float64, limit float64) (int, float64) {
+	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+	for j := from; 4*j+4 <= len(pts); j++ {
+		if d := l2sq4(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3); d <= limit {
+			return j, d
+		}
+	}
+	return len(pts) / 4, 0
+}
+
+// next4L1 is next4L2 for the L1 distance.
+func next4L1(pts []float64, from int, p []float64, limit float64) (int, float64) {
+	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+	for j := from; 4*j+4 <= len(pts); j++ {
+		if d := l14(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3); d <= limit {
+			return j, d
+		}
+	}
+	return len(pts) / 4, 0
 }
