@@ -324,7 +324,7 @@ func BenchmarkBuild(b *testing.B) {
 			for b.Loop() {
 				_, _ = NewIndex(4, d.classes, d.ids, d.points, labels)
 			}
-			b.ReportMetric(float64((cpuClock(false) - cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((cpuClock(false)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(perPoint, "B/point")
 		})
 	}
