@@ -139,7 +139,7 @@ func BenchmarkIndexPredictDelta(b *testing.B) {
 				if i%2 == 0 {
 					id = int64(1 + rng.IntN(n)) // a replacement
 				}
-				ix, _ = ix.Put(id, p, 0)
+				ix, _, _ = ix.Put(id, p, 0)
 				d.set(id, p, 0)
 			}
 			if ix.Pending() != DeltaLimit-1 {
@@ -246,7 +246,7 @@ func BenchmarkIndexInsert(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			_, ix := fixture(b, n)
 			p := []float64{5, 5, 5, 5}
-			next, err := ix.Put(int64(n+1), p, 1)
+			next, _, err := ix.Put(int64(n+1), p, 1)
 			if err != nil || next.Len() != n+1 || next.Nearest(nil, p, 1, Euclidean)[0].ID != int64(n+1) {
 				b.Fatalf("insert not visible: %v", err)
 			}
@@ -260,7 +260,7 @@ func BenchmarkIndexInsert(b *testing.B) {
 					p[j] = rng.Float64() * 10
 				}
 				t0 := time.Now()
-				ix, _ = ix.Put(id, p, 1)
+				ix, _, _ = ix.Put(id, p, 1)
 				ds = append(ds, time.Since(t0))
 			}
 			reportLatency(b, ds)
@@ -274,7 +274,7 @@ func BenchmarkIndexDelete(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			_, orig := fixture(b, n)
-			if next, ok := orig.Delete(1); !ok || next.Has(1) || next.Len() != n-1 {
+			if next, old := orig.Delete(1); old < 0 || next.Has(1) || next.Len() != n-1 {
 				b.Fatal("delete not visible")
 			}
 			ids := rand.New(rand.NewPCG(5, 5)).Perm(n)

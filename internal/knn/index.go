@@ -118,6 +118,26 @@ func NewIndex(dim int, classes []string, ids []int64, points []float64, labels [
 	return newIndexOwned(dim, classes, slices.Clone(ids), slices.Clone(points), ls, new(lineage))
 }
 
+// NewIndexOwned is NewIndex for callers that hand over their slices: they
+// are reordered and kept, saving a copy of a large set. Labels are bytes.
+func NewIndexOwned(dim int, classes []string, ids []int64, points []float64, labels []uint8) (*Index, error) {
+	if len(classes) > MaxIndexClasses || len(classes) == 0 {
+		return nil, fmt.Errorf("%w: %d classes, want 1 to %d", ErrLabel, len(classes), MaxIndexClasses)
+	}
+	if dim < 1 || len(points) != len(ids)*dim || len(labels) != len(ids) {
+		return nil, fmt.Errorf("%w: %d ids, %d labels and %d coordinates of dimension %d", ErrDimension, len(ids), len(labels), len(points), dim)
+	}
+	for _, l := range labels {
+		if int(l) >= len(classes) {
+			return nil, fmt.Errorf("%w: %d (have %d classes)", ErrLabel, l, len(classes))
+		}
+	}
+	if err := CheckPoint(points, len(points)); err != nil {
+		return nil, err
+	}
+	return newIndexOwned(dim, classes, ids, points, labels, new(lineage))
+}
+
 // newIndexOwned is NewIndex taking ownership of its slices.
 func newIndexOwned(dim int, classes []string, ids []int64, points []float64, labels []uint8, lin *lineage) (*Index, error) {
 	t := buildTree(dim, ids, points, labels)
@@ -165,6 +185,25 @@ func (ix *Index) entry(i int32) (*chunk, int) {
 // coordinates to dst.
 func (ix *Index) Lookup(dst []float64, id int64) ([]float64, int, bool) {
 	d := ix.log.t.dim
+	if l := ix.log; l.mu.TryLock() {
+		// The newest version of its log (the common case) finds id in
+		// constant time through the log's id table.
+		if ix.n == l.head {
+			j, ok := l.lookup(id)
+			l.mu.Unlock()
+			switch {
+			case !ok:
+				return dst, 0, false
+			case j >= 0:
+				c, s := ix.entry(int32(j))
+				return append(dst, c.points[s*d:(s+1)*d]...), int(c.labels[s]), true
+			default:
+				r := -1 - j
+				return append(dst, l.t.points[r*d:(r+1)*d]...), int(l.t.labels[r]), true
+			}
+		}
+		l.mu.Unlock()
+	}
 	// The newest entry for id in this version's prefix decides.
 	for i := ix.n - 1; i >= 0; i-- {
 		c, s := ix.entry(i)
@@ -242,42 +281,45 @@ func (ix *Index) All(yield func(id int64, p []float64, label int) bool) {
 }
 
 // Put returns a version in which the point with id is p with label,
-// inserted or replacing the previous one.
-func (ix *Index) Put(id int64, p []float64, label int) (*Index, error) {
+// inserted or replacing the previous one, and the label of the point it
+// replaced (-1 for an insert).
+func (ix *Index) Put(id int64, p []float64, label int) (*Index, int, error) {
 	if err := CheckPoint(p, ix.log.t.dim); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	if label < 0 || label >= len(ix.classes) {
-		return nil, fmt.Errorf("%w: %d (have %d classes)", ErrLabel, label, len(ix.classes))
+		return nil, -1, fmt.Errorf("%w: %d (have %d classes)", ErrLabel, label, len(ix.classes))
 	}
 	l, live := ix.writable()
 	defer l.mu.Unlock()
-	if l.put(id, p, uint8(label)) {
+	old := l.put(id, p, uint8(label))
+	if old < 0 {
 		live++
 	}
-	return l.version(live), nil
+	return l.version(live), old, nil
 }
 
-// Delete returns a version without the point with id, and whether it was
-// there (if not, the receiver is returned).
-func (ix *Index) Delete(id int64) (*Index, bool) {
+// Delete returns a version without the point with id and the label of the
+// deleted point, or the receiver and -1 when there is no such point.
+func (ix *Index) Delete(id int64) (*Index, int) {
 	l, live := ix.writable()
 	defer l.mu.Unlock()
-	if !l.has(id) {
-		return ix, false
+	if _, ok := l.lookup(id); !ok {
+		return ix, -1
 	}
-	l.del(id)
-	return l.version(live - 1), true
+	old := l.del(id)
+	return l.version(live - 1), old
 }
 
-// has reports whether id is live at l's head; l.mu must be held.
-func (l *deltaLog) has(id int64) bool {
+// lookup returns the newest log entry for id (j >= 0) or its tree row
+// (-1-row) when id is live at l's head; l.mu must be held.
+func (l *deltaLog) lookup(id int64) (int, bool) {
 	if j, ok := l.latest[id]; ok {
 		c, s := l.chunks[j>>chunkBits], int(j&chunkMask)
-		return c.next[s].Load() != j
+		return int(j), c.next[s].Load() != j
 	}
 	r, ok := l.t.find(id)
-	return ok && l.deadAt[r].Load() == noNext
+	return -1 - r, ok && l.deadAt[r].Load() == noNext
 }
 
 // writable returns, locked, the log to which a write on ix appends: ix's
@@ -343,37 +385,38 @@ func (l *deltaLog) appendEntry(id int64, p []float64, label uint8) int32 {
 }
 
 // supersede marks the current point with id, in the log or the tree, as
-// replaced or deleted by entry i, and reports whether there was one.
-func (l *deltaLog) supersede(id int64, i int32) bool {
+// replaced or deleted by entry i, and returns its label, or -1 if there was
+// none.
+func (l *deltaLog) supersede(id int64, i int32) int {
 	if j, ok := l.latest[id]; ok {
 		c, s := l.chunks[j>>chunkBits], int(j&chunkMask)
 		if c.next[s].Load() != j { // not a deletion: a live point
 			c.next[s].Store(i)
-			return true
+			return int(c.labels[s])
 		}
-		return false // deleted; a tree row with id is dead too
+		return -1 // deleted; a tree row with id is dead too
 	}
 	if r, ok := l.t.find(id); ok && l.deadAt[r].Load() == noNext {
 		l.deadAt[r].Store(i)
-		return true
+		return int(l.t.labels[r])
 	}
-	return false
+	return -1
 }
 
-// put appends a put and reports whether it added a point (rather than
-// replacing one); l.mu must be held.
-func (l *deltaLog) put(id int64, p []float64, label uint8) bool {
-	replaced := l.supersede(id, l.head)
-	l.appendEntry(id, p, label)
-	return !replaced
-}
-
-// del appends a deletion and reports whether there was a point to delete;
+// put appends a put and returns the label of the point it replaced, or -1;
 // l.mu must be held.
-func (l *deltaLog) del(id int64) bool {
-	found := l.supersede(id, l.head)
+func (l *deltaLog) put(id int64, p []float64, label uint8) int {
+	old := l.supersede(id, l.head)
+	l.appendEntry(id, p, label)
+	return old
+}
+
+// del appends a deletion and returns the label of the deleted point, or -1;
+// l.mu must be held.
+func (l *deltaLog) del(id int64) int {
+	old := l.supersede(id, l.head)
 	l.appendEntry(id, nil, 0)
-	return found
+	return old
 }
 
 // fork returns a new log on l's tree holding the first n entries of l.

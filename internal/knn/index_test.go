@@ -145,7 +145,7 @@ func TestIndexRandomWrites(t *testing.T) {
 					p := randomPoint(rng, 4, grid)
 					l := rng.IntN(len(classes))
 					var err error
-					ix, err = ix.Put(nextID, p, l)
+					ix, _, err = ix.Put(nextID, p, l)
 					require.NoError(t, err)
 					m.points[nextID], m.labels[nextID] = p, l
 				case op < 7 && len(m.points) > 0: // replace
@@ -153,18 +153,18 @@ func TestIndexRandomWrites(t *testing.T) {
 					p := randomPoint(rng, 4, grid)
 					l := rng.IntN(len(classes))
 					var err error
-					ix, err = ix.Put(id, p, l)
+					ix, _, err = ix.Put(id, p, l)
 					require.NoError(t, err)
 					m.points[id], m.labels[id] = p, l
 				case len(m.points) > 1: // delete
 					id := anyID(rng, m)
-					var ok bool
-					ix, ok = ix.Delete(id)
-					require.True(t, ok)
+					var old int
+					ix, old = ix.Delete(id)
+					require.Equal(t, m.labels[id], old)
 					delete(m.points, id)
 					delete(m.labels, id)
-					_, ok = ix.Delete(id)
-					require.False(t, ok, "deleted twice")
+					_, old = ix.Delete(id)
+					require.Equal(t, -1, old, "deleted twice")
 				}
 				if step%97 == 0 {
 					checkSame(t, rng, ix, m, classes, 3, grid)
@@ -199,7 +199,7 @@ func TestIndexBranches(t *testing.T) {
 		id := int64(2000 + i)
 		p := randomPoint(rng, 4, true)
 		var err error
-		a, err = a.Put(id, p, 0)
+		a, _, err = a.Put(id, p, 0)
 		require.NoError(t, err)
 		am.points[id], am.labels[id] = p, 0
 		if i%3 == 0 {
@@ -224,15 +224,16 @@ func TestIndexLookup(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, []float64{1, 2}, p)
 	assert.Equal(t, 1, l)
-	ix2, err := ix.Put(5, []float64{9, 9}, 0)
+	ix2, old, err := ix.Put(5, []float64{9, 9}, 0)
 	require.NoError(t, err)
+	assert.Equal(t, 1, old)
 	p, l, _ = ix2.Lookup(nil, 5)
 	assert.Equal(t, []float64{9, 9}, p)
 	assert.Equal(t, 0, l)
 	p, _, _ = ix.Lookup(nil, 5)
 	assert.Equal(t, []float64{1, 2}, p, "the old version is unchanged")
-	ix3, ok := ix2.Delete(3)
-	require.True(t, ok)
+	ix3, old := ix2.Delete(3)
+	require.Equal(t, 0, old)
 	assert.False(t, ix3.Has(3))
 	assert.True(t, ix2.Has(3))
 	assert.Equal(t, 1, ix3.Len())
@@ -249,7 +250,7 @@ func TestNewIndexValidates(t *testing.T) {
 		{"classes", func() error { _, err := NewIndex(1, nil, nil, nil, nil); return err }, ErrLabel},
 		{"put dimension", func() error {
 			ix, _ := NewIndex(1, []string{"a"}, []int64{1}, []float64{1}, []int{0})
-			_, err := ix.Put(2, []float64{1, 2}, 0)
+			_, _, err := ix.Put(2, []float64{1, 2}, 0)
 			return err
 		}, ErrDimension},
 	} {
@@ -262,7 +263,7 @@ func TestNewIndexValidates(t *testing.T) {
 func TestIndexPredictAllocatesNothing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	ix, _ := newRandomIndex(t, rng, 4, 5000, false, []string{"a", "b", "c"})
-	ix, _ = ix.Put(99999, []float64{0, 0, 0, 0}, 1)
+	ix, _, _ = ix.Put(99999, []float64{0, 0, 0, 0}, 1)
 	ix, _ = ix.Delete(anyIndexID(ix))
 	var pr Prediction
 	q := []float64{0.1, 0.2, 0.3, 0.4}
@@ -305,7 +306,7 @@ func ExampleIndex() {
 		panic(err)
 	}
 	// A write returns a new version; the old one is unchanged.
-	next, _ := ix.Put(5, []float64{3, 2}, 1)
+	next, _, _ := ix.Put(5, []float64{3, 2}, 1)
 	for _, v := range []*Index{ix, next} {
 		ns := v.Nearest(nil, []float64{3, 2}, 2, Euclidean)
 		fmt.Println(v.Len(), ns[0].ID, ns[0].Distance, ns[1].ID)
@@ -354,7 +355,7 @@ func TestIndexConcurrentReaders(t *testing.T) {
 		} else {
 			next++
 			p := randomPoint(rng, 4, false)
-			ix, err = ix.Put(next, p, 1)
+			ix, _, err = ix.Put(next, p, 1)
 			require.NoError(t, err)
 			m.points[next], m.labels[next] = p, 1
 		}
