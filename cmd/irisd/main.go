@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -64,6 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("%s: %w", source, err)
 	}
 	store := iris.NewMemory(snap, nil)
+	// The parsed rows are garbage now that the index holds the set: give
+	// their memory back before serving (a 1M-row file: ~150 MB down to ~70).
+	debug.FreeOSMemory()
 	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "duration", time.Since(start))
 
 	api := httpapi.NewServer(cfg.apiConfig(log), store)
