@@ -63,6 +63,7 @@ start() {
 	local name=$1 procs=$2
 	shift 2
 	local log="$work/$name.log"
+	rm -f "$log" # never read the address of the previous run
 	if [ "$procs" = default ]; then
 		"$@" >"$log" 2>&1 &
 	else
@@ -80,13 +81,20 @@ start() {
 	[ -n "$ADDR" ] || { echo "$name did not start"; cat "$log"; exit 1; }
 }
 
-# measure ADDR LUA: runs wrk and prints "req/s p50_ms p99_ms".
+# cpu_ticks PID: user+system CPU time of a process, in clock ticks.
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+# measure ADDR LUA PID: runs wrk and prints "req/s p50_ms p99_ms cpu_us/req"
+# (the server's CPU time per request: steadier than req/s on a shared
+# machine, as time spent waiting for a core is not counted).
 measure() {
-	local out
+	local out t0 t1
 	curl -fsS -o /dev/null -H 'Content-Type: application/json' --data @<(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$2") "http://$1/predict" ||
 		{ echo "warm-up request to $1 failed" >&2; exit 1; }
 	wrk -t"$THREADS" -c"$CONNS" -d2s -s "$2" "http://$1/predict" >/dev/null # warm up
+	t0=$(cpu_ticks "$3")
 	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$2" "http://$1/predict")
+	t1=$(cpu_ticks "$3")
 	if echo "$out" | grep -q "Non-2xx"; then
 		echo "non-2xx responses from $1:" >&2
 		echo "$out" >&2
@@ -96,7 +104,10 @@ measure() {
 	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 	p50=$(echo "$out" | awk '$1=="50%" {print $2}')
 	p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-	echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+	local reqs cpu
+	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+	cpu=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$reqs" 'BEGIN{printf "%.1f", t/hz*1e6/n}')
+	echo "$rps $(to_ms "$p50") $(to_ms "$p99") $cpu"
 }
 
 # to_ms converts wrk's 1.23ms / 456.00us / 1.2s to milliseconds.
@@ -112,23 +123,25 @@ irisd_args=(-addr 127.0.0.1:0)
 [ -n "${DATA:-}" ] && irisd_args+=(-data "$DATA")
 
 echo "== wrk -t$THREADS -c$CONNS -d$DURATION; irisd ${irisd_args[*]} (access log on); $(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf "%-6s %-7s %-8s %10s %11s %11s %8s %8s | %7s %7s\n" round load procs server req/s rows/s p50_ms p99_ms "ratio" "p99x"
+printf "%-6s %-7s %-8s %8s %9s %9s %8s %8s %8s | %6s %6s %6s\n" round load procs server req/s rows/s p50_ms p99_ms cpu_us/r ratio p99x cpux
 for round in $(seq 1 "$ROUNDS"); do
 	for load in single batch; do
 		n=1
 		[ $load = batch ] && n=100
 		for procs in $PROCS; do
 			start ceiling "$procs" "$work/ceiling" -addr 127.0.0.1:0
-			read -r c_rps c_p50 c_p99 < <(measure "$ADDR" "$work/$load.lua")
+			read -r c_rps c_p50 c_p99 c_cpu < <(measure "$ADDR" "$work/$load.lua" "$PID")
 			kill "$PID"; wait "$PID" 2>/dev/null || true
 			start irisd "$procs" "$work/irisd" "${irisd_args[@]}"
-			read -r i_rps i_p50 i_p99 < <(measure "$ADDR" "$work/$load.lua")
+			read -r i_rps i_p50 i_p99 i_cpu < <(measure "$ADDR" "$work/$load.lua" "$PID")
 			kill "$PID"; wait "$PID" 2>/dev/null || true
 			ratio=$(awk -v a="$i_rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')
 			p99x=$(awk -v a="$i_p99" -v b="$c_p99" 'BEGIN{printf "%.2f", a/b}')
-			printf "%-6s %-7s %-8s %10s %11.0f %11.0f %8s %8s |\n" "$round" $load "$procs" ceiling "$c_rps" "$(awk -v a="$c_rps" -v n=$n 'BEGIN{print a*n}')" "$c_p50" "$c_p99"
-			printf "%-6s %-7s %-8s %10s %11.0f %11.0f %8s %8s | %7s %7s\n" "$round" $load "$procs" irisd "$i_rps" "$(awk -v a="$i_rps" -v n=$n 'BEGIN{print a*n}')" "$i_p50" "$i_p99" "$ratio" "$p99x"
+			cpux=$(awk -v a="$i_cpu" -v b="$c_cpu" 'BEGIN{printf "%.2f", a/b}')
+			printf "%-6s %-7s %-8s %8s %9.0f %9.0f %8s %8s %8s |\n" "$round" $load "$procs" ceiling "$c_rps" "$(awk -v a="$c_rps" -v n=$n 'BEGIN{print a*n}')" "$c_p50" "$c_p99" "$c_cpu"
+			printf "%-6s %-7s %-8s %8s %9.0f %9.0f %8s %8s %8s | %6s %6s %6s\n" "$round" $load "$procs" irisd "$i_rps" "$(awk -v a="$i_rps" -v n=$n 'BEGIN{print a*n}')" "$i_p50" "$i_p99" "$i_cpu" "$ratio" "$p99x" "$cpux"
 		done
 	done
 done
-echo "ratio = irisd req/s / ceiling req/s (target >= 0.90); p99x = irisd p99 / ceiling p99 (target <= 2)"
+echo "ratio = irisd req/s / ceiling req/s (target >= 0.90); p99x = irisd p99 / ceiling p99 (target <= 2);"
+echo "cpux = irisd CPU per request / ceiling CPU per request (1/cpux is the throughput ratio on a machine that is not shared)"

@@ -53,7 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.HealthcheckOnly {
 		return healthcheck(ctx, cfg.Addr)
 	}
-	log := cfg.logger(stdout)
+	logw := newGroupWriter(stdout) // batches log writes under load
+	defer logw.Close()
+	log := cfg.logger(logw)
 
 	start := time.Now()
 	samples, source, err := loadSamples(cfg.DataPath)
