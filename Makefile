@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench lint docker clean
+.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean
 
 all: test build
 
@@ -32,9 +32,13 @@ fmt-check:
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-## bench: the benchmarks, with allocation counts
+## bench: the benchmarks (KNN index at N=150..1M, write path, decoder) as a table
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	scripts/bench.sh
+
+## loadtest: irisd against the bare net/http ceiling server under wrk (a measurement, not a test)
+loadtest:
+	scripts/loadtest.sh
 
 ## lint: go vet plus staticcheck
 lint: vet

@@ -329,3 +329,32 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIndexReplace replaces existing points (new coordinates and
+// label), one version per write.
+func BenchmarkIndexReplace(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			_, ix := fixture(b, n)
+			p := []float64{5, 5, 5, 5}
+			next, old, err := ix.Put(1, p, 2)
+			if err != nil || old < 0 || next.Len() != n || next.Nearest(nil, p, 1, Euclidean)[0].ID != 1 {
+				b.Fatalf("replace not visible: %v", err)
+			}
+			rng := rand.New(rand.NewPCG(6, 6))
+			ds := make([]time.Duration, 0, 1<<20)
+			b.ReportAllocs()
+			for b.Loop() {
+				id := int64(1 + rng.IntN(n))
+				for j := range p {
+					p[j] = rng.Float64() * 10
+				}
+				t0 := time.Now()
+				ix, _, _ = ix.Put(id, p, rng.IntN(3))
+				ds = append(ds, time.Since(t0))
+			}
+			reportLatency(b, ds)
+			ix.WaitRebuild()
+		})
+	}
+}
