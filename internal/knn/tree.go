@@ -57,9 +57,7 @@ func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 	for p := runtime.GOMAXPROCS(0); p > 1; p >>= 1 {
 		par++
 	}
-	var wg sync.WaitGroup
-	t.build(0, 0, n, par, &wg)
-	wg.Wait()
+	t.build(0, 0, n, par)
 	t.indexIDs()
 	return t
 }
@@ -156,33 +154,26 @@ func maxNode(i, size, leaf int) int {
 	return max(maxNode(2*i+1, size/2, leaf), maxNode(2*i+2, size-size/2, leaf))
 }
 
-// build lays out node i over rows [lo, hi).
-func (t *tree) build(i, lo, hi, par int, wg *sync.WaitGroup) {
+// build lays out node i over rows [lo, hi): it picks the split axis from
+// an estimate of the rows' spread, partitions them at the median, builds
+// both children (the left on another goroutine for the first par levels)
+// and then sets the node's tight box as the union of its children's.
+func (t *tree) build(i, lo, hi, par int) {
 	dim := t.dim
-	bmin := t.box[2*dim*i : 2*dim*i+dim]
-	bmax := t.box[2*dim*i+dim : 2*dim*(i+1)]
+	box := t.box[2*dim*i : 2*dim*(i+1)]
 	if hi == lo {
 		return
 	}
-	copy(bmin, t.points[lo*dim:lo*dim+dim])
-	copy(bmax, t.points[lo*dim:lo*dim+dim])
-	for r := lo + 1; r < hi; r++ {
-		x := t.points[r*dim : r*dim+dim]
-		for a, v := range x {
-			if v < bmin[a] {
-				bmin[a] = v
-			}
-			if v > bmax[a] {
-				bmax[a] = v
-			}
-		}
-	}
 	if hi-lo <= t.leaf {
+		t.scanBox(box, lo, hi, 1)
 		return
 	}
+	// The widest axis, estimated from about 128 rows: the exact box of a
+	// big node would cost a pass over all its rows at every level.
+	t.scanBox(box, lo, hi, max(1, (hi-lo)/128))
 	axis, spread := 0, -1.0
 	for a := range dim {
-		if s := bmax[a] - bmin[a]; s > spread {
+		if s := box[dim+a] - box[a]; s > spread {
 			axis, spread = a, s
 		}
 	}
@@ -190,15 +181,34 @@ func (t *tree) build(i, lo, hi, par int, wg *sync.WaitGroup) {
 	t.selectRow(lo, hi, mid, axis)
 	t.nodes[i] = node{split: t.points[mid*dim+axis], axis: uint8(axis)}
 	if par > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.build(2*i+1, lo, mid, par-1, wg)
-		}()
+		var wg sync.WaitGroup
+		wg.Go(func() { t.build(2*i+1, lo, mid, par-1) })
+		t.build(2*i+2, mid, hi, par-1)
+		wg.Wait()
 	} else {
-		t.build(2*i+1, lo, mid, 0, wg)
+		t.build(2*i+1, lo, mid, 0)
+		t.build(2*i+2, mid, hi, 0)
 	}
-	t.build(2*i+2, mid, hi, max(par-1, 0), wg)
+	l, r := t.box[2*dim*(2*i+1):2*dim*(2*i+2)], t.box[2*dim*(2*i+2):2*dim*(2*i+3)]
+	for a := range dim {
+		box[a] = min(l[a], r[a])
+		box[dim+a] = max(l[dim+a], r[dim+a])
+	}
+}
+
+// scanBox sets box to the bounding box of every step-th row of [lo, hi).
+func (t *tree) scanBox(box []float64, lo, hi, step int) {
+	dim := t.dim
+	bmin, bmax := box[:dim], box[dim:2*dim]
+	copy(bmin, t.points[lo*dim:lo*dim+dim])
+	copy(bmax, t.points[lo*dim:lo*dim+dim])
+	for r := lo + step; r < hi; r += step {
+		x := t.points[r*dim : r*dim+dim]
+		for a, v := range x {
+			bmin[a] = min(bmin[a], v)
+			bmax[a] = max(bmax[a], v)
+		}
+	}
 }
 
 // swapRows exchanges rows a and b.
