@@ -226,7 +226,14 @@ func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []
 			return Invalidf(fmt.Sprintf("instances[%d]", i), "%s", err.(*Error).Message)
 		}
 	}
+	// A big batch on a big set is searched in tree order (the answers
+	// land in their rows all the same): neighbouring queries then share
+	// the cache.
+	order := s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] })
 	workers := min(runtime.GOMAXPROCS(0), (len(fs)+parallelMin-1)/parallelMin)
+	if order != nil {
+		return s.predictOrdered(ctx, out, fs, q, order, workers)
+	}
 	if workers <= 1 {
 		return s.predictRange(ctx, out, fs, q)
 	}
@@ -238,6 +245,33 @@ func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []
 	for w := range workers {
 		lo, hi := w*per, min((w+1)*per, len(fs))
 		wg.Go(func() { errs[w] = s.predictRange(ctx, out[lo:hi], fs[lo:hi], q) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// predictOrdered predicts rows order[0], order[1], ... on workers
+// goroutines.
+func (s *Snapshot) predictOrdered(ctx context.Context, out []knn.Prediction, fs []Features, q knn.Query, order []int32, workers int) error {
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, workers)
+		per  = (len(order) + workers - 1) / workers
+	)
+	for w := range workers {
+		part := order[w*per : min((w+1)*per, len(order))]
+		wg.Go(func() {
+			for j, i := range part {
+				if j%256 == 0 && ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
+				if err := s.index.PredictInto(&out[i], fs[i][:], q); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -234,3 +234,28 @@ func ExampleSnapshot_Apply() {
 	fmt.Println(s.Len(), next.Len(), next.Classes()[pr.Class], pr.Neighbors[0].ID)
 	// Output: 2 3 setosa 3
 }
+
+// TestPredictBatchBigSet covers the cache-friendly batch order: a set big
+// enough to use it, every row checked against one-by-one predictions.
+func TestPredictBatchBigSet(t *testing.T) {
+	n := 60_000
+	rng := rand.New(rand.NewPCG(5, 6))
+	s, err := NewSnapshot(randomSamples(rng, n))
+	require.NoError(t, err)
+	fs := make([]Features, 1000)
+	for i := range fs {
+		fs[i] = Features{rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10}
+	}
+	require.NotNil(t, s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] }))
+	out := make([]knn.Prediction, len(fs))
+	q := knn.Query{K: 5, Metric: knn.Manhattan}
+	require.NoError(t, s.PredictBatch(context.Background(), out, fs, q))
+	for i, f := range fs {
+		var want knn.Prediction
+		require.NoError(t, s.Predict(&want, f, q))
+		require.Equal(t, want, out[i], "row %d", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, s.PredictBatch(ctx, out, fs, q), context.Canceled)
+}

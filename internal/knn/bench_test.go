@@ -179,13 +179,18 @@ func (d *Dataset) set(id int64, p []float64, label int) {
 // predictBatch predicts every row of qs on all CPUs, as iris.PredictBatch
 // does.
 func predictBatch(ix *Index, out []Prediction, qs [][]float64, q Query) {
+	order := ix.CacheFriendlyOrder(len(qs), func(i int) []float64 { return qs[i] })
 	workers := runtime.GOMAXPROCS(0)
 	per := (len(qs) + workers - 1) / workers
 	var wg sync.WaitGroup
 	for w := range workers {
 		lo, hi := w*per, min((w+1)*per, len(qs))
 		wg.Go(func() {
-			for i := lo; i < hi; i++ {
+			for j := lo; j < hi; j++ {
+				i := j
+				if order != nil {
+					i = int(order[j])
+				}
 				_ = ix.PredictInto(&out[i], qs[i], q)
 			}
 		})

@@ -618,3 +618,47 @@ func (ix *Index) PredictInto(pr *Prediction, p []float64, q Query) error {
 	pr.Vote = Classify(pr.Neighbors, q.Weights, pr.Probabilities)
 	return nil
 }
+
+// Cell returns the leaf of the tree in which p falls. Queries in the same
+// or nearby cells read the same part of the tree, so a large batch sorted
+// by cell keeps that memory in cache: at a million points this makes a
+// batch markedly faster (BenchmarkIndexBatch). The answers do not depend
+// on the order.
+func (ix *Index) Cell(p []float64) int {
+	t := ix.log.t
+	i, lo, hi, leaf := 0, 0, len(t.ids), t.leaf
+	for hi-lo > leaf {
+		nd := &t.nodes[i]
+		mid := lo + (hi-lo)/2
+		if p[nd.axis] < nd.split {
+			i, hi = 2*i+1, mid
+		} else {
+			i, lo = 2*i+2, mid
+		}
+	}
+	return i
+}
+
+// CacheFriendlyOrder returns the order in which to search the n queries
+// point(0..n-1) so that neighbouring queries share cache: by Cell, when the
+// index is too big for the caches and the batch big enough to gain;
+// otherwise nil (search in the given order).
+func (ix *Index) CacheFriendlyOrder(n int, point func(i int) []float64) []int32 {
+	if n < 256 || len(ix.log.t.ids) < 50_000 {
+		return nil
+	}
+	type keyed struct {
+		cell  int32
+		index int32
+	}
+	ks := make([]keyed, n)
+	for i := range ks {
+		ks[i] = keyed{int32(ix.Cell(point(i))), int32(i)}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return int(a.cell) - int(b.cell) })
+	order := make([]int32, n)
+	for i, k := range ks {
+		order[i] = k.index
+	}
+	return order
+}
