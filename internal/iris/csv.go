@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
@@ -119,42 +121,12 @@ const maxFloat = 1.7976931348623157e308
 // parseCSVFast parses a CSV file that has no quotes, exactly as
 // encoding/csv with FieldsPerRecord = Dim+1 would (lines end in \n or
 // \r\n, empty lines are skipped, a trailing \r at the end of the file is
-// dropped), without allocating per line.
+// dropped), without allocating per line. A big file is split at line
+// boundaries and its parts parsed on all CPUs; if any part fails, the
+// file is parsed again in one piece, so that the error is the first one.
 func parseCSVFast(data []byte) ([]Sample, error) {
-	line := 0
-	// next returns the fields of the next non-empty line, or nil at the end.
-	var fields [Dim + 1][]byte
-	next := func() ([][]byte, error) {
-		for len(data) > 0 {
-			var l []byte
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				l, data = data[:i], data[i+1:]
-			} else {
-				l, data = data, nil
-			}
-			line++
-			if n := len(l); n > 0 && l[n-1] == '\r' {
-				l = l[:n-1]
-			}
-			if len(l) == 0 {
-				continue
-			}
-			for i := range Dim {
-				j := bytes.IndexByte(l, ',')
-				if j < 0 {
-					return nil, fmt.Errorf("line %d: want %d columns (%s)", line, Dim+1, CSVHeader)
-				}
-				fields[i], l = l[:j], l[j+1:]
-			}
-			if bytes.IndexByte(l, ',') >= 0 {
-				return nil, fmt.Errorf("line %d: want %d columns (%s)", line, Dim+1, CSVHeader)
-			}
-			fields[Dim] = l
-			return fields[:], nil
-		}
-		return nil, nil
-	}
-	rec, err := next()
+	lr := lineReader{data: data}
+	rec, err := lr.next()
 	if err != nil {
 		return nil, err
 	}
@@ -169,12 +141,111 @@ func parseCSVFast(data []byte) ([]Sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	samples := make([]Sample, 0, bytes.Count(data, []byte{'\n'})+1)
+	parts := runtime.GOMAXPROCS(0)
+	if len(lr.data) < 4<<20 || parts < 2 {
+		return lr.rows(col, 0)
+	}
+	// Cut the rest into parts at line boundaries.
+	type part struct {
+		lr      lineReader
+		samples []Sample
+		err     error
+	}
+	ps := make([]part, 0, parts)
+	rest, line := lr.data, lr.line
+	for k := parts; k > 0 && len(rest) > 0; k-- {
+		cut := len(rest)
+		if k > 1 {
+			cut = len(rest) / k
+			if j := bytes.IndexByte(rest[cut:], '\n'); j >= 0 {
+				cut += j + 1
+			} else {
+				cut = len(rest)
+			}
+		}
+		ps = append(ps, part{lr: lineReader{data: rest[:cut], line: line}})
+		line += bytes.Count(rest[:cut], []byte{'\n'})
+		rest = rest[cut:]
+	}
+	var wg sync.WaitGroup
+	for i := range ps {
+		wg.Go(func() { ps[i].samples, ps[i].err = ps[i].lr.rows(col, -1) })
+	}
+	wg.Wait()
+	total := 0
+	names := map[string]bool{}
+	for _, p := range ps {
+		if p.err != nil {
+			return lr.rows(col, 0) // the first error, as a single pass finds it
+		}
+		total += len(p.samples)
+		for i, s := range p.samples {
+			if i == 0 || s.Species != p.samples[i-1].Species {
+				names[s.Species] = true
+			}
+		}
+	}
+	if total == 0 || len(names) > MaxClasses {
+		return lr.rows(col, 0)
+	}
+	samples := make([]Sample, 0, total)
+	for _, p := range ps {
+		samples = append(samples, p.samples...)
+	}
+	for i := range samples {
+		samples[i].ID = int64(i + 1)
+	}
+	return samples, nil
+}
+
+// lineReader yields the records of a quote-free CSV text.
+type lineReader struct {
+	data   []byte
+	line   int // lines read so far
+	fields [Dim + 1][]byte
+}
+
+// next returns the fields of the next non-empty line, or nil at the end.
+func (lr *lineReader) next() ([][]byte, error) {
+	for len(lr.data) > 0 {
+		var l []byte
+		if i := bytes.IndexByte(lr.data, '\n'); i >= 0 {
+			l, lr.data = lr.data[:i], lr.data[i+1:]
+		} else {
+			l, lr.data = lr.data, nil
+		}
+		lr.line++
+		if n := len(l); n > 0 && l[n-1] == '\r' {
+			l = l[:n-1]
+		}
+		if len(l) == 0 {
+			continue
+		}
+		for i := range Dim {
+			j := bytes.IndexByte(l, ',')
+			if j < 0 {
+				return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, Dim+1, CSVHeader)
+			}
+			lr.fields[i], l = l[:j], l[j+1:]
+		}
+		if bytes.IndexByte(l, ',') >= 0 {
+			return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, Dim+1, CSVHeader)
+		}
+		lr.fields[Dim] = l
+		return lr.fields[:], nil
+	}
+	return nil, nil
+}
+
+// rows parses the remaining lines into samples with ids 1, 2, ... It
+// requires at least one sample unless minRows < 0 (a part of a file).
+func (lr *lineReader) rows(col [Dim + 1]int, minRows int) ([]Sample, error) {
+	samples := make([]Sample, 0, bytes.Count(lr.data, []byte{'\n'})+1)
 	classes := map[string]string{} // interned names
 	var last []byte
 	lastName := ""
 	for {
-		rec, err := next()
+		rec, err := lr.next()
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +257,7 @@ func parseCSVFast(data []byte) ([]Sample, error) {
 			field := bytes.TrimSpace(rec[col[i]])
 			v, err := parseFloat(field)
 			if err != nil || v != v || v > maxFloat || v < -maxFloat {
-				return nil, fmt.Errorf("line %d: %s: %q is not a finite number", line, FeatureNames[i], field)
+				return nil, fmt.Errorf("line %d: %s: %q is not a finite number", lr.line, FeatureNames[i], field)
 			}
 			s.Features[i] = v
 		}
@@ -195,10 +266,10 @@ func parseCSVFast(data []byte) ([]Sample, error) {
 			sp, ok := classes[string(name)]
 			if !ok {
 				if err := CheckSpeciesName(string(name)); err != nil {
-					return nil, fmt.Errorf("line %d: species: %w", line, err)
+					return nil, fmt.Errorf("line %d: species: %w", lr.line, err)
 				}
 				if len(classes) == MaxClasses {
-					return nil, fmt.Errorf("line %d: more than %d distinct species", line, MaxClasses)
+					return nil, fmt.Errorf("line %d: more than %d distinct species", lr.line, MaxClasses)
 				}
 				sp = string(name)
 				classes[sp] = sp
@@ -208,7 +279,7 @@ func parseCSVFast(data []byte) ([]Sample, error) {
 		s.Species = lastName
 		samples = append(samples, s)
 	}
-	if len(samples) == 0 {
+	if len(samples) == 0 && minRows >= 0 {
 		return nil, errors.New("no samples after the header")
 	}
 	return samples, nil

@@ -83,6 +83,28 @@ func TestParseCSVFastMatchesEncodingCSV(t *testing.T) {
 	}
 }
 
+// TestParseCSVParallelParts checks the split of a big file: ids, line
+// numbers in errors and the first error win across parts.
+func TestParseCSVParallelParts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	samples := randomSamples(rng, 300_000) // > 4 MiB of text
+	var buf bytes.Buffer
+	require.NoError(t, WriteCSV(&buf, samples))
+	text := buf.Bytes()
+	got, err := ParseCSV(bytes.NewReader(text))
+	require.NoError(t, err)
+	assert.Equal(t, samples, got)
+	// Break two lines, one in each half: the error names the first.
+	lines := bytes.Split(bytes.Clone(text), []byte{'\n'})
+	lines[200_000] = []byte("1,2,3,x,setosa")
+	lines[100_001] = []byte("1,2,3,4")
+	_, err = ParseCSV(bytes.NewReader(bytes.Join(lines, []byte{'\n'})))
+	assert.EqualError(t, err, "line 100002: want 5 columns ("+CSVHeader+")")
+	lines[100_001] = []byte("1,2,3,4,setosa")
+	_, err = ParseCSV(bytes.NewReader(bytes.Join(lines, []byte{'\n'})))
+	assert.EqualError(t, err, `line 200001: petal_width: "x" is not a finite number`)
+}
+
 func TestParseCSVQuotedUsesEncodingCSV(t *testing.T) {
 	got, err := ParseCSV(strings.NewReader(CSVHeader + "\n1,2,3,4,\"iris, setosa\"\n"))
 	require.NoError(t, err)
