@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // LeafSize is the largest number of points in a leaf of a k-d tree.
@@ -226,6 +227,10 @@ func (t *tree) swapRows(a, b int) {
 // value it would hold if sorted, no row before it is larger and none after
 // it smaller (quickselect, median-of-three pivots).
 func (t *tree) selectRow(lo, hi, nth, axis int) {
+	if t.dim == 4 {
+		t.selectRow4(lo, hi, nth, axis)
+		return
+	}
 	d, pts := t.dim, t.points
 	key := func(r int) float64 { return pts[r*d+axis] }
 	for hi-lo > 8 {
@@ -258,6 +263,48 @@ func (t *tree) selectRow(lo, hi, nth, axis int) {
 	for i := lo + 1; i < hi; i++ {
 		for j := i; j > lo && key(j) < key(j-1); j-- {
 			t.swapRows(j, j-1)
+		}
+	}
+}
+
+// selectRow4 is selectRow for 4-d points, with rows moved as arrays.
+func (t *tree) selectRow4(lo, hi, nth, axis int) {
+	rows := unsafe.Slice((*[4]float64)(unsafe.Pointer(unsafe.SliceData(t.points))), len(t.ids))
+	ids, labels := t.ids, t.labels[:len(t.ids)]
+	swap := func(i, j int) {
+		rows[i], rows[j] = rows[j], rows[i]
+		ids[i], ids[j] = ids[j], ids[i]
+		labels[i], labels[j] = labels[j], labels[i]
+	}
+	for hi-lo > 8 {
+		a, b, c := rows[lo][axis], rows[lo+(hi-lo)/2][axis], rows[hi-1][axis]
+		pv := max(min(a, b), min(max(a, b), c))
+		i, j := lo, hi-1
+		for i <= j {
+			for rows[i][axis] < pv {
+				i++
+			}
+			for rows[j][axis] > pv {
+				j--
+			}
+			if i <= j {
+				swap(i, j)
+				i++
+				j--
+			}
+		}
+		switch {
+		case nth <= j:
+			hi = j + 1
+		case nth >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+	for i := lo + 1; i < hi; i++ {
+		for j := i; j > lo && rows[j][axis] < rows[j-1][axis]; j-- {
+			swap(j, j-1)
 		}
 	}
 }
