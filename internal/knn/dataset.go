@@ -92,7 +92,7 @@ func (d *Dataset) Nearest(dst []Neighbor, p []float64, k int, m Metric) []Neighb
 	}
 	base := len(dst)
 	dst = slices.Grow(dst, k)[:base+k]
-	h := topK{items: dst[base:base]}
+	h := newTopK(dst[base:base], k)
 	dim := d.dim
 	if dim == 4 && m == Euclidean {
 		// The common case, unrolled: 4-d (Iris) squared L2.

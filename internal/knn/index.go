@@ -530,7 +530,7 @@ func (ix *Index) Nearest(dst []Neighbor, p []float64, k int, m Metric) []Neighbo
 	}
 	base := len(dst)
 	dst = slices.Grow(dst, k)[:base+k]
-	h := topK{items: dst[base:base]}
+	h := newTopK(dst[base:base], k)
 	var dead []atomic.Int32
 	if ix.n > 0 {
 		dead = ix.log.deadAt
@@ -560,7 +560,7 @@ func (ix *Index) scanDelta(h *topK, p []float64, k int, m Metric) {
 			dist := rankDistance(m, p, c.points[s*d:(s+1)*d])
 			id := c.ids[s]
 			if len(h.items) == k {
-				if r := &h.items[0]; dist > r.Distance || (dist == r.Distance && id > r.ID) {
+				if r := h.last(); dist > r.Distance || (dist == r.Distance && id > r.ID) {
 					continue
 				}
 			}
@@ -578,7 +578,7 @@ func (ix *Index) scanChunk4(h *topK, c *chunk, cnt int, p []float64, k int, m Me
 	pts := c.points[:4*cnt]
 	wd, wid := math.Inf(1), int64(math.MaxInt64)
 	if len(h.items) == k {
-		wd, wid = h.items[0].Distance, h.items[0].ID
+		wd, wid = h.last().Distance, h.last().ID
 	}
 	for s := 0; ; s++ {
 		var d float64
@@ -599,7 +599,7 @@ func (ix *Index) scanChunk4(h *topK, c *chunk, cnt int, p []float64, k int, m Me
 		}
 		h.push(d, id, int32(c.labels[s]), k)
 		if len(h.items) == k {
-			wd, wid = h.items[0].Distance, h.items[0].ID
+			wd, wid = h.last().Distance, h.last().ID
 		}
 	}
 }

@@ -395,7 +395,7 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 		sp--
 		e := stack[sp]
 		i, lo, hi := int(e.node), e.lo, e.hi
-		if len(h.items) == k && t.bound(i, p, m) > h.items[0].Distance {
+		if len(h.items) == k && t.bound(i, p, m) > h.last().Distance {
 			continue
 		}
 		for hi-lo > leaf {
@@ -425,7 +425,7 @@ func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []at
 	for j, id := range ids {
 		d := rankDistance(m, p, pts[j*dim:(j+1)*dim])
 		if len(h.items) == k {
-			if r := &h.items[0]; d > r.Distance || (d == r.Distance && id > r.ID) {
+			if r := h.last(); d > r.Distance || (d == r.Distance && id > r.ID) {
 				continue
 			}
 		}
@@ -446,7 +446,7 @@ func (t *tree) scan4(h *topK, lo, hi int, p []float64, k int, m Metric, dead []a
 	pts := t.points[4*lo : 4*hi]
 	wd, wid := math.Inf(1), int64(math.MaxInt64) // the k-th nearest so far
 	if len(h.items) == k {
-		wd, wid = h.items[0].Distance, h.items[0].ID
+		wd, wid = h.last().Distance, h.last().ID
 	}
 	for j := 0; ; j++ {
 		var d float64
@@ -467,7 +467,7 @@ func (t *tree) scan4(h *topK, lo, hi int, p []float64, k int, m Metric, dead []a
 		}
 		h.push(d, id, int32(labels[j]), k)
 		if len(h.items) == k {
-			wd, wid = h.items[0].Distance, h.items[0].ID
+			wd, wid = h.last().Distance, h.last().ID
 		}
 	}
 }
