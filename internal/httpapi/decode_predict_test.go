@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -272,4 +274,38 @@ func newTestServer(t testing.TB) *Server {
 	samples, err := irisSamples()
 	require.NoError(t, err)
 	return NewServer(DefaultConfig(), samples)
+}
+
+// BenchmarkServePredict is one POST /predict through the whole handler
+// chain (router, middleware, access log as JSON, decode, KNN, encode),
+// without the network: the part of a request's cost that is irisd's own.
+func BenchmarkServePredict(b *testing.B) {
+	store, err := irisSamples()
+	require.NoError(b, err)
+	for _, tc := range []struct {
+		name string
+		log  bool
+	}{{"log=json", true}, {"log=off", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := DefaultConfig()
+			if tc.log {
+				cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+			}
+			s := NewServer(cfg, store)
+			body := []byte(predictSeeds[0])
+			rd := bytes.NewReader(body)
+			req := httptest.NewRequest(http.MethodPost, "/predict", rd)
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			require.Equal(b, http.StatusOK, rec.Code, rec.Body.String())
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Reset(body)
+				rec.Body.Reset()
+				clear(rec.Header())
+				s.ServeHTTP(rec, req)
+			}
+		})
+	}
 }
