@@ -96,12 +96,12 @@ func (p *predictParser) parse() bool {
 		return p.end()
 	}
 	for {
-		key, ok := p.plainString()
+		key, ok := p.plainBytes()
 		if !ok || !p.consume(':') {
 			return false
 		}
 		var field int
-		switch key {
+		switch string(key) { // compared without allocating
 		case "features":
 			field = 0
 		case "instances":
@@ -227,13 +227,13 @@ func (p *predictParser) features() (featuresJSON, bool) {
 		var vals [iris.Dim]float64
 		if p.peek() != '}' {
 			for {
-				key, ok := p.plainString()
+				key, ok := p.plainBytes()
 				if !ok || !p.consume(':') {
 					return f, false
 				}
 				j := -1
 				for k, name := range iris.FeatureNames {
-					if key == name {
+					if string(key) == name {
 						j = k
 					}
 				}
@@ -298,23 +298,29 @@ func (p *predictParser) end() bool {
 
 // plainString parses a string of printable ASCII without escapes.
 func (p *predictParser) plainString() (string, bool) {
+	b, ok := p.plainBytes()
+	return string(b), ok
+}
+
+// plainBytes is plainString returning the bytes inside the body.
+func (p *predictParser) plainBytes() ([]byte, bool) {
 	if !p.consume('"') {
-		return "", false
+		return nil, false
 	}
 	start := p.i
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
-			s := string(p.b[start:p.i])
+			b := p.b[start:p.i]
 			p.i++
-			return s, true
+			return b, true
 		case c < 0x20 || c == '\\':
-			return "", false
+			return nil, false
 		}
 		p.i++
 	}
-	return "", false
+	return nil, false
 }
 
 // numberEnd returns the end of the JSON number starting at p.i, and

@@ -52,6 +52,9 @@ func (s *Server) query(req *predictRequest, snap *iris.Snapshot) (knn.Query, err
 
 var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}
 
+// respPool holds buffers for single-prediction responses.
+var respPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // handlePredict serves POST /predict.
 func (s *Server) handlePredict() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -82,9 +85,11 @@ func (s *Server) handlePredict() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
-			b := make([]byte, 0, 512)
-			b = appendPrediction(b, names, pr, &q, snap.Version())
+			bp := respPool.Get().(*[]byte)
+			defer respPool.Put(bp)
+			b := appendPrediction((*bp)[:0], names, pr, &q, snap.Version())
 			writeJSONBytes(w, http.StatusOK, snap.Version(), b)
+			*bp = b
 		case req.Instances != nil:
 			s.predictBatch(w, r, &req, snap, q, names)
 		default:
