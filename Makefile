@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean
+.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln
 
 all: test build
 
@@ -32,6 +32,12 @@ fmt-check:
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+## e2e: the browser tests: headless Chromium against irisd through CORS
+## (with CI set, installs Chromium first; UPDATE_SCREENSHOTS=1 rewrites docs/*.png)
+e2e:
+	@if [ -n "$$CI" ]; then .ci/ensure-chromium; fi
+	$(GO) test -count=1 -timeout 10m -v ./internal/e2e/
+
 ## bench: the benchmarks (KNN index at N=150..1M, write path, decoder) as a table
 bench:
 	scripts/bench.sh
@@ -40,9 +46,48 @@ bench:
 loadtest:
 	scripts/loadtest.sh
 
-## lint: go vet plus staticcheck
+# Developer tools, pinned in tools/go.mod (a module of their own, so that
+# their dependencies never mix with the service's).
+TOOLS_BIN := $(CURDIR)/bin/tools
+VULNDB    := $(CURDIR)/bin/vulndb
+
+## lint: go vet plus staticcheck (pinned in tools/go.mod)
 lint: vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	cd tools && $(GO) build -o $(TOOLS_BIN)/ honnef.co/go/tools/cmd/staticcheck
+	$(TOOLS_BIN)/staticcheck $(PKGS)
+
+## vuln: govulncheck (pinned) against an offline database built from the pinned golang.org/x/vulndb module
+vuln:
+	cd tools && $(GO) mod download golang.org/x/vulndb && \
+	  $(GO) build -o $(TOOLS_BIN)/ golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb
+	rm -rf $(VULNDB)
+	osv="$$(cd tools && $(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv" && \
+	  $(TOOLS_BIN)/indexdb -vulns "$$osv" -out $(VULNDB)
+	@n=$$(ls $(VULNDB)/ID | grep -c '\.json$$'); echo "vulnerability database: $$n entries from golang.org/x/vulndb@$$(cd tools && $(GO) list -m -f '{{.Version}}' golang.org/x/vulndb)"; \
+	  test "$$n" -gt 1000 || { echo "the vulnerability database is suspiciously small"; exit 1; }
+	$(TOOLS_BIN)/govulncheck -db file://$(VULNDB) $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
+FUZZTIME  ?= 30s
+FUZZFLAGS ?=
+FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/iris FuzzReplay:./internal/wal
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
+	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $(FUZZFLAGS) $$pkg; done
+
+## soak: the long variants of the crash, load and shutdown tests against the real binary (race-enabled)
+soak:
+	CGO_ENABLED=1 IRISKNN_SOAK=1 $(GO) test -race -count=1 -timeout 30m -v -run 'Kill9|Load|Graceful|Slow' ./cmd/irisd
+
+## deps: install redis-server and nginx (Debian packages) when missing
+deps:
+	bash scripts/ensure-deps.sh
+
+## cluster-test: redis + 3 replicas + worker + nginx on loopback (test/cluster)
+cluster-test: deps
+	$(GO) build -o bin/irisd-cluster ./cmd/irisd
+	IRISD_BIN=$(CURDIR)/bin/irisd-cluster $(GO) test -tags cluster -count=1 -v -timeout 20m ./test/cluster
 
 ## docker: build the container image (needs a Docker engine)
 docker:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -34,6 +35,22 @@ type config struct {
 	IdleTO          time.Duration
 	ShutdownTO      time.Duration
 	HealthcheckOnly bool
+	DataDir         string
+	APIKey          string
+	APIKeyFile      string
+	RateLimit       int
+	RateWindow      time.Duration
+	MaxHeavy        int
+	DrainDelay      time.Duration
+
+	Redis             string
+	RedisPrefix       string
+	CacheBytes        int64
+	CacheMinWork      int
+	RedisCacheMinWork int
+	RedisCacheTTL     time.Duration
+	JobWorkers        int
+	JobRetention      time.Duration
 }
 
 // envName returns the environment variable that backs a flag.
@@ -42,7 +59,7 @@ func envName(flagName string) string {
 }
 
 // envOverrides maps flags whose variable is not simply envName(flag).
-var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA"}
+var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA", "redis": "IRIS_REDIS_URL"}
 
 func envFor(name string) string {
 	if e, ok := envOverrides[name]; ok {
@@ -77,10 +94,25 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.WriteTO, "write-timeout", 60*time.Second, "time allowed to write a response")
 	fs.DurationVar(&c.IdleTO, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.ShutdownTO, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	fs.StringVar(&c.DataDir, "data-dir", "", "directory that keeps the training set durable across restarts (write-ahead log + snapshot); empty: in memory only")
+	fs.StringVar(&c.APIKey, "api-key", "", "API key required as \"Authorization: Bearer <key>\" on writes to the training set; empty: writes are open")
+	fs.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key (surrounding whitespace ignored); instead of -api-key")
+	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
+	fs.DurationVar(&c.RateWindow, "rate-window", d.RateWindow, "window of -rate-limit")
+	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
+	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
+	fs.Int64Var(&c.CacheBytes, "cache-bytes", 64<<20, "size of the in-process prediction cache in bytes (0: no cache)")
+	fs.IntVar(&c.CacheMinWork, "cache-min-work", 5000, "cache only predictions of at least this many rows x training samples")
+	fs.IntVar(&c.RedisCacheMinWork, "redis-cache-min-work", 100000, "share in Redis only predictions of at least this many rows x training samples")
+	fs.DurationVar(&c.RedisCacheTTL, "redis-cache-ttl", 10*time.Minute, "how long Redis keeps a shared prediction")
+	fs.IntVar(&c.JobWorkers, "job-workers", 1, "jobs run at once (by this server without -redis, by irisd worker with it)")
+	fs.DurationVar(&c.JobRetention, "job-retention", 24*time.Hour, "how long a finished job's status and result are kept")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "irisd serves k-nearest-neighbour predictions on the Iris dataset over HTTP.\n\n")
-		fmt.Fprintf(stderr, "Usage: irisd [flags]\n\nFlags (each may also be set by the environment variable shown):\n")
+		fmt.Fprintf(stderr, "Usage: irisd [flags]\n       irisd worker [flags]   (run queued jobs; needs -redis)\n\nFlags (each may also be set by the environment variable shown):\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			env := ""
 			if !noEnv[f.Name] {
@@ -111,11 +143,33 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, c.loadAPIKey()
+}
+
+// loadAPIKey reads -api-key-file into APIKey.
+func (c *config) loadAPIKey() error {
+	if c.APIKeyFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.APIKeyFile)
+	if err != nil {
+		return fmt.Errorf("-api-key-file: %w", err)
+	}
+	c.APIKey = strings.TrimSpace(string(b))
+	if c.APIKey == "" {
+		return fmt.Errorf("-api-key-file %s is empty", c.APIKeyFile)
+	}
+	return nil
 }
 
 func (c *config) validate() error {
 	var errs []error
+	if c.DataDir != "" && c.Redis != "" {
+		errs = append(errs, errors.New("-data-dir and -redis cannot be combined: with -redis the training set lives in Redis (make Redis itself durable with its AOF)"))
+	}
 	if c.K < 1 {
 		errs = append(errs, fmt.Errorf("-k must be at least 1, got %d", c.K))
 	}
@@ -137,9 +191,16 @@ func (c *config) validate() error {
 	if _, err := knn.ParseWeights(c.Weights); err != nil {
 		errs = append(errs, fmt.Errorf("-weights: %v", err))
 	}
+	if c.CacheBytes < 0 || c.CacheMinWork < 0 || c.RedisCacheMinWork < 0 || c.RedisCacheTTL <= 0 {
+		errs = append(errs, errors.New("-cache-bytes, -cache-min-work and -redis-cache-min-work must not be negative, -redis-cache-ttl must be positive"))
+	}
+	if c.JobWorkers < 1 || c.JobRetention <= 0 {
+		errs = append(errs, fmt.Errorf("-job-workers must be at least 1 and -job-retention positive, got %d and %v", c.JobWorkers, c.JobRetention))
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.LogFormat))
 	}
+	errs = append(errs, checkOrigins(c.origins())...)
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("-log-level: %v", err))
@@ -151,6 +212,21 @@ func (c *config) validate() error {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("-%s must be positive, got %v", d.name, d.v))
 		}
+	}
+	if c.APIKey != "" && c.APIKeyFile != "" {
+		errs = append(errs, errors.New("give -api-key or -api-key-file, not both"))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("-rate-limit must be 0 (off) or positive, got %d", c.RateLimit))
+	}
+	if c.RateWindow <= 0 {
+		errs = append(errs, fmt.Errorf("-rate-window must be positive, got %v", c.RateWindow))
+	}
+	if c.MaxHeavy < 1 {
+		errs = append(errs, fmt.Errorf("-max-inflight-batch must be at least 1, got %d", c.MaxHeavy))
+	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("-drain-delay must not be negative, got %v", c.DrainDelay))
 	}
 	return errors.Join(errs...)
 }
@@ -179,6 +255,10 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		MaxBodyBytes:   c.MaxBody,
 		CORSOrigins:    c.origins(),
 		Logger:         log,
+		APIKey:         c.APIKey,
+		RateLimit:      c.RateLimit,
+		RateWindow:     c.RateWindow,
+		MaxHeavy:       c.MaxHeavy,
 	}
 }
 

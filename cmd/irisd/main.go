@@ -20,9 +20,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/wal"
 )
 
 func main() {
@@ -46,6 +50,9 @@ func exitCode(err error) int {
 // run is the whole program: parse the settings, load the data, serve until
 // ctx is done, then shut down gracefully. Logs go to stdout.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "worker" {
+		return runWorker(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -66,13 +73,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	store := iris.NewMemory(snap, nil)
+	var journal iris.Journal
+	if cfg.DataDir != "" {
+		wlog, recovered, err := wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
+		if err != nil {
+			return fmt.Errorf("-data-dir: %w", err)
+		}
+		defer wlog.Close()
+		snap, journal = recovered, wlog
+	}
 	// The parsed rows are garbage now that the index holds the set: give
 	// their memory back before serving (a 1M-row file: ~150 MB down to ~70).
 	debug.FreeOSMemory()
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "duration", time.Since(start))
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "duration", time.Since(start))
+	be, err := openBackend(ctx, cfg, snap, journal, log)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	store := be.store
 
-	api := httpapi.NewServer(cfg.apiConfig(log), store)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	acfg := be.apiConfig(cfg.apiConfig(log))
+	acfg.Metrics = reg
+	api := httpapi.NewServer(acfg, store)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,
@@ -87,7 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "cors_origins", cfg.origins(),
-		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody)
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
+		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -99,6 +125,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	log.Info("shutting down", "timeout", cfg.ShutdownTO)
 	api.SetReady(false)
+	if cfg.DrainDelay > 0 {
+		log.Info("draining: /readyz reports 503", "drain_delay", cfg.DrainDelay)
+		time.Sleep(cfg.DrainDelay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTO)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

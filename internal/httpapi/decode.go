@@ -175,7 +175,13 @@ func (f *featuresJSON) UnmarshalJSON(b []byte) error {
 	switch {
 	case len(b) > 0 && b[0] == '[':
 		f.named = false
-		return json.Unmarshal(b, &f.vals)
+		if err := json.Unmarshal(b, &f.vals); err != nil {
+			if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+				return badRequest("features", "each measurement must be a JSON number within float64 range", err)
+			}
+			return err
+		}
+		return nil
 	case len(b) > 0 && b[0] == '{':
 		var obj struct {
 			SepalLength *float64 `json:"sepal_length"`

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -52,9 +53,6 @@ func (s *Server) query(req *predictRequest, snap *iris.Snapshot) (knn.Query, err
 
 var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}
 
-// respPool holds buffers for single-prediction responses.
-var respPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
 // handlePredict serves POST /predict.
 func (s *Server) handlePredict() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +67,6 @@ func (s *Server) handlePredict() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		names := s.classNames(snap.Classes())
 		switch {
 		case req.Features != nil && req.Instances != nil:
 			s.writeError(w, r, iris.Invalidf("instances", "give either features (one prediction) or instances (a batch), not both"))
@@ -79,26 +76,16 @@ func (s *Server) handlePredict() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
-			pr := predictionPool.Get().(*knn.Prediction)
-			defer predictionPool.Put(pr)
-			if err := snap.Predict(pr, f, q); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			bp := respPool.Get().(*[]byte)
-			defer respPool.Put(bp)
-			b := appendPrediction((*bp)[:0], names, pr, &q, snap.Version())
-			writeJSONBytes(w, http.StatusOK, snap.Version(), b)
-			*bp = b
+			s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Features: f})
 		case req.Instances != nil:
-			s.predictBatch(w, r, &req, snap, q, names)
+			s.predictBatch(w, r, &req, snap, q)
 		default:
 			s.writeError(w, r, iris.Invalidf("features", "give features (an array of %d numbers or an object with the named measurements) or instances (an array of them)", iris.Dim))
 		}
 	}
 }
 
-func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predictRequest, snap *iris.Snapshot, q knn.Query, names [][]byte) {
+func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predictRequest, snap *iris.Snapshot, q knn.Query) {
 	n := len(req.Instances)
 	switch {
 	case n == 0:
@@ -117,6 +104,28 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		}
 		fs[i] = f
 	}
+	s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Instances: fs, Batch: true})
+}
+
+// computeSingle computes and encodes a single prediction.
+func (s *Server) computeSingle(req PredictRequest) ([]byte, error) {
+	snap, q := req.Snapshot, req.Query
+	names := s.classNames(snap.Classes())
+	pr := predictionPool.Get().(*knn.Prediction)
+	defer predictionPool.Put(pr)
+	if err := snap.Predict(pr, req.Features, q); err != nil {
+		return nil, err
+	}
+	s.metrics.observePrediction(snap.Classes(), pr)
+	b := make([]byte, 0, 512)
+	return appendPrediction(b, names, pr, &q, snap.Version()), nil
+}
+
+// computeBatch computes and encodes a batch of predictions.
+func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, error) {
+	snap, q, fs := req.Snapshot, req.Query, req.Instances
+	names := s.classNames(snap.Classes())
+	n := len(fs)
 	out := make([]knn.Prediction, n)
 	// One backing array for every row's neighbours and probabilities.
 	nb := make([]knn.Neighbor, 0, n*q.K)
@@ -125,10 +134,10 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		out[i].Neighbors = nb[i*q.K : i*q.K : (i+1)*q.K]
 		out[i].Probabilities = probs[i*len(names) : i*len(names) : (i+1)*len(names)]
 	}
-	if err := snap.PredictBatch(r.Context(), out, fs, q); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := snap.PredictBatch(ctx, out, fs, q); err != nil {
+		return nil, err
 	}
+	s.metrics.observeBatch(snap.Classes(), out)
 	b := make([]byte, 0, 64+n*(200+60*q.K))
 	b = append(b, `{"predictions":[`...)
 	for i := range out {
@@ -138,8 +147,7 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		b = appendPrediction(b, names, &out[i], nil, 0)
 	}
 	b = append(b, ']')
-	b = appendSettings(b, &q, snap.Version())
-	writeJSONBytes(w, http.StatusOK, snap.Version(), b)
+	return appendSettings(b, &q, snap.Version()), nil
 }
 
 // appendPrediction appends one prediction as a JSON object. With q non-nil

@@ -9,15 +9,18 @@ import (
 	"github.com/go-chi/cors"
 
 	"github.com/irisknn/irisknn/api"
+	"github.com/irisknn/irisknn/web"
 )
 
 // routes is the whole API surface.
 func (s *Server) routes(r chi.Router) {
 	r.Use(requestID)
 	r.Use(accessLog(s.log))
+	r.Use(s.metrics.instrument)
 	r.Use(recoverer(s))
 	r.Use(s.cors())
 	r.Use(middleware.GetHead)
+	r.Use(s.rateLimit)
 
 	r.NotFound(s.handleNotFound())
 	r.MethodNotAllowed(s.handleMethodNotAllowed(r))
@@ -25,8 +28,19 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
 	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
+	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
 
-	r.Post("/predict", s.handlePredict())
+	// The browser frontend: the page at / and its assets under /ui/.
+	ui := newUISite(web.Files)
+	r.Get("/", ui.handleIndex(s.handleNotFound()))
+	r.Get("/ui/*", ui.handleAsset(s.handleNotFound()))
+
+	r.With(s.limitHeavy).Post("/predict", s.handlePredict())
+
+	r.Post("/jobs", s.handleCreateJob())
+	r.Get("/jobs/{id}", s.handleGetJob())
+	r.Delete("/jobs/{id}", s.handleCancelJob())
+	r.Get("/jobs/{id}/result", s.handleJobResult())
 
 	r.Get("/dataset", s.handleDataset())
 	r.Get("/samples", s.handleListSamples())
@@ -34,6 +48,7 @@ func (s *Server) routes(r chi.Router) {
 
 	// Writes to the training set.
 	r.Group(func(r chi.Router) {
+		r.Use(s.requireKey)
 		r.Post("/samples", s.handleCreateSample())
 		r.Put("/samples/{id}", s.handlePutSample())
 		r.Delete("/samples/{id}", s.handleDeleteSample())
@@ -47,9 +62,9 @@ func (s *Server) routes(r chi.Router) {
 func (s *Server) cors() func(http.Handler) http.Handler {
 	return cors.Handler(cors.Options{
 		AllowedOrigins:   s.cfg.CORSOrigins,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
+		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
 		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "X-Request-Id"},
-		ExposedHeaders:   []string{"Location", "ETag", "Retry-After", "X-Request-Id", "X-Dataset-Version"},
+		ExposedHeaders:   []string{"Location", "ETag", "Retry-After", "X-Request-Id", "X-Dataset-Version", "X-Cache"},
 		AllowCredentials: false,
 		MaxAge:           600,
 	})

@@ -11,10 +11,13 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -29,10 +32,30 @@ type Config struct {
 	MaxBodyBytes   int64        // the largest request body
 	CORSOrigins    []string     // allowed origins; empty or "*" for any
 	Logger         *slog.Logger // access and error log; nil discards
+	// WrapPredictor, when set, decorates the computation of predictions
+	// (with a cache, say); nil computes every answer.
+	WrapPredictor func(Predictor) Predictor
+	// Jobs runs asynchronous jobs (/jobs); nil answers those routes 503.
+	Jobs jobs.Queue
+
+	// APIKey, when set, is required as "Authorization: Bearer <key>" on
+	// every write to the training set.
+	APIKey string
+	// RateLimit is the number of requests a client (IP address) may make
+	// per RateWindow; 0 turns rate limiting off.
+	RateLimit  int
+	RateWindow time.Duration
+	// MaxHeavy is the most batch predictions in flight at once; more are
+	// answered 503 with Retry-After.
+	MaxHeavy int
+	// Metrics is the registry the API's metrics go into, served at
+	// GET /metrics; nil makes a private one.
+	Metrics *prometheus.Registry
 }
 
 // DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
-// batches of up to 10,000 rows, bodies up to 8 MiB, any origin.
+// batches of up to 10,000 rows, bodies up to 8 MiB, any origin, no API key,
+// no rate limit (window one second when set), 16 batches in flight.
 func DefaultConfig() Config {
 	return Config{
 		DefaultK:       5,
@@ -42,6 +65,8 @@ func DefaultConfig() Config {
 		MaxBatch:       10000,
 		MaxBodyBytes:   8 << 20,
 		CORSOrigins:    []string{"*"},
+		RateWindow:     time.Second,
+		MaxHeavy:       16,
 	}
 }
 
@@ -65,6 +90,15 @@ func (c *Config) fill() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.RateWindow <= 0 {
+		c.RateWindow = d.RateWindow
+	}
+	if c.MaxHeavy <= 0 {
+		c.MaxHeavy = d.MaxHeavy
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
 }
 
 // Server is the API as an http.Handler.
@@ -74,12 +108,21 @@ type Server struct {
 	log     *slog.Logger
 	ready   atomic.Bool
 	handler http.Handler
+
+	predictor Predictor
+	jobs      jobs.Queue
+	metrics   *metrics
 }
 
 // NewServer returns the API over store. It starts ready.
 func NewServer(cfg Config, store iris.Store) *Server {
 	cfg.fill()
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs}
+	s.predictor = computer{s}
+	if cfg.WrapPredictor != nil {
+		s.predictor = cfg.WrapPredictor(s.predictor)
+	}
+	s.metrics = newMetrics(cfg.Metrics, store)
 	s.ready.Store(true)
 	r := chi.NewRouter()
 	s.routes(r)

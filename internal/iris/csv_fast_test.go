@@ -123,7 +123,7 @@ func TestWriteCSVRoundTrip(t *testing.T) {
 	assert.Equal(t, samples, got)
 }
 
-func FuzzParseCSV(f *testing.F) {
+func FuzzParseCSVFastMatchesEncodingCSV(f *testing.F) {
 	for _, s := range csvSeeds {
 		f.Add([]byte(s))
 	}

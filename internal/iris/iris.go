@@ -50,12 +50,25 @@ func (s Sample) ETag() string {
 	return `"` + hex.EncodeToString(h.Sum(nil)) + `"`
 }
 
-// CheckFeatures validates measurements: every value must be finite.
-// Negative values are accepted: a custom dataset may be standardised.
+// Bounds of a feature's magnitude. Within them no distance, squared
+// difference or inverse-distance weight can overflow or round to zero, so
+// every prediction is finite (a value like 1e308 would give an infinite
+// distance, and neighbours 1e-307 apart an infinite sum of weights).
+const (
+	MaxFeature = 1e100  // the largest magnitude of a feature
+	MinFeature = 1e-100 // the smallest magnitude of a non-zero feature
+)
+
+// CheckFeatures validates measurements: every value must be finite, and 0
+// or of a magnitude between MinFeature and MaxFeature. Negative values are
+// accepted: a custom dataset may be standardised.
 func CheckFeatures(f Features) error {
 	for i, v := range f {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return Invalidf("features", "%s must be a finite number, got %v", FeatureNames[i], v)
+		}
+		if a := math.Abs(v); a > MaxFeature || (a != 0 && a < MinFeature) {
+			return Invalidf("features", "%s must be 0 or of a magnitude between %g and %g, got %g", FeatureNames[i], MinFeature, MaxFeature, v)
 		}
 	}
 	return nil

@@ -223,7 +223,8 @@ func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []
 	}
 	for i, f := range fs {
 		if err := CheckFeatures(f); err != nil {
-			return Invalidf(fmt.Sprintf("instances[%d]", i), "%s", err.(*Error).Message)
+			field := fmt.Sprintf("instances[%d]", i)
+			return Invalidf(field, "%s: %s", field, err.(*Error).Message)
 		}
 	}
 	// A big batch on a big set is searched in tree order (the answers

@@ -18,9 +18,6 @@ func newTopK(items []Neighbor, k int) topK {
 	return topK{items: items, linear: k <= linearMax}
 }
 
-// full reports whether k items are held.
-func (h *topK) full(k int) bool { return len(h.items) == k }
-
 // last returns the farthest kept candidate; the heap must be non-empty.
 func (h *topK) last() *Neighbor {
 	if h.linear {
@@ -28,10 +25,6 @@ func (h *topK) last() *Neighbor {
 	}
 	return &h.items[0]
 }
-
-// worst returns the rank distance of the farthest kept candidate; only
-// meaningful when the heap is non-empty.
-func (h *topK) worst() float64 { return h.last().Distance }
 
 // push offers a candidate.
 func (h *topK) push(d float64, id int64, label int32, k int) {

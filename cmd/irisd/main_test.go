@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestParseConfig(t *testing.T) {
+	c, err := parseConfig(nil, env(), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ":8080", c.Addr)
+	assert.Equal(t, []string{"*"}, c.origins())
+	assert.Equal(t, 5, c.K)
+
+	// The environment fills what flags do not give; flags win.
+	c, err = parseConfig([]string{"-k", "7"}, env("IRIS_ADDR", "127.0.0.1:9", "IRIS_K", "3",
+		"IRIS_CORS_ORIGINS", "http://a.example, http://b.example", "IRIS_METRIC", "manhattan", "IRIS_DATA", "x.csv"), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9", c.Addr)
+	assert.Equal(t, 7, c.K)
+	assert.Equal(t, "manhattan", c.Metric)
+	assert.Equal(t, "x.csv", c.DataPath)
+	assert.Equal(t, []string{"http://a.example", "http://b.example"}, c.origins())
+
+	for _, tc := range []struct {
+		args []string
+		env  func(string) string
+		want string
+	}{
+		{[]string{"-k", "0"}, env(), "-k must be at least 1"},
+		{[]string{"-metric", "cosine"}, env(), "-metric"},
+		{[]string{"-weights", "x"}, env(), "-weights"},
+		{[]string{"-k", "20", "-max-k", "10"}, env(), "larger than -max-k"},
+		{nil, env("IRIS_K", "many"), "$IRIS_K"},
+		{nil, env("IRIS_READ_TIMEOUT", "-1s"), "-read-timeout must be positive"},
+		{[]string{"extra"}, env(), "unexpected arguments"},
+		{[]string{"-log-level", "loud"}, env(), "-log-level"},
+	} {
+		_, err := parseConfig(tc.args, tc.env, io.Discard)
+		require.Error(t, err, "%v", tc.args)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	var out strings.Builder
+	_, err := parseConfig([]string{"-h"}, env(), &out)
+	assert.True(t, errors.Is(err, flag.ErrHelp))
+	for _, want := range []string{"-addr [$IRIS_ADDR]", "-cors-origins [$IRIS_CORS_ORIGINS]", "-data [$IRIS_DATA]", "-k [$IRIS_K]", "-healthcheck\n"} {
+		assert.Contains(t, out.String(), want)
+	}
+}
+
+// startRun runs the program on a free port and returns its base URL and a
+// function that stops it and returns run's error.
+func startRun(t *testing.T, args ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(), pw, io.Discard)
+		pw.Close()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addr <- line.Addr
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		stop := func() error { cancel(); return <-done }
+		t.Cleanup(func() { cancel() })
+		return "http://" + a, stop
+	case err := <-done:
+		cancel()
+		t.Fatalf("run exited early: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("irisd did not start listening in 30s")
+	}
+	return "", nil
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	base, stop := startRun(t)
+	resp, err := http.Post(base+"/predict", "application/json", strings.NewReader(`{"features":[6.7,3.0,5.2,2.3]}`))
+	require.NoError(t, err)
+	var body struct {
+		Species string `json:"species"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "virginica", body.Species)
+
+	// irisd -healthcheck against the running server.
+	addr := strings.TrimPrefix(base, "http://")
+	assert.NoError(t, run(context.Background(), []string{"-healthcheck", "-addr", addr}, env(), io.Discard, io.Discard))
+
+	require.NoError(t, stop(), "graceful shutdown returns nil")
+	assert.Error(t, run(context.Background(), []string{"-healthcheck", "-addr", addr}, env(), io.Discard, io.Discard),
+		"healthcheck fails when nothing listens")
+}
+
+func TestRunWithDataFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.csv")
+	require.NoError(t, os.WriteFile(good, []byte("sepal_length,sepal_width,petal_length,petal_width,species\n0,0,0,0,small\n10,10,10,10,big\n9,9,9,9,big\n"), 0o644))
+	base, stop := startRun(t, "-data", good, "-k", "1")
+	resp, err := http.Post(base+"/predict", "application/json", strings.NewReader(`{"features":[8,8,8,8]}`))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(b), `"species":"big"`)
+	assert.Contains(t, string(b), `"probabilities":{"big":1,"small":0}`)
+	require.NoError(t, stop())
+
+	bad := filepath.Join(dir, "bad.csv")
+	require.NoError(t, os.WriteFile(bad, []byte("sepal_length,sepal_width,petal_length,petal_width,species\n1,2,x,4,a\n"), 0o644))
+	err = run(context.Background(), []string{"-data", bad}, env(), io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 2: petal_length")
+	err = run(context.Background(), []string{"-data", filepath.Join(dir, "missing.csv")}, env(), io.Discard, io.Discard)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}

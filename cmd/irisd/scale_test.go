@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/internal/redistest"
+)
+
+// TestRunScaledOut runs two replicas and a worker through run against a
+// real redis-server: a write through one is read on the other, and a job
+// submitted to one is run by the worker and reported by the other.
+func TestRunScaledOut(t *testing.T) {
+	rds := redistest.Start(t)
+	a, stopA := startRun(t, "-redis", rds.URL(), "-redis-prefix", "e2e:")
+	b, stopB := startRun(t, "-redis", rds.URL(), "-redis-prefix", "e2e:")
+	wctx, cancelWorker := context.WithCancel(context.Background())
+	workerDone := make(chan error, 1)
+	go func() {
+		workerDone <- run(wctx, []string{"worker", "-redis", rds.URL(), "-redis-prefix", "e2e:"}, env(), io.Discard, io.Discard)
+	}()
+
+	post := func(url, body string) *http.Response {
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := post(a+"/samples", `{"features":[5,3,1.5,0.2],"species":"setosa"}`)
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := http.Get(b + loc)
+		require.NoError(t, err)
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "replica b never saw %s", loc)
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	resp = post(a+"/jobs", `{"type":"evaluate","k_max":5}`)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	jobLoc := resp.Header.Get("Location")
+	deadline = time.Now().Add(time.Minute)
+	for {
+		r, err := http.Get(b + jobLoc)
+		require.NoError(t, err)
+		var j struct {
+			Status string          `json:"status"`
+			Result json.RawMessage `json:"result"`
+		}
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&j))
+		r.Body.Close()
+		if j.Status == "succeeded" {
+			assert.Contains(t, string(j.Result), `"samples":151`, "the worker evaluated the shared set")
+			break
+		}
+		require.NotEqual(t, "failed", j.Status)
+		require.True(t, time.Now().Before(deadline), "job still %s", j.Status)
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cancelWorker()
+	require.NoError(t, <-workerDone)
+	require.NoError(t, stopA())
+	require.NoError(t, stopB())
+}
+
+func TestWorkerNeedsRedis(t *testing.T) {
+	err := run(context.Background(), []string{"worker"}, env(), io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-redis")
+}

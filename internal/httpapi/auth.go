@@ -1,0 +1,50 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// requireKey lets a request through only when it carries the configured
+// API key as "Authorization: Bearer <key>"; others get 401 with a
+// WWW-Authenticate challenge. Without a configured key every request
+// passes. Reads and predictions are not behind it: routes.go puts it on the
+// writes group only.
+func (s *Server) requireKey(next http.Handler) http.Handler {
+	if s.cfg.APIKey == "" {
+		return next
+	}
+	// Compare digests, so that neither the content nor the length of the
+	// key leaks through timing.
+	want := sha256.Sum256([]byte(s.cfg.APIKey))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, given := bearerToken(r.Header.Get("Authorization"))
+		got := sha256.Sum256([]byte(token))
+		if given && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		challenge := `Bearer realm="irisknn"`
+		msg := "this change needs an API key: send Authorization: Bearer <key>"
+		if given {
+			challenge += `, error="invalid_token"`
+			msg = "the API key is not valid"
+		}
+		s.metrics.reject("unauthorized")
+		w.Header().Set("WWW-Authenticate", challenge)
+		writeProblem(w, r, http.StatusUnauthorized, msg, nil)
+	})
+}
+
+// bearerToken extracts the token of a Bearer Authorization header (the
+// scheme is case-insensitive, RFC 9110 section 11.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}

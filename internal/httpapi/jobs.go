@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/jobs"
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+// jobRequest is the body of POST /jobs. Which fields apply depends on type:
+// batch_predict takes instances, k, metric and weights (a string);
+// evaluate takes k_min, k_max, metrics, weights (a list) and folds.
+type jobRequest struct {
+	Type      string          `json:"type"`
+	Instances []featuresJSON  `json:"instances"`
+	K         *int            `json:"k"`
+	Metric    *string         `json:"metric"`
+	Weights   json.RawMessage `json:"weights"`
+	KMin      *int            `json:"k_min"`
+	KMax      *int            `json:"k_max"`
+	Metrics   []string        `json:"metrics"`
+	Folds     *int            `json:"folds"`
+}
+
+// spec converts the request into a job spec (validated by the queue).
+func (s *Server) jobSpec(req *jobRequest, snap *iris.Snapshot) (jobs.Spec, error) {
+	switch jobs.Type(req.Type) {
+	case jobs.TypeBatchPredict:
+		if req.KMin != nil || req.KMax != nil || req.Metrics != nil || req.Folds != nil {
+			return jobs.Spec{}, iris.Invalidf("type", "k_min, k_max, metrics and folds belong to evaluate jobs, not batch_predict")
+		}
+		var weights *string
+		if len(req.Weights) > 0 {
+			var w string
+			if err := json.Unmarshal(req.Weights, &w); err != nil {
+				return jobs.Spec{}, badRequest("weights", "weights must be a string (uniform or distance) for a batch_predict job", err)
+			}
+			weights = &w
+		}
+		q, err := s.query(&predictRequest{K: req.K, Metric: req.Metric, Weights: weights}, snap)
+		if err != nil {
+			return jobs.Spec{}, err
+		}
+		if req.Instances == nil {
+			return jobs.Spec{}, iris.Invalidf("instances", "a batch_predict job needs instances (an array of rows)")
+		}
+		fs := make([]iris.Features, len(req.Instances))
+		for i := range req.Instances {
+			f, err := req.Instances[i].features(fmt.Sprintf("instances[%d]", i))
+			if err != nil {
+				return jobs.Spec{}, err
+			}
+			fs[i] = f
+		}
+		return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: fs, Query: q}}, nil
+	case jobs.TypeEvaluate:
+		if req.Instances != nil || req.K != nil || req.Metric != nil {
+			return jobs.Spec{}, iris.Invalidf("type", "instances, k and metric belong to batch_predict jobs; evaluate takes k_min, k_max, metrics, weights and folds")
+		}
+		e := jobs.DefaultEvaluate()
+		if req.KMin != nil {
+			e.KMin = *req.KMin
+		}
+		if req.KMax != nil {
+			e.KMax = *req.KMax
+		}
+		if req.Folds != nil {
+			e.Folds = *req.Folds
+		}
+		if req.Metrics != nil {
+			e.Metrics = nil
+			for _, m := range req.Metrics {
+				pm, err := knn.ParseMetric(m)
+				if err != nil {
+					return jobs.Spec{}, iris.Invalidf("metrics", "%v", err)
+				}
+				e.Metrics = append(e.Metrics, pm)
+			}
+		}
+		if len(req.Weights) > 0 {
+			var ws []string
+			if err := json.Unmarshal(req.Weights, &ws); err != nil {
+				return jobs.Spec{}, badRequest("weights", "weights must be a list of strings (uniform, distance) for an evaluate job", err)
+			}
+			e.Weights = nil
+			for _, w := range ws {
+				pw, err := knn.ParseWeights(w)
+				if err != nil {
+					return jobs.Spec{}, iris.Invalidf("weights", "%v", err)
+				}
+				e.Weights = append(e.Weights, pw)
+			}
+		}
+		return jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e}, nil
+	case "":
+		return jobs.Spec{}, iris.Invalidf("type", "give the job type: %q or %q", jobs.TypeBatchPredict, jobs.TypeEvaluate)
+	}
+	return jobs.Spec{}, iris.Invalidf("type", "unknown job type %q: want %q or %q", req.Type, jobs.TypeBatchPredict, jobs.TypeEvaluate)
+}
+
+// errNoJobs answers the job routes of a server without a queue.
+var errNoJobs = iris.Unavailable("asynchronous jobs are not configured on this server", nil)
+
+// handleCreateJob serves POST /jobs: 202 with Location: /jobs/{id}. The
+// body is a JSON jobRequest, or a CSV of rows for a batch_predict job (see
+// csvJobRequest).
+func (s *Server) handleCreateJob() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.jobs == nil {
+			s.writeError(w, r, errNoJobs)
+			return
+		}
+		req, err := s.readJobRequest(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		snap := s.store.Snapshot()
+		spec, err := s.jobSpec(req, snap)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		j, err := s.jobs.Submit(r.Context(), spec)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/jobs/"+j.ID)
+		writeJSON(w, http.StatusAccepted, 0, j)
+	}
+}
+
+// readJobRequest reads a JSON body, or a CSV one (text/csv) for a batch.
+func (s *Server) readJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequest, error) {
+	if isCSV(r) {
+		return s.csvJobRequest(w, r)
+	}
+	var req jobRequest
+	return &req, s.decode(w, r, &req)
+}
+
+// handleGetJob serves GET /jobs/{id}.
+func (s *Server) handleGetJob() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.jobs == nil {
+			s.writeError(w, r, errNoJobs)
+			return
+		}
+		j, err := s.jobs.Get(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !j.Status.Final() {
+			w.Header().Set("Retry-After", "1")
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, 0, j)
+	}
+}
+
+// handleCancelJob serves DELETE /jobs/{id}: the job, now cancelled; 409 if
+// it had already finished.
+func (s *Server) handleCancelJob() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.jobs == nil {
+			s.writeError(w, r, errNoJobs)
+			return
+		}
+		j, err := s.jobs.Cancel(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, 0, j)
+	}
+}

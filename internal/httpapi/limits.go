@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/httprate"
+)
+
+// rateLimit limits each client (by IP address; IPv6 by /64) to
+// cfg.RateLimit requests per cfg.RateWindow, answering 429 with
+// Retry-After beyond. Health, readiness and metrics are exempt, so that
+// probes and scrapes never fail because of a busy client. With RateLimit 0
+// it does nothing.
+func (s *Server) rateLimit(next http.Handler) http.Handler {
+	if s.cfg.RateLimit <= 0 {
+		return next
+	}
+	limited := httprate.LimitBy(s.cfg.RateLimit, s.cfg.RateWindow, clientIP,
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			s.metrics.reject("rate_limited")
+			writeProblem(w, r, http.StatusTooManyRequests,
+				fmt.Sprintf("rate limit exceeded: at most %d requests per %v per client; retry after the time in Retry-After", s.cfg.RateLimit, s.cfg.RateWindow), nil)
+		}))(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+			next.ServeHTTP(w, r)
+		default:
+			limited.ServeHTTP(w, r)
+		}
+	})
+}
+
+// clientIP is the rate-limit key: the peer's address. Behind a proxy every
+// client shares the proxy's address; the limit is then per proxy, which is
+// safe (header-based addresses could be forged).
+func clientIP(r *http.Request) (string, error) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return httprate.CanonicalizeIP(host), nil
+}
+
+// heavyBodyBytes is the body size above which a prediction counts as heavy:
+// a single prediction is well under it, a batch of more than a few rows is
+// over it. A body of unknown length (chunked) counts as heavy too.
+const heavyBodyBytes = 1024
+
+// limitHeavy caps the number of heavy (batch) predictions in flight at
+// cfg.MaxHeavy. A heavy request that finds every slot taken is turned away
+// at once with 503 and Retry-After, before its body is read: queueing it
+// would only make every batch slower and hold more memory.
+func (s *Server) limitHeavy(next http.Handler) http.Handler {
+	slots := make(chan struct{}, s.cfg.MaxHeavy)
+	retry := strconv.Itoa(1)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength >= 0 && r.ContentLength <= heavyBodyBytes {
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			next.ServeHTTP(w, r)
+		default:
+			s.metrics.reject("overloaded")
+			w.Header().Set("Retry-After", retry)
+			writeProblem(w, r, http.StatusServiceUnavailable,
+				fmt.Sprintf("the server is busy with %d batch predictions; retry after the time in Retry-After", s.cfg.MaxHeavy), nil)
+		}
+	})
+}

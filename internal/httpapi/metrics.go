@@ -1,0 +1,138 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+// metrics are the service's Prometheus metrics. They live in the registry
+// given in Config.Metrics (never the global one). A nil *metrics records
+// nothing.
+type metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	predictions *prometheus.CounterVec
+	batchSize   prometheus.Histogram
+	rejected    *prometheus.CounterVec
+}
+
+// newMetrics creates the metrics and registers them, with gauges that read
+// the store's current snapshot at scrape time.
+func newMetrics(reg *prometheus.Registry, store iris.Store) *metrics {
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "irisknn_http_requests_total",
+			Help: "HTTP requests served, by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "irisknn_http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request, by route pattern, method and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "status"}),
+		predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "irisknn_predictions_total",
+			Help: "Predictions made (single and batch rows), by predicted species.",
+		}, []string{"species"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "irisknn_predict_batch_size",
+			Help:    "Rows in each batch prediction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8), // 1 .. 16384
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "irisknn_rejected_requests_total",
+			Help: "Requests turned away before their handler ran: rate_limited (429), overloaded (503, too many batches in flight), unauthorized (401).",
+		}, []string{"reason"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.predictions, m.batchSize, m.rejected,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "irisknn_dataset_samples",
+			Help: "Samples in the current training set.",
+		}, func() float64 { return float64(store.Snapshot().Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "irisknn_dataset_version",
+			Help: "Version of the current training set.",
+		}, func() float64 { return float64(store.Snapshot().Version()) }),
+	)
+	for _, reason := range []string{"rate_limited", "overloaded", "unauthorized"} {
+		m.rejected.WithLabelValues(reason) // export zeros, so that rates work from the start
+	}
+	return m
+}
+
+// instrument counts every request and times it, labelled with chi's route
+// pattern (never the raw path, which would let clients create series).
+func (m *metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		defer func() {
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			route := "unmatched"
+			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+				route = rc.RoutePattern()
+			}
+			method := r.Method
+			switch method {
+			case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions:
+			default:
+				method = "other" // bounded label values
+			}
+			code := strconv.Itoa(status)
+			m.requests.WithLabelValues(route, method, code).Inc()
+			m.latency.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
+		}()
+		next.ServeHTTP(ww, r)
+	})
+}
+
+// handler serves the registry in the Prometheus text format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// reject counts a request turned away for reason.
+func (m *metrics) reject(reason string) {
+	if m == nil {
+		return
+	}
+	m.rejected.WithLabelValues(reason).Inc()
+}
+
+// observePrediction counts one single prediction.
+func (m *metrics) observePrediction(classes []string, pr *knn.Prediction) {
+	if m == nil {
+		return
+	}
+	m.predictions.WithLabelValues(classes[pr.Class]).Inc()
+}
+
+// observeBatch counts a batch's rows by predicted class and its size.
+func (m *metrics) observeBatch(classes []string, out []knn.Prediction) {
+	if m == nil {
+		return
+	}
+	m.batchSize.Observe(float64(len(out)))
+	counts := make([]int, len(classes))
+	for i := range out {
+		counts[out[i].Class]++
+	}
+	for c, n := range counts {
+		if n > 0 {
+			m.predictions.WithLabelValues(classes[c]).Add(float64(n))
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+// PredictRequest is a decoded, validated prediction request in canonical
+// form: the settings are resolved (defaults applied) and the features are
+// numbers, whatever shape the client sent them in. Two requests that must
+// get the same answer have equal PredictRequests, so a cache keys on it.
+type PredictRequest struct {
+	Snapshot  *iris.Snapshot  // the training set version to answer from
+	Query     knn.Query       // k, metric and weights, resolved
+	Features  iris.Features   // the row of a single prediction (Batch false)
+	Instances []iris.Features // the rows of a batch (Batch true)
+	Batch     bool
+}
+
+// Rows returns the number of rows to classify.
+func (r *PredictRequest) Rows() int {
+	if r.Batch {
+		return len(r.Instances)
+	}
+	return 1
+}
+
+// PredictAnswer is the encoded JSON body answering a PredictRequest.
+type PredictAnswer struct {
+	Body []byte // must not be modified: a cache may share it
+	// Cache says where the answer came from, for the X-Cache response
+	// header: "" when no cache took part, or a cache's own word ("hit",
+	// "miss", ...).
+	Cache string
+}
+
+// Predictor computes the answer to a prediction request. The server's own
+// Predictor computes it; Config.WrapPredictor may decorate it (a cache).
+type Predictor interface {
+	Predict(ctx context.Context, req PredictRequest) (PredictAnswer, error)
+}
+
+// PredictorFunc adapts a function to a Predictor.
+type PredictorFunc func(ctx context.Context, req PredictRequest) (PredictAnswer, error)
+
+// Predict implements Predictor.
+func (f PredictorFunc) Predict(ctx context.Context, req PredictRequest) (PredictAnswer, error) {
+	return f(ctx, req)
+}
+
+// computer is the server's own Predictor: it computes every answer.
+type computer struct{ s *Server }
+
+func (c computer) Predict(ctx context.Context, req PredictRequest) (PredictAnswer, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if req.Batch {
+		b, err = c.s.computeBatch(ctx, req)
+	} else {
+		b, err = c.s.computeSingle(req)
+	}
+	return PredictAnswer{Body: b}, err
+}
+
+// answer writes the predictor's answer to req.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req PredictRequest) {
+	a, err := s.predictor.Predict(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if a.Cache != "" {
+		w.Header()["X-Cache"] = []string{a.Cache}
+	}
+	writeJSONBytes(w, http.StatusOK, req.Snapshot.Version(), a.Body)
+}

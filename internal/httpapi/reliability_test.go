@@ -1,0 +1,241 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func jsonHeader(kv ...string) http.Header {
+	h := http.Header{"Content-Type": {"application/json"}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+const sampleBody = `{"features":[5.1,3.5,1.4,0.2],"species":"setosa"}`
+
+func TestAPIKeyProtectsWritesOnly(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.APIKey = "s3cret-key"
+	_, store, ts := relServer(t, cfg)
+
+	writes := []struct{ method, path, body string }{
+		{"POST", "/samples", sampleBody},
+		{"PUT", "/samples/3", sampleBody},
+		{"DELETE", "/samples/4", ""},
+		{"POST", "/dataset/reset", ""},
+	}
+	for _, w := range writes {
+		for _, auth := range []string{"", "Bearer", "Bearer wrong", "Bearer s3cret-key2", "Bearer s3cret-ke", "Basic czNjcmV0LWtleQ==", "s3cret-key"} {
+			h := jsonHeader()
+			if auth != "" {
+				h.Set("Authorization", auth)
+			}
+			v := store.Snapshot().Version()
+			resp, b := relDo(t, w.method, ts.URL+w.path, h, []byte(w.body))
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %s with %q: %s", w.method, w.path, auth, b)
+			assert.True(t, strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="irisknn"`))
+			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+			assert.Equal(t, v, store.Snapshot().Version())
+		}
+		for j, auth := range []string{"Bearer s3cret-key", "bearer s3cret-key", "Bearer   s3cret-key "} {
+			v := store.Snapshot().Version()
+			path := w.path
+			if w.method == http.MethodDelete {
+				path = "/samples/" + strconv.Itoa(10+j) // a new victim each time
+			}
+			resp, b := relDo(t, w.method, ts.URL+path, jsonHeader("Authorization", auth), []byte(w.body))
+			assert.Less(t, resp.StatusCode, 300, "%s %s with %q: %s", w.method, w.path, auth, b)
+			assert.Equal(t, v+1, store.Snapshot().Version())
+		}
+	}
+	// Reads and predictions stay open.
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/samples", ""}, {"GET", "/samples/1", ""}, {"GET", "/dataset", ""},
+		{"POST", "/predict", `{"features":[5.1,3.5,1.4,0.2]}`}, {"GET", "/healthz", ""}, {"GET", "/metrics", ""},
+	} {
+		resp, b := relDo(t, r.method, ts.URL+r.path, jsonHeader(), []byte(r.body))
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", r.method, r.path, b)
+	}
+}
+
+func TestCORSPreflightAllowsAuthorization(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.APIKey = "k"
+	cfg.CORSOrigins = []string{"https://app.example"}
+	_, _, ts := relServer(t, cfg)
+	h := http.Header{
+		"Origin":                         {"https://app.example"},
+		"Access-Control-Request-Method":  {"DELETE"},
+		"Access-Control-Request-Headers": {"authorization,content-type"},
+	}
+	resp, _ := relDo(t, "OPTIONS", ts.URL+"/samples/1", h, nil)
+	assert.Less(t, resp.StatusCode, 300)
+	assert.Equal(t, "https://app.example", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization")
+	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "DELETE")
+
+	h.Set("Origin", "https://evil.example")
+	resp, _ = relDo(t, "OPTIONS", ts.URL+"/samples/1", h, nil)
+	assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
+}
+
+func TestRateLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RateLimit = 5
+	cfg.RateWindow = time.Hour // nothing refills during the test
+	_, _, ts := relServer(t, cfg)
+	for i := range 5 {
+		resp, b := relDo(t, "GET", ts.URL+"/dataset", nil, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d: %s", i, b)
+	}
+	resp, b := relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"features":[1,2,3,4]}`))
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", b)
+	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "3600", resp.Header.Get("Retry-After"))
+	assert.Contains(t, string(b), "rate limit")
+	// Probes and scrapes are exempt.
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, _ := relDo(t, "GET", ts.URL+p, nil, nil)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, p)
+	}
+	_, b = relDo(t, "GET", ts.URL+"/metrics", nil, nil)
+	assert.Contains(t, string(b), `irisknn_rejected_requests_total{reason="rate_limited"} 1`)
+}
+
+func TestRateLimitOffByDefault(t *testing.T) {
+	_, _, ts := relServer(t, DefaultConfig())
+	for i := range 200 {
+		resp, _ := relDo(t, "GET", ts.URL+"/dataset", nil, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d", i)
+	}
+}
+
+// slowBody is a request body that sends its first part, then blocks until
+// released.
+type slowBody struct {
+	first   []byte
+	rest    []byte
+	release chan struct{}
+	started chan struct{}
+	once    sync.Once
+	stage   int
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	switch b.stage {
+	case 0:
+		b.stage++
+		b.once.Do(func() { close(b.started) })
+		return copy(p, b.first), nil
+	case 1:
+		<-b.release
+		b.stage++
+		return copy(p, b.rest), nil
+	}
+	return 0, io.EOF
+}
+
+func TestBatchesInFlightAreCapped(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxHeavy = 2
+	_, _, ts := relServer(t, cfg)
+	batch := `{"instances":[` + strings.Repeat(`[5.1,3.5,1.4,0.2],`, 99) + `[6,3,5,2]]}`
+
+	// Two batches hold the slots: their bodies are slow to arrive.
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	statuses := make([]int, 2)
+	for i := range 2 {
+		body := &slowBody{first: []byte(batch[:100]), rest: []byte(batch[100:]), release: release, started: make(chan struct{})}
+		req, err := http.NewRequest("POST", ts.URL+"/predict", body)
+		require.NoError(t, err)
+		req.ContentLength = int64(len(batch))
+		req.Header.Set("Content-Type", "application/json")
+		wg.Go(func() {
+			resp, err := http.DefaultClient.Do(req)
+			if assert.NoError(t, err) {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			}
+		})
+		<-body.started
+	}
+	// Wait until both are inside the server, then a third is turned away.
+	var resp *http.Response
+	var b []byte
+	require.Eventually(t, func() bool {
+		resp, b = relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(batch))
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	assert.Contains(t, string(b), "busy")
+	// Single predictions are not heavy: they still go through.
+	resp, b = relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+
+	close(release)
+	wg.Wait()
+	assert.Equal(t, []int{200, 200}, statuses)
+	// Slots are given back.
+	resp, b = relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(batch))
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Metrics = reg
+	cfg.APIKey = "k"
+	_, _, ts := relServer(t, cfg)
+
+	relDo(t, "GET", ts.URL+"/samples/1", nil, nil)
+	relDo(t, "GET", ts.URL+"/samples/2", nil, nil)
+	relDo(t, "GET", ts.URL+"/samples/999", nil, nil)
+	relDo(t, "GET", ts.URL+"/no/such/path", nil, nil)
+	relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
+	relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3],[6.8,3.0,5.5,2.1]]}`))
+	relDo(t, "POST", ts.URL+"/samples", jsonHeader(), []byte(sampleBody)) // no key: 401
+	resp, _ := relDo(t, "DELETE", ts.URL+"/samples/5", jsonHeader("Authorization", "Bearer k"), nil)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	resp, b := relDo(t, "GET", ts.URL+"/metrics", nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
+	text := string(b)
+	for _, want := range []string{
+		`irisknn_http_requests_total{method="GET",route="/samples/{id}",status="200"} 2`,
+		`irisknn_http_requests_total{method="GET",route="/samples/{id}",status="404"} 1`,
+		`irisknn_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`irisknn_http_requests_total{method="POST",route="/samples",status="401"} 1`,
+		`irisknn_http_requests_total{method="DELETE",route="/samples/{id}",status="204"} 1`,
+		`irisknn_http_request_duration_seconds_count{method="POST",route="/predict",status="200"} 2`,
+		`irisknn_predictions_total{species="setosa"} 2`,
+		`irisknn_predictions_total{species="virginica"} 2`,
+		`irisknn_predict_batch_size_count 1`,
+		`irisknn_predict_batch_size_sum 3`,
+		`irisknn_rejected_requests_total{reason="unauthorized"} 1`,
+		`irisknn_rejected_requests_total{reason="overloaded"} 0`,
+		`irisknn_dataset_samples 149`,
+		`irisknn_dataset_version 2`,
+	} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotContains(t, text, "/samples/1\"", "raw paths must not become labels")
+	n, err := testutil.GatherAndCount(reg, "irisknn_http_requests_total")
+	require.NoError(t, err)
+	assert.Positive(t, n)
+}

@@ -1,0 +1,48 @@
+package httpapi
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/iris"
+)
+
+// relServer starts the API over a fresh in-memory store of the embedded
+// Iris data, behind a real HTTP server.
+func relServer(t testing.TB, cfg Config) (*Server, *iris.Memory, *httptest.Server) {
+	t.Helper()
+	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	require.NoError(t, err)
+	snap, err := iris.NewSnapshot(samples)
+	require.NoError(t, err)
+	m := iris.NewMemory(snap, nil)
+	s := NewServer(cfg, m)
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return s, m, ts
+}
+
+// relDo sends a request and returns the response with its body read.
+func relDo(t testing.TB, method, url string, header http.Header, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	if body == nil {
+		req.Body = http.NoBody
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, b
+}

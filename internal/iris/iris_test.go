@@ -1,0 +1,392 @@
+package iris_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+func irisSnapshot(t testing.TB) *iris.Snapshot {
+	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	require.NoError(t, err)
+	snap, err := iris.NewSnapshot(samples)
+	require.NoError(t, err)
+	return snap
+}
+
+// TestAgreesWithScikitLearn compares predictions with scikit-learn's
+// KNeighborsClassifier (testdata/gen_sklearn.py) for both metrics, both
+// weightings and k in {1, 3, 5, 15}, wherever no tie decides the answer.
+func TestAgreesWithScikitLearn(t *testing.T) {
+	raw, err := os.ReadFile("testdata/sklearn_reference.json")
+	require.NoError(t, err)
+	var ref struct {
+		Cases []struct {
+			Features      iris.Features `json:"features"`
+			K             int           `json:"k"`
+			Metric        string        `json:"metric"`
+			Weights       string        `json:"weights"`
+			Species       string        `json:"species"`
+			Probabilities []float64     `json:"probabilities"`
+			Distances     []float64     `json:"distances"`
+			DecidedByTie  bool          `json:"decided_by_tie"`
+		} `json:"cases"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &ref))
+	snap := irisSnapshot(t)
+	checked := map[string]int{}
+	var pr knn.Prediction
+	for i, c := range ref.Cases {
+		m, err := knn.ParseMetric(c.Metric)
+		require.NoError(t, err)
+		w, err := knn.ParseWeights(c.Weights)
+		require.NoError(t, err)
+		require.NoError(t, snap.Predict(&pr, c.Features, knn.Query{K: c.K, Metric: m, Weights: w}))
+		// Distances do not depend on how ties are broken: always compare.
+		for j, d := range c.Distances {
+			require.InDelta(t, d, pr.Neighbors[j].Distance, 1e-9, "case %d neighbour %d", i, j)
+		}
+		if c.DecidedByTie {
+			continue
+		}
+		desc := fmt.Sprintf("case %d: %v k=%d %s %s", i, c.Features, c.K, c.Metric, c.Weights)
+		require.Equal(t, c.Species, snap.Classes()[pr.Class], desc)
+		require.InDeltaSlice(t, c.Probabilities, pr.Probabilities, 1e-9, desc)
+		require.False(t, pr.Tie, desc)
+		checked[fmt.Sprintf("%s/%s/k=%d", c.Metric, c.Weights, c.K)]++
+	}
+	assert.Len(t, checked, 16, "every metric x weights x k combination is checked")
+	for combo, n := range checked {
+		assert.GreaterOrEqual(t, n, 50, combo)
+	}
+}
+
+func TestParseCSVErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, csv, want string
+	}{
+		{"empty", "", "empty file"},
+		{"header only", iris.CSVHeader + "\n", "no samples"},
+		{"bad header", "a,b,c,d,e\n1,2,3,4,x\n", "bad header"},
+		{"missing column", "sepal_length,sepal_width,petal_length,species\n1,2,3,x\n", "want 5 columns"},
+		{"short row", iris.CSVHeader + "\n1,2,3,setosa\n", "line 2: want 5 columns"},
+		{"not a number", iris.CSVHeader + "\n1,2,x,4,setosa\n", `line 2: petal_length: "x" is not a finite number`},
+		{"NaN", iris.CSVHeader + "\n1,2,3,NaN,setosa\n", "petal_width"},
+		{"Inf", iris.CSVHeader + "\n1,2,3,4,setosa\n1,Inf,3,4,setosa\n", "line 3: sepal_width"},
+		{"overflow", iris.CSVHeader + "\n1e999,2,3,4,setosa\n", "sepal_length"},
+		{"empty species", iris.CSVHeader + "\n1,2,3,4, \n", "empty species"},
+		{"bad quote", iris.CSVHeader + "\n1,2,3,4,\"setosa\n", "line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := iris.ParseCSV(strings.NewReader(tc.csv))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestParseCSVColumnOrderAndRoundTrip(t *testing.T) {
+	in := "species,petal_width,petal_length,sepal_width,sepal_length\nb,4,3,2,1\na, 0.5 ,1e-3,2,3\n"
+	samples, err := iris.ParseCSV(strings.NewReader(in))
+	require.NoError(t, err)
+	want := []iris.Sample{
+		{ID: 1, Features: iris.Features{1, 2, 3, 4}, Species: "b"},
+		{ID: 2, Features: iris.Features{3, 2, 0.001, 0.5}, Species: "a"},
+	}
+	assert.Equal(t, want, samples)
+
+	var buf bytes.Buffer
+	require.NoError(t, iris.WriteCSV(&buf, samples))
+	again, err := iris.ParseCSV(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, want, again)
+}
+
+func TestSnapshotListAndGet(t *testing.T) {
+	snap := irisSnapshot(t)
+	assert.Equal(t, uint64(1), snap.Version())
+	assert.Equal(t, 150, snap.Len())
+	assert.Equal(t, int64(151), snap.NextID())
+	assert.Equal(t, []string{"setosa", "versicolor", "virginica"}, snap.Classes())
+	assert.Equal(t, []int{50, 50, 50}, snap.Counts())
+
+	page, total := snap.List(iris.Filter{Limit: 3, Offset: 148})
+	assert.Equal(t, 150, total)
+	require.Len(t, page, 2)
+	assert.Equal(t, int64(149), page[0].ID)
+
+	page, total = snap.List(iris.Filter{Species: "versicolor", Limit: 2, Offset: 49})
+	assert.Equal(t, 50, total)
+	require.Len(t, page, 1)
+	assert.Equal(t, int64(100), page[0].ID)
+
+	page, total = snap.List(iris.Filter{Limit: 10, Offset: 1000})
+	assert.Equal(t, 150, total)
+	assert.Empty(t, page)
+
+	s, ok := snap.Get(51)
+	require.True(t, ok)
+	assert.Equal(t, "versicolor", s.Species)
+	_, ok = snap.Get(151)
+	assert.False(t, ok)
+}
+
+func TestMemoryStoreWrites(t *testing.T) {
+	ctx := context.Background()
+	snap0 := irisSnapshot(t)
+	m := iris.NewMemory(snap0, nil)
+
+	// Create assigns one more than the largest id ever used.
+	s, snap, err := m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
+	require.NoError(t, err)
+	assert.Equal(t, int64(151), s.ID)
+	assert.Equal(t, uint64(2), snap.Version())
+	assert.Equal(t, 151, snap.Len())
+	assert.Equal(t, 150, snap0.Len(), "an old snapshot never changes")
+
+	// Put creates with the client's id and moves the counter past it.
+	created, snap, err := m.Put(ctx, iris.Sample{ID: 500, Features: iris.Features{1, 1, 1, 1}, Species: "virginica"}, "")
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, int64(501), snap.NextID())
+
+	// Put replaces.
+	created, snap, err = m.Put(ctx, iris.Sample{ID: 1, Features: iris.Features{9, 9, 9, 9}, Species: "virginica"}, "")
+	require.NoError(t, err)
+	assert.False(t, created)
+	got, _ := snap.Get(1)
+	assert.Equal(t, iris.Features{9, 9, 9, 9}, got.Features)
+
+	// Deleted ids are never handed out again.
+	snap, err = m.Delete(ctx, 500, "")
+	require.NoError(t, err)
+	_, still := snap.Get(500)
+	assert.False(t, still)
+	s, _, err = m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
+	require.NoError(t, err)
+	assert.Equal(t, int64(501), s.ID)
+
+	// Reset restores the shipped rows, keeps the counter, bumps the version.
+	before := m.Snapshot().Version()
+	snap, err = m.Reset(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before+1, snap.Version())
+	assert.Equal(t, 150, snap.Len())
+	got, _ = snap.Get(1)
+	assert.Equal(t, iris.Features{5.1, 3.5, 1.4, 0.2}, got.Features)
+	assert.Equal(t, int64(502), snap.NextID())
+
+	// Errors, and no version change for them.
+	v := m.Snapshot().Version()
+	_, err = m.Delete(ctx, 9999, "")
+	assert.Equal(t, iris.KindNotFound, iris.ErrorKind(err))
+	_, _, err = m.Create(ctx, iris.Features{1, 2, 3, 4}, "rose")
+	assert.Equal(t, iris.KindInvalid, iris.ErrorKind(err))
+	_, _, err = m.Put(ctx, iris.Sample{ID: 0, Species: "setosa"}, "")
+	assert.Equal(t, iris.KindInvalid, iris.ErrorKind(err))
+	assert.Equal(t, v, m.Snapshot().Version())
+}
+
+func TestMemoryStoreIfMatch(t *testing.T) {
+	ctx := context.Background()
+	m := iris.NewMemory(irisSnapshot(t), nil)
+	cur, _ := m.Snapshot().Get(7)
+	etag := cur.ETag()
+
+	next := cur
+	next.Features[0] = 7.7
+	_, _, err := m.Put(ctx, next, `"stale"`)
+	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err))
+	_, _, err = m.Put(ctx, next, etag)
+	require.NoError(t, err)
+	_, _, err = m.Put(ctx, next, etag) // the tag changed with the content
+	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err))
+	_, _, err = m.Put(ctx, iris.Sample{ID: 999, Species: "setosa"}, "*")
+	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err), "If-Match on an absent sample")
+	_, err = m.Delete(ctx, 7, `"stale"`)
+	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err))
+	_, err = m.Delete(ctx, 7, "*")
+	require.NoError(t, err)
+}
+
+func TestCannotDeleteLastSample(t *testing.T) {
+	snap, err := iris.NewSnapshot([]iris.Sample{{ID: 1, Features: iris.Features{1, 2, 3, 4}, Species: "a"}})
+	require.NoError(t, err)
+	m := iris.NewMemory(snap, nil)
+	_, err = m.Delete(context.Background(), 1, "")
+	assert.Equal(t, iris.KindConflict, iris.ErrorKind(err))
+}
+
+// recorder is a Journal that keeps the changes, and fails on demand.
+type recorder struct {
+	changes []iris.Change
+	fail    error
+}
+
+func (r *recorder) Record(_ context.Context, c iris.Change) error {
+	if r.fail != nil {
+		return r.fail
+	}
+	r.changes = append(r.changes, c)
+	return nil
+}
+
+func TestJournalReplayRebuildsTheSet(t *testing.T) {
+	ctx := context.Background()
+	j := &recorder{}
+	m := iris.NewMemory(irisSnapshot(t), j)
+	_, _, _ = m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
+	_, _, _ = m.Put(ctx, iris.Sample{ID: 3, Features: iris.Features{4, 4, 4, 4}, Species: "virginica"}, "")
+	_, _ = m.Delete(ctx, 10, "")
+	_, _ = m.Reset(ctx)
+	_, _ = m.Delete(ctx, 11, "")
+	require.Len(t, j.changes, 5)
+
+	replayed := irisSnapshot(t)
+	for _, c := range j.changes {
+		next, err := replayed.Apply(c)
+		require.NoError(t, err)
+		replayed = next
+	}
+	assertSameSet(t, m.Snapshot(), replayed)
+
+	// A change out of order is refused.
+	_, err := replayed.Apply(j.changes[0])
+	assert.ErrorIs(t, err, iris.ErrVersion)
+
+	// A journal failure leaves the set unchanged.
+	j.fail = fmt.Errorf("disk full")
+	v := m.Snapshot().Version()
+	_, _, err = m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
+	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err))
+	assert.Equal(t, v, m.Snapshot().Version())
+}
+
+func TestRestoreSnapshot(t *testing.T) {
+	orig := irisSnapshot(t)
+	m := iris.NewMemory(orig, nil)
+	_, _, _ = m.Create(context.Background(), iris.Features{1, 2, 3, 4}, "setosa")
+	_, _ = m.Delete(context.Background(), 2, "")
+	cur := m.Snapshot()
+	var samples []iris.Sample
+	cur.All(func(s iris.Sample) bool { samples = append(samples, s); return true })
+
+	restored, err := iris.RestoreSnapshot(cur.Initial(), samples, cur.Version(), cur.NextID())
+	require.NoError(t, err)
+	assertSameSet(t, cur, restored)
+
+	_, err = iris.RestoreSnapshot(cur.Initial(), samples, cur.Version(), 5)
+	assert.Error(t, err, "next id below an existing id")
+	_, err = iris.RestoreSnapshot(cur.Initial(), append(samples, samples[0]), cur.Version(), cur.NextID())
+	assert.Error(t, err, "duplicate id")
+}
+
+func assertSameSet(t *testing.T, want, got *iris.Snapshot) {
+	t.Helper()
+	assert.Equal(t, want.Version(), got.Version())
+	assert.Equal(t, want.NextID(), got.NextID())
+	wp, _ := want.List(iris.Filter{Limit: 1 << 30})
+	gp, _ := got.List(iris.Filter{Limit: 1 << 30})
+	assert.Equal(t, wp, gp)
+}
+
+// TestConcurrentReadersSeeOneVersion runs writers and predicting readers
+// together (meaningful under -race): every reader's snapshot stays
+// internally consistent while versions move on.
+func TestConcurrentReadersSeeOneVersion(t *testing.T) {
+	ctx := context.Background()
+	m := iris.NewMemory(irisSnapshot(t), nil)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := range 100 {
+				s, _, err := m.Create(ctx, iris.Features{float64(w), float64(i), 1, 1}, "setosa")
+				if !assert.NoError(t, err) {
+					return
+				}
+				_, err = m.Delete(ctx, s.ID, "")
+				assert.NoError(t, err)
+			}
+		})
+	}
+	for range 4 {
+		wg.Go(func() {
+			var pr knn.Prediction
+			for range 300 {
+				snap := m.Snapshot()
+				n := snap.Len()
+				if !assert.NoError(t, snap.Predict(&pr, iris.Features{1, 1, 1, 1}, knn.Query{K: n})) {
+					return
+				}
+				// Every neighbour of a k=n query is a sample of this snapshot.
+				for _, nb := range pr.Neighbors {
+					_, ok := snap.Get(nb.ID)
+					assert.True(t, ok)
+				}
+				assert.Len(t, pr.Neighbors, n)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, uint64(401), m.Snapshot().Version())
+	assert.Equal(t, 150, m.Snapshot().Len())
+}
+
+func TestPredictBatchMatchesSingle(t *testing.T) {
+	snap := irisSnapshot(t)
+	var fs []iris.Features
+	snap.All(func(s iris.Sample) bool { fs = append(fs, s.Features); return true })
+	q := knn.Query{K: 7, Metric: knn.Manhattan, Weights: knn.Distance}
+	out := make([]knn.Prediction, len(fs))
+	require.NoError(t, snap.PredictBatch(context.Background(), out, fs, q))
+	for i, f := range fs {
+		var pr knn.Prediction
+		require.NoError(t, snap.Predict(&pr, f, q))
+		assert.Equal(t, pr, out[i])
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, snap.PredictBatch(ctx, out, fs, q), context.Canceled)
+
+	bad := append([]iris.Features{}, fs...)
+	bad[3][2] = nanValue()
+	err := snap.PredictBatch(context.Background(), out, bad, q)
+	assert.Equal(t, iris.KindInvalid, iris.ErrorKind(err))
+	assert.Contains(t, err.Error(), "instances[3]")
+}
+
+func nanValue() float64 {
+	var zero float64
+	return zero / zero
+}
+
+func ExampleSnapshot_Predict() {
+	samples, _ := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	snap, _ := iris.NewSnapshot(samples)
+	var pr knn.Prediction
+	_ = snap.Predict(&pr, iris.Features{6.0, 3.0, 4.8, 1.8}, knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform})
+	fmt.Println(snap.Classes()[pr.Class], pr.Probabilities)
+	for _, n := range pr.Neighbors {
+		fmt.Printf("%d %s %.3f\n", n.ID, snap.Classes()[n.Label], n.Distance)
+	}
+	// Output:
+	// virginica [0 0.2 0.8]
+	// 139 virginica 0.000
+	// 128 virginica 0.141
+	// 71 versicolor 0.224
+	// 127 virginica 0.283
+	// 150 virginica 0.316
+}

@@ -1,0 +1,126 @@
+package predcache_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/httpapi"
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/predcache"
+	"github.com/irisknn/irisknn/internal/redistest"
+)
+
+func newStore(t testing.TB) *iris.Memory {
+	s, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	require.NoError(t, err)
+	snap, err := iris.NewSnapshot(s)
+	require.NoError(t, err)
+	return iris.NewMemory(snap, nil)
+}
+
+func server(store iris.Store, wrap func(httpapi.Predictor) httpapi.Predictor) *httpapi.Server {
+	return httpapi.NewServer(httpapi.Config{WrapPredictor: wrap}, store)
+}
+
+func batchBody(rows int, k int) string {
+	var b strings.Builder
+	b.WriteString(`{"instances":[`)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "[%g,%g,%g,%g]", 4+float64(i%40)/10, 2+float64(i%20)/10, 1+float64(i%60)/10, float64(i%25)/10)
+	}
+	fmt.Fprintf(&b, `],"k":%d}`, k)
+	return b.String()
+}
+
+func post(h http.Handler, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "/predict", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestLocalCache(t *testing.T) {
+	store := newStore(t)
+	plain := server(store, nil)
+	cached := server(store, predcache.Wrap(predcache.Options{}))
+	body := batchBody(200, 5) // 200 x 150 = 30,000: above MinWork
+
+	want := post(plain, body)
+	require.Equal(t, http.StatusOK, want.Code, want.Body.String())
+	first := post(cached, body)
+	assert.Equal(t, predcache.Miss, first.Header().Get("X-Cache"))
+	second := post(cached, body)
+	assert.Equal(t, predcache.Hit, second.Header().Get("X-Cache"))
+	assert.Equal(t, want.Body.String(), first.Body.String(), "cached answers equal computed ones")
+	assert.Equal(t, want.Body.String(), second.Body.String())
+	assert.Equal(t, "1", second.Header().Get("X-Dataset-Version"))
+
+	// Another k is another request.
+	assert.Equal(t, predcache.Miss, post(cached, batchBody(200, 7)).Header().Get("X-Cache"))
+	// The same rows in the named form are the same canonical request.
+	named := strings.Replace(body, "[4,2,1,0]", `{"sepal_length":4,"sepal_width":2,"petal_length":1,"petal_width":0}`, 1)
+	require.NotEqual(t, body, named)
+	assert.Equal(t, predcache.Hit, post(cached, named).Header().Get("X-Cache"))
+
+	// A write makes old entries unreachable.
+	_, _, err := store.Create(context.Background(), iris.Features{5, 3, 1, 0.2}, "setosa")
+	require.NoError(t, err)
+	third := post(cached, body)
+	assert.Equal(t, predcache.Miss, third.Header().Get("X-Cache"))
+	assert.Equal(t, "2", third.Header().Get("X-Dataset-Version"))
+	assert.Equal(t, post(plain, body).Body.String(), third.Body.String())
+}
+
+func TestSmallRequestsBypassTheCache(t *testing.T) {
+	cached := server(newStore(t), predcache.Wrap(predcache.Options{}))
+	for range 2 {
+		w := post(cached, `{"features":[5.1,3.5,1.4,0.2]}`)
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Empty(t, w.Header().Get("X-Cache"), "a single prediction on 150 samples is not cached")
+	}
+	w := post(cached, batchBody(30, 5)) // 30 x 150 = 4,500 < 5,000
+	assert.Empty(t, w.Header().Get("X-Cache"))
+	// Errors are not cached.
+	w = post(cached, batchBody(200, 151))
+	assert.Equal(t, http.StatusUnprocessableEntity, w.Code)
+}
+
+func TestRedisLayerIsShared(t *testing.T) {
+	srv := redistest.Start(t)
+	store := newStore(t)
+	opt := predcache.Options{Redis: srv.Client(t), RedisMinWork: 20000}
+	a := server(store, predcache.Wrap(opt))
+	b := server(store, predcache.Wrap(opt))
+	body := batchBody(200, 5)
+	first := post(a, body)
+	assert.Equal(t, predcache.Miss, first.Header().Get("X-Cache"))
+	second := post(b, body)
+	assert.Equal(t, predcache.HitRedis, second.Header().Get("X-Cache"), "another replica finds it in Redis")
+	assert.Equal(t, first.Body.String(), second.Body.String())
+	assert.Equal(t, predcache.Hit, post(b, body).Header().Get("X-Cache"), "then in its own LRU")
+}
+
+func TestLRUEvicts(t *testing.T) {
+	c := predcache.New(httpapi.PredictorFunc(func(ctx context.Context, req httpapi.PredictRequest) (httpapi.PredictAnswer, error) {
+		return httpapi.PredictAnswer{Body: make([]byte, 1000)}, nil
+	}), predcache.Options{MaxBytes: 10000, MinWork: 1})
+	snap := newStore(t).Snapshot()
+	for i := range 50 {
+		_, err := c.Predict(context.Background(), httpapi.PredictRequest{Snapshot: snap, Features: iris.Features{float64(i)}})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 10, c.Len())
+}

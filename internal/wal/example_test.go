@@ -1,0 +1,41 @@
+package wal_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/wal"
+)
+
+// A store that records through a Log survives a restart: Open recovers the
+// set, its version and the next id.
+func Example() {
+	dir, _ := os.MkdirTemp("", "irisknn-wal")
+	defer os.RemoveAll(dir)
+	samples, _ := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	loaded, _ := iris.NewSnapshot(samples)
+
+	l, snap, err := wal.Open(dir, loaded, wal.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := iris.NewMemory(snap, l)
+	s, _, _ := store.Create(context.Background(), iris.Features{6.1, 2.8, 4.7, 1.2}, "versicolor")
+	store.Delete(context.Background(), 7, "")
+	l.Close() // or a crash: every acknowledged write is already on disk
+
+	l, snap, err = wal.Open(dir, loaded, wal.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	got, _ := snap.Get(s.ID)
+	_, has7 := snap.Get(7)
+	fmt.Println(snap.Version(), snap.Len(), snap.NextID(), got.Species, has7)
+	// Output: 3 150 152 versicolor false
+}

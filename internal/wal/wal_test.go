@@ -1,0 +1,319 @@
+package wal
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/iris"
+)
+
+func loaded(t testing.TB) *iris.Snapshot {
+	t.Helper()
+	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	require.NoError(t, err)
+	s, err := iris.NewSnapshot(samples)
+	require.NoError(t, err)
+	return s
+}
+
+// state is what recovery must reproduce exactly.
+type state struct {
+	Version uint64
+	NextID  int64
+	Samples []iris.Sample
+}
+
+func stateOf(s *iris.Snapshot) state {
+	st := state{Version: s.Version(), NextID: s.NextID()}
+	s.All(func(x iris.Sample) bool { st.Samples = append(st.Samples, x); return true })
+	return st
+}
+
+// writes applies a fixed mix of every kind of write and returns the state
+// after each one (index i: after i+1 writes).
+func writes(t *testing.T, m *iris.Memory) []state {
+	t.Helper()
+	ctx := context.Background()
+	var out []state
+	step := func(err error) {
+		t.Helper()
+		require.NoError(t, err)
+		out = append(out, stateOf(m.Snapshot()))
+	}
+	_, _, err := m.Create(ctx, iris.Features{5.1, 3.5, 1.4, 0.2}, "setosa")
+	step(err)
+	_, _, err = m.Put(ctx, iris.Sample{ID: 500, Features: iris.Features{6.1, 2.9, 4.7, 1.4}, Species: "versicolor"}, "")
+	step(err)
+	_, _, err = m.Put(ctx, iris.Sample{ID: 3, Features: iris.Features{0.1, -2.5, 1e-9, 7.25}, Species: "virginica"}, "")
+	step(err)
+	_, err = m.Delete(ctx, 7, "")
+	step(err)
+	_, err = m.Reset(ctx)
+	step(err)
+	_, _, err = m.Create(ctx, iris.Features{7.7, 3.8, 6.7, 2.2}, "virginica")
+	step(err)
+	_, err = m.Delete(ctx, 1, "")
+	step(err)
+	return out
+}
+
+func open(t *testing.T, dir string, opts Options) (*Log, *iris.Snapshot) {
+	t.Helper()
+	l, snap, err := Open(dir, loaded(t), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	return l, snap
+}
+
+func TestRecoverEveryKindOfWrite(t *testing.T) {
+	for _, every := range []int{1, 2, 3, 1000} {
+		dir := t.TempDir()
+		l, snap := open(t, dir, Options{CompactEvery: every})
+		assert.Equal(t, stateOf(loaded(t)), stateOf(snap), "a new dir starts from the loaded set")
+		m := iris.NewMemory(snap, l)
+		states := writes(t, m)
+		require.NoError(t, l.Close())
+
+		_, got := open(t, dir, Options{CompactEvery: every})
+		assert.Equal(t, states[len(states)-1], stateOf(got), "CompactEvery=%d", every)
+		assert.EqualValues(t, 1+len(states), got.Version())
+	}
+}
+
+func TestRecoverAfterCompactionCutShort(t *testing.T) {
+	// A crash after the snapshot was renamed but before the log was
+	// truncated leaves records the snapshot covers: replay skips them.
+	dir := t.TempDir()
+	l, snap := open(t, dir, Options{})
+	states := writes(t, iris.NewMemory(snap, l))
+	logBytes, err := os.ReadFile(filepath.Join(dir, LogFile))
+	require.NoError(t, err)
+	require.NoError(t, l.Compact())
+	require.NoError(t, l.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, LogFile), logBytes, 0o640))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SnapshotFile+tempSuffix), []byte("half a snapshot"), 0o640))
+
+	_, got := open(t, dir, Options{})
+	assert.Equal(t, states[len(states)-1], stateOf(got))
+	assert.NoFileExists(t, filepath.Join(dir, SnapshotFile+tempSuffix))
+}
+
+// recordOffsets writes the standard mix and returns the dir, the states and
+// the log size after each write.
+func recordOffsets(t *testing.T) (string, []state, []int64) {
+	dir := t.TempDir()
+	l, snap := open(t, dir, Options{})
+	m := iris.NewMemory(snap, l)
+	states := writes(t, m)
+	require.NoError(t, l.Close())
+	// Re-derive record boundaries by framing the same changes.
+	b, err := os.ReadFile(filepath.Join(dir, LogFile))
+	require.NoError(t, err)
+	var ends []int64
+	for off := 0; off < len(b); {
+		require.True(t, validRecord(b[off:]))
+		n := int(b[off]) | int(b[off+1])<<8
+		off += headerSize + n
+		ends = append(ends, int64(off))
+	}
+	require.Len(t, ends, len(states))
+	return dir, states, ends
+}
+
+func copyDir(t *testing.T, src string, mutate func(log []byte) []byte) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, name := range []string{SnapshotFile, LogFile} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		require.NoError(t, err)
+		if name == LogFile {
+			b = mutate(slices.Clone(b))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dst, name), b, 0o640))
+	}
+	return dst
+}
+
+func TestTornLastRecordAtEveryOffset(t *testing.T) {
+	src, states, ends := recordOffsets(t)
+	n := len(ends)
+	lastStart, end := ends[n-2], ends[n-1]
+	for cut := lastStart; cut < end; cut++ {
+		dir := copyDir(t, src, func(b []byte) []byte { return b[:cut] })
+		l, snap, err := Open(dir, loaded(t), Options{})
+		require.NoError(t, err, "cut at %d", cut)
+		assert.Equal(t, states[n-2], stateOf(snap), "cut at %d: the torn record is dropped, the rest kept", cut)
+		fi, err := os.Stat(filepath.Join(dir, LogFile))
+		require.NoError(t, err)
+		assert.Equal(t, lastStart, fi.Size(), "cut at %d: the torn bytes are truncated", cut)
+
+		// The log goes on working after the repair.
+		m := iris.NewMemory(snap, l)
+		_, err = m.Reset(context.Background())
+		require.NoError(t, err)
+		want := stateOf(m.Snapshot())
+		require.NoError(t, l.Close())
+		_, again := open(t, dir, Options{})
+		assert.Equal(t, want, stateOf(again), "cut at %d: appends after the repair recover", cut)
+	}
+}
+
+func TestCorruptLastRecordIsDropped(t *testing.T) {
+	src, states, ends := recordOffsets(t)
+	n := len(ends)
+	for i := ends[n-2]; i < ends[n-1]; i++ {
+		dir := copyDir(t, src, func(b []byte) []byte { b[i] ^= 0xff; return b })
+		_, snap, err := Open(dir, loaded(t), Options{})
+		require.NoError(t, err, "flipped byte %d", i)
+		assert.Equal(t, states[n-2], stateOf(snap), "flipped byte %d", i)
+	}
+}
+
+func TestZeroFilledTailIsDropped(t *testing.T) {
+	src, states, _ := recordOffsets(t)
+	dir := copyDir(t, src, func(b []byte) []byte { return append(b, make([]byte, 4096)...) })
+	_, snap := open(t, dir, Options{})
+	assert.Equal(t, states[len(states)-1], stateOf(snap))
+}
+
+func TestCorruptionInTheMiddleIsAnError(t *testing.T) {
+	src, _, ends := recordOffsets(t)
+	// Flip a payload byte of the second record: whole records follow it.
+	at := ends[0] + headerSize + 3
+	dir := copyDir(t, src, func(b []byte) []byte { b[at] ^= 0x01; return b })
+	_, _, err := Open(dir, loaded(t), Options{})
+	var ce *CorruptError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, ends[0], ce.Offset)
+	assert.Contains(t, err.Error(), "corrupt record")
+}
+
+func TestCorruptSnapshotIsAnError(t *testing.T) {
+	src, _, _ := recordOffsets(t)
+	dir := copyDir(t, src, func(b []byte) []byte { return b })
+	p := filepath.Join(dir, SnapshotFile)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x10
+	require.NoError(t, os.WriteFile(p, b, 0o640))
+	_, _, err = Open(dir, loaded(t), Options{})
+	assert.ErrorContains(t, err, "checksum mismatch")
+}
+
+func TestOneProcessPerDir(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir, Options{})
+	_, _, err := Open(dir, loaded(t), Options{})
+	assert.ErrorContains(t, err, "another process")
+}
+
+func TestRecordedSetWinsOverLoaded(t *testing.T) {
+	dir := t.TempDir()
+	l, snap := open(t, dir, Options{})
+	m := iris.NewMemory(snap, l)
+	_, err := m.Delete(context.Background(), 150, "")
+	require.NoError(t, err)
+	_, err = m.Reset(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	other, err := iris.NewSnapshot([]iris.Sample{{ID: 1, Features: iris.Features{1, 2, 3, 4}, Species: "x"}})
+	require.NoError(t, err)
+	l2, got, err := Open(dir, other, Options{})
+	require.NoError(t, err)
+	defer l2.Close()
+	assert.EqualValues(t, 3, got.Version())
+	assert.Equal(t, 150, got.Len())
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	for _, c := range []iris.Change{
+		{Version: 2, Op: iris.OpPut, Sample: iris.Sample{ID: 1 << 62, Features: iris.Features{math.Copysign(0, -1), 1e308, -1e-308, 5e-324}, Species: "Iris-ﬁ"}},
+		{Version: 1 << 63, Op: iris.OpDelete, ID: 9},
+		{Version: 3, Op: iris.OpReset},
+	} {
+		got, err := decodeChange(encodeChange(c))
+		require.NoError(t, err)
+		assert.Equal(t, c, got)
+	}
+	_, err := decodeChange([]byte{1, 2, 3})
+	assert.Error(t, err)
+	_, err = decodeChange(append(encodeChange(iris.Change{Version: 2, Op: iris.OpReset}), 0))
+	assert.Error(t, err)
+}
+
+func FuzzReplay(f *testing.F) {
+	snap := loaded(f)
+	var seed []byte
+	seed = append(seed, frame(encodeChange(iris.Change{Version: 2, Op: iris.OpDelete, ID: 5}))...)
+	seed = append(seed, frame(encodeChange(iris.Change{Version: 3, Op: iris.OpReset}))...)
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, log []byte) {
+		dir := t.TempDir()
+		l := &Log{dir: dir}
+		require.NoError(t, l.writeSnapshot(snap))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, LogFile), log, 0o640))
+		// Any bytes: recovery either succeeds or reports an error; it
+		// never panics.
+		if l, _, err := Open(dir, snap, Options{}); err == nil {
+			l.Close()
+		}
+	})
+}
+
+func TestDiskFailureRefusesWrites(t *testing.T) {
+	dir := t.TempDir()
+	l, snap := open(t, dir, Options{})
+	m := iris.NewMemory(snap, l)
+	_, err := m.Delete(context.Background(), 1, "")
+	require.NoError(t, err)
+	before := m.Snapshot()
+
+	l.f.Close() // the disk goes away under the log
+	_, err = m.Delete(context.Background(), 2, "")
+	require.Error(t, err)
+	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err), "a failed journal is a 503, not a 500")
+	assert.Same(t, before, m.Snapshot(), "a change that was not recorded is not applied")
+	_, err = m.Reset(context.Background())
+	assert.Error(t, err, "the log stays refused until a restart")
+}
+
+// BenchmarkWrite measures one acknowledged write (a PUT) in memory only and
+// through the log (append + fsync), to show what durability costs.
+func BenchmarkWrite(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		name := "memory"
+		if durable {
+			name = "durable"
+		}
+		b.Run(name, func(b *testing.B) {
+			snap := loaded(b)
+			var j iris.Journal
+			if durable {
+				l, s, err := Open(b.TempDir(), snap, Options{})
+				require.NoError(b, err)
+				defer l.Close()
+				snap, j = s, l
+			}
+			m := iris.NewMemory(snap, j)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				s := iris.Sample{ID: int64(1 + i%150), Features: iris.Features{5, 3, 1.5, float64(i%20) / 10}, Species: "setosa"}
+				if _, _, err := m.Put(ctx, s, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,162 @@
+// The irisknn REST API as seen from the browser: fetch with JSON bodies, the
+// API key as a bearer token on writes, and RFC 9457 problem responses turned
+// into ApiError values whose field errors the page shows next to its inputs.
+
+/** An error from the API or from the network, ready to show to a person. */
+export class ApiError extends Error {
+  /**
+   * @param {string} message readable text (the problem's detail)
+   * @param {{status?: number, fields?: {field: string, message: string}[], network?: boolean}} info
+   */
+  constructor(message, { status = 0, fields = [], network = false } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.fields = fields;
+    this.network = network;
+  }
+}
+
+/**
+ * apiBase returns the API base URL: the page's ?api= parameter (an http or
+ * https URL, without a trailing slash), or "" for the page's own origin.
+ * It throws an ApiError when ?api= is not a usable URL.
+ */
+export function apiBase(search = location.search) {
+  const raw = new URLSearchParams(search).get('api');
+  if (raw === null || raw.trim() === '') return '';
+  let u;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    throw new ApiError(`The ?api= parameter "${raw}" is not a URL: give the API's address, such as ?api=http://127.0.0.1:8080`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ApiError(`The ?api= parameter must be an http or https URL, got "${raw}"`);
+  }
+  return (u.origin + u.pathname).replace(/\/+$/, '');
+}
+
+/** networkMessage explains a fetch that failed without any response. */
+function networkMessage(base) {
+  const target = base || location.origin;
+  if (base && new URL(base).origin !== location.origin) {
+    return `Cannot reach the API at ${target}. Either it is not running, or it does not allow ` +
+      `requests from this page's origin (${location.origin}): start irisd with ` +
+      `-cors-origins=${location.origin} (or add it to the list).`;
+  }
+  return `Cannot reach the API at ${target}: is irisd running?`;
+}
+
+/**
+ * Client calls the API at base. getKey returns the API key to send on
+ * writes ("" for none).
+ */
+export class Client {
+  constructor(base, getKey = () => '') {
+    this.base = base;
+    this.getKey = getKey;
+  }
+
+  /**
+   * request sends one request and returns {data, headers, status}. A
+   * response that is not 2xx becomes an ApiError; so does a network failure
+   * (a server that is down, or a browser that blocked the response because
+   * of CORS: a page cannot tell these apart). An aborted request rethrows
+   * the AbortError.
+   */
+  async request(method, path, { body, signal, write = false, headers = {} } = {}) {
+    const h = { Accept: 'application/json, application/problem+json', ...headers };
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    const key = this.getKey();
+    if (write && key) h.Authorization = `Bearer ${key}`;
+    let res;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers: h,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        mode: 'cors',
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+    } catch (err) {
+      if (err && err.name === 'AbortError') throw err;
+      throw new ApiError(networkMessage(this.base), { network: true });
+    }
+    let data = null;
+    const text = await res.text();
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!res.ok) throw problemError(res, data);
+    return { data, headers: res.headers, status: res.status };
+  }
+
+  dataset(opts) { return this.request('GET', '/dataset', opts).then((r) => r.data); }
+
+  predict(body, opts) {
+    return this.request('POST', '/predict', { ...opts, body }).then((r) => r.data);
+  }
+
+  listSamples({ species = '', limit = 50, offset = 0 } = {}, opts) {
+    const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+    if (species) q.set('species', species);
+    return this.request('GET', `/samples?${q}`, opts).then((r) => r.data);
+  }
+
+  /** allSamples pages through GET /samples until it has every sample. */
+  async allSamples(opts) {
+    const out = [];
+    let version = 0;
+    for (let offset = 0; ; offset += 1000) {
+      const page = await this.listSamples({ limit: 1000, offset }, opts);
+      out.push(...page.samples);
+      version = page.dataset_version;
+      if (page.samples.length === 0 || out.length >= page.total) break;
+    }
+    return { samples: out, version };
+  }
+
+  /** getSample returns the sample and its ETag (for If-Match on a later PUT). */
+  async getSample(id, opts) {
+    const r = await this.request('GET', `/samples/${id}`, opts);
+    return { sample: r.data, etag: r.headers.get('ETag') || '' };
+  }
+
+  createSample(features, species) {
+    return this.request('POST', '/samples', { write: true, body: { features, species } }).then((r) => r.data);
+  }
+
+  putSample(id, features, species, etag = '') {
+    const headers = etag ? { 'If-Match': etag } : {};
+    return this.request('PUT', `/samples/${id}`, { write: true, headers, body: { features, species } }).then((r) => r.data);
+  }
+
+  deleteSample(id) { return this.request('DELETE', `/samples/${id}`, { write: true }); }
+
+  reset() { return this.request('POST', '/dataset/reset', { write: true }).then((r) => r.data); }
+}
+
+/** problemError turns a problem+json response (or any failed response) into an ApiError. */
+function problemError(res, data) {
+  const fields = Array.isArray(data?.errors)
+    ? data.errors.filter((e) => e && typeof e.field === 'string').map((e) => ({ field: e.field, message: String(e.message ?? '') }))
+    : [];
+  let message = typeof data?.detail === 'string' && data.detail ? data.detail : `${res.status} ${res.statusText || 'error'}`;
+  if (res.status === 401) {
+    message = 'The API needs a key for this change: enter it in the API key field at the top. ' + (data?.detail ? `(${data.detail})` : '');
+    fields.push({ field: 'api-key', message: 'A valid API key is needed to change the training set.' });
+  } else if (res.status === 403) {
+    fields.push({ field: 'api-key', message: 'This API key may not change the training set.' });
+  } else if (res.status === 429) {
+    const after = res.headers.get('Retry-After');
+    message = `Too many requests; try again${after ? ` in ${after} s` : ' shortly'}.`;
+  }
+  return new ApiError(message.trim(), { status: res.status, fields });
+}

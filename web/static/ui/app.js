@@ -1,0 +1,553 @@
+// The irisknn page: measurements in, a prediction, its neighbours and a plot
+// out, and an editor for the training set. It talks to the API at ?api=
+// (default: the page's own origin) through CORS.
+
+import { ApiError, Client, apiBase } from './api.js';
+import { colour, draw, legend } from './plot.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** el builds an element with attributes (on* as listeners) and children. */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  e.append(...children);
+  return e;
+}
+
+/** label turns "petal_length" into "Petal length". */
+const label = (name) => (name.charAt(0).toUpperCase() + name.slice(1)).replaceAll('_', ' ');
+
+const PAGE = 10; // rows per editor page
+const DEBOUNCE_MS = 200;
+
+const state = {
+  client: null,
+  classes: [],
+  features: [],
+  samples: [],
+  version: 0,
+  prediction: null,
+  query: null,
+  offset: 0,
+  editing: null, // {id, etag} while a sample is being edited
+};
+
+// ---- status banner and field errors -------------------------------------
+
+function showStatus(message, { retry = false } = {}) {
+  const s = $('status');
+  s.replaceChildren(el('p', { text: message }));
+  if (retry) s.append(el('button', { type: 'button', id: 'retry', onclick: () => location.reload() }, 'Try again'));
+  s.hidden = false;
+}
+
+function clearStatus() {
+  $('status').hidden = true;
+  $('status').replaceChildren();
+}
+
+function setApiState(text, ok) {
+  const p = $('api-state');
+  p.textContent = text;
+  p.className = `pill ${ok ? 'ok' : 'bad'}`;
+}
+
+/** setFieldError shows msg under the input with the given id ("" clears). */
+function setFieldError(id, msg) {
+  const input = $(id);
+  const err = $(`err-${id}`);
+  if (err) err.textContent = msg;
+  if (input && (input.tagName === 'INPUT' || input.tagName === 'SELECT')) {
+    if (msg) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+}
+
+function clearErrors(ids) { for (const id of ids) setFieldError(id, ''); }
+
+/**
+ * fieldFor maps a problem's field name to the id of the input that shows
+ * it. prefix is "" for the query form and "f-" for the sample form.
+ */
+function fieldFor(field, prefix) {
+  if (field === 'api-key') return 'api-key';
+  const m = /^(?:features|instances\[\d+\])\[(\d+)\]$/.exec(field);
+  if (m && state.features[+m[1]]) return prefix + state.features[+m[1]];
+  if (state.features.includes(field)) return prefix + field;
+  if (prefix === '' && ['k', 'metric', 'weights'].includes(field)) return field;
+  if (prefix === 'f-' && field === 'species') return 'f-species';
+  return null;
+}
+
+/**
+ * showApiError puts each field error next to its input and returns the
+ * text left for a general message (the detail, when no field took it).
+ */
+function showApiError(err, prefix) {
+  if (!(err instanceof ApiError)) return String(err?.message ?? err);
+  if (err.network) {
+    setApiState('unreachable', false);
+    showStatus(err.message, { retry: true });
+    return err.message;
+  }
+  let placed = false;
+  for (const f of err.fields) {
+    const id = fieldFor(f.field, prefix);
+    if (id) {
+      setFieldError(id, f.message);
+      placed = placed || id !== 'api-key';
+    }
+  }
+  return placed ? '' : err.message;
+}
+
+// ---- the query form -------------------------------------------------------
+
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)] : 0;
+}
+
+/** buildMeasurements makes a slider and a number field per feature. */
+function buildMeasurements() {
+  const box = $('measurements');
+  box.replaceChildren();
+  state.features.forEach((name, i) => {
+    const vals = state.samples.map((s) => s.features[i]);
+    const lo = vals.length ? Math.max(0, Math.floor(Math.min(...vals) - 0.5)) : 0;
+    const hi = vals.length ? Math.ceil(Math.max(...vals) + 0.5) : 10;
+    const start = vals.length ? median(vals) : (lo + hi) / 2;
+    const labelId = `${name}-label`;
+    const range = el('input', {
+      id: `${name}-range`, type: 'range', min: lo, max: hi, step: 0.1, value: start,
+      'aria-labelledby': labelId,
+    });
+    const num = el('input', {
+      id: name, type: 'number', min: 0, step: 0.1, value: start, inputmode: 'decimal',
+      'aria-describedby': `err-${name}`, 'data-feature': i,
+    });
+    range.addEventListener('input', () => { num.value = range.value; setFieldError(name, ''); schedulePredict(); });
+    num.addEventListener('input', () => {
+      if (num.value !== '' && Number.isFinite(num.valueAsNumber)) range.value = String(num.valueAsNumber);
+      schedulePredict();
+    });
+    box.append(el('div', { class: 'row' },
+      el('label', { for: name, id: labelId }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
+      range, num,
+      el('p', { class: 'field-error', id: `err-${name}`, 'aria-live': 'polite' })));
+  });
+}
+
+/** readQuery validates the form; it returns the request body, or null after showing what is wrong. */
+function readQuery() {
+  let ok = true;
+  const features = state.features.map((name) => {
+    const v = $(name).valueAsNumber;
+    if ($(name).value === '' || !Number.isFinite(v)) {
+      setFieldError(name, 'Enter a number of centimetres.');
+      ok = false;
+    } else if (v < 0) {
+      setFieldError(name, 'A length cannot be negative.');
+      ok = false;
+    }
+    return v;
+  });
+  const k = $('k').valueAsNumber;
+  if (!Number.isInteger(k) || k < 1) {
+    setFieldError('k', 'k must be a whole number, 1 or more.');
+    ok = false;
+  }
+  if (!ok) return null;
+  return { features, k, metric: $('metric').value, weights: $('weights').value };
+}
+
+let timer = 0;
+let inflight = null;
+let seq = 0;
+
+function schedulePredict() {
+  clearTimeout(timer);
+  timer = setTimeout(predict, DEBOUNCE_MS);
+}
+
+/** predict asks the API for the current form; only the newest answer is shown. */
+async function predict() {
+  clearTimeout(timer);
+  clearErrors([...state.features, 'k', 'metric', 'weights']);
+  const body = readQuery();
+  if (!body) return;
+  if (inflight) inflight.abort();
+  const ctl = new AbortController();
+  inflight = ctl;
+  const mine = ++seq;
+  $('result').setAttribute('aria-busy', 'true');
+  try {
+    const p = await state.client.predict(body, { signal: ctl.signal });
+    if (mine !== seq) return;
+    clearStatus();
+    setApiState('connected', true);
+    state.prediction = p;
+    state.query = body.features;
+    renderPrediction(p);
+    if (p.dataset_version !== state.version) {
+      // The training set changed (here or elsewhere): follow it.
+      await loadSamples();
+      loadPage();
+    }
+    drawPlot();
+  } catch (err) {
+    if (err?.name === 'AbortError' || mine !== seq) return;
+    const rest = showApiError(err, '');
+    state.prediction = null;
+    renderNoPrediction(rest || 'Fix the highlighted field to get a prediction.');
+  } finally {
+    if (mine === seq) $('result').removeAttribute('aria-busy');
+  }
+}
+
+function renderNoPrediction(why) {
+  $('species').textContent = '—';
+  $('species').removeAttribute('data-species');
+  $('tie').hidden = true;
+  $('probs').replaceChildren();
+  $('result-meta').textContent = why;
+  $('neighbours').tBodies[0].replaceChildren();
+}
+
+function renderPrediction(p) {
+  const sp = $('species');
+  sp.textContent = p.species;
+  sp.dataset.species = p.species;
+  sp.style.setProperty('--c', colour(state.classes.indexOf(p.species)));
+  const tie = $('tie');
+  tie.hidden = !p.tie;
+  tie.textContent = p.tie
+    ? `Tie: the top species had equal votes, so the tie rule picked ${p.species} (the first of them in the data's class order). Try an odd k or distance weights.`
+    : '';
+  const probs = $('probs');
+  probs.replaceChildren();
+  const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
+  classes.forEach((c, i) => {
+    const v = p.probabilities[c] ?? 0;
+    const pct = `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`;
+    const bar = el('span', { class: 'bar', 'aria-hidden': 'true' }, el('span', { class: 'fill' }));
+    bar.firstChild.style.width = `${(v * 100).toFixed(2)}%`;
+    bar.firstChild.style.background = colour(i);
+    probs.append(el('div', { class: 'prob', role: 'listitem', id: `prob-${c}`, 'data-value': v },
+      el('span', { class: 'name' }, c), bar, el('span', { class: 'pct' }, pct)));
+  });
+  $('result-meta').textContent = `k = ${p.k} · ${p.metric} distance · ${p.weights} votes · training set version ${p.dataset_version}`;
+  $('k-caption').textContent = String(p.neighbors.length);
+  const rows = p.neighbors.map((n, i) => el('tr', {},
+    el('td', {}, String(i + 1)),
+    el('td', {}, `#${n.id}`),
+    el('td', {}, dot(n.species), n.species),
+    el('td', { class: 'num' }, n.distance.toFixed(3))));
+  $('neighbours').tBodies[0].replaceChildren(...rows);
+}
+
+function dot(species) {
+  const d = el('span', { class: 'dot', 'aria-hidden': 'true' });
+  d.style.background = colour(state.classes.indexOf(species));
+  return d;
+}
+
+// ---- the plot -------------------------------------------------------------
+
+function drawPlot() {
+  const x = +$('x-axis').value;
+  const y = +$('y-axis').value;
+  draw($('plot-box'), {
+    samples: state.samples,
+    classes: state.classes,
+    featureLabels: state.features.map(label),
+    x, y,
+    query: state.prediction ? state.query : null,
+    neighbours: state.prediction ? state.prediction.neighbors : [],
+  });
+}
+
+let samplesSeq = 0;
+
+/** loadSamples refreshes the plot's copy of the training set; of loads that overlap, the last one started wins. */
+async function loadSamples() {
+  const mine = ++samplesSeq;
+  const { samples, version } = await state.client.allSamples();
+  if (mine !== samplesSeq) return;
+  state.samples = samples;
+  state.version = version;
+}
+
+// ---- the training-set editor ---------------------------------------------
+
+function buildEditor() {
+  const filter = $('filter');
+  filter.replaceChildren(el('option', { value: '' }, 'all species'), ...state.classes.map((c) => el('option', { value: c }, c)));
+  $('f-species').replaceChildren(...state.classes.map((c) => el('option', { value: c }, c)));
+  const grid = $('sample-fields');
+  grid.replaceChildren();
+  state.features.forEach((name, i) => {
+    const id = `f-${name}`;
+    grid.append(el('div', { class: 'field' },
+      el('label', { for: id }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
+      el('input', { id, type: 'number', min: 0, step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
+      el('p', { class: 'field-error', id: `err-${id}`, 'aria-live': 'polite' })));
+    $(`th-${i}`).textContent = label(name);
+  });
+}
+
+let pageSeq = 0;
+
+async function loadPage() {
+  const species = $('filter').value;
+  const mine = ++pageSeq;
+  let page;
+  try {
+    page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
+    if (page.samples.length === 0 && page.total > 0 && state.offset > 0) {
+      state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
+      page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
+    }
+  } catch (err) {
+    if (mine === pageSeq) $('editor-msg').textContent = showApiError(err, 'f-') || err.message;
+    return;
+  }
+  if (mine !== pageSeq) return; // a newer page was asked for meanwhile
+  const rows = page.samples.map((s) => el('tr', { 'data-id': s.id },
+    el('td', {}, String(s.id)),
+    ...s.features.map((v) => el('td', { class: 'num' }, String(v))),
+    el('td', {}, dot(s.species), s.species),
+    el('td', { class: 'actions' },
+      el('button', { type: 'button', class: 'edit', 'aria-label': `Edit sample ${s.id}`, onclick: () => startEdit(s.id) }, 'Edit'),
+      el('button', { type: 'button', class: 'delete', 'aria-label': `Delete sample ${s.id}`, onclick: () => removeSample(s) }, 'Delete'))));
+  $('samples').tBodies[0].replaceChildren(...rows);
+  markEditedRow();
+  const first = page.total ? state.offset + 1 : 0;
+  const last = state.offset + page.samples.length;
+  $('page-info').textContent = page.total
+    ? `Samples ${first}–${last} of ${page.total}${species ? ` ${species}` : ''}`
+    : `No ${species || ''} samples`.replace('  ', ' ');
+  $('prev').disabled = state.offset === 0;
+  $('next').disabled = last >= page.total;
+}
+
+/** markEditedRow highlights the row of the sample in the form. */
+function markEditedRow() {
+  for (const tr of $('samples').tBodies[0].rows) {
+    tr.classList.toggle('editing', state.editing !== null && Number(tr.dataset.id) === state.editing.id);
+  }
+}
+
+const formIds = () => [...state.features.map((n) => `f-${n}`), 'f-species', 'api-key', 'sample-form'];
+
+function editMode(editing) {
+  state.editing = editing;
+  markEditedRow();
+  $('form-title').textContent = editing ? `Edit sample #${editing.id}` : 'Add a sample';
+  $('save').textContent = editing ? 'Save changes' : 'Add sample';
+  $('cancel-edit').hidden = !editing;
+}
+
+async function startEdit(id) {
+  clearErrors(formIds());
+  try {
+    const { sample, etag } = await state.client.getSample(id);
+    state.features.forEach((n, i) => { $(`f-${n}`).value = String(sample.features[i]); });
+    $('f-species').value = sample.species;
+    editMode({ id, etag });
+    $(`f-${state.features[0]}`).focus();
+  } catch (err) {
+    $('editor-msg').textContent = showApiError(err, 'f-') || err.message;
+  }
+}
+
+function readSampleForm() {
+  let ok = true;
+  const features = state.features.map((n) => {
+    const input = $(`f-${n}`);
+    const v = input.valueAsNumber;
+    if (input.value === '' || !Number.isFinite(v)) {
+      setFieldError(input.id, 'Enter a number of centimetres.');
+      ok = false;
+    } else if (v < 0) {
+      setFieldError(input.id, 'A length cannot be negative.');
+      ok = false;
+    }
+    return v;
+  });
+  return ok ? { features, species: $('f-species').value } : null;
+}
+
+async function saveSample(ev) {
+  ev.preventDefault();
+  clearErrors(formIds());
+  const s = readSampleForm();
+  if (!s) return;
+  const btn = $('save');
+  btn.disabled = true;
+  try {
+    let saved;
+    let done;
+    if (state.editing) {
+      saved = await state.client.putSample(state.editing.id, s.features, s.species, state.editing.etag);
+      done = `Saved sample #${saved.id} (${saved.species}).`;
+    } else {
+      saved = await state.client.createSample(s.features, s.species);
+      done = `Added sample #${saved.id} (${saved.species}).`;
+    }
+    editMode(null);
+    await refreshAll();
+    $('editor-msg').textContent = done; // after the plot and the prediction caught up
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 412 && state.editing) {
+      const id = state.editing.id;
+      await startEdit(id);
+      setFieldError('sample-form', `Sample #${id} was changed by someone else since you opened it; the form now shows its current values. Make your change again.`);
+    } else if (err instanceof ApiError && err.status === 404 && state.editing) {
+      setFieldError('sample-form', `Sample #${state.editing.id} no longer exists.`);
+      editMode(null);
+    } else {
+      const rest = showApiError(err, 'f-');
+      if (rest) setFieldError('sample-form', rest);
+    }
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function removeSample(s) {
+  clearErrors(formIds());
+  const msg = $('editor-msg');
+  try {
+    await state.client.deleteSample(s.id);
+    if (state.editing?.id === s.id) editMode(null);
+    await refreshAll();
+    msg.replaceChildren(`Deleted sample #${s.id} (${s.species}). `,
+      el('button', { type: 'button', id: 'undo', onclick: () => undoDelete(s) }, 'Undo'));
+  } catch (err) {
+    msg.textContent = showApiError(err, 'f-') || err.message;
+  }
+}
+
+async function undoDelete(s) {
+  const msg = $('editor-msg');
+  try {
+    await state.client.putSample(s.id, s.features, s.species);
+    await refreshAll();
+    msg.textContent = `Restored sample #${s.id}.`;
+  } catch (err) {
+    msg.textContent = showApiError(err, 'f-') || err.message;
+  }
+}
+
+async function resetDataset() {
+  clearErrors(formIds());
+  const msg = $('editor-msg');
+  try {
+    const d = await state.client.reset();
+    editMode(null);
+    state.offset = 0;
+    await refreshAll();
+    msg.textContent = `The training set is back to its ${d.total} shipped samples.`;
+  } catch (err) {
+    msg.textContent = showApiError(err, 'f-') || err.message;
+  }
+}
+
+/** refreshAll reloads the plot's copy of the data, the editor page and the prediction. */
+async function refreshAll() {
+  try {
+    await loadSamples();
+  } catch (err) {
+    showApiError(err, '');
+  }
+  drawPlot();
+  await Promise.all([loadPage(), predict()]);
+}
+
+// ---- start ----------------------------------------------------------------
+
+function buildAxes() {
+  for (const [id, def] of [['x-axis', 2], ['y-axis', 3]]) {
+    const sel = $(id);
+    sel.replaceChildren(...state.features.map((n, i) => el('option', { value: i }, label(n))));
+    sel.value = String(Math.min(def, state.features.length - 1));
+    sel.addEventListener('change', drawPlot);
+  }
+}
+
+function wireQuery() {
+  const k = $('k');
+  const kr = $('k-range');
+  kr.addEventListener('input', () => { k.value = kr.value; schedulePredict(); });
+  k.addEventListener('input', () => {
+    if (Number.isFinite(k.valueAsNumber)) kr.value = String(k.valueAsNumber);
+    schedulePredict();
+  });
+  $('metric').addEventListener('change', predict);
+  $('weights').addEventListener('change', predict);
+  $('query').addEventListener('submit', (e) => { e.preventDefault(); predict(); });
+}
+
+function wireEditor() {
+  $('filter').addEventListener('change', () => { state.offset = 0; loadPage(); });
+  $('prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); loadPage(); });
+  $('next').addEventListener('click', () => { state.offset += PAGE; loadPage(); });
+  $('sample-form').addEventListener('submit', saveSample);
+  $('cancel-edit').addEventListener('click', () => { editMode(null); clearErrors(formIds()); });
+  $('use-query').addEventListener('click', () => {
+    state.features.forEach((n) => { $(`f-${n}`).value = $(n).value; });
+    $(`f-${state.features[0]}`).focus();
+  });
+  $('reset').addEventListener('click', resetDataset);
+}
+
+async function main() {
+  let base;
+  try {
+    base = apiBase();
+  } catch (err) {
+    showStatus(err.message);
+    setApiState('not set', false);
+    return;
+  }
+  $('api-base').textContent = base || `${location.origin} (this page's origin)`;
+  $('spec-link').href = `${base}/openapi.yaml`;
+  const key = $('api-key');
+  key.value = sessionStorage.getItem('irisknn-api-key') ?? '';
+  key.addEventListener('input', () => { sessionStorage.setItem('irisknn-api-key', key.value); setFieldError('api-key', ''); });
+  $('conn').addEventListener('submit', (e) => e.preventDefault());
+  state.client = new Client(base, () => key.value.trim());
+  wireQuery();
+  wireEditor();
+  try {
+    const d = await state.client.dataset();
+    state.classes = d.classes;
+    state.features = d.features;
+    await loadSamples();
+  } catch (err) {
+    showApiError(err, '');
+    if (!(err instanceof ApiError && err.network)) showStatus(`The API at ${base || location.origin} answered with an error: ${err.message}`, { retry: true });
+    renderNoPrediction('No prediction: the API cannot be reached.');
+    document.body.dataset.ready = 'error';
+    return;
+  }
+  setApiState('connected', true);
+  buildMeasurements();
+  buildAxes();
+  buildEditor();
+  legend($('legend'), state.classes);
+  $('k').max = String(state.samples.length || 1);
+  $('k-range').max = String(Math.min(30, state.samples.length || 1));
+  drawPlot();
+  await Promise.all([predict(), loadPage()]);
+  document.body.dataset.ready = 'true';
+}
+
+main();
