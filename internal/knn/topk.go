@@ -36,13 +36,15 @@ func (h *topK) push(d float64, id int64, label int32, k int) {
 			}
 			n--
 		}
-		i := n
-		for i > 0 && less(d, id, h.items[i-1].Distance, h.items[i-1].ID) {
-			i--
-		}
+		// Insertion: shift the farther entries up by one (a loop: k is
+		// small, and a memmove call costs more than the moves).
 		h.items = h.items[:n+1]
-		copy(h.items[i+1:n+1], h.items[i:n])
-		h.items[i] = Neighbor{ID: id, Label: label, Distance: d}
+		items := h.items
+		i := n
+		for ; i > 0 && less(d, id, items[i-1].Distance, items[i-1].ID); i-- {
+			items[i] = items[i-1]
+		}
+		items[i] = Neighbor{ID: id, Label: label, Distance: d}
 		return
 	}
 	if len(h.items) < k {
