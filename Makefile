@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench lint docker clean e2e deps cluster-test fuzz soak vuln
+.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln
 
 all: test build
 
@@ -38,9 +38,13 @@ e2e:
 	@if [ -n "$$CI" ]; then .ci/ensure-chromium; fi
 	$(GO) test -count=1 -timeout 10m -v ./internal/e2e/
 
-## bench: the benchmarks, with allocation counts
+## bench: the benchmarks (KNN index at N=150..1M, write path, decoder) as a table
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	scripts/bench.sh
+
+## loadtest: irisd against the bare net/http ceiling server under wrk (a measurement, not a test)
+loadtest:
+	scripts/loadtest.sh
 
 # Developer tools, pinned in tools/go.mod (a module of their own, so that
 # their dependencies never mix with the service's).

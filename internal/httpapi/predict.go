@@ -57,7 +57,7 @@ var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}
 func (s *Server) handlePredict() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req predictRequest
-		if err := s.decode(w, r, &req); err != nil {
+		if err := s.decodePredict(w, r, &req); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -76,10 +76,19 @@ func CheckFeatures(f Features) error {
 
 // Classes returns the sorted, distinct species of samples.
 func Classes(samples []Sample) []string {
+	seen := map[string]bool{}
 	var cs []string
-	for _, s := range samples {
-		cs = append(cs, s.Species)
+	last := ""
+	for i, s := range samples {
+		if i > 0 && s.Species == last { // species usually come in runs
+			continue
+		}
+		last = s.Species
+		if !seen[last] {
+			seen[last] = true
+			cs = append(cs, last)
+		}
 	}
 	slices.Sort(cs)
-	return slices.Compact(cs)
+	return cs
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sort"
+	"strings"
 	"sync"
 
 	"github.com/irisknn/irisknn/internal/knn"
@@ -14,18 +14,25 @@ import (
 
 // Snapshot is one immutable version of the training set. All its methods
 // are safe for concurrent use and never block.
+//
+// The samples live only in a live KNN index (knn.Index): a k-d tree plus a
+// small log of the writes since it was built. Versions share the tree and
+// the log, so Apply costs time independent of the number of samples, and a
+// million samples take about 60 bytes each (features, id and label, the
+// tree, an id table and tombstones).
 type Snapshot struct {
 	version uint64
-	nextID  int64    // the id the next POST assigns
-	classes []string // sorted; fixed by the loaded data
-	samples []Sample // sorted by id
-	initial []Sample // the loaded set, restored by a reset; shared, never modified
-	index   *knn.Dataset
+	nextID  int64      // the id the next POST assigns
+	classes []string   // sorted; fixed by the loaded data
+	index   *knn.Index // the current samples
+	initial *knn.Index // the loaded set, restored by a reset; shared
+	counts  []int      // samples per class; shared, never modified
 }
 
 // NewSnapshot returns version 1 of a training set made of initial, which
 // must be non-empty with unique positive ids and valid values. The species
-// found in initial become the set's classes for its whole life.
+// found in initial become the set's classes for its whole life. initial is
+// not retained.
 func NewSnapshot(initial []Sample) (*Snapshot, error) {
 	if len(initial) == 0 {
 		return nil, errors.New("a training set needs at least one sample")
@@ -34,47 +41,66 @@ func NewSnapshot(initial []Sample) (*Snapshot, error) {
 	if len(classes) > MaxClasses {
 		return nil, fmt.Errorf("%d species: at most %d are supported", len(classes), MaxClasses)
 	}
-	samples := slices.Clone(initial)
-	slices.SortFunc(samples, func(a, b Sample) int { return cmpID(a.ID, b.ID) })
-	for i, s := range samples {
-		if s.ID < 1 {
-			return nil, fmt.Errorf("sample id %d: ids must be positive", s.ID)
-		}
-		if i > 0 && samples[i-1].ID == s.ID {
-			return nil, fmt.Errorf("sample id %d appears twice", s.ID)
-		}
-		if err := CheckFeatures(s.Features); err != nil {
-			return nil, fmt.Errorf("sample %d: %w", s.ID, err)
-		}
+	s := &Snapshot{version: 1, classes: classes}
+	index, counts, err := s.buildIndex(initial)
+	if err != nil {
+		return nil, err
 	}
-	s := &Snapshot{version: 1, classes: classes, initial: samples}
-	s.setSamples(samples)
-	s.nextID = samples[len(samples)-1].ID + 1
+	s.index, s.initial, s.counts = index, index, counts
+	s.nextID = maxID(initial) + 1
 	return s, nil
 }
 
-func cmpID(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+func maxID(samples []Sample) int64 {
+	var m int64
+	for _, x := range samples {
+		m = max(m, x.ID)
 	}
-	return 0
+	return m
 }
 
-// setSamples installs samples (sorted by id) and builds the index.
-func (s *Snapshot) setSamples(samples []Sample) {
-	s.samples = samples
-	d := knn.NewDataset(Dim, s.classes)
-	d.Grow(len(samples))
-	for _, x := range samples {
-		label, _ := s.ClassIndex(x.Species)
-		if err := d.Add(x.ID, x.Features[:], label); err != nil {
-			panic(fmt.Sprintf("iris: sample %d passed validation but not the index: %v", x.ID, err))
+// buildIndex validates samples against s's classes and indexes them.
+func (s *Snapshot) buildIndex(samples []Sample) (*knn.Index, []int, error) {
+	ids := make([]int64, len(samples))
+	points := make([]float64, len(samples)*Dim)
+	labels := make([]uint8, len(samples))
+	counts := make([]int, len(s.classes))
+	// Samples of one species usually come in runs: remember the last.
+	last, lastLabel := "", -1
+	for i, x := range samples {
+		if x.ID < 1 {
+			return nil, nil, fmt.Errorf("sample id %d: ids must be positive", x.ID)
 		}
+		if err := CheckFeatures(x.Features); err != nil {
+			return nil, nil, fmt.Errorf("sample %d: %w", x.ID, err)
+		}
+		if x.Species != last || lastLabel < 0 {
+			l, ok := s.ClassIndex(x.Species)
+			if !ok {
+				return nil, nil, fmt.Errorf("sample %d: %w", x.ID, Invalidf("species", "unknown species %q: want one of %v", x.Species, s.classes))
+			}
+			last, lastLabel = x.Species, l
+		}
+		ids[i] = x.ID
+		copy(points[i*Dim:], x.Features[:])
+		labels[i] = uint8(lastLabel)
+		counts[lastLabel]++
 	}
-	s.index = d
+	index, err := knn.NewIndexOwned(Dim, s.classes, ids, points, labels)
+	if err != nil {
+		if msg := err.Error(); strings.HasPrefix(msg, "knn: id ") {
+			return nil, nil, fmt.Errorf("sample id %s", strings.TrimPrefix(msg, "knn: id "))
+		}
+		return nil, nil, err
+	}
+	return index, counts, nil
+}
+
+// sample returns the domain sample for an indexed point.
+func (s *Snapshot) sample(id int64, p []float64, label int) Sample {
+	x := Sample{ID: id, Species: s.classes[label]}
+	copy(x.Features[:], p)
+	return x
 }
 
 // Version returns the snapshot's version: 1 for the loaded set, one more for
@@ -82,7 +108,7 @@ func (s *Snapshot) setSamples(samples []Sample) {
 func (s *Snapshot) Version() uint64 { return s.version }
 
 // Len returns the number of samples.
-func (s *Snapshot) Len() int { return len(s.samples) }
+func (s *Snapshot) Len() int { return s.index.Len() }
 
 // NextID returns the id that the next created sample gets: one more than the
 // largest id ever used, so a deleted id is never handed out again.
@@ -98,16 +124,18 @@ func (s *Snapshot) ClassIndex(species string) (int, bool) {
 
 // Get returns the sample with the given id.
 func (s *Snapshot) Get(id int64) (Sample, bool) {
-	i, ok := s.find(id)
+	var buf [Dim]float64
+	p, label, ok := s.index.Lookup(buf[:0], id)
 	if !ok {
 		return Sample{}, false
 	}
-	return s.samples[i], true
+	return s.sample(id, p, label), true
 }
 
+// find reports whether a sample with id exists (the int is not meaningful:
+// samples have no positions any more).
 func (s *Snapshot) find(id int64) (int, bool) {
-	i := sort.Search(len(s.samples), func(i int) bool { return s.samples[i].ID >= id })
-	return i, i < len(s.samples) && s.samples[i].ID == id
+	return 0, s.index.Has(id)
 }
 
 // Filter selects samples for List.
@@ -120,37 +148,42 @@ type Filter struct {
 // List returns the samples matching f ordered by id, and the total number
 // matching before paging.
 func (s *Snapshot) List(f Filter) (page []Sample, total int) {
-	if f.Species == "" {
-		total = len(s.samples)
-		lo := min(f.Offset, total)
-		hi := min(lo+f.Limit, total)
-		return slices.Clone(s.samples[lo:hi]), total
-	}
-	for _, x := range s.samples {
-		if x.Species != f.Species {
-			continue
+	want := -1
+	if f.Species != "" {
+		l, ok := s.ClassIndex(f.Species)
+		if !ok {
+			return []Sample{}, 0
 		}
-		if total >= f.Offset && len(page) < f.Limit {
-			page = append(page, x)
-		}
-		total++
+		want = l
+		total = s.counts[l]
+	} else {
+		total = s.Len()
 	}
+	if f.Limit <= 0 || f.Offset >= total {
+		return []Sample{}, total
+	}
+	page = make([]Sample, 0, min(f.Limit, total-f.Offset))
+	skip := f.Offset
+	s.index.All(func(id int64, p []float64, label int) bool {
+		if want >= 0 && label != want {
+			return true
+		}
+		if skip > 0 {
+			skip--
+			return true
+		}
+		page = append(page, s.sample(id, p, label))
+		return len(page) < f.Limit
+	})
 	return page, total
 }
 
 // Counts returns the number of samples of each class, in Classes order.
-func (s *Snapshot) Counts() []int {
-	counts := make([]int, len(s.classes))
-	for _, x := range s.samples {
-		i, _ := s.ClassIndex(x.Species)
-		counts[i]++
-	}
-	return counts
-}
+func (s *Snapshot) Counts() []int { return slices.Clone(s.counts) }
 
 // CheckQuery validates a query against this snapshot.
 func (s *Snapshot) CheckQuery(q knn.Query) error {
-	if err := q.Check(len(s.samples)); err != nil {
+	if err := q.Check(s.Len()); err != nil {
 		field := "k"
 		switch {
 		case errors.Is(err, knn.ErrMetric):
@@ -194,7 +227,14 @@ func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []
 			return Invalidf(field, "%s: %s", field, err.(*Error).Message)
 		}
 	}
+	// A big batch on a big set is searched in tree order (the answers
+	// land in their rows all the same): neighbouring queries then share
+	// the cache.
+	order := s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] })
 	workers := min(runtime.GOMAXPROCS(0), (len(fs)+parallelMin-1)/parallelMin)
+	if order != nil {
+		return s.predictOrdered(ctx, out, fs, q, order, workers)
+	}
 	if workers <= 1 {
 		return s.predictRange(ctx, out, fs, q)
 	}
@@ -206,6 +246,33 @@ func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []
 	for w := range workers {
 		lo, hi := w*per, min((w+1)*per, len(fs))
 		wg.Go(func() { errs[w] = s.predictRange(ctx, out[lo:hi], fs[lo:hi], q) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// predictOrdered predicts rows order[0], order[1], ... on workers
+// goroutines.
+func (s *Snapshot) predictOrdered(ctx context.Context, out []knn.Prediction, fs []Features, q knn.Query, order []int32, workers int) error {
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, workers)
+		per  = (len(order) + workers - 1) / workers
+	)
+	for w := range workers {
+		part := order[w*per : min((w+1)*per, len(order))]
+		wg.Go(func() {
+			for j, i := range part {
+				if j%256 == 0 && ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
+				if err := s.index.PredictInto(&out[i], fs[i][:], q); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -234,37 +301,98 @@ func RestoreSnapshot(initial, current []Sample, version uint64, nextID int64) (*
 	if version < 1 {
 		return nil, fmt.Errorf("version %d: versions start at 1", version)
 	}
-	cur := slices.Clone(current)
-	slices.SortFunc(cur, func(a, b Sample) int { return cmpID(a.ID, b.ID) })
-	for i, x := range cur {
-		if i > 0 && cur[i-1].ID == x.ID {
-			return nil, fmt.Errorf("sample id %d appears twice", x.ID)
-		}
+	if len(current) == 0 {
+		return nil, errors.New("a training set needs at least one sample")
+	}
+	for _, x := range current {
 		if err := s.checkSample(x); err != nil {
 			return nil, fmt.Errorf("sample %d: %w", x.ID, err)
 		}
 	}
-	if len(cur) == 0 {
-		return nil, errors.New("a training set needs at least one sample")
+	index, counts, err := s.buildIndex(current)
+	if err != nil {
+		return nil, err
 	}
-	if last := cur[len(cur)-1].ID; nextID <= last {
+	if last := maxID(current); nextID <= last {
 		return nil, fmt.Errorf("next id %d is not above the largest id %d", nextID, last)
 	}
 	s.version = version
 	s.nextID = max(nextID, s.nextID)
-	s.setSamples(cur)
+	s.index, s.counts = index, counts
 	return s, nil
 }
 
-// Initial returns the loaded set that a reset restores, ordered by id; do
-// not modify it.
-func (s *Snapshot) Initial() []Sample { return s.initial }
+// Initial returns the loaded set that a reset restores, ordered by id. It
+// is built on each call (the set is kept only in its index); do not call it
+// on a hot path.
+func (s *Snapshot) Initial() []Sample {
+	out := make([]Sample, 0, s.initial.Len())
+	s.initial.All(func(id int64, p []float64, label int) bool {
+		out = append(out, s.sample(id, p, label))
+		return true
+	})
+	return out
+}
 
 // All calls yield for every sample in id order until it returns false.
 func (s *Snapshot) All(yield func(Sample) bool) {
-	for _, x := range s.samples {
-		if !yield(x) {
-			return
+	s.index.All(func(id int64, p []float64, label int) bool {
+		return yield(s.sample(id, p, label))
+	})
+}
+
+// apply returns the snapshot that c produces from s (see Apply): each
+// write costs time independent of the number of samples.
+func (s *Snapshot) apply(c Change) (*Snapshot, error) {
+	next := &Snapshot{version: c.Version, nextID: s.nextID, classes: s.classes, index: s.index, initial: s.initial, counts: s.counts}
+	switch c.Op {
+	case OpPut:
+		if err := s.checkSample(c.Sample); err != nil {
+			return nil, err
 		}
+		label, _ := s.ClassIndex(c.Sample.Species)
+		index, old, err := s.index.Put(c.Sample.ID, c.Sample.Features[:], label)
+		if err != nil {
+			return nil, err
+		}
+		next.index = index
+		next.counts = slices.Clone(s.counts)
+		next.counts[label]++
+		if old >= 0 {
+			next.counts[old]--
+		}
+		next.nextID = max(next.nextID, c.Sample.ID+1)
+	case OpDelete:
+		if !s.index.Has(c.ID) {
+			return nil, NotFoundf("no sample with id %d", c.ID)
+		}
+		if s.Len() == 1 {
+			return nil, &Error{Kind: KindConflict, Message: "cannot delete the last sample: a training set needs at least one"}
+		}
+		index, old := s.index.Delete(c.ID)
+		next.index = index
+		next.counts = slices.Clone(s.counts)
+		next.counts[old]--
+	case OpReset:
+		next.index = s.initial
+		next.counts = make([]int, len(s.classes))
+		s.initial.All(func(_ int64, _ []float64, label int) bool {
+			next.counts[label]++
+			return true
+		})
+		next.nextID = max(s.nextID, s.initialMaxID()+1)
+	default:
+		return nil, fmt.Errorf("iris: unknown change op %v", c.Op)
 	}
+	return next, nil
+}
+
+// initialMaxID returns the largest id of the loaded set.
+func (s *Snapshot) initialMaxID() int64 {
+	var m int64
+	s.initial.All(func(id int64, _ []float64, _ int) bool {
+		m = id
+		return true
+	})
+	return m
 }

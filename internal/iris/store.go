@@ -3,7 +3,6 @@ package iris
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -70,38 +69,7 @@ func (s *Snapshot) Apply(c Change) (*Snapshot, error) {
 	if c.Version != s.version+1 {
 		return nil, fmt.Errorf("%w: change %d onto version %d", ErrVersion, c.Version, s.version)
 	}
-	next := &Snapshot{version: c.Version, nextID: s.nextID, classes: s.classes, initial: s.initial}
-	switch c.Op {
-	case OpPut:
-		if err := s.checkSample(c.Sample); err != nil {
-			return nil, err
-		}
-		samples := make([]Sample, 0, len(s.samples)+1)
-		i, found := s.find(c.Sample.ID)
-		samples = append(samples, s.samples[:i]...)
-		samples = append(samples, c.Sample)
-		if found {
-			i++
-		}
-		samples = append(samples, s.samples[i:]...)
-		next.setSamples(samples)
-		next.nextID = max(next.nextID, c.Sample.ID+1)
-	case OpDelete:
-		i, found := s.find(c.ID)
-		if !found {
-			return nil, NotFoundf("no sample with id %d", c.ID)
-		}
-		if len(s.samples) == 1 {
-			return nil, &Error{Kind: KindConflict, Message: "cannot delete the last sample: a training set needs at least one"}
-		}
-		next.setSamples(slices.Delete(slices.Clone(s.samples), i, i+1))
-	case OpReset:
-		next.setSamples(s.initial)
-		next.nextID = max(s.nextID, s.initial[len(s.initial)-1].ID+1)
-	default:
-		return nil, fmt.Errorf("iris: unknown change op %v", c.Op)
-	}
-	return next, nil
+	return s.apply(c)
 }
 
 // checkSample validates a sample for this set.

@@ -92,16 +92,14 @@ func (d *Dataset) Nearest(dst []Neighbor, p []float64, k int, m Metric) []Neighb
 	}
 	base := len(dst)
 	dst = slices.Grow(dst, k)[:base+k]
-	h := topK{items: dst[base:base]}
+	h := newTopK(dst[base:base], k)
 	dim := d.dim
 	if dim == 4 && m == Euclidean {
 		// The common case, unrolled: 4-d (Iris) squared L2.
 		q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
 		pts := d.points
 		for i, id := range d.ids {
-			x := pts[4*i : 4*i+4 : 4*i+4]
-			a, b, c, e := x[0]-q0, x[1]-q1, x[2]-q2, x[3]-q3
-			h.push(a*a+b*b+c*c+e*e, id, d.labels[i], k)
+			h.push(l2sq4(pts[4*i:4*i+4:4*i+4], q0, q1, q2, q3), id, d.labels[i], k)
 		}
 	} else {
 		for i, id := range d.ids {

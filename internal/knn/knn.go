@@ -98,39 +98,6 @@ func less(ad float64, aid int64, bd float64, bid int64) bool {
 	return ad < bd || (ad == bd && aid < bid)
 }
 
-// rankDistance returns a value that orders points like the metric does:
-// the squared distance for Euclidean, the distance itself otherwise.
-func rankDistance(m Metric, a, b []float64) float64 {
-	b = b[:len(a)]
-	var s float64
-	switch m {
-	case Euclidean:
-		for i := range a {
-			d := a[i] - b[i]
-			s += d * d
-		}
-	case Manhattan:
-		for i := range a {
-			s += math.Abs(a[i] - b[i])
-		}
-	default: // Chebyshev
-		for i := range a {
-			if d := math.Abs(a[i] - b[i]); d > s {
-				s = d
-			}
-		}
-	}
-	return s
-}
-
-// trueDistance converts a rank distance into the metric's distance.
-func trueDistance(m Metric, r float64) float64 {
-	if m == Euclidean {
-		return math.Sqrt(r)
-	}
-	return r
-}
-
 // Distance returns the distance between a and b, which must have the same
 // length.
 func (m Metric) Distance(a, b []float64) float64 {

@@ -1,0 +1,399 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/irisknn/irisknn/internal/iris"
+)
+
+// decodePredict reads a POST /predict body into req. It is s.decode with a
+// fast path: a hand-written parser for the bodies clients actually send
+// (plain ASCII JSON, known keys without escapes, numbers, the array or the
+// named-object form of features). Anything else, including every body that
+// may be an error, falls back to decodeJSON, so the answers to bad bodies
+// (400/415/413, and the 422s that follow decoding) are those of the
+// encoding/json path by construction (TestDecodePredictMatchesEncodingJSON,
+// FuzzDecodePredict).
+func (s *Server) decodePredict(w http.ResponseWriter, r *http.Request, req *predictRequest) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &httpError{status: http.StatusUnsupportedMediaType,
+				msg: fmt.Sprintf("Content-Type %q is not supported: send application/json", ct)}
+		}
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // do not keep huge buffers alive
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
+		buf.Grow(int(n) + 1)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &httpError{status: http.StatusRequestEntityTooLarge,
+				msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)}
+		}
+		return badRequest("", "could not read the request body", err)
+	}
+	return decodePredictBody(buf.Bytes(), req)
+}
+
+// decodePredictBody decodes a predict body: fast when it can, through
+// decodeJSON otherwise.
+func decodePredictBody(body []byte, req *predictRequest) error {
+	p := predictParser{b: body, nums: make([]float64, 0, len(body)/4+4)}
+	if p.parse() {
+		*req = p.req
+		return nil
+	}
+	return decodeJSON(body, req)
+}
+
+// predictParser parses the common forms of a predict body. Every method
+// returns false at the first byte it does not fully understand; the
+// caller then uses encoding/json, which knows the right error.
+type predictParser struct {
+	b    []byte
+	i    int
+	req  predictRequest
+	nums []float64 // every number of every row, in order
+}
+
+func (p *predictParser) parse() bool {
+	// Only ASCII: invalid UTF-8 and non-ASCII strings take the slow path.
+	for _, c := range p.b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	if !p.consume('{') {
+		return false
+	}
+	var seen [5]bool
+	type row struct{ start, n int }
+	var (
+		rows     []row
+		rowForms []featuresJSON // the named/have part of each row
+		single   = -1           // start of features in nums
+		singleN  int
+		singleF  featuresJSON
+	)
+	if p.peek() == '}' {
+		p.i++
+		return p.end()
+	}
+	for {
+		key, ok := p.plainBytes()
+		if !ok || !p.consume(':') {
+			return false
+		}
+		var field int
+		switch string(key) { // compared without allocating
+		case "features":
+			field = 0
+		case "instances":
+			field = 1
+		case "k":
+			field = 2
+		case "metric":
+			field = 3
+		case "weights":
+			field = 4
+		default:
+			return false // unknown (or differently cased) key: encoding/json decides
+		}
+		if seen[field] {
+			return false // duplicate: reported by the slow path
+		}
+		seen[field] = true
+		switch field {
+		case 0:
+			start := len(p.nums)
+			f, ok := p.features()
+			if !ok {
+				return false
+			}
+			single, singleN, singleF = start, len(p.nums)-start, f
+		case 1:
+			if !p.consume('[') {
+				return false
+			}
+			rows = []row{}
+			if p.peek() == ']' {
+				p.i++
+				break
+			}
+			for {
+				start := len(p.nums)
+				f, ok := p.features()
+				if !ok {
+					return false
+				}
+				rows = append(rows, row{start, len(p.nums) - start})
+				rowForms = append(rowForms, f)
+				if p.consume(']') {
+					break
+				}
+				if !p.consume(',') {
+					return false
+				}
+			}
+		case 2:
+			k, ok := p.integer()
+			if !ok {
+				return false
+			}
+			p.req.K = &k
+		case 3, 4:
+			v, ok := p.plainString()
+			if !ok {
+				return false
+			}
+			if field == 3 {
+				p.req.Metric = &v
+			} else {
+				p.req.Weights = &v
+			}
+		}
+		if p.consume('}') {
+			break
+		}
+		if !p.consume(',') {
+			return false
+		}
+	}
+	if !p.end() {
+		return false
+	}
+	// Slices of the one number array: no allocation per row.
+	if single >= 0 {
+		f := singleF
+		f.vals = p.nums[single : single+singleN : single+singleN]
+		p.req.Features = &f
+	}
+	if rows != nil {
+		p.req.Instances = make([]featuresJSON, len(rows))
+		for i, r := range rows {
+			f := rowForms[i]
+			f.vals = p.nums[r.start : r.start+r.n : r.start+r.n]
+			p.req.Instances[i] = f
+		}
+	}
+	return true
+}
+
+// features parses an array of numbers or an object naming the four
+// measurements (each at most once), appending the numbers to p.nums in
+// feature order. The returned value has named and have set; vals is filled
+// by the caller.
+func (p *predictParser) features() (featuresJSON, bool) {
+	var f featuresJSON
+	switch p.peek() {
+	case '[':
+		p.i++
+		if p.peek() == ']' {
+			p.i++
+			return f, true
+		}
+		for {
+			v, ok := p.number()
+			if !ok {
+				return f, false
+			}
+			p.nums = append(p.nums, v)
+			if p.consume(']') {
+				return f, true
+			}
+			if !p.consume(',') {
+				return f, false
+			}
+		}
+	case '{':
+		p.i++
+		f.named = true
+		var vals [iris.Dim]float64
+		if p.peek() != '}' {
+			for {
+				key, ok := p.plainBytes()
+				if !ok || !p.consume(':') {
+					return f, false
+				}
+				j := -1
+				for k, name := range iris.FeatureNames {
+					if string(key) == name {
+						j = k
+					}
+				}
+				if j < 0 || f.have[j] {
+					return f, false
+				}
+				v, ok := p.number()
+				if !ok {
+					return f, false
+				}
+				vals[j], f.have[j] = v, true
+				if p.peek() == '}' {
+					break
+				}
+				if !p.consume(',') {
+					return f, false
+				}
+			}
+		}
+		p.i++
+		p.nums = append(p.nums, vals[:]...)
+		return f, true
+	}
+	return f, false // null, strings, numbers...: the slow path knows
+}
+
+// skip skips JSON whitespace.
+func (p *predictParser) skip() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (p *predictParser) peek() byte {
+	p.skip()
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+// consume skips c (after whitespace) if it comes next.
+func (p *predictParser) consume(c byte) bool {
+	if p.peek() == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only whitespace is left.
+func (p *predictParser) end() bool {
+	p.skip()
+	return p.i == len(p.b)
+}
+
+// plainString parses a string of printable ASCII without escapes.
+func (p *predictParser) plainString() (string, bool) {
+	b, ok := p.plainBytes()
+	return string(b), ok
+}
+
+// plainBytes is plainString returning the bytes inside the body.
+func (p *predictParser) plainBytes() ([]byte, bool) {
+	if !p.consume('"') {
+		return nil, false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			b := p.b[start:p.i]
+			p.i++
+			return b, true
+		case c < 0x20 || c == '\\':
+			return nil, false
+		}
+		p.i++
+	}
+	return nil, false
+}
+
+// numberEnd returns the end of the JSON number starting at p.i, and
+// whether it has a fraction or exponent; end == p.i if there is none.
+func (p *predictParser) numberEnd() (int, bool) {
+	b, i := p.b, p.i
+	digits := func() int {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return p.i, false
+	}
+	float := false
+	if i < len(b) && b[i] == '.' {
+		i++
+		float = true
+		if digits() == 0 {
+			return p.i, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		float = true
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return p.i, false
+		}
+	}
+	return i, float
+}
+
+// number parses a JSON number exactly as encoding/json does
+// (strconv.ParseFloat of its text); out-of-range numbers are left to the
+// slow path.
+func (p *predictParser) number() (float64, bool) {
+	p.skip()
+	end, _ := p.numberEnd()
+	if end == p.i {
+		return 0, false
+	}
+	text := p.b[p.i:end]
+	v, err := strconv.ParseFloat(unsafe.String(&text[0], len(text)), 64)
+	if err != nil {
+		return 0, false
+	}
+	p.i = end
+	return v, true
+}
+
+// integer parses a JSON integer that fits an int.
+func (p *predictParser) integer() (int, bool) {
+	p.skip()
+	end, float := p.numberEnd()
+	if end == p.i || float {
+		return 0, false
+	}
+	text := p.b[p.i:end]
+	v, err := strconv.ParseInt(unsafe.String(&text[0], len(text)), 10, strconv.IntSize)
+	if err != nil {
+		return 0, false
+	}
+	p.i = end
+	return int(v), true
+}

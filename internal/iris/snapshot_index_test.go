@@ -1,0 +1,261 @@
+package iris
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/internal/knn"
+)
+
+var testSpecies = []string{"setosa", "versicolor", "virginica"}
+
+func randomSamples(rng *rand.Rand, n int) []Sample {
+	out := make([]Sample, n)
+	for i := range out {
+		out[i] = Sample{ID: int64(i + 1), Species: testSpecies[rng.IntN(3)]}
+		for j := range out[i].Features {
+			out[i].Features[j] = float64(rng.IntN(40)) / 4 // ties are common
+		}
+	}
+	return out
+}
+
+// oracle is the plainest model of a snapshot: a map of samples.
+type oracle map[int64]Sample
+
+func (o oracle) sorted() []Sample {
+	out := make([]Sample, 0, len(o))
+	for _, s := range o {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Sample) int { return int(a.ID - b.ID) })
+	return out
+}
+
+// checkSnapshot compares every read of s with the oracle, and predictions
+// with a brute-force knn.Dataset over the same samples.
+func checkSnapshot(t *testing.T, rng *rand.Rand, s *Snapshot, o oracle) {
+	t.Helper()
+	want := o.sorted()
+	require.Equal(t, len(want), s.Len())
+	var all []Sample
+	s.All(func(x Sample) bool { all = append(all, x); return true })
+	require.Equal(t, want, all)
+	page, total := s.List(Filter{Limit: 7, Offset: 3})
+	assert.Equal(t, len(want), total)
+	assert.Equal(t, want[min(3, len(want)):min(10, len(want))], page)
+	counts := make([]int, len(s.Classes()))
+	d := knn.NewDataset(Dim, s.Classes())
+	for _, x := range want {
+		l, _ := s.ClassIndex(x.Species)
+		counts[l]++
+		require.NoError(t, d.Add(x.ID, x.Features[:], l))
+	}
+	assert.Equal(t, counts, s.Counts())
+	var vir []Sample
+	for _, x := range want {
+		if x.Species == "virginica" {
+			vir = append(vir, x)
+		}
+	}
+	page, total = s.List(Filter{Species: "virginica", Limit: 5, Offset: 1})
+	assert.Equal(t, len(vir), total)
+	assert.Equal(t, vir[min(1, len(vir)):min(6, len(vir))], page)
+	for _, x := range want[:min(5, len(want))] {
+		got, ok := s.Get(x.ID)
+		require.True(t, ok)
+		require.Equal(t, x, got)
+	}
+	for range 5 {
+		var f Features
+		for j := range f {
+			f[j] = float64(rng.IntN(44))/4 - 0.5
+		}
+		q := knn.Query{K: min(5, len(want)), Metric: knn.Metrics()[rng.IntN(3)], Weights: knn.Weights(rng.IntN(2))}
+		var got knn.Prediction
+		require.NoError(t, s.Predict(&got, f, q))
+		exp, err := d.Predict(f[:], q)
+		require.NoError(t, err)
+		require.Equal(t, exp, got)
+	}
+}
+
+func TestSnapshotMatchesOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	initial := randomSamples(rng, 300)
+	s, err := NewSnapshot(initial)
+	require.NoError(t, err)
+	o := oracle{}
+	for _, x := range initial {
+		o[x.ID] = x
+	}
+	checkSnapshot(t, rng, s, o)
+	type version struct {
+		s *Snapshot
+		o oracle
+	}
+	var old []version
+	steps := 3000
+	if testing.Short() {
+		steps = 1000
+	}
+	for step := range steps {
+		c := Change{Version: s.Version() + 1}
+		switch r := rng.IntN(20); {
+		case r == 0:
+			c.Op = OpReset
+		case r < 8:
+			c.Op = OpPut
+			c.Sample = randomSamples(rng, 1)[0]
+			c.Sample.ID = s.NextID()
+			if rng.IntN(2) == 0 {
+				c.Sample.ID = 1 + rng.Int64N(s.NextID()+5) // replace, or create a chosen id
+			}
+		default:
+			c.Op = OpDelete
+			c.ID = 1 + rng.Int64N(s.NextID())
+		}
+		next, err := s.Apply(c)
+		if c.Op == OpDelete && o[c.ID].ID == 0 {
+			require.Equal(t, KindNotFound, ErrorKind(err))
+			continue
+		}
+		if c.Op == OpDelete && len(o) == 1 {
+			require.Equal(t, KindConflict, ErrorKind(err))
+			continue
+		}
+		require.NoError(t, err)
+		switch c.Op {
+		case OpReset:
+			o = oracle{}
+			for _, x := range initial {
+				o[x.ID] = x
+			}
+		case OpPut:
+			o[c.Sample.ID] = c.Sample
+		case OpDelete:
+			delete(o, c.ID)
+		}
+		assert.GreaterOrEqual(t, next.NextID(), s.NextID())
+		s = next
+		if step%150 == 0 {
+			checkSnapshot(t, rng, s, o)
+			cp := oracle{}
+			for k, v := range o {
+				cp[k] = v
+			}
+			old = append(old, version{s, cp})
+		}
+	}
+	checkSnapshot(t, rng, s, o)
+	for _, v := range old {
+		checkSnapshot(t, rng, v.s, v.o) // old versions never change
+	}
+	assert.Equal(t, initial, s.Initial())
+
+	// A restored snapshot reads the same.
+	r, err := RestoreSnapshot(initial, o.sorted(), s.Version(), s.NextID())
+	require.NoError(t, err)
+	checkSnapshot(t, rng, r, o)
+	assert.Equal(t, s.NextID(), r.NextID())
+	assert.Equal(t, s.Version(), r.Version())
+}
+
+func TestSnapshotValidates(t *testing.T) {
+	ok := Sample{ID: 1, Species: "a"}
+	for _, tc := range []struct {
+		name    string
+		samples []Sample
+		want    string
+	}{
+		{"empty", nil, "at least one"},
+		{"id", []Sample{{ID: 0, Species: "a"}}, "ids must be positive"},
+		{"duplicate", []Sample{ok, ok}, "sample id 1 appears twice"},
+		{"nan", []Sample{{ID: 1, Species: "a", Features: Features{1, nan()}}}, "finite"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewSnapshot(tc.samples)
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+	s, err := NewSnapshot([]Sample{ok})
+	require.NoError(t, err)
+	_, err = s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 2, Species: "b"}})
+	assert.Equal(t, KindInvalid, ErrorKind(err))
+	_, err = s.Apply(Change{Version: 2, Op: OpDelete, ID: 1})
+	assert.Equal(t, KindConflict, ErrorKind(err))
+	_, err = s.Apply(Change{Version: 3, Op: OpDelete, ID: 1})
+	assert.ErrorIs(t, err, ErrVersion)
+}
+
+func nan() float64 { z := 0.0; return z / z }
+
+func TestMemoryStoreWrites(t *testing.T) {
+	ctx := context.Background()
+	s, err := NewSnapshot(randomSamples(rand.New(rand.NewPCG(1, 1)), 50))
+	require.NoError(t, err)
+	m := NewMemory(s, nil)
+	x, snap, err := m.Create(ctx, Features{1, 2, 3, 4}, "setosa")
+	require.NoError(t, err)
+	assert.Equal(t, int64(51), x.ID)
+	assert.Equal(t, 51, snap.Len())
+	got, ok := m.Snapshot().Get(51)
+	require.True(t, ok)
+	assert.Equal(t, x, got)
+	created, _, err := m.Put(ctx, Sample{ID: 51, Features: Features{4, 3, 2, 1}, Species: "virginica"}, got.ETag())
+	require.NoError(t, err)
+	assert.False(t, created)
+	_, _, err = m.Put(ctx, Sample{ID: 51, Features: Features{4, 3, 2, 1}, Species: "virginica"}, got.ETag())
+	assert.Equal(t, KindPrecondition, ErrorKind(err), "stale ETag")
+	_, err = m.Delete(ctx, 51, "")
+	require.NoError(t, err)
+	_, err = m.Delete(ctx, 51, "")
+	assert.Equal(t, KindNotFound, ErrorKind(err))
+	snap, err = m.Reset(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 50, snap.Len())
+	assert.Equal(t, int64(52), snap.NextID())
+}
+
+func ExampleSnapshot_Apply() {
+	s, _ := NewSnapshot([]Sample{
+		{ID: 1, Features: Features{5.1, 3.5, 1.4, 0.2}, Species: "setosa"},
+		{ID: 2, Features: Features{6.3, 3.3, 6.0, 2.5}, Species: "virginica"},
+	})
+	next, _ := s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 3, Features: Features{5.0, 3.4, 1.5, 0.2}, Species: "setosa"}})
+	var pr knn.Prediction
+	_ = next.Predict(&pr, Features{5.0, 3.4, 1.5, 0.25}, knn.Query{K: 1})
+	fmt.Println(s.Len(), next.Len(), next.Classes()[pr.Class], pr.Neighbors[0].ID)
+	// Output: 2 3 setosa 3
+}
+
+// TestPredictBatchBigSet covers the cache-friendly batch order: a set big
+// enough to use it, every row checked against one-by-one predictions.
+func TestPredictBatchBigSet(t *testing.T) {
+	n := 60_000
+	rng := rand.New(rand.NewPCG(5, 6))
+	s, err := NewSnapshot(randomSamples(rng, n))
+	require.NoError(t, err)
+	fs := make([]Features, 1000)
+	for i := range fs {
+		fs[i] = Features{rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10}
+	}
+	require.NotNil(t, s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] }))
+	out := make([]knn.Prediction, len(fs))
+	q := knn.Query{K: 5, Metric: knn.Manhattan}
+	require.NoError(t, s.PredictBatch(context.Background(), out, fs, q))
+	for i, f := range fs {
+		var want knn.Prediction
+		require.NoError(t, s.Predict(&want, f, q))
+		require.Equal(t, want, out[i], "row %d", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, s.PredictBatch(ctx, out, fs, q), context.Canceled)
+}

@@ -1,0 +1,496 @@
+package knn
+
+import (
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// LeafSize is the largest number of points in a leaf of a k-d tree.
+const LeafSize = 16
+
+// tree is an immutable exact k-d tree over labelled points, laid out in
+// flat arrays. Points are stored in tree order: every node owns a
+// contiguous range of rows. Nodes form an implicit binary tree (node i has
+// children 2i+1 and 2i+2; a node over rows [lo, hi) splits them at
+// lo+(hi-lo)/2, so ranges are computed, not stored) split at the median of
+// the widest axis of the node's bounding box. Every node stores its tight
+// bounding box, from which a search computes a lower bound on the distance
+// to any point inside it.
+type tree struct {
+	dim    int
+	leaf   int       // a node with at most this many points is a leaf
+	points []float64 // tree order, row-major
+	ids    []int64   // tree order
+	labels []uint8   // tree order
+	nodes  []node
+	box    []float64 // per node: dim minimums then dim maximums
+
+	// Lookups by id: a dense table when the ids are nearly contiguous (the
+	// common case: 1..n), otherwise the rows sorted by id.
+	minID int64
+	rowOf []int32 // rowOf[id-minID] is the row of id, or -1
+	byID  []int32
+}
+
+// node is an inner node's split: rows of the left child are <= split on
+// axis, rows of the right child >= split.
+type node struct {
+	split float64
+	axis  uint8
+}
+
+// buildTree builds a tree over the given rows, taking ownership of the
+// slices (they are reordered in place). ids must be unique.
+func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
+	n := len(ids)
+	// Leaves of LeafSize points even for small sets: at N=150 (Iris) the
+	// tree beats one 150-point leaf (a brute-force scan) by about 15%
+	// (BenchmarkIndexPredict, docs/performance.md).
+	t := &tree{dim: dim, leaf: LeafSize, points: points, ids: ids, labels: labels}
+	nodes := maxNode(0, n, t.leaf) + 1
+	t.nodes = make([]node, nodes)
+	t.box = make([]float64, nodes*2*dim)
+	par := 0 // levels built in parallel: enough to keep every CPU busy
+	for p := runtime.GOMAXPROCS(0); p > 1; p >>= 1 {
+		par++
+	}
+	t.build(0, 0, n, par)
+	t.indexIDs()
+	return t
+}
+
+// indexIDs builds the lookup by id.
+func (t *tree) indexIDs() {
+	n := len(t.ids)
+	if n == 0 {
+		return
+	}
+	lo, hi := t.ids[0], t.ids[0]
+	for _, id := range t.ids {
+		lo, hi = min(lo, id), max(hi, id)
+	}
+	if span := uint64(hi - lo); span < uint64(2*n+64) {
+		t.minID = lo
+		t.rowOf = make([]int32, span+1)
+		for i := range t.rowOf {
+			t.rowOf[i] = -1
+		}
+		for r, id := range t.ids {
+			t.rowOf[id-lo] = int32(r)
+		}
+		return
+	}
+	t.byID = make([]int32, n)
+	for i := range t.byID {
+		t.byID[i] = int32(i)
+	}
+	ids := t.ids
+	slices.SortFunc(t.byID, func(a, b int32) int { return cmpInt64(ids[a], ids[b]) })
+}
+
+// walk calls yield with every row in increasing id order, until it returns
+// false.
+func (t *tree) walk(yield func(row int32) bool) {
+	if t.rowOf != nil {
+		for _, r := range t.rowOf {
+			if r >= 0 && !yield(r) {
+				return
+			}
+		}
+		return
+	}
+	for _, r := range t.byID {
+		if !yield(r) {
+			return
+		}
+	}
+}
+
+// duplicate returns an id that two rows share, if any.
+func (t *tree) duplicate() (int64, bool) {
+	if t.rowOf != nil {
+		seen := 0
+		for _, r := range t.rowOf {
+			if r >= 0 {
+				seen++
+			}
+		}
+		if seen == len(t.ids) {
+			return 0, false
+		}
+		for r, id := range t.ids {
+			if t.rowOf[id-t.minID] != int32(r) {
+				return id, true
+			}
+		}
+	}
+	for i := 1; i < len(t.byID); i++ {
+		if id := t.ids[t.byID[i]]; id == t.ids[t.byID[i-1]] {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// maxNode returns the largest node index used by a subtree rooted at i over
+// size points.
+func maxNode(i, size, leaf int) int {
+	if size <= leaf {
+		return i
+	}
+	return max(maxNode(2*i+1, size/2, leaf), maxNode(2*i+2, size-size/2, leaf))
+}
+
+// build lays out node i over rows [lo, hi): it picks the split axis from
+// an estimate of the rows' spread, partitions them at the median, builds
+// both children (the left on another goroutine for the first par levels)
+// and then sets the node's tight box as the union of its children's.
+func (t *tree) build(i, lo, hi, par int) {
+	dim := t.dim
+	box := t.box[2*dim*i : 2*dim*(i+1)]
+	if hi == lo {
+		return
+	}
+	if hi-lo <= t.leaf {
+		t.scanBox(box, lo, hi, 1)
+		return
+	}
+	// The widest axis, estimated from about 128 rows: the exact box of a
+	// big node would cost a pass over all its rows at every level.
+	t.scanBox(box, lo, hi, max(1, (hi-lo)/128))
+	axis, spread := 0, -1.0
+	for a := range dim {
+		if s := box[dim+a] - box[a]; s > spread {
+			axis, spread = a, s
+		}
+	}
+	mid := lo + (hi-lo)/2
+	t.selectRow(lo, hi, mid, axis)
+	t.nodes[i] = node{split: t.points[mid*dim+axis], axis: uint8(axis)}
+	if par > 0 {
+		var wg sync.WaitGroup
+		wg.Go(func() { t.build(2*i+1, lo, mid, par-1) })
+		t.build(2*i+2, mid, hi, par-1)
+		wg.Wait()
+	} else {
+		t.build(2*i+1, lo, mid, 0)
+		t.build(2*i+2, mid, hi, 0)
+	}
+	l, r := t.box[2*dim*(2*i+1):2*dim*(2*i+2)], t.box[2*dim*(2*i+2):2*dim*(2*i+3)]
+	for a := range dim {
+		box[a] = min(l[a], r[a])
+		box[dim+a] = max(l[dim+a], r[dim+a])
+	}
+}
+
+// scanBox sets box to the bounding box of every step-th row of [lo, hi).
+func (t *tree) scanBox(box []float64, lo, hi, step int) {
+	dim := t.dim
+	bmin, bmax := box[:dim], box[dim:2*dim]
+	copy(bmin, t.points[lo*dim:lo*dim+dim])
+	copy(bmax, t.points[lo*dim:lo*dim+dim])
+	for r := lo + step; r < hi; r += step {
+		x := t.points[r*dim : r*dim+dim]
+		for a, v := range x {
+			bmin[a] = min(bmin[a], v)
+			bmax[a] = max(bmax[a], v)
+		}
+	}
+}
+
+// swapRows exchanges rows a and b.
+func (t *tree) swapRows(a, b int) {
+	d := t.dim
+	pa, pb := t.points[a*d:a*d+d], t.points[b*d:b*d+d]
+	for j := range pa {
+		pa[j], pb[j] = pb[j], pa[j]
+	}
+	t.ids[a], t.ids[b] = t.ids[b], t.ids[a]
+	t.labels[a], t.labels[b] = t.labels[b], t.labels[a]
+}
+
+// selectRow partially sorts rows [lo, hi) on axis so that row nth holds the
+// value it would hold if sorted, no row before it is larger and none after
+// it smaller (quickselect, median-of-three pivots).
+func (t *tree) selectRow(lo, hi, nth, axis int) {
+	if t.dim == 4 {
+		t.selectRow4(lo, hi, nth, axis)
+		return
+	}
+	d, pts := t.dim, t.points
+	key := func(r int) float64 { return pts[r*d+axis] }
+	for hi-lo > 8 {
+		a, b, c := key(lo), key(lo+(hi-lo)/2), key(hi-1)
+		pv := max(min(a, b), min(max(a, b), c))
+		i, j := lo, hi-1
+		for i <= j {
+			for key(i) < pv {
+				i++
+			}
+			for key(j) > pv {
+				j--
+			}
+			if i <= j {
+				t.swapRows(i, j)
+				i++
+				j--
+			}
+		}
+		switch {
+		case nth <= j:
+			hi = j + 1
+		case nth >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+	// Insertion sort for the last few rows.
+	for i := lo + 1; i < hi; i++ {
+		for j := i; j > lo && key(j) < key(j-1); j-- {
+			t.swapRows(j, j-1)
+		}
+	}
+}
+
+// selectRow4 is selectRow for 4-d points, with rows moved as arrays.
+func (t *tree) selectRow4(lo, hi, nth, axis int) {
+	rows := unsafe.Slice((*[4]float64)(unsafe.Pointer(unsafe.SliceData(t.points))), len(t.ids))
+	ids, labels := t.ids, t.labels[:len(t.ids)]
+	swap := func(i, j int) {
+		rows[i], rows[j] = rows[j], rows[i]
+		ids[i], ids[j] = ids[j], ids[i]
+		labels[i], labels[j] = labels[j], labels[i]
+	}
+	for hi-lo > 8 {
+		a, b, c := rows[lo][axis], rows[lo+(hi-lo)/2][axis], rows[hi-1][axis]
+		pv := max(min(a, b), min(max(a, b), c))
+		i, j := lo, hi-1
+		for i <= j {
+			for rows[i][axis] < pv {
+				i++
+			}
+			for rows[j][axis] > pv {
+				j--
+			}
+			if i <= j {
+				swap(i, j)
+				i++
+				j--
+			}
+		}
+		switch {
+		case nth <= j:
+			hi = j + 1
+		case nth >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+	for i := lo + 1; i < hi; i++ {
+		for j := i; j > lo && rows[j][axis] < rows[j-1][axis]; j-- {
+			swap(j, j-1)
+		}
+	}
+}
+
+// find returns the row holding id.
+func (t *tree) find(id int64) (int, bool) {
+	if t.rowOf != nil {
+		j := uint64(id - t.minID)
+		if j < uint64(len(t.rowOf)) {
+			if r := t.rowOf[j]; r >= 0 {
+				return int(r), true
+			}
+		}
+		return 0, false
+	}
+	ids, by := t.ids, t.byID
+	lo, hi := 0, len(by)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ids[by[m]] < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(by) && ids[by[lo]] == id {
+		return int(by[lo]), true
+	}
+	return 0, false
+}
+
+// bound returns the lower bound on the rank distance from p to node i.
+func (t *tree) bound(i int, p []float64, m Metric) float64 {
+	d := t.dim
+	b := t.box[2*d*i : 2*d*(i+1)]
+	if d == 4 {
+		b = b[:8:8]
+		q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+		var g0, g1, g2, g3 float64
+		if q0 < b[0] {
+			g0 = b[0] - q0
+		} else if q0 > b[4] {
+			g0 = q0 - b[4]
+		}
+		if q1 < b[1] {
+			g1 = b[1] - q1
+		} else if q1 > b[5] {
+			g1 = q1 - b[5]
+		}
+		if q2 < b[2] {
+			g2 = b[2] - q2
+		} else if q2 > b[6] {
+			g2 = q2 - b[6]
+		}
+		if q3 < b[3] {
+			g3 = b[3] - q3
+		} else if q3 > b[7] {
+			g3 = q3 - b[7]
+		}
+		switch m {
+		case Euclidean:
+			return float64(float64(float64(g0*g0)+float64(g1*g1))+float64(g2*g2)) + float64(g3*g3)
+		case Manhattan:
+			return ((g0 + g1) + g2) + g3
+		}
+		return max(max(max(g0, g1), g2), g3)
+	}
+	return boxBound(m, p, b[:d], b[d:])
+}
+
+// maxDepth bounds the depth of any tree (row counts fit in int32).
+const maxDepth = 40
+
+// search offers to h every live point of t that can be among the k nearest
+// to p. A row r is skipped when dead[r] < n (see deltaLog).
+func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
+	if len(t.ids) == 0 {
+		return
+	}
+	// Depth first, nearer child first (by the split); a deferred child is
+	// visited only if its box may hold a point as near as the k-th.
+	type entry struct{ node, lo, hi int32 }
+	var stack [maxDepth]entry
+	stack[0] = entry{0, 0, int32(len(t.ids))}
+	sp := 1
+	leaf := int32(t.leaf)
+	for sp > 0 {
+		sp--
+		e := stack[sp]
+		i, lo, hi := int(e.node), e.lo, e.hi
+		if len(h.items) == k && t.bound(i, p, m) > h.last().Distance {
+			continue
+		}
+		for hi-lo > leaf {
+			nd := &t.nodes[i]
+			mid := lo + (hi-lo)/2
+			if p[nd.axis] < nd.split {
+				stack[sp] = entry{int32(2*i + 2), mid, hi}
+				i, hi = 2*i+1, mid
+			} else {
+				stack[sp] = entry{int32(2*i + 1), lo, mid}
+				i, lo = 2*i+2, mid
+			}
+			sp++
+		}
+		t.scan(h, int(lo), int(hi), p, k, m, dead, n)
+	}
+}
+
+// scan offers rows [lo, hi) to h.
+func (t *tree) scan(h *topK, lo, hi int, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
+	if t.dim == 4 && m != Chebyshev {
+		t.scan4(h, lo, hi, p, k, m, dead, n)
+		return
+	}
+	ids, labels, dim := t.ids[lo:hi], t.labels[lo:hi], t.dim
+	pts := t.points[lo*dim : hi*dim]
+	for j, id := range ids {
+		d := rankDistance(m, p, pts[j*dim:(j+1)*dim])
+		if len(h.items) == k {
+			if r := h.last(); d > r.Distance || (d == r.Distance && id > r.ID) {
+				continue
+			}
+		}
+		if dead != nil && dead[lo+j].Load() < n {
+			continue
+		}
+		h.push(d, id, int32(labels[j]), k)
+	}
+}
+
+// scan4 is scan for 4-d points and the L2 or L1 metric: the hot loop of
+// every search. The distance loop runs in a leaf function (no calls, so
+// everything stays in registers) that stops only at a point that may enter
+// the top k.
+func (t *tree) scan4(h *topK, lo, hi int, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
+	ids, labels := t.ids[lo:hi], t.labels[lo:hi]
+	labels = labels[:len(ids)]
+	pts := t.points[4*lo : 4*hi]
+	wd, wid := math.Inf(1), int64(math.MaxInt64) // the k-th nearest so far
+	if len(h.items) == k {
+		wd, wid = h.last().Distance, h.last().ID
+	}
+	for j := 0; ; j++ {
+		var d float64
+		if m == Euclidean {
+			j, d = next4L2(pts, j, p, wd)
+		} else {
+			j, d = next4L1(pts, j, p, wd)
+		}
+		if j >= len(ids) {
+			return
+		}
+		id := ids[j]
+		if d == wd && id > wid {
+			continue
+		}
+		if dead != nil && dead[lo+j].Load() < n {
+			continue
+		}
+		h.push(d, id, int32(labels[j]), k)
+		if len(h.items) == k {
+			wd, wid = h.last().Distance, h.last().ID
+		}
+	}
+}
+
+// next4L2 returns the first row j >= from of the 4-d rows pts whose
+// squared L2 distance d to p is at most limit, or j = len(pts)/4.
+func next4L2(pts []float64, from int, p []float64, limit float64) (int, float64) {
+	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+	for j := from; 4*j+4 <= len(pts); j++ {
+		if d := l2sq4(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3); d <= limit {
+			return j, d
+		}
+	}
+	return len(pts) / 4, 0
+}
+
+// next4L1 is next4L2 for the L1 distance.
+func next4L1(pts []float64, from int, p []float64, limit float64) (int, float64) {
+	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+	for j := from; 4*j+4 <= len(pts); j++ {
+		if d := l14(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3); d <= limit {
+			return j, d
+		}
+	}
+	return len(pts) / 4, 0
+}

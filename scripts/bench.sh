@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make bench: runs the benchmarks of the KNN index (N = 150, 10k, 100k,
+# 1M), the snapshot write path and the predict-body decoder, and prints
+# them as one table. Every benchmark checks its result before timing.
+#
+# Environment: BENCH (regexp, default all), BENCHTIME (default 1s),
+# COUNT (default 1), SHORT=1 (skip the 1M sizes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
+BENCH=${BENCH:-.}
+BENCHTIME=${BENCHTIME:-1s}
+COUNT=${COUNT:-1}
+short=()
+[ -n "${SHORT:-}" ] && short=(-short)
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+echo "== go test -run '^\$' -bench '$BENCH' -benchmem -benchtime $BENCHTIME -count $COUNT ${short[*]:-} (load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs)"
+go test -run '^$' -bench "$BENCH" -benchmem -benchtime "$BENCHTIME" -count "$COUNT" "${short[@]}" \
+	./internal/knn ./internal/iris ./internal/httpapi | tee "$out" | grep -E '^(FAIL|panic|---)' || true
+grep -q '^FAIL' "$out" && { cat "$out"; exit 1; }
+
+# One row per benchmark line: the name, then every "value unit" pair.
+awk '
+/^Benchmark/ {
+	name = $1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$/, "", name)
+	row = sprintf("%-44s", name)
+	for (i = 3; i < NF; i += 2) {
+		v = $i; u = $(i+1)
+		if (u == "ns/op") key = "ns/op"
+		else key = u
+		vals[key] = v
+	}
+	printf "%-44s %12s %12s %10s %10s %10s %12s %12s %9s\n", name, vals["ns/op"], vals["cpu-ns/op"], vals["p50-ns"], vals["p99-ns"], vals["allocs/op"], vals["rows/s"], vals["rows/cpu-s"], vals["B/point"]
+	delete vals
+}
+BEGIN {
+	printf "%-44s %12s %12s %10s %10s %10s %12s %12s %9s\n", "benchmark", "ns/op", "cpu-ns/op", "p50-ns", "p99-ns", "allocs/op", "rows/s", "rows/cpu-s", "B/point"
+}' "$out"
+echo "cpu-ns/op: CPU time of the benchmark thread per op (time waiting for a core on a shared machine not counted);"
+echo "rows/s: wall clock on all CPUs; rows/cpu-s: rows per CPU-second times GOMAXPROCS (what all CPUs would do if not shared)"
