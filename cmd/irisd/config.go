@@ -41,6 +41,7 @@ type config struct {
 	RateLimit       int
 	RateWindow      time.Duration
 	MaxHeavy        int
+	HeavyWait       time.Duration
 	DrainDelay      time.Duration
 
 	Redis             string
@@ -100,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
 	fs.DurationVar(&c.RateWindow, "rate-window", d.RateWindow, "window of -rate-limit")
 	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
+	fs.DurationVar(&c.HeavyWait, "max-inflight-wait", d.HeavyWait, "how long a batch waits for a free slot before the 503")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
@@ -225,6 +227,9 @@ func (c *config) validate() error {
 	if c.MaxHeavy < 1 {
 		errs = append(errs, fmt.Errorf("-max-inflight-batch must be at least 1, got %d", c.MaxHeavy))
 	}
+	if c.HeavyWait < 0 {
+		errs = append(errs, fmt.Errorf("-max-inflight-wait must not be negative, got %v", c.HeavyWait))
+	}
 	if c.DrainDelay < 0 {
 		errs = append(errs, fmt.Errorf("-drain-delay must not be negative, got %v", c.DrainDelay))
 	}
@@ -259,6 +264,7 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		RateLimit:      c.RateLimit,
 		RateWindow:     c.RateWindow,
 		MaxHeavy:       c.MaxHeavy,
+		HeavyWait:      c.HeavyWait,
 	}
 }
 

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/httprate"
 )
@@ -51,9 +53,10 @@ func clientIP(r *http.Request) (string, error) {
 const heavyBodyBytes = 1024
 
 // limitHeavy caps the number of heavy (batch) predictions in flight at
-// cfg.MaxHeavy. A heavy request that finds every slot taken is turned away
-// at once with 503 and Retry-After, before its body is read: queueing it
-// would only make every batch slower and hold more memory.
+// cfg.MaxHeavy. A heavy request that finds every slot taken waits up to
+// cfg.HeavyWait for one (short bursts queue instead of failing), then is
+// turned away with 503 and Retry-After, before its body is read: a longer
+// queue would only make every batch slower and hold more memory.
 func (s *Server) limitHeavy(next http.Handler) http.Handler {
 	slots := make(chan struct{}, s.cfg.MaxHeavy)
 	retry := strconv.Itoa(1)
@@ -62,15 +65,39 @@ func (s *Server) limitHeavy(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-			next.ServeHTTP(w, r)
-		default:
+		if !acquire(r.Context(), slots, s.cfg.HeavyWait) {
+			if r.Context().Err() != nil {
+				return // the client has gone; nobody reads an answer
+			}
 			s.metrics.reject("overloaded")
 			w.Header().Set("Retry-After", retry)
 			writeProblem(w, r, http.StatusServiceUnavailable,
 				fmt.Sprintf("the server is busy with %d batch predictions; retry after the time in Retry-After", s.cfg.MaxHeavy), nil)
+			return
 		}
+		defer func() { <-slots }()
+		next.ServeHTTP(w, r)
 	})
+}
+
+// acquire takes a slot, waiting at most wait (and not past ctx).
+func acquire(ctx context.Context, slots chan struct{}, wait time.Duration) bool {
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+	}
+	if wait <= 0 {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
 }

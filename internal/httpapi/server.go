@@ -45,9 +45,11 @@ type Config struct {
 	// per RateWindow; 0 turns rate limiting off.
 	RateLimit  int
 	RateWindow time.Duration
-	// MaxHeavy is the most batch predictions in flight at once; more are
-	// answered 503 with Retry-After.
-	MaxHeavy int
+	// MaxHeavy is the most batch predictions in flight at once. A batch that
+	// finds every slot taken waits up to HeavyWait for one, then is answered
+	// 503 with Retry-After.
+	MaxHeavy  int
+	HeavyWait time.Duration
 	// Metrics is the registry the API's metrics go into, served at
 	// GET /metrics; nil makes a private one.
 	Metrics *prometheus.Registry
@@ -55,7 +57,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
 // batches of up to 10,000 rows, bodies up to 8 MiB, any origin, no API key,
-// no rate limit (window one second when set), 16 batches in flight.
+// no rate limit (window one second when set), 16 batches in flight (a
+// 17th waits up to 250 ms for a slot).
 func DefaultConfig() Config {
 	return Config{
 		DefaultK:       5,
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		CORSOrigins:    []string{"*"},
 		RateWindow:     time.Second,
 		MaxHeavy:       16,
+		HeavyWait:      250 * time.Millisecond,
 	}
 }
 
