@@ -363,3 +363,29 @@ func BenchmarkIndexReplace(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSmallSearch compares, for small sets, the bound-free scan of
+// searchSmall with the bounded tree search (how smallMax was chosen).
+func BenchmarkSmallSearch(b *testing.B) {
+	for _, n := range []int{150, 256} {
+		d := randomDataset(b, n, 7)
+		ix := indexOf(b, d)
+		qs := queries(1024, 1)
+		for _, small := range []bool{false, true} {
+			for _, m := range []Metric{Euclidean, Manhattan} {
+				b.Run(fmt.Sprintf("n=%d/%v/small=%v", n, m, small), func(b *testing.B) {
+					old := smallSearch
+					smallSearch = small
+					defer func() { smallSearch = old }()
+					checkIndex(b, d, ix, qs, m)
+					var pr Prediction
+					i := 0
+					for b.Loop() {
+						_ = ix.PredictInto(&pr, qs[i&1023], Query{K: 5, Metric: m})
+						i++
+					}
+				})
+			}
+		}
+	}
+}
