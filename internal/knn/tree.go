@@ -384,9 +384,15 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 	if len(t.ids) == 0 {
 		return
 	}
-	if len(t.ids) <= smallMax && smallSearch && t.dim == 4 && m != Chebyshev {
-		t.searchSmall(h, p, k, m, dead, n)
-		return
+	if t.dim == 4 && m != Chebyshev {
+		if len(t.ids) <= smallMax && smallSearch {
+			t.searchSmall(h, p, k, m, dead, n)
+			return
+		}
+		if splitBounds {
+			t.search4(h, (*[4]float64)(p), k, m, dead, n)
+			return
+		}
 	}
 	// Depth first, nearer child first (by the split); a deferred child is
 	// visited only if its box may hold a point as near as the k-th.
@@ -415,6 +421,70 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 			sp++
 		}
 		t.scan(h, int(lo), int(hi), p, k, m, dead, n)
+	}
+}
+
+// splitBounds selects search4 for 4-d trees (benchmarks compare).
+var splitBounds = true
+
+// search4 is search for 4-d points and L2 or L1. It bounds a deferred
+// child by its distance from p across the split planes on the path to it
+// (per axis, the largest gap between p and a plane the child lies beyond),
+// the incremental bound of Arya and Mount, instead of by its box: the
+// bound needs only the splits the descent reads anyway, no box from
+// memory, which at a million points is a cache miss per bound. Each gap is
+// at most the point's own axis difference for every row of the child
+// (rows of a left child are <= the split, of a right child >= it, and IEEE
+// subtraction is monotone), and the gaps are combined with the operations
+// of the distance kernels in the same order, so the bound never exceeds a
+// computed distance and pruning stays exact, ties included.
+func (t *tree) search4(h *topK, q *[4]float64, k int, m Metric, dead []atomic.Int32, n int32) {
+	type entry struct {
+		off    [4]float64 // per-axis gaps to the child's cell
+		bound  float64
+		node   int32
+		lo, hi int32
+	}
+	var stack [maxDepth]entry
+	stack[0] = entry{hi: int32(len(t.ids))}
+	sp := 1
+	leaf := int32(t.leaf)
+	nodes := t.nodes
+	for sp > 0 {
+		sp--
+		e := &stack[sp]
+		if len(h.items) == k && e.bound > h.last().Distance {
+			continue
+		}
+		off := e.off
+		i, lo, hi := int(e.node), e.lo, e.hi
+		for hi-lo > leaf {
+			nd := &nodes[i]
+			mid := lo + (hi-lo)/2
+			a := nd.axis & 3
+			var f entry
+			f.off = off
+			if v := q[a]; v < nd.split {
+				f.node, f.lo, f.hi = int32(2*i+2), mid, hi
+				f.off[a] = max(off[a], nd.split-v)
+				i, hi = 2*i+1, mid
+			} else {
+				f.node, f.lo, f.hi = int32(2*i+1), lo, mid
+				f.off[a] = max(off[a], v-nd.split)
+				i, lo = 2*i+2, mid
+			}
+			g0, g1, g2, g3 := f.off[0], f.off[1], f.off[2], f.off[3]
+			if m == Euclidean {
+				f.bound = float64(float64(float64(g0*g0)+float64(g1*g1))+float64(g2*g2)) + float64(g3*g3)
+			} else {
+				f.bound = ((g0 + g1) + g2) + g3
+			}
+			if len(h.items) < k || f.bound <= h.last().Distance {
+				stack[sp] = f
+				sp++
+			}
+		}
+		t.scan4(h, int(lo), int(hi), q[:], k, m, dead, n)
 	}
 }
 
