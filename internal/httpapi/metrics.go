@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -24,6 +25,7 @@ type metrics struct {
 	predictions *prometheus.CounterVec
 	batchSize   prometheus.Histogram
 	rejected    *prometheus.CounterVec
+	cache       sync.Map // seriesKey -> *requestSeries
 }
 
 // newMetrics creates the metrics and registers them, with gauges that read
@@ -72,10 +74,15 @@ func newMetrics(reg *prometheus.Registry, store iris.Store) *metrics {
 
 // instrument counts every request and times it, labelled with chi's route
 // pattern (never the raw path, which would let clients create series).
+// It reuses the access log's response wrapper when there is one, and the
+// series of a (route, method, status) once looked up.
 func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww, ok := w.(middleware.WrapResponseWriter)
+		if !ok {
+			ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		}
 		defer func() {
 			status := ww.Status()
 			if status == 0 {
@@ -91,12 +98,42 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 			default:
 				method = "other" // bounded label values
 			}
-			code := strconv.Itoa(status)
-			m.requests.WithLabelValues(route, method, code).Inc()
-			m.latency.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
+			s := m.series(route, method, status)
+			s.requests.Inc()
+			s.latency.Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(ww, r)
 	})
+}
+
+// seriesKey identifies the request series of one route, method and status.
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// requestSeries are the request counter and latency histogram of one
+// seriesKey.
+type requestSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// series returns the request series for the labels, looked up in the
+// vectors once and then cached (the label values are bounded: route
+// patterns, six methods and "other", status codes).
+func (m *metrics) series(route, method string, status int) *requestSeries {
+	k := seriesKey{route, method, status}
+	if s, ok := m.cache.Load(k); ok {
+		return s.(*requestSeries)
+	}
+	code := strconv.Itoa(status)
+	s := &requestSeries{
+		requests: m.requests.WithLabelValues(route, method, code),
+		latency:  m.latency.WithLabelValues(route, method, code),
+	}
+	v, _ := m.cache.LoadOrStore(k, s)
+	return v.(*requestSeries)
 }
 
 // handler serves the registry in the Prometheus text format.
