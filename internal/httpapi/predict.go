@@ -97,7 +97,7 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 	}
 	fs := make([]iris.Features, n)
 	for i := range req.Instances {
-		f, err := req.Instances[i].features(fmt.Sprintf("instances[%d]", i))
+		f, err := req.Instances[i].featuresNamed(func() string { return fmt.Sprintf("instances[%d]", i) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
