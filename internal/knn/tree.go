@@ -546,11 +546,11 @@ func (t *tree) searchSmall(h *topK, p []float64, k int, m Metric, dead []atomic.
 	}
 }
 
-// collect4L2 appends to cand, from position c, the rows in [from, to) of
+// collect4L2Go appends to cand, from position c, the rows in [from, to) of
 // the 4-d rows pts whose squared L2 distance to p is at most limit, and
 // returns the new count. It has no data-dependent branch. to must be at
 // most smallMax.
-func collect4L2(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
+func collect4L2Go(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
 	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
 	rs := rows4(pts[:4*to])[from:]
 	for i := range rs {
@@ -563,8 +563,8 @@ func collect4L2(cand *[smallMax]int32, c int, pts []float64, from, to int, p []f
 	return c
 }
 
-// collect4L1 is collect4L2 for the L1 distance.
-func collect4L1(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
+// collect4L1Go is collect4L2Go for the L1 distance.
+func collect4L1Go(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
 	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
 	rs := rows4(pts[:4*to])[from:]
 	for i := range rs {
