@@ -32,3 +32,28 @@ func collect4L1(cand *[smallMax]int32, c int, pts []float64, from, to int, p []f
 	}
 	return collect4L1SSE(cand, c, &rows[0], from, to, (*[4]float64)(p), limit)
 }
+
+//go:noescape
+func next4L2SSE(rows *[4]float64, from, n int, q *[4]float64, limit float64) (int, float64)
+
+//go:noescape
+func next4L1SSE(rows *[4]float64, from, n int, q *[4]float64, limit float64) (int, float64)
+
+// next4L2 returns the first row j >= from of the 4-d rows pts whose
+// squared L2 distance d to p is at most limit, or j = len(pts)/4.
+func next4L2(pts []float64, from int, p []float64, limit float64) (int, float64) {
+	n := len(pts) / 4
+	if from >= n {
+		return n, 0
+	}
+	return next4L2SSE((*[4]float64)(pts), from, n, (*[4]float64)(p), limit)
+}
+
+// next4L1 is next4L2 for the L1 distance.
+func next4L1(pts []float64, from int, p []float64, limit float64) (int, float64) {
+	n := len(pts) / 4
+	if from >= n {
+		return n, 0
+	}
+	return next4L1SSE((*[4]float64)(pts), from, n, (*[4]float64)(p), limit)
+}

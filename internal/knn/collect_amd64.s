@@ -89,3 +89,97 @@ l1loop:
 l1done:
 	MOVQ CX, ret+56(FP)
 	RET
+
+// func next4L2SSE(rows *[4]float64, from, n int, q *[4]float64, limit float64) (int, float64)
+TEXT ·next4L2SSE(SB), NOSPLIT, $0-56
+	MOVQ   rows+0(FP), SI
+	MOVQ   from+8(FP), DX
+	MOVQ   n+16(FP), BX
+	MOVQ   q+24(FP), AX
+	MOVSD  limit+32(FP), X5
+	MOVUPD 0(AX), X0
+	MOVUPD 16(AX), X1
+	CMPQ   DX, BX
+	JGE    n2none
+	MOVQ   DX, R8
+	SHLQ   $5, R8
+	ADDQ   R8, SI
+
+n2loop:
+	MOVUPD   0(SI), X2
+	MOVUPD   16(SI), X3
+	SUBPD    X0, X2
+	SUBPD    X1, X3
+	MULPD    X2, X2
+	MULPD    X3, X3
+	MOVAPD   X2, X4
+	UNPCKHPD X4, X4
+	ADDSD    X4, X2
+	ADDSD    X3, X2
+	UNPCKHPD X3, X3
+	ADDSD    X3, X2
+	UCOMISD  X2, X5                  // CF = limit < d (or unordered)
+	JCC      n2found
+	ADDQ     $32, SI
+	INCQ     DX
+	CMPQ     DX, BX
+	JLT      n2loop
+
+n2none:
+	MOVQ  BX, ret+40(FP)
+	XORPS X2, X2
+	MOVSD X2, ret1+48(FP)
+	RET
+
+n2found:
+	MOVQ  DX, ret+40(FP)
+	MOVSD X2, ret1+48(FP)
+	RET
+
+// func next4L1SSE(rows *[4]float64, from, n int, q *[4]float64, limit float64) (int, float64)
+TEXT ·next4L1SSE(SB), NOSPLIT, $0-56
+	MOVQ    rows+0(FP), SI
+	MOVQ    from+8(FP), DX
+	MOVQ    n+16(FP), BX
+	MOVQ    q+24(FP), AX
+	MOVSD   limit+32(FP), X5
+	MOVUPD  0(AX), X0
+	MOVUPD  16(AX), X1
+	PCMPEQL X6, X6
+	PSRLQ   $1, X6
+	CMPQ    DX, BX
+	JGE     n1none
+	MOVQ    DX, R8
+	SHLQ    $5, R8
+	ADDQ    R8, SI
+
+n1loop:
+	MOVUPD   0(SI), X2
+	MOVUPD   16(SI), X3
+	SUBPD    X0, X2
+	SUBPD    X1, X3
+	ANDPD    X6, X2
+	ANDPD    X6, X3
+	MOVAPD   X2, X4
+	UNPCKHPD X4, X4
+	ADDSD    X4, X2
+	ADDSD    X3, X2
+	UNPCKHPD X3, X3
+	ADDSD    X3, X2
+	UCOMISD  X2, X5
+	JCC      n1found
+	ADDQ     $32, SI
+	INCQ     DX
+	CMPQ     DX, BX
+	JLT      n1loop
+
+n1none:
+	MOVQ  BX, ret+40(FP)
+	XORPS X2, X2
+	MOVSD X2, ret1+48(FP)
+	RET
+
+n1found:
+	MOVQ  DX, ret+40(FP)
+	MOVSD X2, ret1+48(FP)
+	RET

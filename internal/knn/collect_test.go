@@ -8,8 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCollectMatchesGo checks that collect4L2 and collect4L1 (SSE2
-// assembly on amd64) select exactly the rows the Go loops select, at
+// TestCollectMatchesGo checks that collect4L2, collect4L1, next4L2 and
+// next4L1 (SSE2 assembly on amd64) select exactly the rows, with the same
+// distance bits, that the Go loops select, at
 // limits equal to the distances themselves (where one bit decides), on
 // random, coarse-grid, huge and tiny coordinates.
 func TestCollectMatchesGo(t *testing.T) {
@@ -55,6 +56,18 @@ func TestCollectMatchesGo(t *testing.T) {
 			}
 			require.Equal(t, wc, gc, "round %d %v", round, m)
 			require.Equal(t, want[c0:wc], got[c0:gc], "round %d %v", round, m)
+			sub := pts[:4*to]
+			var gj, wj int
+			var gd, wd float64
+			if m == Euclidean {
+				gj, gd = next4L2(sub, from, p, limit)
+				wj, wd = next4L2Go(sub, from, p, limit)
+			} else {
+				gj, gd = next4L1(sub, from, p, limit)
+				wj, wd = next4L1Go(sub, from, p, limit)
+			}
+			require.Equal(t, wj, gj, "round %d %v", round, m)
+			require.Equal(t, math.Float64bits(wd), math.Float64bits(gd), "round %d %v", round, m)
 		}
 	}
 }

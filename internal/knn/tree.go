@@ -637,9 +637,9 @@ func (t *tree) scan4(h *topK, lo, hi int, p []float64, k int, m Metric, dead []a
 	}
 }
 
-// next4L2 returns the first row j >= from of the 4-d rows pts whose
+// next4L2Go returns the first row j >= from of the 4-d rows pts whose
 // squared L2 distance d to p is at most limit, or j = len(pts)/4.
-func next4L2(pts []float64, from int, p []float64, limit float64) (int, float64) {
+func next4L2Go(pts []float64, from int, p []float64, limit float64) (int, float64) {
 	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
 	rows := rows4(pts)
 	for j := from; j < len(rows); j++ {
@@ -650,8 +650,8 @@ func next4L2(pts []float64, from int, p []float64, limit float64) (int, float64)
 	return len(rows), 0
 }
 
-// next4L1 is next4L2 for the L1 distance.
-func next4L1(pts []float64, from int, p []float64, limit float64) (int, float64) {
+// next4L1Go is next4L2Go for the L1 distance.
+func next4L1Go(pts []float64, from int, p []float64, limit float64) (int, float64) {
 	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
 	rows := rows4(pts)
 	for j := from; j < len(rows); j++ {
