@@ -462,27 +462,36 @@ func (t *tree) search4(h *topK, q *[4]float64, k int, m Metric, dead []atomic.In
 			nd := &nodes[i]
 			mid := lo + (hi-lo)/2
 			a := nd.axis & 3
-			var f entry
-			f.off = off
+			var gap float64
+			var fn, flo, fhi int32
 			if v := q[a]; v < nd.split {
-				f.node, f.lo, f.hi = int32(2*i+2), mid, hi
-				f.off[a] = max(off[a], nd.split-v)
+				gap = nd.split - v
+				fn, flo, fhi = int32(2*i+2), mid, hi
 				i, hi = 2*i+1, mid
 			} else {
-				f.node, f.lo, f.hi = int32(2*i+1), lo, mid
-				f.off[a] = max(off[a], v-nd.split)
+				gap = v - nd.split
+				fn, flo, fhi = int32(2*i+1), lo, mid
 				i, lo = 2*i+2, mid
 			}
-			g0, g1, g2, g3 := f.off[0], f.off[1], f.off[2], f.off[3]
-			if m == Euclidean {
-				f.bound = float64(float64(float64(g0*g0)+float64(g1*g1))+float64(g2*g2)) + float64(g3*g3)
-			} else {
-				f.bound = ((g0 + g1) + g2) + g3
+			// The far child's gaps: this node's, with axis a's at least
+			// the gap to the split (gaps are never NaN).
+			prev := off[a]
+			if gap < prev {
+				gap = prev
 			}
-			if len(h.items) < k || f.bound <= h.last().Distance {
-				stack[sp] = f
+			off[a] = gap
+			g0, g1, g2, g3 := off[0], off[1], off[2], off[3]
+			var b float64
+			if m == Euclidean {
+				b = float64(float64(float64(g0*g0)+float64(g1*g1))+float64(g2*g2)) + float64(g3*g3)
+			} else {
+				b = ((g0 + g1) + g2) + g3
+			}
+			if len(h.items) < k || b <= h.last().Distance {
+				stack[sp] = entry{off: off, bound: b, node: fn, lo: flo, hi: fhi}
 				sp++
 			}
+			off[a] = prev // the near child keeps this node's gaps
 		}
 		t.scan4(h, int(lo), int(hi), q[:], k, m, dead, n)
 	}
