@@ -47,9 +47,10 @@ type node struct {
 // slices (they are reordered in place). ids must be unique.
 func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 	n := len(ids)
-	// Leaves of LeafSize points even for small sets: at N=150 (Iris) the
-	// tree beats one 150-point leaf (a brute-force scan) by about 15%
-	// (BenchmarkIndexPredict, docs/performance.md).
+	// Leaves of LeafSize points even for small sets: searchSmall scans
+	// the query's leaf first to get a tight k-th distance (a scan of the
+	// rows in tree order from the start accepts twice the candidates and
+	// takes twice as long at N=150; docs/performance.md).
 	t := &tree{dim: dim, leaf: LeafSize, points: points, ids: ids, labels: labels}
 	nodes := maxNode(0, n, t.leaf) + 1
 	t.nodes = make([]node, nodes)
