@@ -19,13 +19,14 @@ import (
 // given in Config.Metrics (never the global one). A nil *metrics records
 // nothing.
 type metrics struct {
-	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	predictions *prometheus.CounterVec
-	batchSize   prometheus.Histogram
-	rejected    *prometheus.CounterVec
-	cache       sync.Map // seriesKey -> *requestSeries
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	predictions  *prometheus.CounterVec
+	batchSize    prometheus.Histogram
+	rejected     *prometheus.CounterVec
+	cache        sync.Map // seriesKey -> *requestSeries
+	speciesCache sync.Map // species name -> prometheus.Counter
 }
 
 // newMetrics creates the metrics and registers them, with gauges that read
@@ -154,7 +155,17 @@ func (m *metrics) observePrediction(classes []string, pr *knn.Prediction) {
 	if m == nil {
 		return
 	}
-	m.predictions.WithLabelValues(classes[pr.Class]).Inc()
+	m.species(classes[pr.Class]).Inc()
+}
+
+// species returns the prediction counter of one species, looked up in the
+// vector once and then cached (species are the training set's classes).
+func (m *metrics) species(name string) prometheus.Counter {
+	if c, ok := m.speciesCache.Load(name); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.speciesCache.LoadOrStore(name, m.predictions.WithLabelValues(name))
+	return c.(prometheus.Counter)
 }
 
 // observeBatch counts a batch's rows by predicted class and its size.
@@ -169,7 +180,7 @@ func (m *metrics) observeBatch(classes []string, out []knn.Prediction) {
 	}
 	for c, n := range counts {
 		if n > 0 {
-			m.predictions.WithLabelValues(classes[c]).Add(float64(n))
+			m.species(classes[c]).Add(float64(n))
 		}
 	}
 }
