@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -214,7 +215,20 @@ func (f *featuresJSON) UnmarshalJSON(b []byte) error {
 // features converts the wire form into validated domain features; field
 // names the JSON field for error messages.
 func (f *featuresJSON) features(field string) (iris.Features, error) {
+	return f.featuresNamed(func() string { return field })
+}
+
+// featuresNamed is features with the field's name made only for an error
+// (a batch would otherwise format "instances[i]" for every row).
+func (f *featuresJSON) featuresNamed(name func() string) (iris.Features, error) {
 	var out iris.Features
+	if f.named && !slices.Contains(f.have[:], false) || !f.named && len(f.vals) == iris.Dim {
+		copy(out[:], f.vals)
+		if iris.CheckFeatures(out) == nil {
+			return out, nil
+		}
+	}
+	field := name()
 	if f.named {
 		for i, ok := range f.have {
 			if !ok {

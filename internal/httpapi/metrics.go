@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -18,12 +19,14 @@ import (
 // given in Config.Metrics (never the global one). A nil *metrics records
 // nothing.
 type metrics struct {
-	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	predictions *prometheus.CounterVec
-	batchSize   prometheus.Histogram
-	rejected    *prometheus.CounterVec
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	predictions  *prometheus.CounterVec
+	batchSize    prometheus.Histogram
+	rejected     *prometheus.CounterVec
+	cache        sync.Map // seriesKey -> *requestSeries
+	speciesCache sync.Map // species name -> prometheus.Counter
 }
 
 // newMetrics creates the metrics and registers them, with gauges that read
@@ -72,10 +75,15 @@ func newMetrics(reg *prometheus.Registry, store iris.Store) *metrics {
 
 // instrument counts every request and times it, labelled with chi's route
 // pattern (never the raw path, which would let clients create series).
+// It reuses the access log's response wrapper when there is one, and the
+// series of a (route, method, status) once looked up.
 func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww, ok := w.(middleware.WrapResponseWriter)
+		if !ok {
+			ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		}
 		defer func() {
 			status := ww.Status()
 			if status == 0 {
@@ -91,12 +99,42 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 			default:
 				method = "other" // bounded label values
 			}
-			code := strconv.Itoa(status)
-			m.requests.WithLabelValues(route, method, code).Inc()
-			m.latency.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
+			s := m.series(route, method, status)
+			s.requests.Inc()
+			s.latency.Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(ww, r)
 	})
+}
+
+// seriesKey identifies the request series of one route, method and status.
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// requestSeries are the request counter and latency histogram of one
+// seriesKey.
+type requestSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// series returns the request series for the labels, looked up in the
+// vectors once and then cached (the label values are bounded: route
+// patterns, six methods and "other", status codes).
+func (m *metrics) series(route, method string, status int) *requestSeries {
+	k := seriesKey{route, method, status}
+	if s, ok := m.cache.Load(k); ok {
+		return s.(*requestSeries)
+	}
+	code := strconv.Itoa(status)
+	s := &requestSeries{
+		requests: m.requests.WithLabelValues(route, method, code),
+		latency:  m.latency.WithLabelValues(route, method, code),
+	}
+	v, _ := m.cache.LoadOrStore(k, s)
+	return v.(*requestSeries)
 }
 
 // handler serves the registry in the Prometheus text format.
@@ -117,7 +155,17 @@ func (m *metrics) observePrediction(classes []string, pr *knn.Prediction) {
 	if m == nil {
 		return
 	}
-	m.predictions.WithLabelValues(classes[pr.Class]).Inc()
+	m.species(classes[pr.Class]).Inc()
+}
+
+// species returns the prediction counter of one species, looked up in the
+// vector once and then cached (species are the training set's classes).
+func (m *metrics) species(name string) prometheus.Counter {
+	if c, ok := m.speciesCache.Load(name); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.speciesCache.LoadOrStore(name, m.predictions.WithLabelValues(name))
+	return c.(prometheus.Counter)
 }
 
 // observeBatch counts a batch's rows by predicted class and its size.
@@ -132,7 +180,7 @@ func (m *metrics) observeBatch(classes []string, out []knn.Prediction) {
 	}
 	for c, n := range counts {
 		if n > 0 {
-			m.predictions.WithLabelValues(classes[c]).Add(float64(n))
+			m.species(classes[c]).Add(float64(n))
 		}
 	}
 }

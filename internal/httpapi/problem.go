@@ -91,7 +91,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(r.Context(), level, "request failed",
-		slog.String("request_id", requestIDFrom(r.Context())),
+		slog.String("request_id", requestIDFrom(r)),
 		slog.Int("status", status),
 		slog.String("error", err.Error()))
 	writeProblem(w, r, status, msg, fields)
@@ -105,7 +105,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 		Status:    status,
 		Detail:    detail,
 		Instance:  r.URL.Path,
-		RequestID: requestIDFrom(r.Context()),
+		RequestID: requestIDFrom(r),
 		Errors:    fields,
 	}
 	b, _ := json.Marshal(p)

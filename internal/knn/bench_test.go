@@ -363,3 +363,54 @@ func BenchmarkIndexReplace(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSmallSearch compares, for small sets, the bound-free scan of
+// searchSmall with the bounded tree search (how smallMax was chosen).
+func BenchmarkSmallSearch(b *testing.B) {
+	for _, n := range []int{150, 256} {
+		d := randomDataset(b, n, 7)
+		ix := indexOf(b, d)
+		qs := queries(1024, 1)
+		for _, small := range []bool{false, true} {
+			for _, m := range []Metric{Euclidean, Manhattan} {
+				b.Run(fmt.Sprintf("n=%d/%v/small=%v", n, m, small), func(b *testing.B) {
+					old := smallSearch
+					smallSearch = small
+					defer func() { smallSearch = old }()
+					checkIndex(b, d, ix, qs, m)
+					var pr Prediction
+					i := 0
+					for b.Loop() {
+						_ = ix.PredictInto(&pr, qs[i&1023], Query{K: 5, Metric: m})
+						i++
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkSplitBounds compares the split-plane bounds of search4 with
+// the box bounds of search at large sizes.
+func BenchmarkSplitBounds(b *testing.B) {
+	for _, n := range benchSizes()[1:] {
+		for _, split := range []bool{false, true} {
+			for _, m := range []Metric{Euclidean, Manhattan} {
+				b.Run(fmt.Sprintf("n=%d/%v/split=%v", n, m, split), func(b *testing.B) {
+					d, ix := fixture(b, n)
+					old := splitBounds
+					splitBounds = split
+					defer func() { splitBounds = old }()
+					qs := queries(1024, 1)
+					checkIndex(b, d, ix, qs, m)
+					var pr Prediction
+					i := 0
+					for b.Loop() {
+						_ = ix.PredictInto(&pr, qs[i&1023], Query{K: 5, Metric: m})
+						i++
+					}
+				})
+			}
+		}
+	}
+}

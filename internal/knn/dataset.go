@@ -97,9 +97,9 @@ func (d *Dataset) Nearest(dst []Neighbor, p []float64, k int, m Metric) []Neighb
 	if dim == 4 && m == Euclidean {
 		// The common case, unrolled: 4-d (Iris) squared L2.
 		q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
-		pts := d.points
+		rows := rows4(d.points)[:len(d.ids)]
 		for i, id := range d.ids {
-			h.push(l2sq4(pts[4*i:4*i+4:4*i+4], q0, q1, q2, q3), id, d.labels[i], k)
+			h.push(l2sq4(&rows[i], q0, q1, q2, q3), id, d.labels[i], k)
 		}
 	} else {
 		for i, id := range d.ids {

@@ -1,6 +1,9 @@
 package knn
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // The distance kernels below are shared by the brute-force Dataset, the
 // k-d tree and the live Index, so that every search computes bit-identical
@@ -19,15 +22,13 @@ import "math"
 
 // l2sq4 is the squared Euclidean distance between the 4-d point x and
 // (q0, q1, q2, q3).
-func l2sq4(x []float64, q0, q1, q2, q3 float64) float64 {
-	x = x[:4:4]
+func l2sq4(x *[4]float64, q0, q1, q2, q3 float64) float64 {
 	a, b, c, e := x[0]-q0, x[1]-q1, x[2]-q2, x[3]-q3
 	return float64(float64(float64(a*a)+float64(b*b))+float64(c*c)) + float64(e*e)
 }
 
 // l14 is the Manhattan distance between the 4-d point x and q.
-func l14(x []float64, q0, q1, q2, q3 float64) float64 {
-	x = x[:4:4]
+func l14(x *[4]float64, q0, q1, q2, q3 float64) float64 {
 	return ((math.Abs(x[0]-q0) + math.Abs(x[1]-q1)) + math.Abs(x[2]-q2)) + math.Abs(x[3]-q3)
 }
 
@@ -39,9 +40,9 @@ func rankDistance(m Metric, p, x []float64) float64 {
 	if len(p) == 4 {
 		switch m {
 		case Euclidean:
-			return l2sq4(x, p[0], p[1], p[2], p[3])
+			return l2sq4((*[4]float64)(x), p[0], p[1], p[2], p[3])
 		case Manhattan:
-			return l14(x, p[0], p[1], p[2], p[3])
+			return l14((*[4]float64)(x), p[0], p[1], p[2], p[3])
 		}
 	}
 	var s float64
@@ -98,4 +99,10 @@ func trueDistance(m Metric, r float64) float64 {
 		return math.Sqrt(r)
 	}
 	return r
+}
+
+// rows4 views the row-major 4-d points pts as rows (len(pts) must be a
+// multiple of 4), so that loops over rows need no bounds checks.
+func rows4(pts []float64) [][4]float64 {
+	return unsafe.Slice((*[4]float64)(unsafe.Pointer(unsafe.SliceData(pts))), len(pts)/4)
 }

@@ -47,9 +47,10 @@ type node struct {
 // slices (they are reordered in place). ids must be unique.
 func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 	n := len(ids)
-	// Leaves of LeafSize points even for small sets: at N=150 (Iris) the
-	// tree beats one 150-point leaf (a brute-force scan) by about 15%
-	// (BenchmarkIndexPredict, docs/performance.md).
+	// Leaves of LeafSize points even for small sets: searchSmall scans
+	// the query's leaf first to get a tight k-th distance (a scan of the
+	// rows in tree order from the start accepts twice the candidates and
+	// takes twice as long at N=150; docs/performance.md).
 	t := &tree{dim: dim, leaf: LeafSize, points: points, ids: ids, labels: labels}
 	nodes := maxNode(0, n, t.leaf) + 1
 	t.nodes = make([]node, nodes)
@@ -384,6 +385,16 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 	if len(t.ids) == 0 {
 		return
 	}
+	if t.dim == 4 && m != Chebyshev {
+		if len(t.ids) <= smallMax && smallSearch {
+			t.searchSmall(h, p, k, m, dead, n)
+			return
+		}
+		if splitBounds {
+			t.search4(h, (*[4]float64)(p), k, m, dead, n)
+			return
+		}
+	}
 	// Depth first, nearer child first (by the split); a deferred child is
 	// visited only if its box may hold a point as near as the k-th.
 	type entry struct{ node, lo, hi int32 }
@@ -412,6 +423,170 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 		}
 		t.scan(h, int(lo), int(hi), p, k, m, dead, n)
 	}
+}
+
+// splitBounds selects search4 for 4-d trees (benchmarks compare).
+var splitBounds = true
+
+// search4 is search for 4-d points and L2 or L1. It bounds a deferred
+// child by its distance from p across the split planes on the path to it
+// (per axis, the largest gap between p and a plane the child lies beyond),
+// the incremental bound of Arya and Mount, instead of by its box: the
+// bound needs only the splits the descent reads anyway, no box from
+// memory, which at a million points is a cache miss per bound. Each gap is
+// at most the point's own axis difference for every row of the child
+// (rows of a left child are <= the split, of a right child >= it, and IEEE
+// subtraction is monotone), and the gaps are combined with the operations
+// of the distance kernels in the same order, so the bound never exceeds a
+// computed distance and pruning stays exact, ties included.
+func (t *tree) search4(h *topK, q *[4]float64, k int, m Metric, dead []atomic.Int32, n int32) {
+	type entry struct {
+		off    [4]float64 // per-axis gaps to the child's cell
+		bound  float64
+		node   int32
+		lo, hi int32
+	}
+	var stack [maxDepth]entry
+	stack[0] = entry{hi: int32(len(t.ids))}
+	sp := 1
+	leaf := int32(t.leaf)
+	nodes := t.nodes
+	for sp > 0 {
+		sp--
+		e := &stack[sp]
+		if len(h.items) == k && e.bound > h.last().Distance {
+			continue
+		}
+		off := e.off
+		i, lo, hi := int(e.node), e.lo, e.hi
+		for hi-lo > leaf {
+			nd := &nodes[i]
+			mid := lo + (hi-lo)/2
+			a := nd.axis & 3
+			var gap float64
+			var fn, flo, fhi int32
+			if v := q[a]; v < nd.split {
+				gap = nd.split - v
+				fn, flo, fhi = int32(2*i+2), mid, hi
+				i, hi = 2*i+1, mid
+			} else {
+				gap = v - nd.split
+				fn, flo, fhi = int32(2*i+1), lo, mid
+				i, lo = 2*i+2, mid
+			}
+			// The far child's gaps: this node's, with axis a's at least
+			// the gap to the split (gaps are never NaN).
+			prev := off[a]
+			if gap < prev {
+				gap = prev
+			}
+			off[a] = gap
+			g0, g1, g2, g3 := off[0], off[1], off[2], off[3]
+			var b float64
+			if m == Euclidean {
+				b = float64(float64(float64(g0*g0)+float64(g1*g1))+float64(g2*g2)) + float64(g3*g3)
+			} else {
+				b = ((g0 + g1) + g2) + g3
+			}
+			if len(h.items) < k || b <= h.last().Distance {
+				stack[sp] = entry{off: off, bound: b, node: fn, lo: flo, hi: fhi}
+				sp++
+			}
+			off[a] = prev // the near child keeps this node's gaps
+		}
+		t.scan4(h, int(lo), int(hi), q[:], k, m, dead, n)
+	}
+}
+
+// smallMax is the largest tree searched by searchSmall rather than by
+// bounds: at Iris sizes the per-node bounds and their unpredictable
+// branches cost more than the distances they save (BenchmarkSmallSearch,
+// docs/performance.md). It is a power of two: the size of searchSmall's
+// candidate buffer.
+const smallMax = 256
+
+// smallSearch enables searchSmall (tests and benchmarks turn it off to
+// compare both paths).
+var smallSearch = true
+
+// searchSmall searches a tree of at most smallMax 4-d rows for L2 or L1
+// without any bound. It scans the leaf in which p falls, which leaves a
+// tight k-th distance, then collects every other row at most that far
+// without a branch per row, and offers only those. Candidates are offered
+// with the same distance kernel as every other path, so the result is the
+// same, tie order included.
+func (t *tree) searchSmall(h *topK, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
+	i, lo, hi, leaf := 0, 0, len(t.ids), t.leaf
+	for hi-lo > leaf {
+		nd := &t.nodes[i]
+		mid := lo + (hi-lo)/2
+		if p[nd.axis] < nd.split {
+			i, hi = 2*i+1, mid
+		} else {
+			i, lo = 2*i+2, mid
+		}
+	}
+	t.scan4(h, lo, hi, p, k, m, dead, n)
+	if dead != nil || len(h.items) < k {
+		t.scan4(h, 0, lo, p, k, m, dead, n)
+		t.scan4(h, hi, len(t.ids), p, k, m, dead, n)
+		return
+	}
+	var cand [smallMax]int32
+	limit := h.last().Distance
+	c := 0
+	if m == Euclidean {
+		c = collect4L2(&cand, c, t.points, 0, lo, p, limit)
+		c = collect4L2(&cand, c, t.points, hi, len(t.ids), p, limit)
+	} else {
+		c = collect4L1(&cand, c, t.points, 0, lo, p, limit)
+		c = collect4L1(&cand, c, t.points, hi, len(t.ids), p, limit)
+	}
+	ids, labels, rows := t.ids, t.labels[:len(t.ids)], rows4(t.points)[:len(t.ids)]
+	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+	for _, r := range cand[:c] {
+		x := &rows[r]
+		var d float64
+		if m == Euclidean {
+			d = l2sq4(x, q0, q1, q2, q3)
+		} else {
+			d = l14(x, q0, q1, q2, q3)
+		}
+		h.push(d, ids[r], int32(labels[r]), k)
+	}
+}
+
+// collect4L2Go appends to cand, from position c, the rows in [from, to) of
+// the 4-d rows pts whose squared L2 distance to p is at most limit, and
+// returns the new count. It has no data-dependent branch. to must be at
+// most smallMax.
+func collect4L2Go(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
+	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+	rs := rows4(pts[:4*to])[from:]
+	for i := range rs {
+		d := l2sq4(&rs[i], q0, q1, q2, q3)
+		cand[c&(smallMax-1)] = int32(from + i)
+		if d <= limit {
+			c++
+		}
+	}
+	return c
+}
+
+// collect4L1Go is collect4L2Go for the L1 distance.
+func collect4L1Go(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
+	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
+	rs := rows4(pts[:4*to])[from:]
+	for i := range rs {
+		x := &rs[i]
+		// l14, written out: l14 is too big for the inliner.
+		d := ((math.Abs(x[0]-q0) + math.Abs(x[1]-q1)) + math.Abs(x[2]-q2)) + math.Abs(x[3]-q3)
+		cand[c&(smallMax-1)] = int32(from + i)
+		if d <= limit {
+			c++
+		}
+	}
+	return c
 }
 
 // scan offers rows [lo, hi) to h.
@@ -472,25 +647,29 @@ func (t *tree) scan4(h *topK, lo, hi int, p []float64, k int, m Metric, dead []a
 	}
 }
 
-// next4L2 returns the first row j >= from of the 4-d rows pts whose
+// next4L2Go returns the first row j >= from of the 4-d rows pts whose
 // squared L2 distance d to p is at most limit, or j = len(pts)/4.
-func next4L2(pts []float64, from int, p []float64, limit float64) (int, float64) {
+func next4L2Go(pts []float64, from int, p []float64, limit float64) (int, float64) {
 	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
-	for j := from; 4*j+4 <= len(pts); j++ {
-		if d := l2sq4(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3); d <= limit {
+	rows := rows4(pts)
+	for j := from; j < len(rows); j++ {
+		if d := l2sq4(&rows[j], q0, q1, q2, q3); d <= limit {
 			return j, d
 		}
 	}
-	return len(pts) / 4, 0
+	return len(rows), 0
 }
 
-// next4L1 is next4L2 for the L1 distance.
-func next4L1(pts []float64, from int, p []float64, limit float64) (int, float64) {
+// next4L1Go is next4L2Go for the L1 distance.
+func next4L1Go(pts []float64, from int, p []float64, limit float64) (int, float64) {
 	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
-	for j := from; 4*j+4 <= len(pts); j++ {
-		if d := l14(pts[4*j:4*j+4:4*j+4], q0, q1, q2, q3); d <= limit {
+	rows := rows4(pts)
+	for j := from; j < len(rows); j++ {
+		x := &rows[j]
+		// l14, written out: l14 is too big for the inliner.
+		if d := ((math.Abs(x[0]-q0) + math.Abs(x[1]-q1)) + math.Abs(x[2]-q2)) + math.Abs(x[3]-q3); d <= limit {
 			return j, d
 		}
 	}
-	return len(pts) / 4, 0
+	return len(rows), 0
 }
