@@ -31,6 +31,7 @@ fmt-check:
 
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -tags purego -short -count=1 ./internal/knn ./internal/iris
 
 ## e2e: the browser tests: headless Chromium against irisd through CORS
 ## (with CI set, installs Chromium first; UPDATE_SCREENSHOTS=1 rewrites docs/*.png)

@@ -1,3 +1,5 @@
+//go:build !purego
+
 package knn
 
 // On amd64 the collection loops of searchSmall run in SSE2 assembly

@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // func collect4L2SSE(cand *[256]int32, c int, rows *[4]float64, from, to int, q *[4]float64, limit float64) int

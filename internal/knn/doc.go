@@ -36,4 +36,12 @@
 // [Dataset.Nearest] appends to a caller-supplied slice and [Classify] writes
 // into a caller-supplied probability slice, so a prediction with reused
 // buffers allocates nothing.
+//
+// # Assembly
+//
+// On amd64 the innermost scan of small sets and of k-d tree leaves runs in
+// SSE2 assembly (collect_amd64.s) that performs the same floating-point
+// operations in the same order as the Go loops, so results are bit for bit
+// those of the Go code (TestCollectMatchesGo). Build with -tags purego to use
+// the Go loops everywhere; other architectures always do.
 package knn
