@@ -24,7 +24,14 @@ var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // anything the JSON decoder rejects (syntax, invalid UTF-8, wrong types,
 // unknown fields, trailing data, numbers that overflow).
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	return s.withJSONBody(w, r, func(body []byte) error { return decodeJSON(body, v) })
+}
+
+// withJSONBody checks that the request says it is JSON (415 otherwise),
+// reads its body into a pooled buffer (413 over the limit) and passes it to
+// use, which must not keep it.
+func (s *Server) withJSONBody(w http.ResponseWriter, r *http.Request, use func(body []byte) error) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return &httpError{status: http.StatusUnsupportedMediaType,
@@ -39,6 +46,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 	}()
 	buf.Reset()
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
+		buf.Grow(int(n) + 1)
+	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -47,7 +57,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return badRequest("", "could not read the request body", err)
 	}
-	return decodeJSON(buf.Bytes(), v)
+	return use(buf.Bytes())
 }
 
 // decodeJSON strictly decodes one JSON value from body into v.

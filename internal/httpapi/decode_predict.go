@@ -1,13 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"unsafe"
 
 	"github.com/irisknn/irisknn/internal/iris"
@@ -22,33 +17,7 @@ import (
 // encoding/json path by construction (TestDecodePredictMatchesEncodingJSON,
 // FuzzDecodePredict).
 func (s *Server) decodePredict(w http.ResponseWriter, r *http.Request, req *predictRequest) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &httpError{status: http.StatusUnsupportedMediaType,
-				msg: fmt.Sprintf("Content-Type %q is not supported: send application/json", ct)}
-		}
-	}
-	buf := bodyPool.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 { // do not keep huge buffers alive
-			buf.Reset()
-			bodyPool.Put(buf)
-		}
-	}()
-	buf.Reset()
-	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
-		buf.Grow(int(n) + 1)
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return &httpError{status: http.StatusRequestEntityTooLarge,
-				msg: fmt.Sprintf("request body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)}
-		}
-		return badRequest("", "could not read the request body", err)
-	}
-	return decodePredictBody(buf.Bytes(), req)
+	return s.withJSONBody(w, r, func(body []byte) error { return decodePredictBody(body, req) })
 }
 
 // decodePredictBody decodes a predict body: fast when it can, through
