@@ -111,10 +111,6 @@ var errNoJobs = iris.Unavailable("asynchronous jobs are not configured on this s
 // csvJobRequest).
 func (s *Server) handleCreateJob() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.jobs == nil {
-			s.writeError(w, r, errNoJobs)
-			return
-		}
 		req, err := s.readJobRequest(w, r)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -145,16 +141,33 @@ func (s *Server) readJobRequest(w http.ResponseWriter, r *http.Request) (*jobReq
 	return &req, s.decode(w, r, &req)
 }
 
-// handleGetJob serves GET /jobs/{id}.
-func (s *Server) handleGetJob() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// requireJobs answers 503 on the job routes when no queue is configured.
+func (s *Server) requireJobs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.jobs == nil {
 			s.writeError(w, r, errNoJobs)
 			return
 		}
-		j, err := s.jobs.Get(r.Context(), chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// getJob looks up the job named by the {id} path parameter, writing the
+// error response when there is none.
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) (jobs.Job, bool) {
+	j, err := s.jobs.Get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return j, false
+	}
+	return j, true
+}
+
+// handleGetJob serves GET /jobs/{id}.
+func (s *Server) handleGetJob() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		j, ok := s.getJob(w, r)
+		if !ok {
 			return
 		}
 		if !j.Status.Final() {
@@ -169,10 +182,6 @@ func (s *Server) handleGetJob() http.HandlerFunc {
 // it had already finished.
 func (s *Server) handleCancelJob() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.jobs == nil {
-			s.writeError(w, r, errNoJobs)
-			return
-		}
 		j, err := s.jobs.Cancel(r.Context(), chi.URLParam(r, "id"))
 		if err != nil {
 			s.writeError(w, r, err)

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/irisknn/irisknn/internal/iris"
 	"github.com/irisknn/irisknn/internal/jobs"
 )
@@ -124,13 +122,8 @@ func parseFeatureCSV(body []byte) ([]iris.Features, error) {
 // alone, as JSON, or as CSV with ?format=csv or Accept: text/csv.
 func (s *Server) handleJobResult() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.jobs == nil {
-			s.writeError(w, r, errNoJobs)
-			return
-		}
-		j, err := s.jobs.Get(r.Context(), chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
+		j, ok := s.getJob(w, r)
+		if !ok {
 			return
 		}
 		if j.Status != jobs.StatusSucceeded {

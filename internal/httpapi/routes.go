@@ -37,10 +37,14 @@ func (s *Server) routes(r chi.Router) {
 
 	r.With(s.limitHeavy).Post("/predict", s.handlePredict())
 
-	r.Post("/jobs", s.handleCreateJob())
-	r.Get("/jobs/{id}", s.handleGetJob())
-	r.Delete("/jobs/{id}", s.handleCancelJob())
-	r.Get("/jobs/{id}/result", s.handleJobResult())
+	// Asynchronous jobs (503 when the server has no queue).
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireJobs)
+		r.Post("/jobs", s.handleCreateJob())
+		r.Get("/jobs/{id}", s.handleGetJob())
+		r.Delete("/jobs/{id}", s.handleCancelJob())
+		r.Get("/jobs/{id}/result", s.handleJobResult())
+	})
 
 	r.Get("/dataset", s.handleDataset())
 	r.Get("/samples", s.handleListSamples())
