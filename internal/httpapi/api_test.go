@@ -244,6 +244,11 @@ func TestPredictErrors(t *testing.T) {
 		{"neither", `{"k":3}`, 422, "features"},
 		{"empty batch", `{"instances":[]}`, 422, "instances"},
 		{"bad row", `{"instances":[[1,1,1,1],[1,1]]}`, 422, "instances[1]"},
+		{"string in a row", `{"instances":[[1,1,1,1],[1,1,1,1],[1,"x",1,1]]}`, 400, "instances[2]"},
+		{"wrong type in a named row", `{"instances":[{"sepal_length":1,"sepal_width":true,"petal_length":1,"petal_width":1}]}`, 400, "instances[0]"},
+		{"unknown measurement in a row", `{"instances":[[1,1,1,1],{"sepal_length":1,"stem":1}]}`, 400, "instances[1]"},
+		{"row not an array", `{"instances":[[1,1,1,1],7]}`, 400, "instances[1]"},
+		{"instances not an array", `{"instances":{"a":1}}`, 400, "instances"},
 		{"too large", `{"instances":[` + strings.Repeat(`[1,1,1,1],`, 500) + `[1,1,1,1]]}`, 413, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -171,6 +171,37 @@ func jsonError(err error) error {
 	return badRequest("", "malformed JSON: "+err.Error(), err)
 }
 
+// instancesJSON is a batch of rows. It decodes each row itself so that a
+// row the decoder rejects is named in the error (instances[i]), not just
+// "features".
+type instancesJSON []featuresJSON
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (in *instancesJSON) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
+	var rows []json.RawMessage
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return badRequest("instances", "instances must be an array of rows, each an array of 4 numbers or an object with "+strings.Join(iris.FeatureNames[:], ", "), err)
+	}
+	out := make([]featuresJSON, len(rows))
+	for i, raw := range rows {
+		if err := out[i].UnmarshalJSON(raw); err != nil {
+			field := fmt.Sprintf("instances[%d]", i)
+			msg := "each measurement must be a JSON number within float64 range"
+			if he, ok := errors.AsType[*httpError](err); ok {
+				msg = strings.TrimPrefix(he.msg, "features ") // the row is named instead
+			} else if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
+				msg = te.Field + " must be a JSON number within float64 range"
+			}
+			return badRequest(field, field+": "+msg, err)
+		}
+	}
+	*in = out
+	return nil
+}
+
 // featuresJSON accepts a sample's measurements either as an array of four
 // numbers in FeatureNames order or as an object naming them. Counting and
 // completeness are checked later (a 422, not a 400), by features().

@@ -17,7 +17,7 @@ import (
 // evaluate takes k_min, k_max, metrics, weights (a list) and folds.
 type jobRequest struct {
 	Type      string          `json:"type"`
-	Instances []featuresJSON  `json:"instances"`
+	Instances instancesJSON   `json:"instances"`
 	K         *int            `json:"k"`
 	Metric    *string         `json:"metric"`
 	Weights   json.RawMessage `json:"weights"`

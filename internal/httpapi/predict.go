@@ -17,11 +17,11 @@ import (
 // predictRequest is the body of POST /predict: one of features (a single
 // prediction) or instances (a batch), and optional settings.
 type predictRequest struct {
-	Features  *featuresJSON  `json:"features"`
-	Instances []featuresJSON `json:"instances"`
-	K         *int           `json:"k"`
-	Metric    *string        `json:"metric"`
-	Weights   *string        `json:"weights"`
+	Features  *featuresJSON `json:"features"`
+	Instances instancesJSON `json:"instances"`
+	K         *int          `json:"k"`
+	Metric    *string       `json:"metric"`
+	Weights   *string       `json:"weights"`
 }
 
 // query converts the request's settings into a validated query for snap.
