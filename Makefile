@@ -31,7 +31,7 @@ fmt-check:
 
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
-	$(GO) test -tags purego -short -count=1 ./internal/knn ./internal/iris
+	$(GO) test -tags purego -short -count=1 ./internal/knn ./internal/dataset
 
 ## e2e: the browser tests: headless Chromium against irisd through CORS
 ## (with CI set, installs Chromium first; UPDATE_SCREENSHOTS=1 rewrites docs/*.png)
@@ -71,7 +71,7 @@ vuln:
 ## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
 FUZZTIME  ?= 30s
 FUZZFLAGS ?=
-FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/iris FuzzReplay:./internal/wal
+FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/dataset FuzzReplay:./internal/wal
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
 	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \

@@ -18,7 +18,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "== go test -run '^\$' -bench '$BENCH' -benchmem -benchtime $BENCHTIME -count $COUNT ${short[*]:-} (load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs)"
 go test -run '^$' -bench "$BENCH" -benchmem -benchtime "$BENCHTIME" -count "$COUNT" "${short[@]}" \
-	./internal/knn ./internal/iris ./internal/httpapi | tee "$out" | grep -E '^(FAIL|panic|---)' || true
+	./internal/knn ./internal/dataset ./internal/httpapi | tee "$out" | grep -E '^(FAIL|panic|---)' || true
 grep -q '^FAIL' "$out" && { cat "$out"; exit 1; }
 
 # One row per benchmark line: the name, then every "value unit" pair.

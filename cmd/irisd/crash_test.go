@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // TestKill9KeepsAcknowledgedWrites starts the real irisd with -data-dir,
@@ -29,9 +29,9 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	if soak() {
 		cycles = 20
 	}
-	loaded, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	loaded, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	model, err := iris.NewSnapshot(loaded)
+	model, err := dataset.NewSnapshot(loaded)
 	require.NoError(t, err)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
 	seed := uint64(time.Now().UnixNano())

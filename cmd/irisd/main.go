@@ -24,8 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 	"github.com/irisknn/irisknn/internal/wal"
 )
 
@@ -69,11 +69,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	var journal iris.Journal
+	var journal dataset.Journal
 	if cfg.DataDir != "" {
 		wlog, recovered, err := wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
 		if err != nil {
@@ -140,9 +140,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // loadSamples reads the training set from path, or the embedded Iris data
 // when path is empty.
-func loadSamples(path string) ([]iris.Sample, string, error) {
+func loadSamples(path string) ([]dataset.Sample, string, error) {
 	if path == "" {
-		s, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+		s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 		return s, "embedded iris.csv", err
 	}
 	f, err := os.Open(path)
@@ -150,7 +150,7 @@ func loadSamples(path string) ([]iris.Sample, string, error) {
 		return nil, path, fmt.Errorf("-data: %w", err)
 	}
 	defer f.Close()
-	s, err := iris.ParseCSV(f)
+	s, err := dataset.ParseCSV(f)
 	if err != nil {
 		return nil, path, fmt.Errorf("-data %s: %w", path, err)
 	}

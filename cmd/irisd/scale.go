@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/predcache"
 	"github.com/irisknn/irisknn/internal/redisstore"
@@ -20,7 +20,7 @@ import (
 // backend is what the API runs on: the store, the job queue and the
 // prediction cache, in memory or shared through Redis (-redis).
 type backend struct {
-	store iris.Store
+	store dataset.Store
 	jobs  jobs.Queue
 	wrap  func(httpapi.Predictor) httpapi.Predictor
 	close []func() error
@@ -61,12 +61,12 @@ func openRedis(ctx context.Context, cfg *config) (*redis.Client, error) {
 // openBackend returns the in-memory backend, or with -redis the shared one:
 // the training set in Redis (seeded with samples when empty), jobs queued
 // for `irisd worker` processes, and a shared cache layer.
-func openBackend(ctx context.Context, cfg *config, snap *iris.Snapshot, journal iris.Journal, log *slog.Logger) (*backend, error) {
+func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, log *slog.Logger) (*backend, error) {
 	b := &backend{}
 	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
 	if cfg.Redis == "" {
-		b.store = iris.NewMemory(snap, journal)
+		b.store = dataset.NewMemory(snap, journal)
 		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
 		b.jobs = pool
 		b.close = append(b.close, pool.Close)

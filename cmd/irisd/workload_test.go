@@ -12,24 +12,24 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 var species = []string{"setosa", "versicolor", "virginica"}
 
 // writeReq is one write a test client sends.
 type writeReq struct {
-	Op       iris.Op
+	Op       dataset.Op
 	Post     bool  // OpPut through POST /samples (the server picks the id)
 	ID       int64 // PUT and DELETE
-	Features iris.Features
+	Features dataset.Features
 	Species  string
 }
 
 // randomWrite picks a write: PUTs (creating and replacing), POSTs, DELETEs
 // (some of ids that may be gone: 404) and the occasional reset.
 func randomWrite(rng *rand.Rand, g int) writeReq {
-	f := iris.Features{rng.Float64() * 8, rng.Float64() * 5, rng.Float64() * 7, rng.Float64() * 3}
+	f := dataset.Features{rng.Float64() * 8, rng.Float64() * 5, rng.Float64() * 7, rng.Float64() * 3}
 	sp := species[rng.IntN(len(species))]
 	id := int64(1 + rng.IntN(150))
 	if rng.IntN(2) == 0 {
@@ -37,13 +37,13 @@ func randomWrite(rng *rand.Rand, g int) writeReq {
 	}
 	switch p := rng.IntN(100); {
 	case p < 40:
-		return writeReq{Op: iris.OpPut, ID: id, Features: f, Species: sp}
+		return writeReq{Op: dataset.OpPut, ID: id, Features: f, Species: sp}
 	case p < 70:
-		return writeReq{Op: iris.OpPut, Post: true, Features: f, Species: sp}
+		return writeReq{Op: dataset.OpPut, Post: true, Features: f, Species: sp}
 	case p < 97:
-		return writeReq{Op: iris.OpDelete, ID: id}
+		return writeReq{Op: dataset.OpDelete, ID: id}
 	default:
-		return writeReq{Op: iris.OpReset}
+		return writeReq{Op: dataset.OpReset}
 	}
 }
 
@@ -69,11 +69,11 @@ func send(c *http.Client, base, key string, w writeReq) writeResult {
 		return b
 	}
 	switch {
-	case w.Op == iris.OpPut && w.Post:
+	case w.Op == dataset.OpPut && w.Post:
 		method, path, body = http.MethodPost, "/samples", sample()
-	case w.Op == iris.OpPut:
+	case w.Op == dataset.OpPut:
 		method, path, body = http.MethodPut, fmt.Sprintf("/samples/%d", w.ID), sample()
-	case w.Op == iris.OpDelete:
+	case w.Op == dataset.OpDelete:
 		method, path = http.MethodDelete, fmt.Sprintf("/samples/%d", w.ID)
 	default:
 		method, path = http.MethodPost, "/dataset/reset"
@@ -120,16 +120,16 @@ func send(c *http.Client, base, key string, w writeReq) writeResult {
 // change returns the change w makes when applied to cur (the server picks
 // cur.NextID() for a POST), or false when it makes none (a delete of a
 // missing id).
-func (w writeReq) change(cur *iris.Snapshot) (iris.Change, bool) {
-	c := iris.Change{Version: cur.Version() + 1, Op: w.Op}
+func (w writeReq) change(cur *dataset.Snapshot) (dataset.Change, bool) {
+	c := dataset.Change{Version: cur.Version() + 1, Op: w.Op}
 	switch w.Op {
-	case iris.OpPut:
+	case dataset.OpPut:
 		id := w.ID
 		if w.Post {
 			id = cur.NextID()
 		}
-		c.Sample = iris.Sample{ID: id, Features: w.Features, Species: w.Species}
-	case iris.OpDelete:
+		c.Sample = dataset.Sample{ID: id, Features: w.Features, Species: w.Species}
+	case dataset.OpDelete:
 		if _, ok := cur.Get(w.ID); !ok {
 			return c, false
 		}
@@ -162,7 +162,7 @@ func (l *ledger) add(r writeResult) {
 			l.errs = append(l.errs, fmt.Sprintf("two writes acknowledged with version %d: %+v and %+v", r.version, prev.req, r.req))
 		}
 		l.acked[r.version] = r
-	case r.status == http.StatusNotFound && r.req.Op == iris.OpDelete:
+	case r.status == http.StatusNotFound && r.req.Op == dataset.OpDelete:
 		// a delete of an id that is gone: no change
 	default:
 		l.errs = append(l.errs, fmt.Sprintf("unexpected status %d for %+v", r.status, r.req))
@@ -190,10 +190,10 @@ func (l *ledger) maxAcked() uint64 {
 // and, for a version no answer acknowledged, one of the unknown writes.
 // It returns the snapshot equal to want, or nil when no history explains
 // it. t gets an error for an acknowledged POST whose id was not the next id.
-func (l *ledger) replay(t *testing.T, cur *iris.Snapshot, want serverState) *iris.Snapshot {
+func (l *ledger) replay(t *testing.T, cur *dataset.Snapshot, want serverState) *dataset.Snapshot {
 	used := make([]bool, len(l.unknown))
-	var walk func(cur *iris.Snapshot) *iris.Snapshot
-	walk = func(cur *iris.Snapshot) *iris.Snapshot {
+	var walk func(cur *dataset.Snapshot) *dataset.Snapshot
+	walk = func(cur *dataset.Snapshot) *dataset.Snapshot {
 		if cur.Version() == want.Version {
 			if sameState(cur, want) {
 				return cur
@@ -237,12 +237,12 @@ func (l *ledger) replay(t *testing.T, cur *iris.Snapshot, want serverState) *iri
 	return walk(cur)
 }
 
-func sameState(s *iris.Snapshot, want serverState) bool {
+func sameState(s *dataset.Snapshot, want serverState) bool {
 	if s.Version() != want.Version || s.NextID() != want.NextID || s.Len() != len(want.Samples) {
 		return false
 	}
 	var got []sampleWire
-	s.All(func(x iris.Sample) bool {
+	s.All(func(x dataset.Sample) bool {
 		got = append(got, sampleWire{ID: x.ID, Features: x.Features, Species: x.Species})
 		return true
 	})

@@ -16,7 +16,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 func main() {
@@ -66,11 +66,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 func generate(w io.Writer, n int, seed uint64) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	bw.WriteString(iris.CSVHeader + "\n")
+	bw.WriteString(dataset.CSVHeader + "\n")
 	var line []byte
 	for range n {
 		line = line[:0]
-		for range iris.Dim {
+		for range dataset.Dim {
 			// Thousandths of a cm: an integer, so the text is exact.
 			line = strconv.AppendFloat(line, float64(rng.IntN(10_000))/1000, 'f', -1, 64)
 			line = append(line, ',')

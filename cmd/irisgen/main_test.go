@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 func TestGenerateIsReproducibleAndParses(t *testing.T) {
@@ -17,10 +17,10 @@ func TestGenerateIsReproducibleAndParses(t *testing.T) {
 	require.NoError(t, run([]string{"-n", "1000", "-seed", "8"}, &c, &bytes.Buffer{}))
 	assert.Equal(t, a.String(), b.String(), "same seed, same file")
 	assert.NotEqual(t, a.String(), c.String())
-	samples, err := iris.ParseCSV(&a)
+	samples, err := dataset.ParseCSV(&a)
 	require.NoError(t, err)
 	require.Len(t, samples, 1000)
-	assert.Equal(t, []string{"setosa", "versicolor", "virginica"}, iris.Classes(samples))
+	assert.Equal(t, []string{"setosa", "versicolor", "virginica"}, dataset.Classes(samples))
 	for _, s := range samples {
 		for _, v := range s.Features {
 			assert.True(t, v >= 0 && v < 10, "value %v", v)

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 )
 
 // authLog records the Authorization header of every write that reaches the
@@ -36,14 +36,14 @@ func (l *authLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestAPIKey(t *testing.T) {
 	page := startIrisd(t)
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
 	cfg := httpapi.DefaultConfig()
 	cfg.CORSOrigins = []string{page.URL}
 	cfg.APIKey = "s3cret" // the service's own key check (-api-key)
-	gate := &authLog{next: httpapi.NewServer(cfg, iris.NewMemory(snap, nil))}
+	gate := &authLog{next: httpapi.NewServer(cfg, dataset.NewMemory(snap, nil))}
 	api := httptest.NewServer(gate)
 	t.Cleanup(api.Close)
 

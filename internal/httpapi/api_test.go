@@ -19,8 +19,8 @@ import (
 
 	"github.com/irisknn/irisknn/api"
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 )
 
 // apiTest runs the API on a real HTTP server (httptest) and checks every
@@ -30,17 +30,17 @@ type apiTest struct {
 	t      *testing.T
 	srv    *httptest.Server
 	api    *httpapi.Server
-	store  *iris.Memory
+	store  *dataset.Memory
 	router routers.Router
 }
 
 func newAPI(t *testing.T, cfg httpapi.Config) *apiTest {
 	t.Helper()
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
-	a := &apiTest{t: t, store: iris.NewMemory(snap, nil)}
+	a := &apiTest{t: t, store: dataset.NewMemory(snap, nil)}
 	a.api = httpapi.NewServer(cfg, a.store)
 	a.srv = httptest.NewServer(a.api)
 	t.Cleanup(a.srv.Close)
@@ -463,9 +463,9 @@ func TestCORS(t *testing.T) {
 }
 
 // panicStore panics on every read, to exercise the recoverer.
-type panicStore struct{ iris.Store }
+type panicStore struct{ dataset.Store }
 
-func (panicStore) Snapshot() *iris.Snapshot { panic("boom") }
+func (panicStore) Snapshot() *dataset.Snapshot { panic("boom") }
 
 func TestPanicBecomesProblem(t *testing.T) {
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{}, panicStore{}))

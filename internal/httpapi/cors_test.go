@@ -11,21 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 )
 
 // corsAPI returns the API over the shipped Iris data with the given
 // allowed origins.
 func corsAPI(t *testing.T, origins ...string) http.Handler {
 	t.Helper()
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
 	cfg := httpapi.DefaultConfig()
 	cfg.CORSOrigins = origins
-	return httpapi.NewServer(cfg, iris.NewMemory(snap, nil))
+	return httpapi.NewServer(cfg, dataset.NewMemory(snap, nil))
 }
 
 // corsHeaders returns the response's Access-Control-* headers.

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -183,7 +183,7 @@ func (in *instancesJSON) UnmarshalJSON(b []byte) error {
 	}
 	var rows []json.RawMessage
 	if err := json.Unmarshal(b, &rows); err != nil {
-		return badRequest("instances", "instances must be an array of rows, each an array of 4 numbers or an object with "+strings.Join(iris.FeatureNames[:], ", "), err)
+		return badRequest("instances", "instances must be an array of rows, each an array of 4 numbers or an object with "+strings.Join(dataset.FeatureNames[:], ", "), err)
 	}
 	out := make([]featuresJSON, len(rows))
 	for i, raw := range rows {
@@ -208,7 +208,7 @@ func (in *instancesJSON) UnmarshalJSON(b []byte) error {
 type featuresJSON struct {
 	vals  []float64
 	named bool
-	have  [iris.Dim]bool
+	have  [dataset.Dim]bool
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -235,12 +235,12 @@ func (f *featuresJSON) UnmarshalJSON(b []byte) error {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&obj); err != nil {
 			if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-				return badRequest("features", fmt.Sprintf("unknown measurement %s: want %s", name, strings.Join(iris.FeatureNames[:], ", ")), err)
+				return badRequest("features", fmt.Sprintf("unknown measurement %s: want %s", name, strings.Join(dataset.FeatureNames[:], ", ")), err)
 			}
 			return err
 		}
 		f.named = true
-		f.vals = make([]float64, iris.Dim)
+		f.vals = make([]float64, dataset.Dim)
 		for i, p := range []*float64{obj.SepalLength, obj.SepalWidth, obj.PetalLength, obj.PetalWidth} {
 			if p != nil {
 				f.vals[i], f.have[i] = *p, true
@@ -250,22 +250,22 @@ func (f *featuresJSON) UnmarshalJSON(b []byte) error {
 	case string(b) == "null":
 		return nil
 	}
-	return badRequest("features", "features must be an array of 4 numbers or an object with "+strings.Join(iris.FeatureNames[:], ", "), nil)
+	return badRequest("features", "features must be an array of 4 numbers or an object with "+strings.Join(dataset.FeatureNames[:], ", "), nil)
 }
 
 // features converts the wire form into validated domain features; field
 // names the JSON field for error messages.
-func (f *featuresJSON) features(field string) (iris.Features, error) {
+func (f *featuresJSON) features(field string) (dataset.Features, error) {
 	return f.featuresNamed(func() string { return field })
 }
 
 // featuresNamed is features with the field's name made only for an error
 // (a batch would otherwise format "instances[i]" for every row).
-func (f *featuresJSON) featuresNamed(name func() string) (iris.Features, error) {
-	var out iris.Features
-	if f.named && !slices.Contains(f.have[:], false) || !f.named && len(f.vals) == iris.Dim {
+func (f *featuresJSON) featuresNamed(name func() string) (dataset.Features, error) {
+	var out dataset.Features
+	if f.named && !slices.Contains(f.have[:], false) || !f.named && len(f.vals) == dataset.Dim {
 		copy(out[:], f.vals)
-		if iris.CheckFeatures(out) == nil {
+		if dataset.CheckFeatures(out) == nil {
 			return out, nil
 		}
 	}
@@ -273,15 +273,15 @@ func (f *featuresJSON) featuresNamed(name func() string) (iris.Features, error) 
 	if f.named {
 		for i, ok := range f.have {
 			if !ok {
-				return out, iris.Invalidf(field, "%s.%s is missing: give all of %s", field, iris.FeatureNames[i], strings.Join(iris.FeatureNames[:], ", "))
+				return out, dataset.Invalidf(field, "%s.%s is missing: give all of %s", field, dataset.FeatureNames[i], strings.Join(dataset.FeatureNames[:], ", "))
 			}
 		}
-	} else if len(f.vals) != iris.Dim {
-		return out, iris.Invalidf(field, "%s must have %d numbers (%s), got %d", field, iris.Dim, strings.Join(iris.FeatureNames[:], ", "), len(f.vals))
+	} else if len(f.vals) != dataset.Dim {
+		return out, dataset.Invalidf(field, "%s must have %d numbers (%s), got %d", field, dataset.Dim, strings.Join(dataset.FeatureNames[:], ", "), len(f.vals))
 	}
 	copy(out[:], f.vals)
-	if err := iris.CheckFeatures(out); err != nil {
-		return out, iris.Invalidf(field, "%s: %s", field, err.(*iris.Error).Message)
+	if err := dataset.CheckFeatures(out); err != nil {
+		return out, dataset.Invalidf(field, "%s: %s", field, err.(*dataset.Error).Message)
 	}
 	return out, nil
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"unsafe"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // decodePredict reads a POST /predict body into req. It is s.decode with a
@@ -193,7 +193,7 @@ func (p *predictParser) features() (featuresJSON, bool) {
 	case '{':
 		p.i++
 		f.named = true
-		var vals [iris.Dim]float64
+		var vals [dataset.Dim]float64
 		if p.peek() != '}' {
 			for {
 				key, ok := p.plainBytes()
@@ -201,7 +201,7 @@ func (p *predictParser) features() (featuresJSON, bool) {
 					return f, false
 				}
 				j := -1
-				for k, name := range iris.FeatureNames {
+				for k, name := range dataset.FeatureNames {
 					if string(key) == name {
 						j = k
 					}

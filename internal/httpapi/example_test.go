@@ -9,16 +9,16 @@ import (
 	"strings"
 
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 )
 
 // The API over an in-memory store of the embedded Iris data, on a test
 // server: one prediction.
 func ExampleNewServer() {
-	samples, _ := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
-	snap, _ := iris.NewSnapshot(samples)
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.DefaultConfig(), iris.NewMemory(snap, nil)))
+	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	snap, _ := dataset.NewSnapshot(samples)
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.DefaultConfig(), dataset.NewMemory(snap, nil)))
 	defer srv.Close()
 
 	resp, err := http.Post(srv.URL+"/predict", "application/json",

@@ -8,21 +8,21 @@ import (
 	"testing"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // fuzzServer is the API over a fresh store, with small limits so that the
 // fuzzer reaches them.
-func fuzzServer(t testing.TB) (*Server, *iris.Memory) {
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+func fuzzServer(t testing.TB) (*Server, *dataset.Memory) {
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := iris.NewMemory(snap, nil)
+	m := dataset.NewMemory(snap, nil)
 	cfg := DefaultConfig()
 	cfg.MaxBatch = 50
 	cfg.MaxBodyBytes = 32 << 10

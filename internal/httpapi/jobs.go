@@ -7,7 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
 )
@@ -28,11 +28,11 @@ type jobRequest struct {
 }
 
 // spec converts the request into a job spec (validated by the queue).
-func (s *Server) jobSpec(req *jobRequest, snap *iris.Snapshot) (jobs.Spec, error) {
+func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, error) {
 	switch jobs.Type(req.Type) {
 	case jobs.TypeBatchPredict:
 		if req.KMin != nil || req.KMax != nil || req.Metrics != nil || req.Folds != nil {
-			return jobs.Spec{}, iris.Invalidf("type", "k_min, k_max, metrics and folds belong to evaluate jobs, not batch_predict")
+			return jobs.Spec{}, dataset.Invalidf("type", "k_min, k_max, metrics and folds belong to evaluate jobs, not batch_predict")
 		}
 		var weights *string
 		if len(req.Weights) > 0 {
@@ -47,9 +47,9 @@ func (s *Server) jobSpec(req *jobRequest, snap *iris.Snapshot) (jobs.Spec, error
 			return jobs.Spec{}, err
 		}
 		if req.Instances == nil {
-			return jobs.Spec{}, iris.Invalidf("instances", "a batch_predict job needs instances (an array of rows)")
+			return jobs.Spec{}, dataset.Invalidf("instances", "a batch_predict job needs instances (an array of rows)")
 		}
-		fs := make([]iris.Features, len(req.Instances))
+		fs := make([]dataset.Features, len(req.Instances))
 		for i := range req.Instances {
 			f, err := req.Instances[i].features(fmt.Sprintf("instances[%d]", i))
 			if err != nil {
@@ -60,7 +60,7 @@ func (s *Server) jobSpec(req *jobRequest, snap *iris.Snapshot) (jobs.Spec, error
 		return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: fs, Query: q}}, nil
 	case jobs.TypeEvaluate:
 		if req.Instances != nil || req.K != nil || req.Metric != nil {
-			return jobs.Spec{}, iris.Invalidf("type", "instances, k and metric belong to batch_predict jobs; evaluate takes k_min, k_max, metrics, weights and folds")
+			return jobs.Spec{}, dataset.Invalidf("type", "instances, k and metric belong to batch_predict jobs; evaluate takes k_min, k_max, metrics, weights and folds")
 		}
 		e := jobs.DefaultEvaluate()
 		if req.KMin != nil {
@@ -77,7 +77,7 @@ func (s *Server) jobSpec(req *jobRequest, snap *iris.Snapshot) (jobs.Spec, error
 			for _, m := range req.Metrics {
 				pm, err := knn.ParseMetric(m)
 				if err != nil {
-					return jobs.Spec{}, iris.Invalidf("metrics", "%v", err)
+					return jobs.Spec{}, dataset.Invalidf("metrics", "%v", err)
 				}
 				e.Metrics = append(e.Metrics, pm)
 			}
@@ -91,20 +91,20 @@ func (s *Server) jobSpec(req *jobRequest, snap *iris.Snapshot) (jobs.Spec, error
 			for _, w := range ws {
 				pw, err := knn.ParseWeights(w)
 				if err != nil {
-					return jobs.Spec{}, iris.Invalidf("weights", "%v", err)
+					return jobs.Spec{}, dataset.Invalidf("weights", "%v", err)
 				}
 				e.Weights = append(e.Weights, pw)
 			}
 		}
 		return jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e}, nil
 	case "":
-		return jobs.Spec{}, iris.Invalidf("type", "give the job type: %q or %q", jobs.TypeBatchPredict, jobs.TypeEvaluate)
+		return jobs.Spec{}, dataset.Invalidf("type", "give the job type: %q or %q", jobs.TypeBatchPredict, jobs.TypeEvaluate)
 	}
-	return jobs.Spec{}, iris.Invalidf("type", "unknown job type %q: want %q or %q", req.Type, jobs.TypeBatchPredict, jobs.TypeEvaluate)
+	return jobs.Spec{}, dataset.Invalidf("type", "unknown job type %q: want %q or %q", req.Type, jobs.TypeBatchPredict, jobs.TypeEvaluate)
 }
 
 // errNoJobs answers the job routes of a server without a queue.
-var errNoJobs = iris.Unavailable("asynchronous jobs are not configured on this server", nil)
+var errNoJobs = dataset.Unavailable("asynchronous jobs are not configured on this server", nil)
 
 // handleCreateJob serves POST /jobs: 202 with Location: /jobs/{id}. The
 // body is a JSON jobRequest, or a CSV of rows for a batch_predict job (see

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 )
 
@@ -39,7 +39,7 @@ func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequ
 		req.Type = string(jobs.TypeBatchPredict)
 	}
 	if req.Type != string(jobs.TypeBatchPredict) {
-		return nil, iris.Invalidf("type", "a CSV body is for batch_predict jobs, not %q", req.Type)
+		return nil, dataset.Invalidf("type", "a CSV body is for batch_predict jobs, not %q", req.Type)
 	}
 	if q.Has("k") {
 		k, err := queryInt(q, "k", 0)
@@ -75,25 +75,25 @@ func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequ
 }
 
 // parseFeatureCSV reads rows of the four features from a CSV with a header.
-func parseFeatureCSV(body []byte) ([]iris.Features, error) {
+func parseFeatureCSV(body []byte) ([]dataset.Features, error) {
 	cr := csv.NewReader(bytes.NewReader(body))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err == io.EOF {
-		return nil, iris.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(iris.FeatureNames[:], ","))
+		return nil, dataset.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(dataset.FeatureNames[:], ","))
 	}
 	if err != nil {
 		return nil, badRequest("", "the body is not valid CSV", err)
 	}
-	var col [iris.Dim]int
-	for i, name := range iris.FeatureNames {
+	var col [dataset.Dim]int
+	for i, name := range dataset.FeatureNames {
 		col[i] = slices.Index(head, name)
 		if col[i] < 0 {
-			return nil, iris.Invalidf("instances", "the CSV header must name the columns %s; it has %q", strings.Join(iris.FeatureNames[:], ", "), head)
+			return nil, dataset.Invalidf("instances", "the CSV header must name the columns %s; it has %q", strings.Join(dataset.FeatureNames[:], ", "), head)
 		}
 	}
-	var rows []iris.Features
+	var rows []dataset.Features
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -102,14 +102,14 @@ func parseFeatureCSV(body []byte) ([]iris.Features, error) {
 		if err != nil {
 			return nil, badRequest("", "the body is not valid CSV", err)
 		}
-		var f iris.Features
+		var f dataset.Features
 		for i, c := range col {
 			if c >= len(rec) {
-				return nil, iris.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d has %d fields, fewer than the header", line, len(rec))
+				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d has %d fields, fewer than the header", line, len(rec))
 			}
 			v, err := strconv.ParseFloat(strings.TrimSpace(rec[c]), 64)
 			if err != nil {
-				return nil, iris.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number: %q", line, iris.FeatureNames[i], rec[c])
+				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number: %q", line, dataset.FeatureNames[i], rec[c])
 			}
 			f[i] = v
 		}
@@ -130,7 +130,7 @@ func (s *Server) handleJobResult() http.HandlerFunc {
 			if !j.Status.Final() {
 				w.Header().Set("Retry-After", "1")
 			}
-			s.writeError(w, r, &iris.Error{Kind: iris.KindConflict,
+			s.writeError(w, r, &dataset.Error{Kind: dataset.KindConflict,
 				Message: fmt.Sprintf("job %s has no result: it is %s; see /jobs/%s", j.ID, j.Status, j.ID)})
 			return
 		}

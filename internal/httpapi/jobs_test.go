@@ -12,19 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 	"github.com/irisknn/irisknn/internal/jobs"
 )
 
 // newJobsAPI is newAPI with an in-process job pool.
 func newJobsAPI(t *testing.T) *apiTest {
 	t.Helper()
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
-	a := &apiTest{t: t, store: iris.NewMemory(snap, nil)}
+	a := &apiTest{t: t, store: dataset.NewMemory(snap, nil)}
 	pool := jobs.NewPool(&jobs.Runner{Data: a.store}, jobs.PoolOptions{})
 	t.Cleanup(func() { pool.Close() })
 	a.api = httpapi.NewServer(httpapi.Config{Jobs: pool}, a.store)

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -31,7 +31,7 @@ type metrics struct {
 
 // newMetrics creates the metrics and registers them, with gauges that read
 // the store's current snapshot at scrape time.
-func newMetrics(reg *prometheus.Registry, store iris.Store) *metrics {
+func newMetrics(reg *prometheus.Registry, store dataset.Store) *metrics {
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

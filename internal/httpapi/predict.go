@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -25,7 +25,7 @@ type predictRequest struct {
 }
 
 // query converts the request's settings into a validated query for snap.
-func (s *Server) query(req *predictRequest, snap *iris.Snapshot) (knn.Query, error) {
+func (s *Server) query(req *predictRequest, snap *dataset.Snapshot) (knn.Query, error) {
 	q := knn.Query{K: s.cfg.DefaultK, Metric: s.cfg.DefaultMetric, Weights: s.cfg.DefaultWeights}
 	if req.K != nil {
 		q.K = *req.K
@@ -33,19 +33,19 @@ func (s *Server) query(req *predictRequest, snap *iris.Snapshot) (knn.Query, err
 		q.K = min(q.K, snap.Len())
 	}
 	if q.K > s.cfg.MaxK {
-		return q, iris.Invalidf("k", "k must be at most %d (the server's maximum k), got %d", s.cfg.MaxK, q.K)
+		return q, dataset.Invalidf("k", "k must be at most %d (the server's maximum k), got %d", s.cfg.MaxK, q.K)
 	}
 	if req.Metric != nil {
 		m, err := knn.ParseMetric(*req.Metric)
 		if err != nil {
-			return q, iris.Invalidf("metric", "%v", err)
+			return q, dataset.Invalidf("metric", "%v", err)
 		}
 		q.Metric = m
 	}
 	if req.Weights != nil {
 		w, err := knn.ParseWeights(*req.Weights)
 		if err != nil {
-			return q, iris.Invalidf("weights", "%v", err)
+			return q, dataset.Invalidf("weights", "%v", err)
 		}
 		q.Weights = w
 	}
@@ -70,7 +70,7 @@ func (s *Server) handlePredict() http.HandlerFunc {
 		}
 		switch {
 		case req.Features != nil && req.Instances != nil:
-			s.writeError(w, r, iris.Invalidf("instances", "give either features (one prediction) or instances (a batch), not both"))
+			s.writeError(w, r, dataset.Invalidf("instances", "give either features (one prediction) or instances (a batch), not both"))
 		case req.Features != nil:
 			f, err := req.Features.features("features")
 			if err != nil {
@@ -81,22 +81,22 @@ func (s *Server) handlePredict() http.HandlerFunc {
 		case req.Instances != nil:
 			s.predictBatch(w, r, &req, snap, q)
 		default:
-			s.writeError(w, r, iris.Invalidf("features", "give features (an array of %d numbers or an object with the named measurements) or instances (an array of them)", iris.Dim))
+			s.writeError(w, r, dataset.Invalidf("features", "give features (an array of %d numbers or an object with the named measurements) or instances (an array of them)", dataset.Dim))
 		}
 	}
 }
 
-func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predictRequest, snap *iris.Snapshot, q knn.Query) {
+func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predictRequest, snap *dataset.Snapshot, q knn.Query) {
 	n := len(req.Instances)
 	switch {
 	case n == 0:
-		s.writeError(w, r, iris.Invalidf("instances", "instances is empty: give at least one row"))
+		s.writeError(w, r, dataset.Invalidf("instances", "instances is empty: give at least one row"))
 		return
 	case n > s.cfg.MaxBatch:
-		s.writeError(w, r, iris.Invalidf("instances", "a batch may have at most %d rows, got %d; split it or use an async job", s.cfg.MaxBatch, n))
+		s.writeError(w, r, dataset.Invalidf("instances", "a batch may have at most %d rows, got %d; split it or use an async job", s.cfg.MaxBatch, n))
 		return
 	}
-	fs := make([]iris.Features, n)
+	fs := make([]dataset.Features, n)
 	for i := range req.Instances {
 		f, err := req.Instances[i].featuresNamed(func() string { return fmt.Sprintf("instances[%d]", i) })
 		if err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -13,10 +13,10 @@ import (
 // numbers, whatever shape the client sent them in. Two requests that must
 // get the same answer have equal PredictRequests, so a cache keys on it.
 type PredictRequest struct {
-	Snapshot  *iris.Snapshot  // the training set version to answer from
-	Query     knn.Query       // k, metric and weights, resolved
-	Features  iris.Features   // the row of a single prediction (Batch false)
-	Instances []iris.Features // the rows of a batch (Batch true)
+	Snapshot  *dataset.Snapshot  // the training set version to answer from
+	Query     knn.Query          // k, metric and weights, resolved
+	Features  dataset.Features   // the row of a single prediction (Batch false)
+	Instances []dataset.Features // the rows of a batch (Batch true)
 	Batch     bool
 }
 

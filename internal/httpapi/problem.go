@@ -7,18 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // kindStatus maps each domain error kind to its HTTP status: the one place
 // where domain errors become HTTP.
-var kindStatus = map[iris.Kind]int{
-	iris.KindInvalid:      http.StatusUnprocessableEntity,
-	iris.KindNotFound:     http.StatusNotFound,
-	iris.KindPrecondition: http.StatusPreconditionFailed,
-	iris.KindConflict:     http.StatusConflict,
-	iris.KindUnavailable:  http.StatusServiceUnavailable,
-	iris.KindInternal:     http.StatusInternalServerError,
+var kindStatus = map[dataset.Kind]int{
+	dataset.KindInvalid:      http.StatusUnprocessableEntity,
+	dataset.KindNotFound:     http.StatusNotFound,
+	dataset.KindPrecondition: http.StatusPreconditionFailed,
+	dataset.KindConflict:     http.StatusConflict,
+	dataset.KindUnavailable:  http.StatusServiceUnavailable,
+	dataset.KindInternal:     http.StatusInternalServerError,
 }
 
 // httpError is an error that arises in the HTTP layer itself (a body that
@@ -26,7 +26,7 @@ var kindStatus = map[iris.Kind]int{
 type httpError struct {
 	status int
 	msg    string // for the client
-	fields []iris.FieldError
+	fields []dataset.FieldError
 	err    error // the cause, for the log
 }
 
@@ -42,28 +42,28 @@ func (e *httpError) Unwrap() error { return e.err }
 func badRequest(field, msg string, cause error) *httpError {
 	e := &httpError{status: http.StatusBadRequest, msg: msg, err: cause}
 	if field != "" {
-		e.fields = []iris.FieldError{{Field: field, Message: msg}}
+		e.fields = []dataset.FieldError{{Field: field, Message: msg}}
 	}
 	return e
 }
 
 // problem is an RFC 9457 problem details object.
 type problem struct {
-	Type      string            `json:"type"`
-	Title     string            `json:"title"`
-	Status    int               `json:"status"`
-	Detail    string            `json:"detail,omitempty"`
-	Instance  string            `json:"instance,omitempty"`
-	RequestID string            `json:"request_id,omitempty"`
-	Errors    []iris.FieldError `json:"errors,omitempty"`
+	Type      string               `json:"type"`
+	Title     string               `json:"title"`
+	Status    int                  `json:"status"`
+	Detail    string               `json:"detail,omitempty"`
+	Instance  string               `json:"instance,omitempty"`
+	RequestID string               `json:"request_id,omitempty"`
+	Errors    []dataset.FieldError `json:"errors,omitempty"`
 }
 
 // errorStatus returns the status, client message and field errors for err.
-func errorStatus(err error) (int, string, []iris.FieldError) {
+func errorStatus(err error) (int, string, []dataset.FieldError) {
 	if he, ok := errors.AsType[*httpError](err); ok {
 		return he.status, he.msg, he.fields
 	}
-	if de, ok := errors.AsType[*iris.Error](err); ok {
+	if de, ok := errors.AsType[*dataset.Error](err); ok {
 		status, ok := kindStatus[de.Kind]
 		if !ok {
 			status = http.StatusInternalServerError
@@ -98,7 +98,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // writeProblem writes a problem response with the given status.
-func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string, fields []iris.FieldError) {
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string, fields []dataset.FieldError) {
 	p := problem{
 		Type:      "about:blank",
 		Title:     http.StatusText(status),

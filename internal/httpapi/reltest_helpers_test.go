@@ -10,18 +10,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // relServer starts the API over a fresh in-memory store of the embedded
 // Iris data, behind a real HTTP server.
-func relServer(t testing.TB, cfg Config) (*Server, *iris.Memory, *httptest.Server) {
+func relServer(t testing.TB, cfg Config) (*Server, *dataset.Memory, *httptest.Server) {
 	t.Helper()
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
-	m := iris.NewMemory(snap, nil)
+	m := dataset.NewMemory(snap, nil)
 	s := NewServer(cfg, m)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)

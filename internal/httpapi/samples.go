@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // Paging limits of GET /samples.
@@ -19,12 +19,12 @@ const (
 
 // sampleJSON is a sample on the wire.
 type sampleJSON struct {
-	ID       int64             `json:"id"`
-	Features [iris.Dim]float64 `json:"features"`
-	Species  string            `json:"species"`
+	ID       int64                `json:"id"`
+	Features [dataset.Dim]float64 `json:"features"`
+	Species  string               `json:"species"`
 }
 
-func toSampleJSON(s iris.Sample) sampleJSON {
+func toSampleJSON(s dataset.Sample) sampleJSON {
 	return sampleJSON{ID: s.ID, Features: s.Features, Species: s.Species}
 }
 
@@ -36,18 +36,18 @@ type sampleRequest struct {
 }
 
 // sample converts the request into a domain sample with the given id.
-func (req *sampleRequest) sample(id int64) (iris.Sample, error) {
+func (req *sampleRequest) sample(id int64) (dataset.Sample, error) {
 	if req.Features == nil {
-		return iris.Sample{}, iris.Invalidf("features", "features is required: an array of %d numbers or an object with the named measurements", iris.Dim)
+		return dataset.Sample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object with the named measurements", dataset.Dim)
 	}
 	f, err := req.Features.features("features")
 	if err != nil {
-		return iris.Sample{}, err
+		return dataset.Sample{}, err
 	}
 	if req.Species == nil || *req.Species == "" {
-		return iris.Sample{}, iris.Invalidf("species", "species is required")
+		return dataset.Sample{}, dataset.Invalidf("species", "species is required")
 	}
-	return iris.Sample{ID: id, Features: f, Species: *req.Species}, nil
+	return dataset.Sample{ID: id, Features: f, Species: *req.Species}, nil
 }
 
 // pathID parses the {id} path parameter: a positive decimal integer.
@@ -115,19 +115,19 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 		species := q.Get("species")
 		switch {
 		case limit < 1 || limit > maxLimit:
-			err = iris.Invalidf("limit", "limit must be between 1 and %d, got %d", maxLimit, limit)
+			err = dataset.Invalidf("limit", "limit must be between 1 and %d, got %d", maxLimit, limit)
 		case offset < 0:
-			err = iris.Invalidf("offset", "offset must be 0 or more, got %d", offset)
+			err = dataset.Invalidf("offset", "offset must be 0 or more, got %d", offset)
 		case species != "":
 			if _, ok := snap.ClassIndex(species); !ok {
-				err = iris.Invalidf("species", "unknown species %q: want one of %v", species, snap.Classes())
+				err = dataset.Invalidf("species", "unknown species %q: want one of %v", species, snap.Classes())
 			}
 		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		page, total := snap.List(iris.Filter{Species: species, Limit: limit, Offset: offset})
+		page, total := snap.List(dataset.Filter{Species: species, Limit: limit, Offset: offset})
 		resp := response{Samples: make([]sampleJSON, len(page)), Total: total, Limit: limit, Offset: offset, DatasetVersion: snap.Version()}
 		for i, x := range page {
 			resp.Samples[i] = toSampleJSON(x)
@@ -147,7 +147,7 @@ func (s *Server) handleGetSample() http.HandlerFunc {
 		snap := s.store.Snapshot()
 		x, ok := snap.Get(id)
 		if !ok {
-			s.writeError(w, r, iris.NotFoundf("no sample with id %d", id))
+			s.writeError(w, r, dataset.NotFoundf("no sample with id %d", id))
 			return
 		}
 		w.Header().Set("ETag", x.ETag())
@@ -164,7 +164,7 @@ func (s *Server) handleCreateSample() http.HandlerFunc {
 			return
 		}
 		if req.ID != nil {
-			s.writeError(w, r, iris.Invalidf("id", "id is assigned by the server on POST; use PUT /samples/{id} to choose one"))
+			s.writeError(w, r, dataset.Invalidf("id", "id is assigned by the server on POST; use PUT /samples/{id} to choose one"))
 			return
 		}
 		x, err := req.sample(0)
@@ -197,7 +197,7 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			return
 		}
 		if req.ID != nil && *req.ID != id {
-			s.writeError(w, r, iris.Invalidf("id", "id in the body (%d) differs from the id in the path (%d)", *req.ID, id))
+			s.writeError(w, r, dataset.Invalidf("id", "id in the body (%d) differs from the id in the path (%d)", *req.ID, id))
 			return
 		}
 		x, err := req.sample(id)
@@ -248,12 +248,12 @@ type datasetJSON struct {
 	Counts         map[string]int `json:"counts"`
 }
 
-func toDatasetJSON(snap *iris.Snapshot) datasetJSON {
+func toDatasetJSON(snap *dataset.Snapshot) datasetJSON {
 	d := datasetJSON{
 		DatasetVersion: snap.Version(),
 		Total:          snap.Len(),
 		NextID:         snap.NextID(),
-		Features:       iris.FeatureNames[:],
+		Features:       dataset.FeatureNames[:],
 		Classes:        snap.Classes(),
 		Counts:         map[string]int{},
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
 )
@@ -108,7 +108,7 @@ func (c *Config) fill() {
 // Server is the API as an http.Handler.
 type Server struct {
 	cfg     Config
-	store   iris.Store
+	store   dataset.Store
 	log     *slog.Logger
 	ready   atomic.Bool
 	handler http.Handler
@@ -119,7 +119,7 @@ type Server struct {
 }
 
 // NewServer returns the API over store. It starts ready.
-func NewServer(cfg Config, store iris.Store) *Server {
+func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
 	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs}
 	s.predictor = computer{s}

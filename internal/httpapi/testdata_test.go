@@ -4,18 +4,18 @@ import (
 	"bytes"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // irisSamples returns a store over the embedded Iris data.
-func irisSamples() (iris.Store, error) {
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+func irisSamples() (dataset.Store, error) {
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	if err != nil {
 		return nil, err
 	}
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	if err != nil {
 		return nil, err
 	}
-	return iris.NewMemory(snap, nil), nil
+	return dataset.NewMemory(snap, nil), nil
 }

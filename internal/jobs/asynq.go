@@ -11,7 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // taskType is the asynq task type of every job; the job's own type is in
@@ -98,7 +98,7 @@ func (q *Asynq) Submit(ctx context.Context, spec Spec) (Job, error) {
 		asynq.TaskID(id), asynq.Queue(q.opt.Queue), asynq.Retention(q.opt.Retention),
 		asynq.MaxRetry(q.opt.MaxRetry), asynq.Timeout(q.opt.Timeout))
 	if err != nil {
-		return Job{}, iris.Unavailable("could not queue the job in Redis; retry later", err)
+		return Job{}, dataset.Unavailable("could not queue the job in Redis; retry later", err)
 	}
 	return Job{ID: id, Type: spec.Type, Status: StatusQueued, CreatedAt: p.CreatedAt}, nil
 }
@@ -110,11 +110,11 @@ func (q *Asynq) Get(ctx context.Context, id string) (Job, error) {
 		return Job{}, notFound(id)
 	}
 	if err != nil {
-		return Job{}, iris.Unavailable("could not read the job from Redis; retry later", err)
+		return Job{}, dataset.Unavailable("could not read the job from Redis; retry later", err)
 	}
 	cancelled, err := q.rdb.Exists(ctx, q.cancelKey(id)).Result()
 	if err != nil {
-		return Job{}, iris.Unavailable("could not read the job from Redis; retry later", err)
+		return Job{}, dataset.Unavailable("could not read the job from Redis; retry later", err)
 	}
 	return toJob(info, cancelled == 1), nil
 }
@@ -169,7 +169,7 @@ func (q *Asynq) Cancel(ctx context.Context, id string) (Job, error) {
 		return j, finished(j)
 	}
 	if err := q.rdb.Set(ctx, q.cancelKey(id), 1, q.opt.Retention).Err(); err != nil {
-		return j, iris.Unavailable("could not cancel the job; retry", err)
+		return j, dataset.Unavailable("could not cancel the job; retry", err)
 	}
 	info, err := q.inspect.GetTaskInfo(q.opt.Queue, id)
 	if err == nil {
@@ -263,7 +263,7 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("cancelled by a client: %w", asynq.SkipRetry)
 		}
 		w.log.Warn("job failed", "id", id, "error", err.Error())
-		if iris.ErrorKind(err) == iris.KindInvalid {
+		if dataset.ErrorKind(err) == dataset.KindInvalid {
 			// The set changed under the job (k now too large, say):
 			// running it again cannot help.
 			return fmt.Errorf("%s: %w", errorMessage(err), asynq.SkipRetry)

@@ -17,7 +17,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -70,8 +70,8 @@ type Spec struct {
 
 // BatchPredict classifies every row of Instances with one query.
 type BatchPredict struct {
-	Instances []iris.Features `json:"instances"`
-	Query     knn.Query       `json:"query"`
+	Instances []dataset.Features `json:"instances"`
+	Query     knn.Query          `json:"query"`
 }
 
 // Evaluate measures the accuracy of every combination of k in KMin..KMax,
@@ -93,60 +93,60 @@ func DefaultEvaluate() Evaluate {
 
 // Check validates spec against snap; errors are KindInvalid naming the
 // field of the request.
-func (s *Spec) Check(snap *iris.Snapshot) error {
+func (s *Spec) Check(snap *dataset.Snapshot) error {
 	switch s.Type {
 	case TypeBatchPredict:
 		b := s.Batch
 		if b == nil || len(b.Instances) == 0 {
-			return iris.Invalidf("instances", "instances is empty: give at least one row")
+			return dataset.Invalidf("instances", "instances is empty: give at least one row")
 		}
 		if err := snap.CheckQuery(b.Query); err != nil {
 			return err
 		}
 		for i, f := range b.Instances {
-			if err := iris.CheckFeatures(f); err != nil {
-				return iris.Invalidf(fmt.Sprintf("instances[%d]", i), "%s", err.(*iris.Error).Message)
+			if err := dataset.CheckFeatures(f); err != nil {
+				return dataset.Invalidf(fmt.Sprintf("instances[%d]", i), "%s", err.(*dataset.Error).Message)
 			}
 		}
 	case TypeEvaluate:
 		e := s.Evaluate
 		if e == nil {
-			return iris.Invalidf("type", "an evaluate job needs its settings")
+			return dataset.Invalidf("type", "an evaluate job needs its settings")
 		}
 		n := snap.Len()
 		train := n - 1 // leave-one-out trains on all but one
 		switch {
 		case e.Folds < 0 || e.Folds == 1:
-			return iris.Invalidf("folds", "folds must be 0 (leave-one-out) or at least 2, got %d", e.Folds)
+			return dataset.Invalidf("folds", "folds must be 0 (leave-one-out) or at least 2, got %d", e.Folds)
 		case e.Folds > n:
-			return iris.Invalidf("folds", "folds must be at most the number of samples (%d), got %d", n, e.Folds)
+			return dataset.Invalidf("folds", "folds must be at most the number of samples (%d), got %d", n, e.Folds)
 		case e.Folds > 0:
 			train = n - (n+e.Folds-1)/e.Folds
 		}
 		if e.KMin < 1 || e.KMax < e.KMin {
-			return iris.Invalidf("k_min", "want 1 <= k_min <= k_max, got k_min %d, k_max %d", e.KMin, e.KMax)
+			return dataset.Invalidf("k_min", "want 1 <= k_min <= k_max, got k_min %d, k_max %d", e.KMin, e.KMax)
 		}
 		if e.KMax > train {
-			return iris.Invalidf("k_max", "k_max must be at most %d (the smallest training fold), got %d", train, e.KMax)
+			return dataset.Invalidf("k_max", "k_max must be at most %d (the smallest training fold), got %d", train, e.KMax)
 		}
 		if len(e.Metrics) == 0 || len(e.Weights) == 0 {
-			return iris.Invalidf("metrics", "give at least one metric and one weighting")
+			return dataset.Invalidf("metrics", "give at least one metric and one weighting")
 		}
 		for _, m := range e.Metrics {
 			if m > knn.Chebyshev {
-				return iris.Invalidf("metrics", "unknown metric %d", m)
+				return dataset.Invalidf("metrics", "unknown metric %d", m)
 			}
 		}
 		for _, w := range e.Weights {
 			if w > knn.Distance {
-				return iris.Invalidf("weights", "unknown weights %d", w)
+				return dataset.Invalidf("weights", "unknown weights %d", w)
 			}
 		}
 		if hasDup(e.Metrics) || hasDup(e.Weights) {
-			return iris.Invalidf("metrics", "metrics and weights must not repeat")
+			return dataset.Invalidf("metrics", "metrics and weights must not repeat")
 		}
 	default:
-		return iris.Invalidf("type", "unknown job type %q: want %q or %q", s.Type, TypeBatchPredict, TypeEvaluate)
+		return dataset.Invalidf("type", "unknown job type %q: want %q or %q", s.Type, TypeBatchPredict, TypeEvaluate)
 	}
 	return nil
 }
@@ -179,9 +179,9 @@ func newID() string {
 }
 
 func notFound(id string) error {
-	return iris.NotFoundf("no job %s (unknown, or its result has expired)", id)
+	return dataset.NotFoundf("no job %s (unknown, or its result has expired)", id)
 }
 
 func finished(j Job) error {
-	return &iris.Error{Kind: iris.KindConflict, Message: fmt.Sprintf("job %s has already finished (%s)", j.ID, j.Status)}
+	return &dataset.Error{Kind: dataset.KindConflict, Message: fmt.Sprintf("job %s has already finished (%s)", j.ID, j.Status)}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
 )
@@ -35,27 +35,27 @@ type evalResult struct {
 	} `json:"best"`
 }
 
-type fixed struct{ snap *iris.Snapshot }
+type fixed struct{ snap *dataset.Snapshot }
 
-func (f fixed) Snapshot() *iris.Snapshot { return f.snap }
+func (f fixed) Snapshot() *dataset.Snapshot { return f.snap }
 
 // tiny is a set checkable by hand: class a at x=0 and x=1, class b at x=10
 // and x=11.
 func tiny(t *testing.T) fixed {
-	snap, err := iris.NewSnapshot([]iris.Sample{
-		{ID: 1, Features: iris.Features{0, 0, 0, 0}, Species: "a"},
-		{ID: 2, Features: iris.Features{1, 0, 0, 0}, Species: "a"},
-		{ID: 3, Features: iris.Features{10, 0, 0, 0}, Species: "b"},
-		{ID: 4, Features: iris.Features{11, 0, 0, 0}, Species: "b"},
+	snap, err := dataset.NewSnapshot([]dataset.Sample{
+		{ID: 1, Features: dataset.Features{0, 0, 0, 0}, Species: "a"},
+		{ID: 2, Features: dataset.Features{1, 0, 0, 0}, Species: "a"},
+		{ID: 3, Features: dataset.Features{10, 0, 0, 0}, Species: "b"},
+		{ID: 4, Features: dataset.Features{11, 0, 0, 0}, Species: "b"},
 	})
 	require.NoError(t, err)
 	return fixed{snap}
 }
 
 func irisData(t *testing.T) fixed {
-	s, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(s)
+	snap, err := dataset.NewSnapshot(s)
 	require.NoError(t, err)
 	return fixed{snap}
 }
@@ -145,7 +145,7 @@ func TestSpecCheck(t *testing.T) {
 	}{
 		{"unknown type", jobs.Spec{Type: "sleep"}, "type"},
 		{"empty batch", jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Query: knn.Query{K: 1}}}, "instances"},
-		{"k too large", jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: []iris.Features{{}}, Query: knn.Query{K: 5}}}, "k"},
+		{"k too large", jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: []dataset.Features{{}}, Query: knn.Query{K: 5}}}, "k"},
 		{"k_max above the training set", jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &jobs.Evaluate{KMin: 1, KMax: 4, Metrics: []knn.Metric{0}, Weights: []knn.Weights{0}}}, "k_max"},
 		{"k_min above k_max", jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &jobs.Evaluate{KMin: 3, KMax: 2, Metrics: []knn.Metric{0}, Weights: []knn.Weights{0}}}, "k_min"},
 		{"one fold", jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &jobs.Evaluate{KMin: 1, KMax: 1, Metrics: []knn.Metric{0}, Weights: []knn.Weights{0}, Folds: 1}}, "folds"},
@@ -155,9 +155,9 @@ func TestSpecCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.spec.Check(snap)
 			require.Error(t, err)
-			e, ok := err.(*iris.Error)
+			e, ok := err.(*dataset.Error)
 			require.True(t, ok)
-			assert.Equal(t, iris.KindInvalid, e.Kind)
+			assert.Equal(t, dataset.KindInvalid, e.Kind)
 			assert.Equal(t, tt.field, e.Fields[0].Field)
 		})
 	}
@@ -181,9 +181,9 @@ func waitFinal(t *testing.T, q jobs.Queue, id string, timeout time.Duration) (jo
 }
 
 func batchSpec(n int) jobs.Spec {
-	rows := make([]iris.Features, n)
+	rows := make([]dataset.Features, n)
 	for i := range rows {
-		rows[i] = iris.Features{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
+		rows[i] = dataset.Features{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
 	}
 	return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: rows, Query: knn.Query{K: 5}}}
 }
@@ -241,18 +241,18 @@ func testQueue(t *testing.T, q jobs.Queue, timeout time.Duration) {
 			assert.Equal(t, jobs.StatusCancelled, j.Status)
 			assert.Nil(t, j.Result)
 			_, err := q.Cancel(ctx, id)
-			assert.Equal(t, iris.KindConflict, iris.ErrorKind(err))
+			assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
 		}
 	})
 	t.Run("unknown", func(t *testing.T) {
 		_, err := q.Get(ctx, "nope")
-		assert.Equal(t, iris.KindNotFound, iris.ErrorKind(err))
+		assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
 		_, err = q.Cancel(ctx, "nope")
-		assert.Equal(t, iris.KindNotFound, iris.ErrorKind(err))
+		assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
 	})
 	t.Run("invalid", func(t *testing.T) {
 		_, err := q.Submit(ctx, jobs.Spec{Type: "nope"})
-		assert.Equal(t, iris.KindInvalid, iris.ErrorKind(err))
+		assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
 	})
 }
 
@@ -270,5 +270,5 @@ func TestPoolRetention(t *testing.T) {
 	waitFinal(t, p, j.ID, time.Minute)
 	time.Sleep(100 * time.Millisecond)
 	_, err = p.Get(context.Background(), j.ID)
-	assert.Equal(t, iris.KindNotFound, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
 }

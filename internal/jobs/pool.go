@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // Pool is a Queue that runs jobs in this process with a fixed number of
@@ -71,7 +71,7 @@ func (p *Pool) Submit(ctx context.Context, spec Spec) (Job, error) {
 	select {
 	case p.queue <- j:
 	default:
-		return Job{}, iris.Unavailable("too many jobs are waiting; retry later", nil)
+		return Job{}, dataset.Unavailable("too many jobs are waiting; retry later", nil)
 	}
 	p.jobs[j.job.ID] = j
 	return j.job, nil
@@ -181,7 +181,7 @@ func (p *Pool) run(j *poolJob) {
 
 // errorMessage is the client's message for a job's error.
 func errorMessage(err error) string {
-	if e, ok := err.(*iris.Error); ok && e.Kind != iris.KindInternal {
+	if e, ok := err.(*dataset.Error); ok && e.Kind != dataset.KindInternal {
 		return e.Message
 	}
 	return "the job failed: " + err.Error()

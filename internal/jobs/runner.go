@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
-// Snapshots gives the current training set; an iris.Store does.
+// Snapshots gives the current training set; an dataset.Store does.
 type Snapshots interface {
-	Snapshot() *iris.Snapshot
+	Snapshot() *dataset.Snapshot
 }
 
 // Runner does the work of jobs on the current training set.
@@ -85,7 +85,7 @@ type (
 // cancellation checks.
 const batchChunk = 1024
 
-func batchPredict(ctx context.Context, snap *iris.Snapshot, b *BatchPredict, report func(done, total int)) (*batchResult, error) {
+func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, report func(done, total int)) (*batchResult, error) {
 	classes := snap.Classes()
 	n := len(b.Instances)
 	res := &batchResult{Predictions: make([]predictionJSON, 0, n), K: b.Query.K,
@@ -143,9 +143,9 @@ type (
 // per held-out sample, the KMax nearest training samples; every k and
 // weighting then classifies from a prefix of that list, so the sweep costs
 // one neighbour search per sample and metric, not per setting.
-func evaluate(ctx context.Context, snap *iris.Snapshot, e *Evaluate, report func(done, total int)) (*evaluateResult, error) {
-	var samples []iris.Sample
-	snap.All(func(x iris.Sample) bool { samples = append(samples, x); return true })
+func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report func(done, total int)) (*evaluateResult, error) {
+	var samples []dataset.Sample
+	snap.All(func(x dataset.Sample) bool { samples = append(samples, x); return true })
 	classes := snap.Classes()
 	n, nc := len(samples), len(classes)
 	label := make([]int, n)
@@ -172,7 +172,7 @@ func evaluate(ctx context.Context, snap *iris.Snapshot, e *Evaluate, report func
 	folds := max(e.Folds, 1)
 	train := make([]*knn.Dataset, folds)
 	for f := range train {
-		d := knn.NewDataset(iris.Dim, classes)
+		d := knn.NewDataset(dataset.Dim, classes)
 		for i, x := range samples {
 			if e.Folds > 0 && i%e.Folds == f {
 				continue

@@ -176,7 +176,7 @@ func (d *Dataset) set(id int64, p []float64, label int) {
 	_ = d.Add(id, p, label)
 }
 
-// predictBatch predicts every row of qs on all CPUs, as iris.PredictBatch
+// predictBatch predicts every row of qs on all CPUs, as dataset.PredictBatch
 // does.
 func predictBatch(ix *Index, out []Prediction, qs [][]float64, q Query) {
 	order := ix.CacheFriendlyOrder(len(qs), func(i int) []float64 { return qs[i] })

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 	"github.com/irisknn/irisknn/internal/knn"
 
 	"github.com/irisknn/irisknn/internal/predcache"
@@ -74,9 +74,9 @@ func BenchmarkLayer(b *testing.B) {
 		out := make([]knn.Prediction, len(req.Instances))
 		return httpapi.PredictAnswer{Body: []byte{}}, snap.PredictBatch(ctx, out, req.Instances, req.Query)
 	})
-	rows := make([]iris.Features, 1000)
+	rows := make([]dataset.Features, 1000)
 	for i := range rows {
-		rows[i] = iris.Features{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
+		rows[i] = dataset.Features{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
 	}
 	for _, c := range []struct {
 		name string

@@ -13,21 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
-	"github.com/irisknn/irisknn/internal/iris"
 	"github.com/irisknn/irisknn/internal/predcache"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
 
-func newStore(t testing.TB) *iris.Memory {
-	s, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+func newStore(t testing.TB) *dataset.Memory {
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(s)
+	snap, err := dataset.NewSnapshot(s)
 	require.NoError(t, err)
-	return iris.NewMemory(snap, nil)
+	return dataset.NewMemory(snap, nil)
 }
 
-func server(store iris.Store, wrap func(httpapi.Predictor) httpapi.Predictor) *httpapi.Server {
+func server(store dataset.Store, wrap func(httpapi.Predictor) httpapi.Predictor) *httpapi.Server {
 	return httpapi.NewServer(httpapi.Config{WrapPredictor: wrap}, store)
 }
 
@@ -76,7 +76,7 @@ func TestLocalCache(t *testing.T) {
 	assert.Equal(t, predcache.Hit, post(cached, named).Header().Get("X-Cache"))
 
 	// A write makes old entries unreachable.
-	_, _, err := store.Create(context.Background(), iris.Features{5, 3, 1, 0.2}, "setosa")
+	_, _, err := store.Create(context.Background(), dataset.Features{5, 3, 1, 0.2}, "setosa")
 	require.NoError(t, err)
 	third := post(cached, body)
 	assert.Equal(t, predcache.Miss, third.Header().Get("X-Cache"))
@@ -119,7 +119,7 @@ func TestLRUEvicts(t *testing.T) {
 	}), predcache.Options{MaxBytes: 10000, MinWork: 1})
 	snap := newStore(t).Snapshot()
 	for i := range 50 {
-		_, err := c.Predict(context.Background(), httpapi.PredictRequest{Snapshot: snap, Features: iris.Features{float64(i)}})
+		_, err := c.Predict(context.Background(), httpapi.PredictRequest{Snapshot: snap, Features: dataset.Features{float64(i)}})
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 10, c.Len())

@@ -1,4 +1,4 @@
-// Package redisstore is an [iris.Store] whose training set lives in Redis,
+// Package redisstore is an [dataset.Store] whose training set lives in Redis,
 // shared by every replica of the service.
 //
 // Redis holds the samples, their ETags, the version, the next id, the loaded
@@ -8,11 +8,11 @@
 // writes through different replicas are serialised by Redis and none is lost
 // silently.
 //
-// Each replica keeps its own immutable [iris.Snapshot] for lock-free
+// Each replica keeps its own immutable [dataset.Snapshot] for lock-free
 // predictions and follows the stream (XREAD BLOCK), applying each change
-// with [iris.Snapshot.Apply]. A gap in the versions (a trimmed stream, a lost
+// with [dataset.Snapshot.Apply]. A gap in the versions (a trimmed stream, a lost
 // connection) makes it reload the whole state atomically and rebuild the
-// snapshot with [iris.RestoreSnapshot]. A write returns only after the
+// snapshot with [dataset.RestoreSnapshot]. A write returns only after the
 // replica that made it has applied it: a client reads its own writes on
 // that replica; other replicas see it once their follower reads the stream
 // (about a millisecond on loopback; see the README).
@@ -32,7 +32,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // Options configures a Store.
@@ -48,7 +48,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is an iris.Store backed by Redis. Create it with Open; stop its
+// Store is an dataset.Store backed by Redis. Create it with Open; stop its
 // follower with Close.
 type Store struct {
 	rdb    redis.UniversalClient
@@ -57,7 +57,7 @@ type Store struct {
 	log    *slog.Logger
 
 	mu     sync.Mutex // serialises changes to cur (follower and writers)
-	cur    atomic.Pointer[iris.Snapshot]
+	cur    atomic.Pointer[dataset.Snapshot]
 	lastID string        // the stream id of the last change applied; guarded by mu
 	notify chan struct{} // closed and replaced on every new snapshot; guarded by mu
 
@@ -65,33 +65,33 @@ type Store struct {
 	done   chan struct{}
 }
 
-var _ iris.Store = (*Store)(nil)
+var _ dataset.Store = (*Store)(nil)
 
 // wireSample is a sample as stored in Redis.
 type wireSample struct {
-	ID int64         `json:"id"`
-	F  iris.Features `json:"f"`
-	S  string        `json:"s"`
+	ID int64            `json:"id"`
+	F  dataset.Features `json:"f"`
+	S  string           `json:"s"`
 }
 
-func encodeSample(s iris.Sample) string {
+func encodeSample(s dataset.Sample) string {
 	b, _ := json.Marshal(wireSample{ID: s.ID, F: s.Features, S: s.Species})
 	return string(b)
 }
 
-func decodeSample(v string) (iris.Sample, error) {
+func decodeSample(v string) (dataset.Sample, error) {
 	var w wireSample
 	if err := json.Unmarshal([]byte(v), &w); err != nil {
-		return iris.Sample{}, fmt.Errorf("redisstore: bad sample %q: %w", v, err)
+		return dataset.Sample{}, fmt.Errorf("redisstore: bad sample %q: %w", v, err)
 	}
-	return iris.Sample{ID: w.ID, Features: w.F, Species: w.S}, nil
+	return dataset.Sample{ID: w.ID, Features: w.F, Species: w.S}, nil
 }
 
 // Open connects the store to rdb: it seeds Redis with initial when the
 // namespace is empty (a no-op when another replica already did), loads the
 // current state and starts following changes. initial is only used for
 // seeding: a replica always serves what Redis holds.
-func Open(ctx context.Context, rdb redis.UniversalClient, initial []iris.Sample, opt Options) (*Store, error) {
+func Open(ctx context.Context, rdb redis.UniversalClient, initial []dataset.Sample, opt Options) (*Store, error) {
 	if opt.Prefix == "" {
 		opt.Prefix = "irisknn:"
 	}
@@ -111,7 +111,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, initial []iris.Sample,
 		done:   make(chan struct{}),
 	}
 	// Validate before seeding, so that a bad set never reaches Redis.
-	if _, err := iris.NewSnapshot(initial); err != nil {
+	if _, err := dataset.NewSnapshot(initial); err != nil {
 		return nil, err
 	}
 	if _, err := s.seed(ctx, initial); err != nil {
@@ -128,7 +128,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, initial []iris.Sample,
 
 // seed writes initial to Redis unless the namespace is already seeded, and
 // reports whether it did.
-func (s *Store) seed(ctx context.Context, initial []iris.Sample) (bool, error) {
+func (s *Store) seed(ctx context.Context, initial []dataset.Sample) (bool, error) {
 	args := make([]any, 0, 1+3*len(initial))
 	args = append(args, s.maxLen)
 	for _, x := range initial {
@@ -136,7 +136,7 @@ func (s *Store) seed(ctx context.Context, initial []iris.Sample) (bool, error) {
 	}
 	n, err := seedScript.Run(ctx, s.rdb, s.keys, args...).Int()
 	if err != nil {
-		return false, iris.Unavailable("could not seed the training set in Redis", err)
+		return false, dataset.Unavailable("could not seed the training set in Redis", err)
 	}
 	return n == 1, nil
 }
@@ -148,12 +148,12 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Snapshot implements iris.Store: the replica's current copy, never blocking.
-func (s *Store) Snapshot() *iris.Snapshot { return s.cur.Load() }
+// Snapshot implements dataset.Store: the replica's current copy, never blocking.
+func (s *Store) Snapshot() *dataset.Snapshot { return s.cur.Load() }
 
 // WaitVersion returns the replica's snapshot once its version is at least v,
 // or ctx's error.
-func (s *Store) WaitVersion(ctx context.Context, v uint64) (*iris.Snapshot, error) {
+func (s *Store) WaitVersion(ctx context.Context, v uint64) (*dataset.Snapshot, error) {
 	for {
 		s.mu.Lock()
 		cur, ch := s.cur.Load(), s.notify
@@ -170,7 +170,7 @@ func (s *Store) WaitVersion(ctx context.Context, v uint64) (*iris.Snapshot, erro
 }
 
 // publish installs snap; s.mu must be held.
-func (s *Store) publish(snap *iris.Snapshot, streamID string) {
+func (s *Store) publish(snap *dataset.Snapshot, streamID string) {
 	s.cur.Store(snap)
 	if streamID != "" {
 		s.lastID = streamID
@@ -198,9 +198,9 @@ func (s *Store) reload(ctx context.Context, force bool) error {
 		return fmt.Errorf("redisstore: bad next id %v", res[1])
 	}
 	lastID := fmt.Sprint(res[2])
-	decodeAll := func(v any) ([]iris.Sample, error) {
+	decodeAll := func(v any) ([]dataset.Sample, error) {
 		vals, _ := v.([]any)
-		out := make([]iris.Sample, 0, len(vals))
+		out := make([]dataset.Sample, 0, len(vals))
 		for _, x := range vals {
 			smp, err := decodeSample(fmt.Sprint(x))
 			if err != nil {
@@ -218,7 +218,7 @@ func (s *Store) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	snap, err := iris.RestoreSnapshot(initial, cur, version, nextID)
+	snap, err := dataset.RestoreSnapshot(initial, cur, version, nextID)
 	if err != nil {
 		return fmt.Errorf("redisstore: the state in Redis is inconsistent: %w", err)
 	}
@@ -302,27 +302,27 @@ func (s *Store) applyEntries(msgs []redis.XMessage) error {
 }
 
 // parseChange decodes a stream entry. A seed entry has Op 0.
-func parseChange(v map[string]any) (iris.Change, error) {
+func parseChange(v map[string]any) (dataset.Change, error) {
 	str := func(k string) string { x, _ := v[k].(string); return x }
 	ver, err := strconv.ParseUint(str("v"), 10, 64)
 	if err != nil {
-		return iris.Change{}, fmt.Errorf("redisstore: bad change version %q", str("v"))
+		return dataset.Change{}, fmt.Errorf("redisstore: bad change version %q", str("v"))
 	}
-	c := iris.Change{Version: ver}
+	c := dataset.Change{Version: ver}
 	switch str("op") {
 	case "seed":
 	case "put":
-		c.Op = iris.OpPut
+		c.Op = dataset.OpPut
 		if c.Sample, err = decodeSample(str("s")); err != nil {
 			return c, err
 		}
 	case "delete":
-		c.Op = iris.OpDelete
+		c.Op = dataset.OpDelete
 		if c.ID, err = strconv.ParseInt(str("id"), 10, 64); err != nil {
 			return c, fmt.Errorf("redisstore: bad id in change %d", ver)
 		}
 	case "reset":
-		c.Op = iris.OpReset
+		c.Op = dataset.OpReset
 	default:
 		return c, fmt.Errorf("redisstore: unknown op %q in change %d", str("op"), ver)
 	}
@@ -332,7 +332,7 @@ func parseChange(v map[string]any) (iris.Change, error) {
 // catchUp makes the local snapshot include version v (the version a write
 // just produced), applying c directly when it is the next change, and
 // returns the snapshot. Read-your-writes on this replica rests on it.
-func (s *Store) catchUp(ctx context.Context, c iris.Change) (*iris.Snapshot, error) {
+func (s *Store) catchUp(ctx context.Context, c dataset.Change) (*dataset.Snapshot, error) {
 	s.mu.Lock()
 	cur := s.cur.Load()
 	if cur.Version() >= c.Version {
@@ -372,85 +372,85 @@ func (s *Store) mapErr(err error, unavailable string) error {
 	word, rest, _ := strings.Cut(msg, " ")
 	switch word {
 	case "NOTFOUND":
-		return iris.NotFoundf("%s", rest)
+		return dataset.NotFoundf("%s", rest)
 	case "PRECONDITION":
-		return &iris.Error{Kind: iris.KindPrecondition, Message: rest}
+		return &dataset.Error{Kind: dataset.KindPrecondition, Message: rest}
 	case "CONFLICT":
-		return &iris.Error{Kind: iris.KindConflict, Message: rest}
+		return &dataset.Error{Kind: dataset.KindConflict, Message: rest}
 	case "NOTSEEDED":
-		return iris.Unavailable("the training set is missing from Redis (was it flushed?); restart a replica to seed it", err)
+		return dataset.Unavailable("the training set is missing from Redis (was it flushed?); restart a replica to seed it", err)
 	}
-	return iris.Unavailable(unavailable, err)
+	return dataset.Unavailable(unavailable, err)
 }
 
 // check validates a sample against the set's fixed classes before it is
 // sent to Redis, so that Redis never holds a sample a replica cannot apply.
-func check(snap *iris.Snapshot, x iris.Sample) error {
+func check(snap *dataset.Snapshot, x dataset.Sample) error {
 	if x.ID < 1 {
-		return iris.Invalidf("id", "id must be a positive integer, got %d", x.ID)
+		return dataset.Invalidf("id", "id must be a positive integer, got %d", x.ID)
 	}
-	if err := iris.CheckFeatures(x.Features); err != nil {
+	if err := dataset.CheckFeatures(x.Features); err != nil {
 		return err
 	}
 	if _, ok := snap.ClassIndex(x.Species); !ok {
-		return iris.Invalidf("species", "unknown species %q: want one of %v", x.Species, snap.Classes())
+		return dataset.Invalidf("species", "unknown species %q: want one of %v", x.Species, snap.Classes())
 	}
 	return nil
 }
 
-func (s *Store) put(ctx context.Context, x iris.Sample, ifMatch string) (bool, *iris.Snapshot, error) {
+func (s *Store) put(ctx context.Context, x dataset.Sample, ifMatch string) (bool, *dataset.Snapshot, error) {
 	res, err := putScript.Run(ctx, s.rdb, s.keys, s.maxLen, x.ID, encodeSample(x), x.ETag(), ifMatch).Int64Slice()
 	if err != nil {
 		return false, nil, s.mapErr(err, "the change could not be recorded in Redis; it was not applied")
 	}
-	snap, err := s.catchUp(ctx, iris.Change{Version: uint64(res[0]), Op: iris.OpPut, Sample: x})
+	snap, err := s.catchUp(ctx, dataset.Change{Version: uint64(res[0]), Op: dataset.OpPut, Sample: x})
 	return res[1] == 1, snap, err
 }
 
-// Create implements iris.Store.
-func (s *Store) Create(ctx context.Context, f iris.Features, species string) (iris.Sample, *iris.Snapshot, error) {
-	x := iris.Sample{ID: 1, Features: f, Species: species}
+// Create implements dataset.Store.
+func (s *Store) Create(ctx context.Context, f dataset.Features, species string) (dataset.Sample, *dataset.Snapshot, error) {
+	x := dataset.Sample{ID: 1, Features: f, Species: species}
 	if err := check(s.Snapshot(), x); err != nil {
-		return iris.Sample{}, nil, err
+		return dataset.Sample{}, nil, err
 	}
 	for range 5 {
 		id, err := reserveScript.Run(ctx, s.rdb, s.keys).Int64()
 		if err != nil {
-			return iris.Sample{}, nil, s.mapErr(err, "could not reserve an id in Redis")
+			return dataset.Sample{}, nil, s.mapErr(err, "could not reserve an id in Redis")
 		}
 		x.ID = id
 		// "!": the reserved id may have been taken by a PUT meanwhile.
 		_, snap, err := s.put(ctx, x, "!")
-		if iris.ErrorKind(err) == iris.KindConflict {
+		if dataset.ErrorKind(err) == dataset.KindConflict {
 			continue
 		}
 		return x, snap, err
 	}
-	return iris.Sample{}, nil, iris.Unavailable("could not find a free id; retry", nil)
+	return dataset.Sample{}, nil, dataset.Unavailable("could not find a free id; retry", nil)
 }
 
-// Put implements iris.Store.
-func (s *Store) Put(ctx context.Context, x iris.Sample, ifMatch string) (bool, *iris.Snapshot, error) {
+// Put implements dataset.Store.
+func (s *Store) Put(ctx context.Context, x dataset.Sample, ifMatch string) (bool, *dataset.Snapshot, error) {
 	if err := check(s.Snapshot(), x); err != nil {
 		return false, nil, err
 	}
 	return s.put(ctx, x, ifMatch)
 }
 
-// Delete implements iris.Store.
-func (s *Store) Delete(ctx context.Context, id int64, ifMatch string) (*iris.Snapshot, error) {
+// Delete implements dataset.Store.
+func (s *Store) Delete(ctx context.Context, id int64, ifMatch string) (*dataset.Snapshot, error) {
 	v, err := deleteScript.Run(ctx, s.rdb, s.keys, s.maxLen, id, ifMatch).Uint64()
 	if err != nil {
 		return nil, s.mapErr(err, "the change could not be recorded in Redis; it was not applied")
 	}
-	return s.catchUp(ctx, iris.Change{Version: v, Op: iris.OpDelete, ID: id})
+	return s.catchUp(ctx, dataset.Change{Version: v, Op: dataset.OpDelete, ID: id})
 }
 
-// Reset implements iris.Store.
-func (s *Store) Reset(ctx context.Context) (*iris.Snapshot, error) {
+// Reset implements dataset.Store.
+func (s *Store) Reset(ctx context.Context) (*dataset.Snapshot, error) {
 	v, err := resetScript.Run(ctx, s.rdb, s.keys, s.maxLen).Uint64()
 	if err != nil {
 		return nil, s.mapErr(err, "the change could not be recorded in Redis; it was not applied")
 	}
-	return s.catchUp(ctx, iris.Change{Version: v, Op: iris.OpReset})
+	return s.catchUp(ctx, dataset.Change{Version: v, Op: dataset.OpReset})
 }

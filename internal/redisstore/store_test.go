@@ -14,13 +14,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/redisstore"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
 
-func irisSamples(t testing.TB) []iris.Sample {
-	s, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+func irisSamples(t testing.TB) []dataset.Sample {
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
 	return s
 }
@@ -34,7 +34,7 @@ func open(t testing.TB, srv *redistest.Server, prefix string) *redisstore.Store 
 	return st
 }
 
-func waitVersion(t testing.TB, st *redisstore.Store, v uint64) *iris.Snapshot {
+func waitVersion(t testing.TB, st *redisstore.Store, v uint64) *dataset.Snapshot {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -50,7 +50,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	require.Equal(t, uint64(1), a.Snapshot().Version())
 	require.Equal(t, 150, b.Snapshot().Len())
 
-	x, snap, err := a.Create(ctx, iris.Features{5, 3, 1.5, 0.2}, "setosa")
+	x, snap, err := a.Create(ctx, dataset.Features{5, 3, 1.5, 0.2}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(151), x.ID)
 	// Read your writes on the writing replica: no wait.
@@ -64,7 +64,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, x, got)
 
-	created, _, err := b.Put(ctx, iris.Sample{ID: 151, Features: iris.Features{6, 3, 4, 1.3}, Species: "versicolor"}, x.ETag())
+	created, _, err := b.Put(ctx, dataset.Sample{ID: 151, Features: dataset.Features{6, 3, 4, 1.3}, Species: "versicolor"}, x.ETag())
 	require.NoError(t, err)
 	assert.False(t, created)
 	_, err = b.Delete(ctx, 1, "")
@@ -87,7 +87,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	// A third replica started now loads the current state, not its own set.
 	c := open(t, srv, "t1:")
 	assert.Equal(t, uint64(5), c.Snapshot().Version())
-	x2, _, err := c.Create(ctx, iris.Features{1, 1, 1, 1}, "virginica")
+	x2, _, err := c.Create(ctx, dataset.Features{1, 1, 1, 1}, "virginica")
 	require.NoError(t, err)
 	assert.Equal(t, int64(152), x2.ID)
 }
@@ -100,28 +100,28 @@ func TestWriteErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		write func() error
-		kind  iris.Kind
+		kind  dataset.Kind
 	}{
-		{"delete missing", func() error { _, err := a.Delete(ctx, 999, ""); return err }, iris.KindNotFound},
+		{"delete missing", func() error { _, err := a.Delete(ctx, 999, ""); return err }, dataset.KindNotFound},
 		{"put stale etag", func() error {
-			_, _, err := a.Put(ctx, iris.Sample{ID: 1, Features: one.Features, Species: "virginica"}, `"0000"`)
+			_, _, err := a.Put(ctx, dataset.Sample{ID: 1, Features: one.Features, Species: "virginica"}, `"0000"`)
 			return err
-		}, iris.KindPrecondition},
+		}, dataset.KindPrecondition},
 		{"put if-match on missing", func() error {
-			_, _, err := a.Put(ctx, iris.Sample{ID: 500, Features: one.Features, Species: "virginica"}, "*")
+			_, _, err := a.Put(ctx, dataset.Sample{ID: 500, Features: one.Features, Species: "virginica"}, "*")
 			return err
-		}, iris.KindPrecondition},
-		{"delete stale etag", func() error { _, err := a.Delete(ctx, 1, `"0000"`); return err }, iris.KindPrecondition},
+		}, dataset.KindPrecondition},
+		{"delete stale etag", func() error { _, err := a.Delete(ctx, 1, `"0000"`); return err }, dataset.KindPrecondition},
 		{"unknown species", func() error {
 			_, _, err := a.Create(ctx, one.Features, "rose")
 			return err
-		}, iris.KindInvalid},
+		}, dataset.KindInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.write()
 			require.Error(t, err)
-			assert.Equal(t, tt.kind, iris.ErrorKind(err), "%v", err)
+			assert.Equal(t, tt.kind, dataset.ErrorKind(err), "%v", err)
 		})
 	}
 	assert.Equal(t, uint64(1), a.Snapshot().Version(), "failed writes change nothing")
@@ -158,7 +158,7 @@ func TestConcurrentPutsNeverLoseAnUpdate(t *testing.T) {
 						mu.Unlock()
 						break
 					}
-					require.Equal(t, iris.KindPrecondition, iris.ErrorKind(err), "writer %d: %v", w, err)
+					require.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err), "writer %d: %v", w, err)
 					mu.Lock()
 					failed++
 					mu.Unlock()
@@ -216,7 +216,7 @@ func TestGapTriggersReload(t *testing.T) {
 	require.NoError(t, b.Close()) // b stops following
 	ctx := context.Background()
 	for i := range 20 {
-		_, _, err := a.Create(ctx, iris.Features{float64(i), 1, 1, 1}, "setosa")
+		_, _, err := a.Create(ctx, dataset.Features{float64(i), 1, 1, 1}, "setosa")
 		require.NoError(t, err)
 	}
 	c := srv.Client(t)
@@ -248,7 +248,7 @@ func TestPropagationDelay(t *testing.T) {
 	var delays []time.Duration
 	for i := range 200 {
 		start := time.Now()
-		_, snap, err := a.Create(ctx, iris.Features{float64(i), 2, 3, 4}, "setosa")
+		_, snap, err := a.Create(ctx, dataset.Features{float64(i), 2, 3, 4}, "setosa")
 		require.NoError(t, err)
 		waitVersion(t, b, snap.Version())
 		delays = append(delays, time.Since(start))
@@ -269,7 +269,7 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	defer c.Close()
 	_, err = redisstore.Open(context.Background(), c, irisSamples(t), redisstore.Options{})
 	require.Error(t, err)
-	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 }
 
 // Writes fail with KindUnavailable while Redis is down, and reads go on
@@ -278,8 +278,8 @@ func TestWritesFailWhileRedisIsDown(t *testing.T) {
 	srv := redistest.Start(t)
 	a := open(t, srv, "t8:")
 	srv.Client(t).Shutdown(context.Background()) // answers by closing the connection
-	_, _, err := a.Create(context.Background(), iris.Features{1, 2, 3, 4}, "setosa")
+	_, _, err := a.Create(context.Background(), dataset.Features{1, 2, 3, 4}, "setosa")
 	require.Error(t, err)
-	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Equal(t, 150, a.Snapshot().Len(), "reads still served")
 }

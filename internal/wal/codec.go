@@ -7,7 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // castagnoli is the CRC-32C table: hardware-accelerated on amd64 and arm64.
@@ -28,7 +28,7 @@ var errShort = errors.New("record too short")
 
 // appendSample encodes a sample: id, the four features as IEEE-754 bits
 // (so they round-trip exactly), the species as a length-prefixed string.
-func appendSample(b []byte, s iris.Sample) []byte {
+func appendSample(b []byte, s dataset.Sample) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.ID))
 	for _, f := range s.Features {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
@@ -84,8 +84,8 @@ func (r *reader) u8() uint8 {
 	return 0
 }
 
-func (r *reader) sample() iris.Sample {
-	var s iris.Sample
+func (r *reader) sample() dataset.Sample {
+	var s dataset.Sample
 	s.ID = int64(r.u64())
 	for i := range s.Features {
 		s.Features[i] = math.Float64frombits(r.u64())
@@ -95,29 +95,29 @@ func (r *reader) sample() iris.Sample {
 }
 
 // encodeChange encodes c as a record payload.
-func encodeChange(c iris.Change) []byte {
+func encodeChange(c dataset.Change) []byte {
 	b := make([]byte, 0, 64)
 	b = binary.LittleEndian.AppendUint64(b, c.Version)
 	b = append(b, byte(c.Op))
 	switch c.Op {
-	case iris.OpPut:
+	case dataset.OpPut:
 		b = appendSample(b, c.Sample)
-	case iris.OpDelete:
+	case dataset.OpDelete:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.ID))
 	}
 	return b
 }
 
 // decodeChange decodes a record payload.
-func decodeChange(p []byte) (iris.Change, error) {
+func decodeChange(p []byte) (dataset.Change, error) {
 	r := &reader{b: p}
-	c := iris.Change{Version: r.u64(), Op: iris.Op(r.u8())}
+	c := dataset.Change{Version: r.u64(), Op: dataset.Op(r.u8())}
 	switch c.Op {
-	case iris.OpPut:
+	case dataset.OpPut:
 		c.Sample = r.sample()
-	case iris.OpDelete:
+	case dataset.OpDelete:
 		c.ID = int64(r.u64())
-	case iris.OpReset:
+	case dataset.OpReset:
 	default:
 		if r.err == nil {
 			return c, fmt.Errorf("unknown op %d", c.Op)
@@ -144,7 +144,7 @@ const snapshotMagic = "IRISSNP1"
 // encodeSnapshot encodes the whole state of s: version, next id, the loaded
 // set (that a reset restores) and the current samples, followed by the
 // CRC-32C of everything before it.
-func encodeSnapshot(s *iris.Snapshot) []byte {
+func encodeSnapshot(s *dataset.Snapshot) []byte {
 	b := []byte(snapshotMagic)
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.NextID()))
@@ -153,7 +153,7 @@ func encodeSnapshot(s *iris.Snapshot) []byte {
 		b = appendSample(b, x)
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(s.Len()))
-	s.All(func(x iris.Sample) bool {
+	s.All(func(x dataset.Sample) bool {
 		b = appendSample(b, x)
 		return true
 	})
@@ -161,7 +161,7 @@ func encodeSnapshot(s *iris.Snapshot) []byte {
 }
 
 // decodeSnapshot checks and decodes a snapshot file.
-func decodeSnapshot(b []byte) (*iris.Snapshot, error) {
+func decodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 	if len(b) < len(snapshotMagic)+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, errors.New("not an irisknn snapshot (bad magic)")
 	}
@@ -171,13 +171,13 @@ func decodeSnapshot(b []byte) (*iris.Snapshot, error) {
 	}
 	r := &reader{b: body[len(snapshotMagic):]}
 	version, nextID := r.u64(), int64(r.u64())
-	samples := func() []iris.Sample {
+	samples := func() []dataset.Sample {
 		n := r.u32()
 		if r.err != nil || int(n) > len(r.b)/42 { // 42: the smallest encoded sample
 			r.err = errShort
 			return nil
 		}
-		out := make([]iris.Sample, n)
+		out := make([]dataset.Sample, n)
 		for i := range out {
 			out[i] = r.sample()
 		}
@@ -191,7 +191,7 @@ func decodeSnapshot(b []byte) (*iris.Snapshot, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("snapshot: %w", r.err)
 	}
-	s, err := iris.RestoreSnapshot(initial, current, version, nextID)
+	s, err := dataset.RestoreSnapshot(initial, current, version, nextID)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}

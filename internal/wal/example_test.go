@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/wal"
 )
 
@@ -17,15 +17,15 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "irisknn-wal")
 	defer os.RemoveAll(dir)
-	samples, _ := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
-	loaded, _ := iris.NewSnapshot(samples)
+	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	loaded, _ := dataset.NewSnapshot(samples)
 
 	l, snap, err := wal.Open(dir, loaded, wal.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	store := iris.NewMemory(snap, l)
-	s, _, _ := store.Create(context.Background(), iris.Features{6.1, 2.8, 4.7, 1.2}, "versicolor")
+	store := dataset.NewMemory(snap, l)
+	s, _, _ := store.Create(context.Background(), dataset.Features{6.1, 2.8, 4.7, 1.2}, "versicolor")
 	store.Delete(context.Background(), 7, "")
 	l.Close() // or a crash: every acknowledged write is already on disk
 

@@ -1,6 +1,6 @@
 // Package wal makes the training set durable: a write-ahead log of
-// [iris.Change] records on local disk, compacted from time to time into a
-// snapshot file. It implements [iris.Journal], so an [iris.Memory] store
+// [dataset.Change] records on local disk, compacted from time to time into a
+// snapshot file. It implements [dataset.Journal], so an [dataset.Memory] store
 // that records through it never acknowledges a change that is not on disk.
 //
 // # Files
@@ -42,7 +42,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // File names inside the data directory.
@@ -67,7 +67,7 @@ type Options struct {
 }
 
 // Log is a durable journal of changes to the training set. It is safe for
-// concurrent use, although an [iris.Memory] store already serialises its
+// concurrent use, although an [dataset.Memory] store already serialises its
 // calls to Record.
 type Log struct {
 	dir  string
@@ -78,19 +78,19 @@ type Log struct {
 	f       *os.File // the log, opened for appending
 	lock    *os.File // holds the directory's lock while open
 	size    int64    // bytes of whole records in the log
-	cur     *iris.Snapshot
+	cur     *dataset.Snapshot
 	records int   // records in the log since the last compaction
 	broken  error // set when the log may be in an unknown state
 }
 
-var _ iris.Journal = (*Log)(nil)
+var _ dataset.Journal = (*Log)(nil)
 
 // Open opens (creating if needed) the data directory dir and recovers the
 // training set recorded there. loaded is the set the server loaded at
 // start; it is used only when dir holds no snapshot yet. It returns the
-// recovered snapshot, which the caller hands to [iris.NewMemory] with the
+// recovered snapshot, which the caller hands to [dataset.NewMemory] with the
 // Log as its journal.
-func Open(dir string, loaded *iris.Snapshot, opts Options) (*Log, *iris.Snapshot, error) {
+func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Snapshot, error) {
 	if opts.CompactEvery <= 0 {
 		opts.CompactEvery = DefaultCompactEvery
 	}
@@ -115,7 +115,7 @@ func Open(dir string, loaded *iris.Snapshot, opts Options) (*Log, *iris.Snapshot
 }
 
 // recover loads the snapshot, replays the log and opens it for appending.
-func (l *Log) recover(loaded *iris.Snapshot) (*iris.Snapshot, error) {
+func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 	_ = os.Remove(filepath.Join(l.dir, SnapshotFile+tempSuffix)) // an unfinished compaction
 	snap, err := l.readSnapshot()
 	switch {
@@ -156,7 +156,7 @@ func (l *Log) recover(loaded *iris.Snapshot) (*iris.Snapshot, error) {
 	return snap, nil
 }
 
-func (l *Log) readSnapshot() (*iris.Snapshot, error) {
+func (l *Log) readSnapshot() (*dataset.Snapshot, error) {
 	b, err := os.ReadFile(filepath.Join(l.dir, SnapshotFile))
 	if err != nil {
 		return nil, err
@@ -182,7 +182,7 @@ func (e *CorruptError) Error() string {
 
 // replay applies the log's records to snap. A damaged last record is cut
 // off; damage before the end is a *CorruptError.
-func (l *Log) replay(f *os.File, snap *iris.Snapshot) (*iris.Snapshot, int, error) {
+func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int, error) {
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, 0, err
@@ -277,10 +277,10 @@ func allZero(b []byte) bool {
 }
 
 // Record appends c to the log and returns once it is on disk (fsynced). It
-// implements [iris.Journal]. After an I/O failure the log refuses every
+// implements [dataset.Journal]. After an I/O failure the log refuses every
 // further change: what reached the disk is unknown until a restart
 // recovers it.
-func (l *Log) Record(ctx context.Context, c iris.Change) error {
+func (l *Log) Record(ctx context.Context, c dataset.Change) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -358,7 +358,7 @@ func (l *Log) compact() error {
 
 // writeSnapshot atomically replaces the snapshot file with s: write a
 // temporary file, fsync it, rename it over the old one, fsync the directory.
-func (l *Log) writeSnapshot(s *iris.Snapshot) error {
+func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
 	path := filepath.Join(l.dir, SnapshotFile)
 	tmp := path + tempSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)

@@ -13,14 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
-func loaded(t testing.TB) *iris.Snapshot {
+func loaded(t testing.TB) *dataset.Snapshot {
 	t.Helper()
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	s, err := iris.NewSnapshot(samples)
+	s, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
 	return s
 }
@@ -29,18 +29,18 @@ func loaded(t testing.TB) *iris.Snapshot {
 type state struct {
 	Version uint64
 	NextID  int64
-	Samples []iris.Sample
+	Samples []dataset.Sample
 }
 
-func stateOf(s *iris.Snapshot) state {
+func stateOf(s *dataset.Snapshot) state {
 	st := state{Version: s.Version(), NextID: s.NextID()}
-	s.All(func(x iris.Sample) bool { st.Samples = append(st.Samples, x); return true })
+	s.All(func(x dataset.Sample) bool { st.Samples = append(st.Samples, x); return true })
 	return st
 }
 
 // writes applies a fixed mix of every kind of write and returns the state
 // after each one (index i: after i+1 writes).
-func writes(t *testing.T, m *iris.Memory) []state {
+func writes(t *testing.T, m *dataset.Memory) []state {
 	t.Helper()
 	ctx := context.Background()
 	var out []state
@@ -49,24 +49,24 @@ func writes(t *testing.T, m *iris.Memory) []state {
 		require.NoError(t, err)
 		out = append(out, stateOf(m.Snapshot()))
 	}
-	_, _, err := m.Create(ctx, iris.Features{5.1, 3.5, 1.4, 0.2}, "setosa")
+	_, _, err := m.Create(ctx, dataset.Features{5.1, 3.5, 1.4, 0.2}, "setosa")
 	step(err)
-	_, _, err = m.Put(ctx, iris.Sample{ID: 500, Features: iris.Features{6.1, 2.9, 4.7, 1.4}, Species: "versicolor"}, "")
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 500, Features: dataset.Features{6.1, 2.9, 4.7, 1.4}, Species: "versicolor"}, "")
 	step(err)
-	_, _, err = m.Put(ctx, iris.Sample{ID: 3, Features: iris.Features{0.1, -2.5, 1e-9, 7.25}, Species: "virginica"}, "")
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 3, Features: dataset.Features{0.1, -2.5, 1e-9, 7.25}, Species: "virginica"}, "")
 	step(err)
 	_, err = m.Delete(ctx, 7, "")
 	step(err)
 	_, err = m.Reset(ctx)
 	step(err)
-	_, _, err = m.Create(ctx, iris.Features{7.7, 3.8, 6.7, 2.2}, "virginica")
+	_, _, err = m.Create(ctx, dataset.Features{7.7, 3.8, 6.7, 2.2}, "virginica")
 	step(err)
 	_, err = m.Delete(ctx, 1, "")
 	step(err)
 	return out
 }
 
-func open(t *testing.T, dir string, opts Options) (*Log, *iris.Snapshot) {
+func open(t *testing.T, dir string, opts Options) (*Log, *dataset.Snapshot) {
 	t.Helper()
 	l, snap, err := Open(dir, loaded(t), opts)
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestRecoverEveryKindOfWrite(t *testing.T) {
 		dir := t.TempDir()
 		l, snap := open(t, dir, Options{CompactEvery: every})
 		assert.Equal(t, stateOf(loaded(t)), stateOf(snap), "a new dir starts from the loaded set")
-		m := iris.NewMemory(snap, l)
+		m := dataset.NewMemory(snap, l)
 		states := writes(t, m)
 		require.NoError(t, l.Close())
 
@@ -94,7 +94,7 @@ func TestRecoverAfterCompactionCutShort(t *testing.T) {
 	// truncated leaves records the snapshot covers: replay skips them.
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
-	states := writes(t, iris.NewMemory(snap, l))
+	states := writes(t, dataset.NewMemory(snap, l))
 	logBytes, err := os.ReadFile(filepath.Join(dir, LogFile))
 	require.NoError(t, err)
 	require.NoError(t, l.Compact())
@@ -112,7 +112,7 @@ func TestRecoverAfterCompactionCutShort(t *testing.T) {
 func recordOffsets(t *testing.T) (string, []state, []int64) {
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
-	m := iris.NewMemory(snap, l)
+	m := dataset.NewMemory(snap, l)
 	states := writes(t, m)
 	require.NoError(t, l.Close())
 	// Re-derive record boundaries by framing the same changes.
@@ -157,7 +157,7 @@ func TestTornLastRecordAtEveryOffset(t *testing.T) {
 		assert.Equal(t, lastStart, fi.Size(), "cut at %d: the torn bytes are truncated", cut)
 
 		// The log goes on working after the repair.
-		m := iris.NewMemory(snap, l)
+		m := dataset.NewMemory(snap, l)
 		_, err = m.Reset(context.Background())
 		require.NoError(t, err)
 		want := stateOf(m.Snapshot())
@@ -219,14 +219,14 @@ func TestOneProcessPerDir(t *testing.T) {
 func TestRecordedSetWinsOverLoaded(t *testing.T) {
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
-	m := iris.NewMemory(snap, l)
+	m := dataset.NewMemory(snap, l)
 	_, err := m.Delete(context.Background(), 150, "")
 	require.NoError(t, err)
 	_, err = m.Reset(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 
-	other, err := iris.NewSnapshot([]iris.Sample{{ID: 1, Features: iris.Features{1, 2, 3, 4}, Species: "x"}})
+	other, err := dataset.NewSnapshot([]dataset.Sample{{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "x"}})
 	require.NoError(t, err)
 	l2, got, err := Open(dir, other, Options{})
 	require.NoError(t, err)
@@ -236,10 +236,10 @@ func TestRecordedSetWinsOverLoaded(t *testing.T) {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	for _, c := range []iris.Change{
-		{Version: 2, Op: iris.OpPut, Sample: iris.Sample{ID: 1 << 62, Features: iris.Features{math.Copysign(0, -1), 1e308, -1e-308, 5e-324}, Species: "Iris-ﬁ"}},
-		{Version: 1 << 63, Op: iris.OpDelete, ID: 9},
-		{Version: 3, Op: iris.OpReset},
+	for _, c := range []dataset.Change{
+		{Version: 2, Op: dataset.OpPut, Sample: dataset.Sample{ID: 1 << 62, Features: dataset.Features{math.Copysign(0, -1), 1e308, -1e-308, 5e-324}, Species: "Iris-ﬁ"}},
+		{Version: 1 << 63, Op: dataset.OpDelete, ID: 9},
+		{Version: 3, Op: dataset.OpReset},
 	} {
 		got, err := decodeChange(encodeChange(c))
 		require.NoError(t, err)
@@ -247,15 +247,15 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	_, err := decodeChange([]byte{1, 2, 3})
 	assert.Error(t, err)
-	_, err = decodeChange(append(encodeChange(iris.Change{Version: 2, Op: iris.OpReset}), 0))
+	_, err = decodeChange(append(encodeChange(dataset.Change{Version: 2, Op: dataset.OpReset}), 0))
 	assert.Error(t, err)
 }
 
 func FuzzReplay(f *testing.F) {
 	snap := loaded(f)
 	var seed []byte
-	seed = append(seed, frame(encodeChange(iris.Change{Version: 2, Op: iris.OpDelete, ID: 5}))...)
-	seed = append(seed, frame(encodeChange(iris.Change{Version: 3, Op: iris.OpReset}))...)
+	seed = append(seed, frame(encodeChange(dataset.Change{Version: 2, Op: dataset.OpDelete, ID: 5}))...)
+	seed = append(seed, frame(encodeChange(dataset.Change{Version: 3, Op: dataset.OpReset}))...)
 	f.Add(seed)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, log []byte) {
@@ -274,7 +274,7 @@ func FuzzReplay(f *testing.F) {
 func TestDiskFailureRefusesWrites(t *testing.T) {
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
-	m := iris.NewMemory(snap, l)
+	m := dataset.NewMemory(snap, l)
 	_, err := m.Delete(context.Background(), 1, "")
 	require.NoError(t, err)
 	before := m.Snapshot()
@@ -282,7 +282,7 @@ func TestDiskFailureRefusesWrites(t *testing.T) {
 	l.f.Close() // the disk goes away under the log
 	_, err = m.Delete(context.Background(), 2, "")
 	require.Error(t, err)
-	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err), "a failed journal is a 503, not a 500")
+	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err), "a failed journal is a 503, not a 500")
 	assert.Same(t, before, m.Snapshot(), "a change that was not recorded is not applied")
 	_, err = m.Reset(context.Background())
 	assert.Error(t, err, "the log stays refused until a restart")
@@ -298,18 +298,18 @@ func BenchmarkWrite(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			snap := loaded(b)
-			var j iris.Journal
+			var j dataset.Journal
 			if durable {
 				l, s, err := Open(b.TempDir(), snap, Options{})
 				require.NoError(b, err)
 				defer l.Close()
 				snap, j = s, l
 			}
-			m := iris.NewMemory(snap, j)
+			m := dataset.NewMemory(snap, j)
 			ctx := context.Background()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				s := iris.Sample{ID: int64(1 + i%150), Features: iris.Features{5, 3, 1.5, float64(i%20) / 10}, Species: "setosa"}
+				s := dataset.Sample{ID: int64(1 + i%150), Features: dataset.Features{5, 3, 1.5, float64(i%20) / 10}, Species: "setosa"}
 				if _, _, err := m.Put(ctx, s, ""); err != nil {
 					b.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package iris_test
+package dataset_test
 
 import (
 	"bytes"
@@ -14,14 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/iris"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
-func irisSnapshot(t testing.TB) *iris.Snapshot {
-	samples, err := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
+func irisSnapshot(t testing.TB) *dataset.Snapshot {
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
-	snap, err := iris.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
 	return snap
 }
@@ -34,14 +34,14 @@ func TestAgreesWithScikitLearn(t *testing.T) {
 	require.NoError(t, err)
 	var ref struct {
 		Cases []struct {
-			Features      iris.Features `json:"features"`
-			K             int           `json:"k"`
-			Metric        string        `json:"metric"`
-			Weights       string        `json:"weights"`
-			Species       string        `json:"species"`
-			Probabilities []float64     `json:"probabilities"`
-			Distances     []float64     `json:"distances"`
-			DecidedByTie  bool          `json:"decided_by_tie"`
+			Features      dataset.Features `json:"features"`
+			K             int              `json:"k"`
+			Metric        string           `json:"metric"`
+			Weights       string           `json:"weights"`
+			Species       string           `json:"species"`
+			Probabilities []float64        `json:"probabilities"`
+			Distances     []float64        `json:"distances"`
+			DecidedByTie  bool             `json:"decided_by_tie"`
 		} `json:"cases"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &ref))
@@ -78,19 +78,19 @@ func TestParseCSVErrors(t *testing.T) {
 		name, csv, want string
 	}{
 		{"empty", "", "empty file"},
-		{"header only", iris.CSVHeader + "\n", "no samples"},
+		{"header only", dataset.CSVHeader + "\n", "no samples"},
 		{"bad header", "a,b,c,d,e\n1,2,3,4,x\n", "bad header"},
 		{"missing column", "sepal_length,sepal_width,petal_length,species\n1,2,3,x\n", "want 5 columns"},
-		{"short row", iris.CSVHeader + "\n1,2,3,setosa\n", "line 2: want 5 columns"},
-		{"not a number", iris.CSVHeader + "\n1,2,x,4,setosa\n", `line 2: petal_length: "x" is not a finite number`},
-		{"NaN", iris.CSVHeader + "\n1,2,3,NaN,setosa\n", "petal_width"},
-		{"Inf", iris.CSVHeader + "\n1,2,3,4,setosa\n1,Inf,3,4,setosa\n", "line 3: sepal_width"},
-		{"overflow", iris.CSVHeader + "\n1e999,2,3,4,setosa\n", "sepal_length"},
-		{"empty species", iris.CSVHeader + "\n1,2,3,4, \n", "empty species"},
-		{"bad quote", iris.CSVHeader + "\n1,2,3,4,\"setosa\n", "line"},
+		{"short row", dataset.CSVHeader + "\n1,2,3,setosa\n", "line 2: want 5 columns"},
+		{"not a number", dataset.CSVHeader + "\n1,2,x,4,setosa\n", `line 2: petal_length: "x" is not a finite number`},
+		{"NaN", dataset.CSVHeader + "\n1,2,3,NaN,setosa\n", "petal_width"},
+		{"Inf", dataset.CSVHeader + "\n1,2,3,4,setosa\n1,Inf,3,4,setosa\n", "line 3: sepal_width"},
+		{"overflow", dataset.CSVHeader + "\n1e999,2,3,4,setosa\n", "sepal_length"},
+		{"empty species", dataset.CSVHeader + "\n1,2,3,4, \n", "empty species"},
+		{"bad quote", dataset.CSVHeader + "\n1,2,3,4,\"setosa\n", "line"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := iris.ParseCSV(strings.NewReader(tc.csv))
+			_, err := dataset.ParseCSV(strings.NewReader(tc.csv))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
@@ -99,17 +99,17 @@ func TestParseCSVErrors(t *testing.T) {
 
 func TestParseCSVColumnOrderAndRoundTrip(t *testing.T) {
 	in := "species,petal_width,petal_length,sepal_width,sepal_length\nb,4,3,2,1\na, 0.5 ,1e-3,2,3\n"
-	samples, err := iris.ParseCSV(strings.NewReader(in))
+	samples, err := dataset.ParseCSV(strings.NewReader(in))
 	require.NoError(t, err)
-	want := []iris.Sample{
-		{ID: 1, Features: iris.Features{1, 2, 3, 4}, Species: "b"},
-		{ID: 2, Features: iris.Features{3, 2, 0.001, 0.5}, Species: "a"},
+	want := []dataset.Sample{
+		{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "b"},
+		{ID: 2, Features: dataset.Features{3, 2, 0.001, 0.5}, Species: "a"},
 	}
 	assert.Equal(t, want, samples)
 
 	var buf bytes.Buffer
-	require.NoError(t, iris.WriteCSV(&buf, samples))
-	again, err := iris.ParseCSV(&buf)
+	require.NoError(t, dataset.WriteCSV(&buf, samples))
+	again, err := dataset.ParseCSV(&buf)
 	require.NoError(t, err)
 	assert.Equal(t, want, again)
 }
@@ -122,17 +122,17 @@ func TestSnapshotListAndGet(t *testing.T) {
 	assert.Equal(t, []string{"setosa", "versicolor", "virginica"}, snap.Classes())
 	assert.Equal(t, []int{50, 50, 50}, snap.Counts())
 
-	page, total := snap.List(iris.Filter{Limit: 3, Offset: 148})
+	page, total := snap.List(dataset.Filter{Limit: 3, Offset: 148})
 	assert.Equal(t, 150, total)
 	require.Len(t, page, 2)
 	assert.Equal(t, int64(149), page[0].ID)
 
-	page, total = snap.List(iris.Filter{Species: "versicolor", Limit: 2, Offset: 49})
+	page, total = snap.List(dataset.Filter{Species: "versicolor", Limit: 2, Offset: 49})
 	assert.Equal(t, 50, total)
 	require.Len(t, page, 1)
 	assert.Equal(t, int64(100), page[0].ID)
 
-	page, total = snap.List(iris.Filter{Limit: 10, Offset: 1000})
+	page, total = snap.List(dataset.Filter{Limit: 10, Offset: 1000})
 	assert.Equal(t, 150, total)
 	assert.Empty(t, page)
 
@@ -146,10 +146,10 @@ func TestSnapshotListAndGet(t *testing.T) {
 func TestMemoryStoreWrites(t *testing.T) {
 	ctx := context.Background()
 	snap0 := irisSnapshot(t)
-	m := iris.NewMemory(snap0, nil)
+	m := dataset.NewMemory(snap0, nil)
 
 	// Create assigns one more than the largest id ever used.
-	s, snap, err := m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
+	s, snap, err := m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(151), s.ID)
 	assert.Equal(t, uint64(2), snap.Version())
@@ -157,24 +157,24 @@ func TestMemoryStoreWrites(t *testing.T) {
 	assert.Equal(t, 150, snap0.Len(), "an old snapshot never changes")
 
 	// Put creates with the client's id and moves the counter past it.
-	created, snap, err := m.Put(ctx, iris.Sample{ID: 500, Features: iris.Features{1, 1, 1, 1}, Species: "virginica"}, "")
+	created, snap, err := m.Put(ctx, dataset.Sample{ID: 500, Features: dataset.Features{1, 1, 1, 1}, Species: "virginica"}, "")
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, int64(501), snap.NextID())
 
 	// Put replaces.
-	created, snap, err = m.Put(ctx, iris.Sample{ID: 1, Features: iris.Features{9, 9, 9, 9}, Species: "virginica"}, "")
+	created, snap, err = m.Put(ctx, dataset.Sample{ID: 1, Features: dataset.Features{9, 9, 9, 9}, Species: "virginica"}, "")
 	require.NoError(t, err)
 	assert.False(t, created)
 	got, _ := snap.Get(1)
-	assert.Equal(t, iris.Features{9, 9, 9, 9}, got.Features)
+	assert.Equal(t, dataset.Features{9, 9, 9, 9}, got.Features)
 
 	// Deleted ids are never handed out again.
 	snap, err = m.Delete(ctx, 500, "")
 	require.NoError(t, err)
 	_, still := snap.Get(500)
 	assert.False(t, still)
-	s, _, err = m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
+	s, _, err = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(501), s.ID)
 
@@ -185,57 +185,57 @@ func TestMemoryStoreWrites(t *testing.T) {
 	assert.Equal(t, before+1, snap.Version())
 	assert.Equal(t, 150, snap.Len())
 	got, _ = snap.Get(1)
-	assert.Equal(t, iris.Features{5.1, 3.5, 1.4, 0.2}, got.Features)
+	assert.Equal(t, dataset.Features{5.1, 3.5, 1.4, 0.2}, got.Features)
 	assert.Equal(t, int64(502), snap.NextID())
 
 	// Errors, and no version change for them.
 	v := m.Snapshot().Version()
 	_, err = m.Delete(ctx, 9999, "")
-	assert.Equal(t, iris.KindNotFound, iris.ErrorKind(err))
-	_, _, err = m.Create(ctx, iris.Features{1, 2, 3, 4}, "rose")
-	assert.Equal(t, iris.KindInvalid, iris.ErrorKind(err))
-	_, _, err = m.Put(ctx, iris.Sample{ID: 0, Species: "setosa"}, "")
-	assert.Equal(t, iris.KindInvalid, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
+	_, _, err = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "rose")
+	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 0, Species: "setosa"}, "")
+	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
 	assert.Equal(t, v, m.Snapshot().Version())
 }
 
 func TestMemoryStoreIfMatch(t *testing.T) {
 	ctx := context.Background()
-	m := iris.NewMemory(irisSnapshot(t), nil)
+	m := dataset.NewMemory(irisSnapshot(t), nil)
 	cur, _ := m.Snapshot().Get(7)
 	etag := cur.ETag()
 
 	next := cur
 	next.Features[0] = 7.7
 	_, _, err := m.Put(ctx, next, `"stale"`)
-	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
 	_, _, err = m.Put(ctx, next, etag)
 	require.NoError(t, err)
 	_, _, err = m.Put(ctx, next, etag) // the tag changed with the content
-	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err))
-	_, _, err = m.Put(ctx, iris.Sample{ID: 999, Species: "setosa"}, "*")
-	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err), "If-Match on an absent sample")
+	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 999, Species: "setosa"}, "*")
+	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err), "If-Match on an absent sample")
 	_, err = m.Delete(ctx, 7, `"stale"`)
-	assert.Equal(t, iris.KindPrecondition, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
 	_, err = m.Delete(ctx, 7, "*")
 	require.NoError(t, err)
 }
 
 func TestCannotDeleteLastSample(t *testing.T) {
-	snap, err := iris.NewSnapshot([]iris.Sample{{ID: 1, Features: iris.Features{1, 2, 3, 4}, Species: "a"}})
+	snap, err := dataset.NewSnapshot([]dataset.Sample{{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "a"}})
 	require.NoError(t, err)
-	m := iris.NewMemory(snap, nil)
+	m := dataset.NewMemory(snap, nil)
 	_, err = m.Delete(context.Background(), 1, "")
-	assert.Equal(t, iris.KindConflict, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
 }
 
 // recorder is a Journal that keeps the changes, and fails on demand.
 type recorder struct {
-	changes []iris.Change
+	changes []dataset.Change
 	fail    error
 }
 
-func (r *recorder) Record(_ context.Context, c iris.Change) error {
+func (r *recorder) Record(_ context.Context, c dataset.Change) error {
 	if r.fail != nil {
 		return r.fail
 	}
@@ -246,9 +246,9 @@ func (r *recorder) Record(_ context.Context, c iris.Change) error {
 func TestJournalReplayRebuildsTheSet(t *testing.T) {
 	ctx := context.Background()
 	j := &recorder{}
-	m := iris.NewMemory(irisSnapshot(t), j)
-	_, _, _ = m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
-	_, _, _ = m.Put(ctx, iris.Sample{ID: 3, Features: iris.Features{4, 4, 4, 4}, Species: "virginica"}, "")
+	m := dataset.NewMemory(irisSnapshot(t), j)
+	_, _, _ = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	_, _, _ = m.Put(ctx, dataset.Sample{ID: 3, Features: dataset.Features{4, 4, 4, 4}, Species: "virginica"}, "")
 	_, _ = m.Delete(ctx, 10, "")
 	_, _ = m.Reset(ctx)
 	_, _ = m.Delete(ctx, 11, "")
@@ -264,41 +264,41 @@ func TestJournalReplayRebuildsTheSet(t *testing.T) {
 
 	// A change out of order is refused.
 	_, err := replayed.Apply(j.changes[0])
-	assert.ErrorIs(t, err, iris.ErrVersion)
+	assert.ErrorIs(t, err, dataset.ErrVersion)
 
 	// A journal failure leaves the set unchanged.
 	j.fail = fmt.Errorf("disk full")
 	v := m.Snapshot().Version()
-	_, _, err = m.Create(ctx, iris.Features{1, 2, 3, 4}, "setosa")
-	assert.Equal(t, iris.KindUnavailable, iris.ErrorKind(err))
+	_, _, err = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Equal(t, v, m.Snapshot().Version())
 }
 
 func TestRestoreSnapshot(t *testing.T) {
 	orig := irisSnapshot(t)
-	m := iris.NewMemory(orig, nil)
-	_, _, _ = m.Create(context.Background(), iris.Features{1, 2, 3, 4}, "setosa")
+	m := dataset.NewMemory(orig, nil)
+	_, _, _ = m.Create(context.Background(), dataset.Features{1, 2, 3, 4}, "setosa")
 	_, _ = m.Delete(context.Background(), 2, "")
 	cur := m.Snapshot()
-	var samples []iris.Sample
-	cur.All(func(s iris.Sample) bool { samples = append(samples, s); return true })
+	var samples []dataset.Sample
+	cur.All(func(s dataset.Sample) bool { samples = append(samples, s); return true })
 
-	restored, err := iris.RestoreSnapshot(cur.Initial(), samples, cur.Version(), cur.NextID())
+	restored, err := dataset.RestoreSnapshot(cur.Initial(), samples, cur.Version(), cur.NextID())
 	require.NoError(t, err)
 	assertSameSet(t, cur, restored)
 
-	_, err = iris.RestoreSnapshot(cur.Initial(), samples, cur.Version(), 5)
+	_, err = dataset.RestoreSnapshot(cur.Initial(), samples, cur.Version(), 5)
 	assert.Error(t, err, "next id below an existing id")
-	_, err = iris.RestoreSnapshot(cur.Initial(), append(samples, samples[0]), cur.Version(), cur.NextID())
+	_, err = dataset.RestoreSnapshot(cur.Initial(), append(samples, samples[0]), cur.Version(), cur.NextID())
 	assert.Error(t, err, "duplicate id")
 }
 
-func assertSameSet(t *testing.T, want, got *iris.Snapshot) {
+func assertSameSet(t *testing.T, want, got *dataset.Snapshot) {
 	t.Helper()
 	assert.Equal(t, want.Version(), got.Version())
 	assert.Equal(t, want.NextID(), got.NextID())
-	wp, _ := want.List(iris.Filter{Limit: 1 << 30})
-	gp, _ := got.List(iris.Filter{Limit: 1 << 30})
+	wp, _ := want.List(dataset.Filter{Limit: 1 << 30})
+	gp, _ := got.List(dataset.Filter{Limit: 1 << 30})
 	assert.Equal(t, wp, gp)
 }
 
@@ -307,12 +307,12 @@ func assertSameSet(t *testing.T, want, got *iris.Snapshot) {
 // internally consistent while versions move on.
 func TestConcurrentReadersSeeOneVersion(t *testing.T) {
 	ctx := context.Background()
-	m := iris.NewMemory(irisSnapshot(t), nil)
+	m := dataset.NewMemory(irisSnapshot(t), nil)
 	var wg sync.WaitGroup
 	for w := range 2 {
 		wg.Go(func() {
 			for i := range 100 {
-				s, _, err := m.Create(ctx, iris.Features{float64(w), float64(i), 1, 1}, "setosa")
+				s, _, err := m.Create(ctx, dataset.Features{float64(w), float64(i), 1, 1}, "setosa")
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -327,7 +327,7 @@ func TestConcurrentReadersSeeOneVersion(t *testing.T) {
 			for range 300 {
 				snap := m.Snapshot()
 				n := snap.Len()
-				if !assert.NoError(t, snap.Predict(&pr, iris.Features{1, 1, 1, 1}, knn.Query{K: n})) {
+				if !assert.NoError(t, snap.Predict(&pr, dataset.Features{1, 1, 1, 1}, knn.Query{K: n})) {
 					return
 				}
 				// Every neighbour of a k=n query is a sample of this snapshot.
@@ -346,8 +346,8 @@ func TestConcurrentReadersSeeOneVersion(t *testing.T) {
 
 func TestPredictBatchMatchesSingle(t *testing.T) {
 	snap := irisSnapshot(t)
-	var fs []iris.Features
-	snap.All(func(s iris.Sample) bool { fs = append(fs, s.Features); return true })
+	var fs []dataset.Features
+	snap.All(func(s dataset.Sample) bool { fs = append(fs, s.Features); return true })
 	q := knn.Query{K: 7, Metric: knn.Manhattan, Weights: knn.Distance}
 	out := make([]knn.Prediction, len(fs))
 	require.NoError(t, snap.PredictBatch(context.Background(), out, fs, q))
@@ -361,10 +361,10 @@ func TestPredictBatchMatchesSingle(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, snap.PredictBatch(ctx, out, fs, q), context.Canceled)
 
-	bad := append([]iris.Features{}, fs...)
+	bad := append([]dataset.Features{}, fs...)
 	bad[3][2] = nanValue()
 	err := snap.PredictBatch(context.Background(), out, bad, q)
-	assert.Equal(t, iris.KindInvalid, iris.ErrorKind(err))
+	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
 	assert.Contains(t, err.Error(), "instances[3]")
 }
 
@@ -374,10 +374,10 @@ func nanValue() float64 {
 }
 
 func ExampleSnapshot_Predict() {
-	samples, _ := iris.ParseCSV(bytes.NewReader(data.IrisCSV))
-	snap, _ := iris.NewSnapshot(samples)
+	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	snap, _ := dataset.NewSnapshot(samples)
 	var pr knn.Prediction
-	_ = snap.Predict(&pr, iris.Features{6.0, 3.0, 4.8, 1.8}, knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform})
+	_ = snap.Predict(&pr, dataset.Features{6.0, 3.0, 4.8, 1.8}, knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform})
 	fmt.Println(snap.Classes()[pr.Class], pr.Probabilities)
 	for _, n := range pr.Neighbors {
 		fmt.Printf("%d %s %.3f\n", n.ID, snap.Classes()[n.Label], n.Distance)

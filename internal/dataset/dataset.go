@@ -1,4 +1,4 @@
-// Package iris holds the domain of the service: samples of the Iris
+// Package dataset holds the domain of the service: samples of the Iris
 // training set, their validation, immutable versioned snapshots of the set,
 // and the Store interface through which the set changes.
 //
@@ -8,7 +8,7 @@
 // snapshot, publishes the next version. Stores (in memory, durable, shared
 // through Redis) differ only in where changes are recorded and how they
 // reach every reader.
-package iris
+package dataset
 
 import (
 	"encoding/binary"
