@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -103,23 +104,51 @@ func (s *Snapshot) checkMatch(id int64, ifMatch string) error {
 
 // Journal records changes before they become visible, for durability or
 // replication. Record must not return before c is safely recorded.
+//
+// The stores differ only in their journal: none (in memory), a local
+// write-ahead log, or a database that several replicas write to (see
+// SharedJournal). Every rule of a write (If-Match, ids, "not the last
+// sample", validation) is applied here, in Go, before Record is called.
 type Journal interface {
 	Record(ctx context.Context, c Change) error
 }
+
+// ErrVersionTaken is wrapped by the error a SharedJournal's Record returns
+// when another writer has already recorded a change with the same version:
+// a compare-and-set on the version that this writer lost.
+var ErrVersionTaken = errors.New("another writer recorded that version first")
+
+// SharedJournal is a Journal that other processes write to as well (a
+// database shared by replicas). When Record reports ErrVersionTaken, the
+// store catches up with CatchUp and builds the write again on the newer
+// snapshot, so that its preconditions are checked against what is really
+// current.
+type SharedJournal interface {
+	Journal
+	// CatchUp returns the snapshot that every change recorded after cur
+	// produces from it (cur itself when there is none).
+	CatchUp(ctx context.Context, cur *Snapshot) (*Snapshot, error)
+}
+
+// maxWriteAttempts bounds how often a write is rebuilt after losing the
+// race for a version to another replica.
+const maxWriteAttempts = 100
 
 // Memory is a Store held in this process. Reads are lock-free (an atomic
 // pointer to the current snapshot); writes are serialised, recorded in the
 // optional journal, then published.
 type Memory struct {
-	mu      sync.Mutex // serialises writers
+	mu      sync.Mutex // serialises writers and Advance
 	cur     atomic.Pointer[Snapshot]
 	journal Journal
+	shared  SharedJournal // journal, when others write to it too
 }
 
 // NewMemory returns a store whose current snapshot is snap. journal may be
 // nil.
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
 	m := &Memory{journal: journal}
+	m.shared, _ = journal.(SharedJournal)
 	m.cur.Store(snap)
 	return m
 }
@@ -129,27 +158,68 @@ var _ Store = (*Memory)(nil)
 // Snapshot implements Store.
 func (m *Memory) Snapshot() *Snapshot { return m.cur.Load() }
 
-// write builds a change from the current snapshot, records and publishes it.
-func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
+// Advance publishes the snapshot that next returns from the current one,
+// when it is newer: how a replica follows changes that other replicas
+// recorded in a shared journal. It is serialised with writes.
+func (m *Memory) Advance(next func(cur *Snapshot) (*Snapshot, error)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur := m.cur.Load()
-	c, err := build(cur)
+	s, err := next(cur)
 	if err != nil {
-		return nil, c, err
+		return err
 	}
-	c.Version = cur.version + 1
-	next, err := cur.Apply(c)
-	if err != nil {
-		return nil, c, err
+	if s != nil && s.version > cur.version {
+		m.cur.Store(s)
 	}
-	if m.journal != nil {
-		if err := m.journal.Record(ctx, c); err != nil {
-			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
+	return nil
+}
+
+// write builds a change from the current snapshot, records and publishes
+// it. With a shared journal, a lost race for the version makes it catch up
+// and build the change again on the newer snapshot.
+func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		cur := m.cur.Load()
+		c, err := build(cur)
+		if err != nil {
+			return nil, c, err
 		}
+		c.Version = cur.version + 1
+		next, err := cur.Apply(c)
+		if err != nil {
+			return nil, c, err
+		}
+		if m.journal != nil {
+			err := m.journal.Record(ctx, c)
+			if errors.Is(err, ErrVersionTaken) && m.shared != nil && attempt < maxWriteAttempts {
+				newer, cerr := m.shared.CatchUp(ctx, cur)
+				if cerr != nil {
+					return nil, c, recordError(cerr)
+				}
+				if newer.version > cur.version {
+					m.cur.Store(newer)
+				}
+				continue
+			}
+			if err != nil {
+				return nil, c, recordError(err)
+			}
+		}
+		m.cur.Store(next)
+		return next, c, nil
 	}
-	m.cur.Store(next)
-	return next, c, nil
+}
+
+// recordError is the error of a write whose change could not be recorded:
+// the journal's own *Error when it gave one, else KindUnavailable.
+func recordError(err error) error {
+	if _, ok := errors.AsType[*Error](err); ok {
+		return err
+	}
+	return Unavailable("the change could not be recorded; it was not applied", err)
 }
 
 // Create implements Store.

@@ -94,8 +94,11 @@ func (r *reader) sample() dataset.Sample {
 	return s
 }
 
-// encodeChange encodes c as a record payload.
-func encodeChange(c dataset.Change) []byte {
+// EncodeChange encodes c in the project's one binary change encoding: the
+// payload of a WAL record, and the change a shared journal (PostgreSQL)
+// stores and sends to replicas. Features are IEEE-754 bits, so they
+// round-trip exactly, and ids are 64-bit integers.
+func EncodeChange(c dataset.Change) []byte {
 	b := make([]byte, 0, 64)
 	b = binary.LittleEndian.AppendUint64(b, c.Version)
 	b = append(b, byte(c.Op))
@@ -108,8 +111,9 @@ func encodeChange(c dataset.Change) []byte {
 	return b
 }
 
-// decodeChange decodes a record payload.
-func decodeChange(p []byte) (dataset.Change, error) {
+// DecodeChange decodes what EncodeChange produced; it rejects trailing bytes
+// and unknown ops.
+func DecodeChange(p []byte) (dataset.Change, error) {
 	r := &reader{b: p}
 	c := dataset.Change{Version: r.u64(), Op: dataset.Op(r.u8())}
 	switch c.Op {
@@ -141,10 +145,10 @@ func frame(payload []byte) []byte {
 // version.
 const snapshotMagic = "IRISSNP1"
 
-// encodeSnapshot encodes the whole state of s: version, next id, the loaded
+// EncodeSnapshot encodes the whole state of s: version, next id, the loaded
 // set (that a reset restores) and the current samples, followed by the
 // CRC-32C of everything before it.
-func encodeSnapshot(s *dataset.Snapshot) []byte {
+func EncodeSnapshot(s *dataset.Snapshot) []byte {
 	b := []byte(snapshotMagic)
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.NextID()))
@@ -160,8 +164,9 @@ func encodeSnapshot(s *dataset.Snapshot) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeSnapshot checks and decodes a snapshot file.
-func decodeSnapshot(b []byte) (*dataset.Snapshot, error) {
+// DecodeSnapshot checks and decodes what EncodeSnapshot produced (a snapshot
+// file, or a snapshot row of a shared journal).
+func DecodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 	if len(b) < len(snapshotMagic)+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, errors.New("not an irisknn snapshot (bad magic)")
 	}

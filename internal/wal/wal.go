@@ -161,7 +161,7 @@ func (l *Log) readSnapshot() (*dataset.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := decodeSnapshot(b)
+	s, err := DecodeSnapshot(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", SnapshotFile, err)
 	}
@@ -232,7 +232,7 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 			}
 			return nil, 0, &CorruptError{Offset: off, Reason: "checksum mismatch"}
 		}
-		c, err := decodeChange(payload)
+		c, err := DecodeChange(payload)
 		if err != nil {
 			return nil, 0, &CorruptError{Offset: off, Reason: err.Error()}
 		}
@@ -296,7 +296,7 @@ func (l *Log) Record(ctx context.Context, c dataset.Change) error {
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	rec := frame(encodeChange(c))
+	rec := frame(EncodeChange(c))
 	if _, err := l.f.Write(rec); err != nil {
 		// Try to take the partial record back so that later appends do
 		// not follow garbage; if that fails too, stop for good.
@@ -365,7 +365,7 @@ func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	_, err = f.Write(encodeSnapshot(s))
+	_, err = f.Write(EncodeSnapshot(s))
 	if err == nil {
 		err = f.Sync()
 	}

@@ -241,21 +241,21 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Version: 1 << 63, Op: dataset.OpDelete, ID: 9},
 		{Version: 3, Op: dataset.OpReset},
 	} {
-		got, err := decodeChange(encodeChange(c))
+		got, err := DecodeChange(EncodeChange(c))
 		require.NoError(t, err)
 		assert.Equal(t, c, got)
 	}
-	_, err := decodeChange([]byte{1, 2, 3})
+	_, err := DecodeChange([]byte{1, 2, 3})
 	assert.Error(t, err)
-	_, err = decodeChange(append(encodeChange(dataset.Change{Version: 2, Op: dataset.OpReset}), 0))
+	_, err = DecodeChange(append(EncodeChange(dataset.Change{Version: 2, Op: dataset.OpReset}), 0))
 	assert.Error(t, err)
 }
 
 func FuzzReplay(f *testing.F) {
 	snap := loaded(f)
 	var seed []byte
-	seed = append(seed, frame(encodeChange(dataset.Change{Version: 2, Op: dataset.OpDelete, ID: 5}))...)
-	seed = append(seed, frame(encodeChange(dataset.Change{Version: 3, Op: dataset.OpReset}))...)
+	seed = append(seed, frame(EncodeChange(dataset.Change{Version: 2, Op: dataset.OpDelete, ID: 5}))...)
+	seed = append(seed, frame(EncodeChange(dataset.Change{Version: 3, Op: dataset.OpReset}))...)
 	f.Add(seed)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, log []byte) {

@@ -1,0 +1,235 @@
+// Package storetest runs one table of writes against every store: in
+// memory, durable on local disk (WAL) and shared through PostgreSQL. They
+// differ only in how they record a change, so every step must give the same
+// answer in each, and each must reopen to the same set.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/pgstore"
+	"github.com/irisknn/irisknn/internal/pgtest"
+	"github.com/irisknn/irisknn/internal/wal"
+)
+
+func irisSnapshot(t *testing.T) *dataset.Snapshot {
+	t.Helper()
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	require.NoError(t, err)
+	snap, err := dataset.NewSnapshot(samples)
+	require.NoError(t, err)
+	return snap
+}
+
+// kind is how a store opens: fresh, and again over what it recorded.
+type kind struct {
+	name string
+	// open returns a fresh store over loaded, and a function that opens
+	// the same recorded set again (nil when nothing is recorded).
+	open func(t *testing.T, loaded *dataset.Snapshot) (dataset.Store, func() dataset.Store)
+}
+
+func kinds() []kind {
+	return []kind{
+		{"memory", func(t *testing.T, loaded *dataset.Snapshot) (dataset.Store, func() dataset.Store) {
+			return dataset.NewMemory(loaded, nil), nil
+		}},
+		{"wal", func(t *testing.T, loaded *dataset.Snapshot) (dataset.Store, func() dataset.Store) {
+			dir := t.TempDir()
+			var cur *wal.Log
+			open := func() dataset.Store {
+				if cur != nil {
+					require.NoError(t, cur.Close())
+				}
+				l, snap, err := wal.Open(dir, loaded, wal.Options{CompactEvery: 3})
+				require.NoError(t, err)
+				cur = l
+				t.Cleanup(func() { l.Close() })
+				return dataset.NewMemory(snap, l)
+			}
+			return open(), open
+		}},
+		{"postgres", func(t *testing.T, loaded *dataset.Snapshot) (dataset.Store, func() dataset.Store) {
+			srv := pgtest.Start(t)
+			open := func() dataset.Store {
+				s, err := pgstore.Open(context.Background(), srv.URL(), loaded, pgstore.Options{SnapshotEvery: 3})
+				require.NoError(t, err)
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			return open(), open
+		}},
+	}
+}
+
+// outcome is what a step answers.
+type outcome struct {
+	Err     dataset.Kind // KindInternal (0) with OK: no error
+	OK      bool
+	ID      int64 // the created or written id
+	Created bool
+	Version uint64
+	Len     int
+	NextID  int64
+}
+
+
+type step struct {
+	name string
+	do   func(ctx context.Context, s dataset.Store) outcome
+}
+
+func result(s dataset.Store, id int64, created bool, err error) outcome {
+	snap := s.Snapshot()
+	o := outcome{OK: err == nil, ID: id, Created: created, Version: snap.Version(), Len: snap.Len(), NextID: snap.NextID()}
+	if err != nil {
+		o.Err, o.ID, o.Created = dataset.ErrorKind(err), 0, false
+	}
+	return o
+}
+
+func create(f dataset.Features, species string) func(context.Context, dataset.Store) outcome {
+	return func(ctx context.Context, s dataset.Store) outcome {
+		x, _, err := s.Create(ctx, f, species)
+		return result(s, x.ID, true, err)
+	}
+}
+
+func put(x dataset.Sample, ifMatch func(dataset.Store) string) func(context.Context, dataset.Store) outcome {
+	return func(ctx context.Context, s dataset.Store) outcome {
+		m := ""
+		if ifMatch != nil {
+			m = ifMatch(s)
+		}
+		created, _, err := s.Put(ctx, x, m)
+		return result(s, x.ID, created, err)
+	}
+}
+
+func del(id int64, ifMatch func(dataset.Store) string) func(context.Context, dataset.Store) outcome {
+	return func(ctx context.Context, s dataset.Store) outcome {
+		m := ""
+		if ifMatch != nil {
+			m = ifMatch(s)
+		}
+		_, err := s.Delete(ctx, id, m)
+		return result(s, id, false, err)
+	}
+}
+
+func reset(ctx context.Context, s dataset.Store) outcome {
+	_, err := s.Reset(ctx)
+	return result(s, 0, false, err)
+}
+
+func etagOf(id int64) func(dataset.Store) string {
+	return func(s dataset.Store) string {
+		x, _ := s.Snapshot().Get(id)
+		return x.ETag()
+	}
+}
+
+func literal(tag string) func(dataset.Store) string { return func(dataset.Store) string { return tag } }
+
+// steps is the table every store runs, in order; the answers are checked
+// against the in-memory store and between the stores.
+var steps = []step{
+	{"create gets one more than the largest id", create(dataset.Features{1, 2, 3, 4}, "setosa")},
+	{"create of an unknown species is invalid", create(dataset.Features{1, 2, 3, 4}, "rose")},
+	{"create of an infinite feature is invalid", create(dataset.Features{math.Inf(1), 2, 3, 4}, "setosa")},
+	{"put of a new id creates it and moves the counter", put(dataset.Sample{ID: 500, Features: dataset.Features{1, 1, 1, 1}, Species: "virginica"}, nil)},
+	{"put of an id above 2^53 keeps it exactly", put(dataset.Sample{ID: 1<<53 + 1, Features: dataset.Features{2, 2, 2, 2}, Species: "setosa"}, nil)},
+	{"create after it gets the next integer", create(dataset.Features{1, 2, 3, 4}, "versicolor")},
+	{"put replaces", put(dataset.Sample{ID: 1, Features: dataset.Features{9, 9, 9, 9}, Species: "virginica"}, nil)},
+	{"put with a stale If-Match fails", put(dataset.Sample{ID: 7, Features: dataset.Features{7, 7, 7, 7}, Species: "setosa"}, literal(`"stale"`))},
+	{"put with the current ETag succeeds", put(dataset.Sample{ID: 7, Features: dataset.Features{7, 7, 7, 7}, Species: "setosa"}, etagOf(7))},
+	{"put with If-Match * on an absent id fails", put(dataset.Sample{ID: 999, Features: dataset.Features{1, 1, 1, 1}, Species: "setosa"}, literal("*"))},
+	{"put of id 0 is invalid", put(dataset.Sample{ID: 0, Species: "setosa"}, nil)},
+	{"delete of an absent id is not found", del(9999, nil)},
+	{"delete with a stale If-Match fails", del(8, literal(`"stale"`))},
+	{"delete with If-Match * succeeds", del(8, literal("*"))},
+	{"delete of a created id", del(500, nil)},
+	{"a deleted id is never handed out again", create(dataset.Features{3, 3, 3, 3}, "setosa")},
+	{"reset restores the loaded rows and keeps the counter", reset},
+	{"create after a reset continues the counter", create(dataset.Features{4, 4, 4, 4}, "virginica")},
+}
+
+// state is everything a store's current snapshot says.
+func state(s dataset.Store) (uint64, int64, []dataset.Sample) {
+	snap := s.Snapshot()
+	var all []dataset.Sample
+	snap.All(func(x dataset.Sample) bool { all = append(all, x); return true })
+	return snap.Version(), snap.NextID(), all
+}
+
+func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
+	ctx := context.Background()
+	loaded := irisSnapshot(t)
+	var want []outcome // the in-memory store's answers
+	var wantVersion uint64
+	var wantNext int64
+	var wantAll []dataset.Sample
+	for _, k := range kinds() {
+		t.Run(k.name, func(t *testing.T) {
+			s, reopen := k.open(t, loaded)
+			var got []outcome
+			for _, st := range steps {
+				got = append(got, st.do(ctx, s))
+			}
+			v, next, all := state(s)
+			if want == nil {
+				want, wantVersion, wantNext, wantAll = got, v, next, all
+				// The table's own sanity: the answers the rules give.
+				assert.Equal(t, int64(151), got[0].ID)
+				assert.Equal(t, dataset.KindInvalid, got[1].Err)
+				assert.Equal(t, int64(1<<53+2), got[5].ID, "ids are integers, not doubles")
+				assert.Equal(t, dataset.KindPrecondition, got[7].Err)
+				assert.True(t, got[8].OK)
+				assert.Equal(t, dataset.KindPrecondition, got[9].Err)
+				assert.Equal(t, dataset.KindNotFound, got[11].Err)
+				assert.Equal(t, int64(1<<53+3), got[15].ID)
+				assert.Equal(t, 150, got[16].Len)
+				assert.Equal(t, int64(1<<53+4), got[17].ID)
+			}
+			for i := range steps {
+				assert.Equal(t, want[i], got[i], "step %d: %s", i, steps[i].name)
+			}
+			assert.Equal(t, wantVersion, v)
+			assert.Equal(t, wantNext, next)
+			assert.Equal(t, wantAll, all)
+			if reopen == nil {
+				return
+			}
+			// What was recorded opens to the same set, and writes continue.
+			s2 := reopen()
+			v2, next2, all2 := state(s2)
+			assert.Equal(t, v, v2, "version after reopening")
+			assert.Equal(t, next, next2, "next id after reopening")
+			assert.Equal(t, all, all2, "samples after reopening")
+			x, _, err := s2.Create(ctx, dataset.Features{5, 5, 5, 5}, "setosa")
+			require.NoError(t, err)
+			assert.Equal(t, next, x.ID)
+		})
+	}
+}
+
+func TestCannotDeleteTheLastSampleInAnyStore(t *testing.T) {
+	one, err := dataset.NewSnapshot([]dataset.Sample{{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "a"}})
+	require.NoError(t, err)
+	for _, k := range kinds() {
+		t.Run(k.name, func(t *testing.T) {
+			s, _ := k.open(t, one)
+			_, err := s.Delete(context.Background(), 1, "")
+			assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
+			assert.Equal(t, uint64(1), s.Snapshot().Version(), "a refused write makes no version")
+		})
+	}
+}
