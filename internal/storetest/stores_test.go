@@ -81,7 +81,6 @@ type outcome struct {
 	NextID  int64
 }
 
-
 type step struct {
 	name string
 	do   func(ctx context.Context, s dataset.Store) outcome
