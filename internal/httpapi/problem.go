@@ -94,6 +94,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.String("request_id", requestIDFrom(r)),
 		slog.Int("status", status),
 		slog.String("error", err.Error()))
+	if status == http.StatusServiceUnavailable && dataset.ErrorKind(err) == dataset.KindUnavailable && w.Header().Get("Retry-After") == "" {
+		// A dependency is down (the shared database, a disk): the store
+		// answers at once, so a retry in a second is cheap.
+		w.Header().Set("Retry-After", "1")
+	}
 	writeProblem(w, r, status, msg, fields)
 }
 

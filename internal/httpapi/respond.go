@@ -47,18 +47,6 @@ func handleHealthz() http.HandlerFunc {
 	}
 }
 
-// handleReadyz serves GET /readyz: the server accepts traffic.
-func (s *Server) handleReadyz() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() {
-			writeProblem(w, r, http.StatusServiceUnavailable, "the server is shutting down", nil)
-			return
-		}
-		snap := s.store.Snapshot()
-		writeJSON(w, http.StatusOK, snap.Version(), map[string]any{"status": "ready", "dataset_version": snap.Version(), "samples": snap.Len()})
-	}
-}
-
 // handleOpenAPI serves the OpenAPI document.
 func handleOpenAPI(spec []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

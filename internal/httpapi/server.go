@@ -37,6 +37,9 @@ type Config struct {
 	WrapPredictor func(Predictor) Predictor
 	// Jobs runs asynchronous jobs (/jobs); nil answers those routes 503.
 	Jobs jobs.Queue
+	// Dependencies are the outside services /readyz and the metrics report
+	// on; none for a server that runs all in memory.
+	Dependencies []Dependency
 
 	// APIKey, when set, is required as "Authorization: Bearer <key>" on
 	// every write to the training set.
@@ -127,6 +130,7 @@ func NewServer(cfg Config, store dataset.Store) *Server {
 		s.predictor = cfg.WrapPredictor(s.predictor)
 	}
 	s.metrics = newMetrics(cfg.Metrics, store)
+	registerDependencies(cfg.Metrics, cfg.Dependencies)
 	s.ready.Store(true)
 	r := chi.NewRouter()
 	s.routes(r)
