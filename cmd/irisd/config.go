@@ -44,7 +44,10 @@ type config struct {
 	HeavyWait       time.Duration
 	DrainDelay      time.Duration
 
+	Postgres          string
+	PostgresTimeout   time.Duration
 	Redis             string
+	RedisTimeout      time.Duration
 	RedisPrefix       string
 	CacheBytes        int64
 	CacheMinWork      int
@@ -60,7 +63,7 @@ func envName(flagName string) string {
 }
 
 // envOverrides maps flags whose variable is not simply envName(flag).
-var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA", "redis": "IRIS_REDIS_URL"}
+var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA", "redis": "IRIS_REDIS_URL", "postgres": "IRIS_POSTGRES_URL"}
 
 func envFor(name string) string {
 	if e, ok := envOverrides[name]; ok {
@@ -104,7 +107,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.HeavyWait, "max-inflight-wait", d.HeavyWait, "how long a batch waits for a free slot before the 503")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
-	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
+	fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL URL (postgres://user@host:port/db): share the training set with other replicas as a journal in this database (seeded from -data when empty); empty: this process's own set")
+	fs.DurationVar(&c.PostgresTimeout, "postgres-timeout", 1500*time.Millisecond, "longest a write waits for PostgreSQL before a 503 with Retry-After (and the connect timeout)")
+	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): the prediction cache shared by replicas (a cache only: Redis down changes latency, never an answer); the job queue; empty: none")
+	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 50*time.Millisecond, "longest a prediction waits for the Redis cache before computing locally")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
 	fs.Int64Var(&c.CacheBytes, "cache-bytes", 64<<20, "size of the in-process prediction cache in bytes (0: no cache)")
 	fs.IntVar(&c.CacheMinWork, "cache-min-work", 5000, "cache only predictions of at least this many rows x training samples")
@@ -169,8 +175,11 @@ func (c *config) loadAPIKey() error {
 
 func (c *config) validate() error {
 	var errs []error
-	if c.DataDir != "" && c.Redis != "" {
-		errs = append(errs, errors.New("-data-dir and -redis cannot be combined: with -redis the training set lives in Redis (make Redis itself durable with its AOF)"))
+	if c.DataDir != "" && c.Postgres != "" {
+		errs = append(errs, errors.New("-data-dir and -postgres cannot be combined: with -postgres the training set is durable in PostgreSQL"))
+	}
+	if c.PostgresTimeout <= 0 || c.RedisTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("-postgres-timeout and -redis-timeout must be positive, got %v and %v", c.PostgresTimeout, c.RedisTimeout))
 	}
 	if c.K < 1 {
 		errs = append(errs, fmt.Errorf("-k must be at least 1, got %d", c.K))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +24,7 @@ type backend struct {
 	store dataset.Store
 	jobs  jobs.Queue
 	wrap  func(httpapi.Predictor) httpapi.Predictor
+	deps  []httpapi.Dependency // for /readyz
 	close []func() error
 }
 
@@ -39,15 +41,23 @@ func (b *backend) Close() error {
 func (b *backend) apiConfig(c httpapi.Config) httpapi.Config {
 	c.WrapPredictor = b.wrap
 	c.Jobs = b.jobs
+	c.Dependencies = b.deps
 	return c
 }
 
-// openRedis connects to -redis and checks that it answers.
+// openRedis connects to -redis and checks that it answers. Its calls obey
+// their contexts' deadlines (-redis-timeout on the request path) and never
+// retry: Redis is a cache, and a slow answer is worth less than a computed
+// one.
 func openRedis(ctx context.Context, cfg *config) (*redis.Client, error) {
 	opt, err := redis.ParseURL(cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
+	opt.ContextTimeoutEnabled = true
+	opt.MaxRetries = -1
+	opt.DialTimeout = max(cfg.RedisTimeout, 200*time.Millisecond)
+	opt.PoolTimeout = max(cfg.RedisTimeout, 200*time.Millisecond)
 	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -58,41 +68,95 @@ func openRedis(ctx context.Context, cfg *config) (*redis.Client, error) {
 	return rdb, nil
 }
 
-// openBackend returns the in-memory backend, or with -redis the shared one:
-// the training set in Redis (seeded with samples when empty), jobs queued
-// for `irisd worker` processes, and a shared cache layer.
+// openBackend returns the backend: the training set (openSet: in memory,
+// durable with -data-dir, or shared through PostgreSQL with -postgres), the
+// job queue, and the prediction cache, with a shared layer in Redis when
+// -redis is given.
 func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, log *slog.Logger) (*backend, error) {
 	b := &backend{}
-	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
-		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
+	if cfg.Redis != "" && cfg.Postgres == "" {
+		return openRedisBackend(ctx, cfg, snap, log)
+	}
+	set, closeSet, err := openSet(ctx, cfg, snap, journal, log)
+	if err != nil {
+		return nil, err
+	}
+	b.close = append(b.close, closeSet)
+	b.store, b.deps = set.store, set.deps
+	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork, Identity: set.identity,
+		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, RedisTimeout: cfg.RedisTimeout,
+		Prefix: cfg.RedisPrefix + "cache:", Logger: log}
 	if cfg.Redis == "" {
-		b.store = dataset.NewMemory(snap, journal)
 		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
 		b.jobs = pool
 		b.close = append(b.close, pool.Close)
 	} else {
 		rdb, err := openRedis(ctx, cfg)
 		if err != nil {
-			return nil, err
-		}
-		b.close = append(b.close, rdb.Close)
-		st, err := redisstore.Open(ctx, rdb, snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
-		if err != nil {
 			b.Close()
 			return nil, err
 		}
-		b.store = st
-		b.close = append(b.close, st.Close)
-		q := jobs.NewAsynq(rdb, st, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
+		b.close = append(b.close, rdb.Close)
+		q := jobs.NewAsynq(rdb, b.store, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
 		b.jobs = q
 		b.close = append(b.close, q.Close)
 		cache.Redis = rdb
-		log.Info("shared training set in redis", "prefix", cfg.RedisPrefix, "dataset_version", st.Snapshot().Version(), "samples", st.Snapshot().Len())
 	}
+	if cfg.CacheBytes > 0 {
+		b.wrap = predcache.Wrap(cache)
+		if cache.Redis != nil {
+			h := &cacheHealth{}
+			b.deps = append(b.deps, httpapi.Dependency{Name: "redis", Affects: []string{"shared cache"}, Check: h.check})
+			b.wrap = func(p httpapi.Predictor) httpapi.Predictor {
+				c := predcache.New(p, cache)
+				h.cache.Store(c)
+				return c
+			}
+		}
+	}
+	return b, nil
+}
+
+// openRedisBackend is the former shared backend, the training set in Redis
+// (redisstore), kept only to measure it against PostgreSQL.
+func openRedisBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, log *slog.Logger) (*backend, error) {
+	b := &backend{}
+	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
+		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
+	rdb, err := openRedis(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.close = append(b.close, rdb.Close)
+	st, err := redisstore.Open(ctx, rdb, snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	b.store = st
+	b.close = append(b.close, st.Close)
+	q := jobs.NewAsynq(rdb, st, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
+	b.jobs = q
+	b.close = append(b.close, q.Close)
+	cache.Redis = rdb
+	log.Info("shared training set in redis", "prefix", cfg.RedisPrefix, "dataset_version", st.Snapshot().Version(), "samples", st.Snapshot().Len())
 	if cfg.CacheBytes > 0 {
 		b.wrap = predcache.Wrap(cache)
 	}
 	return b, nil
+}
+
+// cacheHealth reports the Redis layer of the prediction cache for
+// readiness: the cache records its failures.
+type cacheHealth struct {
+	cache atomic.Pointer[predcache.Cache]
+}
+
+func (h *cacheHealth) check() error {
+	if c := h.cache.Load(); c != nil {
+		return c.RedisHealth()
+	}
+	return nil
 }
 
 // runWorker is `irisd worker`: it runs queued jobs (it needs -redis) and
@@ -115,11 +179,26 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer rdb.Close()
-	st, err := redisstore.Open(ctx, rdb, samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
-	if err != nil {
-		return fmt.Errorf("%s: %w", source, err)
+	var st dataset.Store
+	if cfg.Postgres != "" {
+		snap, err := dataset.NewSnapshot(samples)
+		if err != nil {
+			return fmt.Errorf("%s: %w", source, err)
+		}
+		set, closeSet, err := openSet(ctx, cfg, snap, nil, log)
+		if err != nil {
+			return err
+		}
+		defer closeSet()
+		st = set.store
+	} else {
+		rst, err := redisstore.Open(ctx, rdb, samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		if err != nil {
+			return fmt.Errorf("%s: %w", source, err)
+		}
+		defer rst.Close()
+		st = rst
 	}
-	defer st.Close()
 	w := jobs.NewWorker(rdb, &jobs.Runner{Data: st}, cfg.JobWorkers, log, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
 	log.Info("worker started", "concurrency", max(cfg.JobWorkers, 1), "dataset_version", st.Snapshot().Version())
 	err = w.Run(ctx)

@@ -130,6 +130,17 @@ type SharedJournal interface {
 	CatchUp(ctx context.Context, cur *Snapshot) (*Snapshot, error)
 }
 
+// BatchJournal is a Journal that records several changes in one go (one
+// transaction, one fsync): group commit. A store over one collects the
+// writes that arrive while a change is being recorded and records them
+// together; each is still built and checked on the state the ones before
+// it produce, exactly as if they came one by one. RecordBatch records all
+// of changes or none.
+type BatchJournal interface {
+	Journal
+	RecordBatch(ctx context.Context, changes []Change) error
+}
+
 // maxWriteAttempts bounds how often a write is rebuilt after losing the
 // race for a version to another replica.
 const maxWriteAttempts = 100
@@ -142,6 +153,24 @@ type Memory struct {
 	cur     atomic.Pointer[Snapshot]
 	journal Journal
 	shared  SharedJournal // journal, when others write to it too
+	batch   BatchJournal  // journal, when it records batches
+
+	qmu   sync.Mutex      // guards queue
+	queue []*pendingWrite // writes waiting for a leader (batch journals)
+}
+
+// pendingWrite is a write waiting to be recorded in a batch.
+type pendingWrite struct {
+	ctx   context.Context
+	build func(cur *Snapshot) (Change, error)
+	done  chan writeResult // buffered: the leader never waits
+	res   writeResult      // tentative, during an attempt
+}
+
+type writeResult struct {
+	snap *Snapshot
+	c    Change
+	err  error
 }
 
 // NewMemory returns a store whose current snapshot is snap. journal may be
@@ -149,6 +178,7 @@ type Memory struct {
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
 	m := &Memory{journal: journal}
 	m.shared, _ = journal.(SharedJournal)
+	m.batch, _ = journal.(BatchJournal)
 	m.cur.Store(snap)
 	return m
 }
@@ -179,6 +209,9 @@ func (m *Memory) Advance(next func(cur *Snapshot) (*Snapshot, error)) error {
 // it. With a shared journal, a lost race for the version makes it catch up
 // and build the change again on the newer snapshot.
 func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
+	if m.batch != nil {
+		return m.writeBatched(ctx, build)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for attempt := 1; ; attempt++ {
@@ -194,22 +227,105 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 		}
 		if m.journal != nil {
 			err := m.journal.Record(ctx, c)
-			if errors.Is(err, ErrVersionTaken) && m.shared != nil && attempt < maxWriteAttempts {
-				newer, cerr := m.shared.CatchUp(ctx, cur)
-				if cerr != nil {
-					return nil, c, recordError(cerr)
-				}
-				if newer.version > cur.version {
-					m.cur.Store(newer)
-				}
+			if retry, err := m.lostRace(ctx, err, cur, attempt); retry {
 				continue
-			}
-			if err != nil {
-				return nil, c, recordError(err)
+			} else if err != nil {
+				return nil, c, err
 			}
 		}
 		m.cur.Store(next)
 		return next, c, nil
+	}
+}
+
+// lostRace handles a journal's error: when another writer took the
+// version, it catches up (publishing the newer snapshot) and says to retry;
+// otherwise it returns the write's error (nil for none).
+func (m *Memory) lostRace(ctx context.Context, err error, cur *Snapshot, attempt int) (bool, error) {
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, ErrVersionTaken) || m.shared == nil || attempt >= maxWriteAttempts {
+		return false, recordError(err)
+	}
+	newer, cerr := m.shared.CatchUp(ctx, cur)
+	if cerr != nil {
+		return false, recordError(cerr)
+	}
+	if newer.version > cur.version {
+		m.cur.Store(newer)
+	}
+	return true, nil
+}
+
+// writeBatched queues the write; whoever holds the writer lock next records
+// every queued write in one batch (leader/follower group commit).
+func (m *Memory) writeBatched(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
+	p := &pendingWrite{ctx: ctx, build: build, done: make(chan writeResult, 1)}
+	m.qmu.Lock()
+	m.queue = append(m.queue, p)
+	m.qmu.Unlock()
+	m.mu.Lock()
+	select {
+	case r := <-p.done: // an earlier leader recorded it
+		m.mu.Unlock()
+		return r.snap, r.c, r.err
+	default:
+	}
+	m.qmu.Lock()
+	batch := m.queue
+	m.queue = nil
+	m.qmu.Unlock()
+	m.commitBatch(context.WithoutCancel(ctx), batch)
+	m.mu.Unlock()
+	r := <-p.done
+	return r.snap, r.c, r.err
+}
+
+// commitBatch builds, records and publishes a batch of writes, in order,
+// and tells each writer its result. m.mu is held.
+func (m *Memory) commitBatch(ctx context.Context, batch []*pendingWrite) {
+	for attempt := 1; ; attempt++ {
+		cur := m.cur.Load()
+		next := cur
+		var changes []Change
+		var owners []*pendingWrite
+		for _, p := range batch {
+			p.res = writeResult{}
+			if err := p.ctx.Err(); err != nil {
+				p.res.err = err
+				continue
+			}
+			c, err := p.build(next)
+			if err == nil {
+				c.Version = next.version + 1
+				var s *Snapshot
+				if s, err = next.Apply(c); err == nil {
+					next = s
+					p.res = writeResult{snap: s, c: c}
+					changes = append(changes, c)
+					owners = append(owners, p)
+					continue
+				}
+			}
+			p.res = writeResult{c: c, err: err}
+		}
+		if len(changes) > 0 {
+			err := m.batch.RecordBatch(ctx, changes)
+			if retry, err := m.lostRace(ctx, err, cur, attempt); retry {
+				continue
+			} else if err != nil {
+				for _, p := range owners {
+					p.res = writeResult{c: p.res.c, err: err}
+				}
+			} else {
+				m.cur.Store(next)
+			}
+		}
+		for _, p := range batch {
+			p.done <- p.res
+		}
+		return
 	}
 }
 

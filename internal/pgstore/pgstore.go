@@ -19,7 +19,9 @@
 //
 // A replica inserts change v+1 in one autocommit statement that also
 // notifies the other replicas (pg_notify, delivered at commit), with
-// synchronous_commit on: when Record returns, the change is durable. If the
+// synchronous_commit on: when Record returns, the change is durable. Writes
+// that arrive on a replica while one is being recorded are recorded
+// together, v+1..v+n in one statement (group commit: one fsync for all). If the
 // insert hits the primary key, another replica recorded v+1 first: Record
 // reports [dataset.ErrVersionTaken], and the store catches up ([Journal.CatchUp])
 // and builds the write again on the newer snapshot.
@@ -355,23 +357,43 @@ func (j *Journal) CatchUp(ctx context.Context, cur *dataset.Snapshot) (*dataset.
 	return j.load(ctx, cur)
 }
 
-const insertChange = `WITH ins AS (
-	INSERT INTO irisknn_changes (dataset, version, change) VALUES ($1, $2, $3) RETURNING version
-) SELECT pg_notify('` + Channel + `', $4) FROM ins`
+// insertChanges inserts a batch of changes and queues one notification
+// each, delivered at commit; one autocommit statement, one round trip.
+const insertChanges = `WITH ins AS (
+	INSERT INTO irisknn_changes (dataset, version, change)
+	SELECT $1, v, c FROM unnest($2::bigint[], $3::bytea[]) AS t(v, c)
+	RETURNING version
+) SELECT count(pg_notify('` + Channel + `', p)) FROM unnest($4::text[]) AS n(p) WHERE EXISTS (SELECT 1 FROM ins)`
 
-// Record implements dataset.Journal: it inserts the change and notifies the
-// other replicas in one statement, committed with synchronous_commit on.
+var _ dataset.BatchJournal = (*Journal)(nil)
+
+// Record implements dataset.Journal.
 func (j *Journal) Record(ctx context.Context, c dataset.Change) error {
+	return j.RecordBatch(ctx, []dataset.Change{c})
+}
+
+// RecordBatch implements dataset.BatchJournal: it inserts the changes and
+// notifies the other replicas in one statement, committed with
+// synchronous_commit on, so all of them are durable when it returns, or
+// none is recorded.
+func (j *Journal) RecordBatch(ctx context.Context, changes []dataset.Change) error {
 	if err := j.Health(); err != nil {
 		return unavailable(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, j.opts.WriteTimeout)
 	defer cancel()
-	b := wal.EncodeChange(c)
-	payload := j.identity + ":" + base64.StdEncoding.EncodeToString(b)
+	versions := make([]int64, len(changes))
+	encoded := make([][]byte, len(changes))
+	payloads := make([]string, len(changes))
+	for i, c := range changes {
+		versions[i] = int64(c.Version)
+		encoded[i] = wal.EncodeChange(c)
+		payloads[i] = j.identity + ":" + base64.StdEncoding.EncodeToString(encoded[i])
+	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		_, err = j.pool.Exec(ctx, insertChange, j.identity, int64(c.Version), b, payload)
+		var n int64
+		err = j.pool.QueryRow(ctx, insertChanges, j.identity, versions, encoded, payloads).Scan(&n)
 		// A broken pooled connection (PostgreSQL restarted) fails before
 		// sending anything: safe to try again on a fresh one.
 		if err == nil || !pgconn.SafeToRetry(err) || ctx.Err() != nil {
@@ -383,7 +405,7 @@ func (j *Journal) Record(ctx context.Context, c dataset.Change) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
-		return fmt.Errorf("version %d: %w", c.Version, dataset.ErrVersionTaken)
+		return fmt.Errorf("version %d: %w", changes[0].Version, dataset.ErrVersionTaken)
 	case errors.As(err, &pe) && pe.Code == "23503": // foreign_key_violation
 		err = fmt.Errorf("%w: dataset %s no longer exists; restart this replica", errIdentityGone, j.identity)
 		j.setHealth(err)

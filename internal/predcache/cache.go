@@ -3,10 +3,17 @@
 // an optional shared layer in Redis for the expensive answers, which any
 // replica can then serve.
 //
-// The key is a SHA-256 of the dataset version and the canonical request
-// (resolved k, metric and weights, and the rows as float64 bits), so a new
-// version of the training set makes every older entry unreachable (the LRU
-// evicts them, Redis expires them).
+// The key is a SHA-256 of the dataset identity, the dataset version and the
+// canonical request (resolved k, metric and weights, and the rows as float64
+// bits), so a new version of the training set makes every older entry
+// unreachable (the LRU evicts them, Redis expires them), and so does a new
+// identity: a database wiped and seeded again starts its versions at 1
+// under another identity, and no answer of the previous lifetime matches.
+//
+// Redis is a cache only: every call has a short timeout (Options.RedisTimeout)
+// and a failure, or a timeout, means computing the answer locally. After a
+// failure Redis is left alone for a second (Options.RedisBackoff), so a
+// paused or dead Redis costs one timeout per second, not one per request.
 //
 // Caching costs something (hashing the request, a lookup, a copy into
 // Redis), so a request is only cached when its work, rows x training
@@ -20,9 +27,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,7 +54,8 @@ type Options struct {
 	// (default 5,000: a 34-row batch on Iris, or one row on 5,000 samples;
 	// below it hashing the request is a noticeable share of the work).
 	MinWork int
-	// Redis, when set, adds the shared layer.
+	// Redis, when set, adds the shared layer. Its options must have
+	// ContextTimeoutEnabled, or go-redis ignores RedisTimeout.
 	Redis redis.UniversalClient
 	// RedisMinWork is the least work for the Redis layer, whose round trip
 	// and copy cost tens of microseconds plus the answer's size (default
@@ -55,6 +65,16 @@ type Options struct {
 	RedisTTL time.Duration
 	// Prefix of the Redis keys (default "irisknn:cache:").
 	Prefix string
+	// Identity qualifies the dataset version in every key: the shared
+	// set's identity, or one of this process's own when its set is not
+	// shared. Replicas share Redis entries only when it is equal.
+	Identity string
+	// RedisTimeout bounds each Redis call (default 50 ms); past it the
+	// answer is computed locally.
+	RedisTimeout time.Duration
+	// RedisBackoff is how long Redis is not asked after a failure
+	// (default 1 s).
+	RedisBackoff time.Duration
 	// Logger receives Redis errors (the cache then computes); nil discards.
 	Logger *slog.Logger
 }
@@ -64,6 +84,9 @@ type Cache struct {
 	next httpapi.Predictor
 	opt  Options
 	lru  *lru
+	// redisAfter is when Redis may be asked again after a failure
+	// (UnixNano; 0: now).
+	redisAfter atomic.Int64
 }
 
 var _ httpapi.Predictor = (*Cache)(nil)
@@ -85,6 +108,12 @@ func New(next httpapi.Predictor, opt Options) *Cache {
 	if opt.Prefix == "" {
 		opt.Prefix = "irisknn:cache:"
 	}
+	if opt.RedisTimeout <= 0 {
+		opt.RedisTimeout = 50 * time.Millisecond
+	}
+	if opt.RedisBackoff <= 0 {
+		opt.RedisBackoff = time.Second
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -102,20 +131,23 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	if work < c.opt.MinWork {
 		return c.next.Predict(ctx, req)
 	}
-	k := Key(&req)
+	k := Key(&req, c.opt.Identity)
 	if b, ok := c.lru.get(k); ok {
 		return httpapi.PredictAnswer{Body: b, Cache: Hit}, nil
 	}
-	shared := c.opt.Redis != nil && work >= c.opt.RedisMinWork
+	shared := c.opt.Redis != nil && work >= c.opt.RedisMinWork && c.redisUsable()
 	rkey := c.opt.Prefix + hex.EncodeToString(k[:])
 	if shared {
-		b, err := c.opt.Redis.Get(ctx, rkey).Bytes()
+		rctx, cancel := context.WithTimeout(ctx, c.opt.RedisTimeout)
+		b, err := c.opt.Redis.Get(rctx, rkey).Bytes()
+		cancel()
 		switch {
 		case err == nil:
 			c.lru.add(k, b)
 			return httpapi.PredictAnswer{Body: b, Cache: HitRedis}, nil
 		case err != redis.Nil:
-			c.opt.Logger.Warn("predcache: redis get failed", "error", err.Error())
+			c.redisFailed("get", err)
+			shared = false
 		}
 	}
 	a, err := c.next.Predict(ctx, req)
@@ -124,18 +156,49 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	}
 	c.lru.add(k, a.Body)
 	if shared {
-		if err := c.opt.Redis.Set(ctx, rkey, a.Body, c.opt.RedisTTL).Err(); err != nil {
-			c.opt.Logger.Warn("predcache: redis set failed", "error", err.Error())
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.RedisTimeout)
+		if err := c.opt.Redis.Set(rctx, rkey, a.Body, c.opt.RedisTTL).Err(); err != nil {
+			c.redisFailed("set", err)
 		}
+		cancel()
 	}
 	a.Cache = Miss
 	return a, nil
 }
 
-// Key returns the cache key of a request: a hash of the dataset version and
-// the canonical request.
-func Key(req *httpapi.PredictRequest) [sha256.Size]byte {
+// redisUsable reports whether Redis may be asked (no failure within
+// RedisBackoff).
+func (c *Cache) redisUsable() bool {
+	after := c.redisAfter.Load()
+	return after == 0 || time.Now().UnixNano() >= after
+}
+
+// redisFailed notes a failed Redis call: the answer is computed locally,
+// and Redis is left alone for RedisBackoff.
+func (c *Cache) redisFailed(op string, err error) {
+	next := time.Now().Add(c.opt.RedisBackoff).UnixNano()
+	if old := c.redisAfter.Swap(next); old == 0 || time.Now().UnixNano() >= old {
+		c.opt.Logger.Warn("predcache: redis failed; computing locally", "op", op, "error", err.Error(), "retry_after", c.opt.RedisBackoff)
+	}
+}
+
+// RedisHealth returns nil unless the last Redis call failed within
+// RedisBackoff, for readiness ("shared cache").
+func (c *Cache) RedisHealth() error {
+	if c.redisUsable() {
+		return nil
+	}
+	return errors.New("redis did not answer within " + c.opt.RedisTimeout.String() + "; predictions are computed locally")
+}
+
+// Key returns the cache key of a request: a hash of the dataset identity,
+// the dataset version and the canonical request.
+func Key(req *httpapi.PredictRequest, identity string) [sha256.Size]byte {
 	h := sha256.New()
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(identity)))
+	h.Write(n[:])
+	h.Write([]byte(identity))
 	var b [8 * 4]byte
 	binary.LittleEndian.PutUint64(b[0:], req.Snapshot.Version())
 	binary.LittleEndian.PutUint64(b[8:], uint64(req.Query.K))

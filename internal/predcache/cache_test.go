@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -123,4 +124,46 @@ func TestLRUEvicts(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 10, c.Len())
+}
+
+func TestEntriesOfAnotherIdentityAreNeverServed(t *testing.T) {
+	srv := redistest.Start(t)
+	store := newStore(t)
+	opt := predcache.Options{Redis: srv.Client(t), RedisMinWork: 20000, Identity: "dataset-a"}
+	a := server(store, predcache.Wrap(opt))
+	opt.Identity = "dataset-b" // the same version number of another lifetime
+	b := server(store, predcache.Wrap(opt))
+	body := batchBody(200, 5)
+	assert.Equal(t, predcache.Miss, post(a, body).Header().Get("X-Cache"))
+	assert.Equal(t, predcache.Miss, post(b, body).Header().Get("X-Cache"), "same version, other identity: no hit")
+}
+
+func TestRedisPausedOrFlushedChangesLatencyOnly(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	store := newStore(t)
+	plain := server(store, nil)
+	opt := predcache.Options{Redis: rdb, RedisMinWork: 20000, MaxBytes: 1, RedisTimeout: 50 * time.Millisecond}
+	cached := server(store, predcache.Wrap(opt)) // MaxBytes 1: no LRU, only Redis
+	body := batchBody(200, 5)
+	want := post(plain, body).Body.String()
+	require.Equal(t, want, post(cached, body).Body.String())
+	assert.Equal(t, predcache.HitRedis, post(cached, body).Header().Get("X-Cache"))
+
+	require.NoError(t, srv.Pause())
+	var slowest time.Duration
+	for range 20 {
+		start := time.Now()
+		w := post(cached, body)
+		slowest = max(slowest, time.Since(start))
+		assert.Equal(t, want, w.Body.String(), "a paused Redis changes no answer")
+	}
+	assert.Less(t, slowest, 2*time.Second, "a paused Redis costs at most its timeout")
+	require.NoError(t, srv.Resume())
+
+	require.NoError(t, rdb.FlushAll(context.Background()).Err())
+	time.Sleep(1100 * time.Millisecond) // past the back-off
+	w := post(cached, body)
+	assert.Equal(t, predcache.Miss, w.Header().Get("X-Cache"), "flushed: computed again")
+	assert.Equal(t, want, w.Body.String())
 }

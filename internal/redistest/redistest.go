@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,9 +27,10 @@ type Server struct {
 // URL returns the redis:// URL of the server.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
-// Client returns a new client of the server, closed when t ends.
+// Client returns a new client of the server, closed when t ends. Contexts'
+// deadlines bound its calls (ContextTimeoutEnabled), as irisd's own client.
 func (s *Server) Client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -45,7 +47,11 @@ func Binary() string {
 // Start starts a redis-server for t. When redis-server is not installed the
 // test is skipped with a message, except in CI (CI set), where it fails:
 // CI must install it.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartWith(t) }
+
+// StartWith is Start with extra redis-server arguments (for example
+// "--appendonly", "yes", "--appendfsync", "always" for a durable Redis).
+func StartWith(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
@@ -56,7 +62,7 @@ func Start(t testing.TB) *Server {
 	}
 	var lastErr error
 	for range 5 {
-		s, err := start(t, bin)
+		s, err := start(t, bin, args)
 		if err == nil {
 			return s
 		}
@@ -66,7 +72,7 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
+func start(t testing.TB, bin string, extra []string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -76,6 +82,7 @@ func start(t testing.TB, bin string) (*Server, error) {
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--dir", dir, "--save", "", "--appendonly", "no", "--protected-mode", "yes",
 		"--logfile", filepath.Join(dir, "redis.log"))
+	cmd.Args = append(cmd.Args, extra...)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -105,6 +112,7 @@ func start(t testing.TB, bin string) (*Server, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT)
 		cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
@@ -124,3 +132,10 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Pause stops the server with SIGSTOP, as a hung Redis: connections stay
+// open and nothing answers. Resume continues it.
+func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
