@@ -519,6 +519,7 @@ async function main() {
   }
   $('api-base').textContent = base || `${location.origin} (this page's origin)`;
   $('spec-link').href = `${base}/openapi.yaml`;
+  $('docs-link').href = `${base || '.'}/docs`;
   const key = $('api-key');
   key.value = sessionStorage.getItem('irisknn-api-key') ?? '';
   key.addEventListener('input', () => { sessionStorage.setItem('irisknn-api-key', key.value); setFieldError('api-key', ''); });
