@@ -107,19 +107,40 @@ type Journal interface {
 	Record(ctx context.Context, c Change) error
 }
 
+// GroupJournal is a Journal whose changes can share one flush to disk
+// (group commit). Append records c in order, without waiting, and returns
+// a sequence number; Commit returns once every change up to that number is
+// durable. A Memory store with a GroupJournal lets writers wait for their
+// commit concurrently; with a plain Journal each write waits alone.
+type GroupJournal interface {
+	Journal
+	Append(ctx context.Context, c Change) (seq uint64, err error)
+	Commit(ctx context.Context, seq uint64) error
+}
+
 // Memory is a Store held in this process. Reads are lock-free (an atomic
 // pointer to the current snapshot); writes are serialised, recorded in the
 // optional journal, then published.
+//
+// With a GroupJournal, a write is applied to the newest snapshot and
+// appended under the lock, then waits for its commit outside it, so that
+// concurrent writes share an fsync. A snapshot is published (made visible
+// to readers) only once its change is durable, so no reader ever sees a
+// change that a crash could take back; a write answers once its own change
+// is durable and visible.
 type Memory struct {
 	mu      sync.Mutex // serialises writers
 	cur     atomic.Pointer[Snapshot]
+	head    *Snapshot // the newest snapshot, perhaps not yet durable; guarded by mu
 	journal Journal
+	group   GroupJournal // journal, when it commits in groups
 }
 
 // NewMemory returns a store whose current snapshot is snap. journal may be
-// nil.
+// nil. A journal that is a GroupJournal is used as one.
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
-	m := &Memory{journal: journal}
+	m := &Memory{journal: journal, head: snap}
+	m.group, _ = journal.(GroupJournal)
 	m.cur.Store(snap)
 	return m
 }
@@ -129,27 +150,62 @@ var _ Store = (*Memory)(nil)
 // Snapshot implements Store.
 func (m *Memory) Snapshot() *Snapshot { return m.cur.Load() }
 
-// write builds a change from the current snapshot, records and publishes it.
+// write builds a change from the newest snapshot, records and publishes it.
 func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	cur := m.cur.Load()
+	cur := m.head
 	c, err := build(cur)
 	if err != nil {
+		m.mu.Unlock()
 		return nil, c, err
 	}
 	c.Version = cur.version + 1
 	next, err := cur.Apply(c)
 	if err != nil {
+		m.mu.Unlock()
 		return nil, c, err
 	}
+	if m.group != nil {
+		seq, err := m.group.Append(ctx, c)
+		if err != nil {
+			m.mu.Unlock()
+			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
+		}
+		m.head = next
+		m.mu.Unlock()
+		if err := m.group.Commit(ctx, seq); err != nil {
+			// The journal refuses every change from now on; writes
+			// appended after this one fail as well. Nothing of them
+			// was published.
+			m.mu.Lock()
+			m.head = m.cur.Load()
+			m.mu.Unlock()
+			return nil, c, Unavailable("the change could not be made durable; it was not applied", err)
+		}
+		m.publish(next)
+		return next, c, nil
+	}
+	defer m.mu.Unlock()
 	if m.journal != nil {
 		if err := m.journal.Record(ctx, c); err != nil {
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
 	}
+	m.head = next
 	m.cur.Store(next)
 	return next, c, nil
+}
+
+// publish makes next current unless a later version already is (the writes
+// of one group commit publish in any order; a snapshot holds every change
+// before its own).
+func (m *Memory) publish(next *Snapshot) {
+	for {
+		old := m.cur.Load()
+		if old.version >= next.version || m.cur.CompareAndSwap(old, next) {
+			return
+		}
+	}
 }
 
 // Create implements Store.
