@@ -28,6 +28,9 @@ type tree struct {
 	labels []uint8   // tree order
 	nodes  []node
 	box    []float64 // per node: dim minimums then dim maximums
+	// scanAll is set when a scan of every row is cheaper than a descent
+	// (chooseSearch): at high dimension the bounds prune too little.
+	scanAll bool
 
 	// Lookups by id: a dense table when the ids are nearly contiguous (the
 	// common case: 1..n), otherwise the rows sorted by id.
@@ -61,6 +64,7 @@ func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 	}
 	t.build(0, 0, n, par)
 	t.indexIDs()
+	t.chooseSearch()
 	return t
 }
 
@@ -395,6 +399,17 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 			return
 		}
 	}
+	if t.scanAll {
+		t.scan(h, 0, len(t.ids), p, k, m, dead, n)
+		return
+	}
+	t.descend(h, p, k, m, dead, n, math.MaxInt)
+}
+
+// descend is the general tree search (any dimension and metric) and
+// returns its work: rows scanned plus boxes bounded. It gives up, with a
+// partial result, once the work exceeds budget (chooseSearch's probes).
+func (t *tree) descend(h *topK, p []float64, k int, m Metric, dead []atomic.Int32, n int32, budget int) int {
 	// Depth first, nearer child first (by the split); a deferred child is
 	// visited only if its box may hold a point as near as the k-th.
 	type entry struct{ node, lo, hi int32 }
@@ -402,12 +417,16 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 	stack[0] = entry{0, 0, int32(len(t.ids))}
 	sp := 1
 	leaf := int32(t.leaf)
-	for sp > 0 {
+	work := 0
+	for sp > 0 && work <= budget {
 		sp--
 		e := stack[sp]
 		i, lo, hi := int(e.node), e.lo, e.hi
-		if len(h.items) == k && t.bound(i, p, m) > h.last().Distance {
-			continue
+		if len(h.items) == k {
+			work++
+			if t.bound(i, p, m) > h.last().Distance {
+				continue
+			}
 		}
 		for hi-lo > leaf {
 			nd := &t.nodes[i]
@@ -422,7 +441,61 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 			sp++
 		}
 		t.scan(h, int(lo), int(hi), p, k, m, dead, n)
+		work += int(hi - lo)
 	}
+	return work
+}
+
+// Probes of chooseSearch.
+const (
+	probeCount = 8
+	probeK     = 5
+	// treeWorkMax is the work of a descent (rows scanned plus boxes
+	// bounded), as a fraction of the rows, above which a scan of all rows
+	// is faster: a descent pays for its branches and its scattered reads
+	// of rows and boxes. BenchmarkCrossover (uniform data, d = 8 to 64)
+	// put the break-even at 0.4 (d=16) to 0.57 (d=8) and below 0.53 at
+	// d=13; 0.4 errs towards the scan, which is never slower than brute
+	// force (docs/performance.md).
+	treeWorkMax = 0.4
+)
+
+// chooseSearch decides, once per tree, whether searches descend the tree
+// or scan every row. A k-d tree prunes well when the data has few
+// dimensions, or many dimensions but few degrees of freedom (real data
+// usually lies near a lower-dimensional set); on data that fills many
+// dimensions every query visits most leaves and the descent only adds
+// cost. So it measures: probeCount searches (k = probeK, Euclidean) from
+// rows spread over the set, each stopped once its work passes the budget,
+// and keeps the tree when they did less than treeWorkMax of the rows'
+// work on average. The choice changes speed only, never a result: both
+// ways give exactly the brute-force answer. 4-d trees keep their own
+// paths (searchSmall, search4), which always pay.
+func (t *tree) chooseSearch() {
+	n := len(t.ids)
+	if t.dim == 4 || n <= 2*t.leaf {
+		return
+	}
+	budget := int(treeWorkMax * float64(n))
+	var buf [probeK]Neighbor
+	q := make([]float64, t.dim)
+	total := 0
+	for i := range probeCount {
+		r := (2*i + 1) * n / (2 * probeCount)
+		// A query near a row, not on it: the row itself would be found
+		// at once and make the probe easier than a real query.
+		copy(q, t.points[r*t.dim:(r+1)*t.dim])
+		o := t.points[((r+1)%n)*t.dim : ((r+1)%n+1)*t.dim]
+		for a := range q {
+			q[a] = 0.75*q[a] + 0.25*o[a] // never overflows
+		}
+		h := newTopK(buf[:0], probeK)
+		total += t.descend(&h, q, probeK, Euclidean, nil, 0, budget)
+		if total > probeCount*budget {
+			break
+		}
+	}
+	t.scanAll = total > probeCount*budget
 }
 
 // splitBounds selects search4 for 4-d trees (benchmarks compare).
