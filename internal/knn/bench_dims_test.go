@@ -57,6 +57,7 @@ func BenchmarkCrossover(b *testing.B) {
 					}
 					stop()
 					b.ReportMetric(float64(work)/256/float64(n), "work/row")
+					b.ReportMetric(t.probeWork(math.Inf(1)), "probe-work/row")
 					if t.scanAll {
 						b.ReportMetric(1, "scanAll")
 					} else {

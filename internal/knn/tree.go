@@ -450,15 +450,18 @@ func (t *tree) descend(h *topK, p []float64, k int, m Metric, dead []atomic.Int3
 const (
 	probeCount = 8
 	probeK     = 5
-	// treeWorkMax is the work of a descent (rows scanned plus boxes
-	// bounded), as a fraction of the rows, above which a scan of all rows
-	// is faster: a descent pays for its branches and its scattered reads
-	// of rows and boxes. BenchmarkCrossover (uniform data, d = 8 to 64)
-	// put the break-even at 0.4 (d=16) to 0.57 (d=8) and below 0.53 at
-	// d=13; 0.4 errs towards the scan, which is never slower than brute
-	// force (docs/performance.md).
-	treeWorkMax = 0.4
 )
+
+// treeWorkMax returns the work of a descent (rows scanned plus boxes
+// bounded, per row of the set) above which a scan of every row is faster
+// in dim dimensions. A descent pays for its branches and its scattered
+// reads of rows and boxes, and more so the more dimensions there are:
+// BenchmarkCrossover (uniform data, the probes' work against the time of
+// 256 random queries) put the break-even near 0.6 at d=8, 0.4 at d=13 and
+// 0.3 at d=16 (docs/performance.md), hence 4.8/d, at most 0.6.
+func treeWorkMax(dim int) float64 {
+	return min(0.6, 4.8/float64(dim))
+}
 
 // chooseSearch decides, once per tree, whether searches descend the tree
 // or scan every row. A k-d tree prunes well when the data has few
@@ -466,17 +469,27 @@ const (
 // usually lies near a lower-dimensional set); on data that fills many
 // dimensions every query visits most leaves and the descent only adds
 // cost. So it measures: probeCount searches (k = probeK, Euclidean) from
-// rows spread over the set, each stopped once its work passes the budget,
-// and keeps the tree when they did less than treeWorkMax of the rows'
-// work on average. The choice changes speed only, never a result: both
-// ways give exactly the brute-force answer. 4-d trees keep their own
+// near rows spread over the set, stopped once their work passes the
+// limit, and keeps the tree when they did less than treeWorkMax of the
+// rows' work on average. The choice changes speed only, never a result:
+// both ways give exactly the brute-force answer. 4-d trees keep their own
 // paths (searchSmall, search4), which always pay.
 func (t *tree) chooseSearch() {
-	n := len(t.ids)
-	if t.dim == 4 || n <= 2*t.leaf {
+	if t.dim == 4 || len(t.ids) <= 2*t.leaf {
 		return
 	}
-	budget := int(treeWorkMax * float64(n))
+	limit := treeWorkMax(t.dim)
+	t.scanAll = t.probeWork(limit) > limit
+}
+
+// probeWork returns the mean work of chooseSearch's probe descents as a
+// fraction of the rows, stopping once it must exceed limit.
+func (t *tree) probeWork(limit float64) float64 {
+	n := len(t.ids)
+	budget := math.MaxInt // for all probes together
+	if limit*probeCount < float64(budget)/float64(n) {
+		budget = int(limit * probeCount * float64(n))
+	}
 	var buf [probeK]Neighbor
 	q := make([]float64, t.dim)
 	total := 0
@@ -490,12 +503,12 @@ func (t *tree) chooseSearch() {
 			q[a] = 0.75*q[a] + 0.25*o[a] // never overflows
 		}
 		h := newTopK(buf[:0], probeK)
-		total += t.descend(&h, q, probeK, Euclidean, nil, 0, budget)
-		if total > probeCount*budget {
+		total += t.descend(&h, q, probeK, Euclidean, nil, 0, budget-total)
+		if total > budget {
 			break
 		}
 	}
-	t.scanAll = total > probeCount*budget
+	return float64(total) / float64(probeCount*n)
 }
 
 // splitBounds selects search4 for 4-d trees (benchmarks compare).
