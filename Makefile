@@ -43,9 +43,11 @@ e2e:
 bench:
 	scripts/bench.sh
 
-## loadtest: irisd against the bare net/http ceiling server under wrk (a measurement, not a test)
+## loadtest: irisd against the bare net/http ceiling server under wrk, then durable writes/s
+## with group commit against fsync-per-write at 1, 8 and 32 writers (a measurement, not a test)
 loadtest:
 	scripts/loadtest.sh
+	scripts/writeload.sh
 
 # Developer tools, pinned in tools/go.mod (a module of their own, so that
 # their dependencies never mix with the service's).

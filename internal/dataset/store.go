@@ -104,13 +104,19 @@ func (s *Snapshot) checkMatch(id int64, ifMatch string) error {
 
 // Journal records changes before they become visible, for durability or
 // replication. Record must not return before c is safely recorded.
-//
-// The stores differ only in their journal: none (in memory), a local
-// write-ahead log, or a database that several replicas write to (see
-// SharedJournal). Every rule of a write (If-Match, ids, "not the last
-// sample", validation) is applied here, in Go, before Record is called.
 type Journal interface {
 	Record(ctx context.Context, c Change) error
+}
+
+// GroupJournal is a Journal whose changes can share one flush to disk
+// (group commit). Append records c in order, without waiting, and returns
+// a sequence number; Commit returns once every change up to that number is
+// durable. A Memory store with a GroupJournal lets writers wait for their
+// commit concurrently; with a plain Journal each write waits alone.
+type GroupJournal interface {
+	Journal
+	Append(ctx context.Context, c Change) (seq uint64, err error)
+	Commit(ctx context.Context, seq uint64) error
 }
 
 // ErrVersionTaken is wrapped by the error a SharedJournal's Record returns
@@ -148,10 +154,19 @@ const maxWriteAttempts = 100
 // Memory is a Store held in this process. Reads are lock-free (an atomic
 // pointer to the current snapshot); writes are serialised, recorded in the
 // optional journal, then published.
+//
+// With a GroupJournal, a write is applied to the newest snapshot and
+// appended under the lock, then waits for its commit outside it, so that
+// concurrent writes share an fsync. A snapshot is published (made visible
+// to readers) only once its change is durable, so no reader ever sees a
+// change that a crash could take back; a write answers once its own change
+// is durable and visible.
 type Memory struct {
 	mu      sync.Mutex // serialises writers and Advance
 	cur     atomic.Pointer[Snapshot]
+	head    *Snapshot // the newest snapshot, perhaps not yet durable; guarded by mu
 	journal Journal
+	group   GroupJournal  // journal, when it commits in groups
 	shared  SharedJournal // journal, when others write to it too
 	batch   BatchJournal  // journal, when it records batches
 
@@ -174,9 +189,10 @@ type writeResult struct {
 }
 
 // NewMemory returns a store whose current snapshot is snap. journal may be
-// nil.
+// nil. A journal that is a GroupJournal is used as one.
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
-	m := &Memory{journal: journal}
+	m := &Memory{journal: journal, head: snap}
+	m.group, _ = journal.(GroupJournal)
 	m.shared, _ = journal.(SharedJournal)
 	m.batch, _ = journal.(BatchJournal)
 	m.cur.Store(snap)
@@ -194,47 +210,85 @@ func (m *Memory) Snapshot() *Snapshot { return m.cur.Load() }
 func (m *Memory) Advance(next func(cur *Snapshot) (*Snapshot, error)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := m.cur.Load()
+	cur := m.head
 	s, err := next(cur)
 	if err != nil {
 		return err
 	}
 	if s != nil && s.version > cur.version {
+		m.head = s
 		m.cur.Store(s)
 	}
 	return nil
 }
 
-// write builds a change from the current snapshot, records and publishes
-// it. With a shared journal, a lost race for the version makes it catch up
-// and build the change again on the newer snapshot.
+// write builds a change from the newest snapshot, records and publishes it.
+// With a shared journal, a lost race for the version makes it catch up and
+// build the change again on the newer snapshot.
 func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
 	if m.batch != nil {
 		return m.writeBatched(ctx, build)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for attempt := 1; ; attempt++ {
-		cur := m.cur.Load()
-		c, err := build(cur)
+	attempt := 1
+retry:
+	cur := m.head
+	c, err := build(cur)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, c, err
+	}
+	c.Version = cur.version + 1
+	next, err := cur.Apply(c)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, c, err
+	}
+	if m.group != nil {
+		seq, err := m.group.Append(ctx, c)
 		if err != nil {
-			return nil, c, err
+			m.mu.Unlock()
+			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
-		c.Version = cur.version + 1
-		next, err := cur.Apply(c)
-		if err != nil {
-			return nil, c, err
+		m.head = next
+		m.mu.Unlock()
+		if err := m.group.Commit(ctx, seq); err != nil {
+			// The journal refuses every change from now on; writes
+			// appended after this one fail as well. Nothing of them
+			// was published.
+			m.mu.Lock()
+			m.head = m.cur.Load()
+			m.mu.Unlock()
+			return nil, c, Unavailable("the change could not be made durable; it was not applied", err)
 		}
-		if m.journal != nil {
-			err := m.journal.Record(ctx, c)
-			if retry, err := m.lostRace(ctx, err, cur, attempt); retry {
-				continue
-			} else if err != nil {
-				return nil, c, err
-			}
-		}
-		m.cur.Store(next)
+		m.publish(next)
 		return next, c, nil
+	}
+	if m.journal != nil {
+		err := m.journal.Record(ctx, c)
+		if retry, err := m.lostRace(ctx, err, cur, attempt); retry {
+			attempt++
+			goto retry // still holding m.mu
+		} else if err != nil {
+			m.mu.Unlock()
+			return nil, c, err
+		}
+	}
+	m.head = next
+	m.cur.Store(next)
+	m.mu.Unlock()
+	return next, c, nil
+}
+
+// publish makes next current unless a later version already is (the writes
+// of one group commit publish in any order; a snapshot holds every change
+// before its own).
+func (m *Memory) publish(next *Snapshot) {
+	for {
+		old := m.cur.Load()
+		if old.version >= next.version || m.cur.CompareAndSwap(old, next) {
+			return
+		}
 	}
 }
 
@@ -253,6 +307,7 @@ func (m *Memory) lostRace(ctx context.Context, err error, cur *Snapshot, attempt
 		return false, recordError(cerr)
 	}
 	if newer.version > cur.version {
+		m.head = newer
 		m.cur.Store(newer)
 	}
 	return true, nil
@@ -286,7 +341,7 @@ func (m *Memory) writeBatched(ctx context.Context, build func(cur *Snapshot) (Ch
 // and tells each writer its result. m.mu is held.
 func (m *Memory) commitBatch(ctx context.Context, batch []*pendingWrite) {
 	for attempt := 1; ; attempt++ {
-		cur := m.cur.Load()
+		cur := m.head
 		next := cur
 		var changes []Change
 		var owners []*pendingWrite
@@ -319,6 +374,7 @@ func (m *Memory) commitBatch(ctx context.Context, batch []*pendingWrite) {
 					p.res = writeResult{c: p.res.c, err: err}
 				}
 			} else {
+				m.head = next
 				m.cur.Store(next)
 			}
 		}
