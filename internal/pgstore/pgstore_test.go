@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"github.com/irisknn/irisknn/internal/pgstore"
 	"github.com/irisknn/irisknn/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func irisSnapshot(t testing.TB) *dataset.Snapshot {
 	t.Helper()
@@ -45,7 +48,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestReplicasSeeEachOthersWrites(t *testing.T) {
-	srv := pgtest.Start(t)
+	srv := pgtest.Database(t)
 	ctx := context.Background()
 	a := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
 	b := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
@@ -67,7 +70,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 }
 
 func TestConcurrentIfMatchWritesNeverLoseAnUpdate(t *testing.T) {
-	srv := pgtest.Start(t)
+	srv := pgtest.Database(t)
 	ctx := context.Background()
 	var stores []*pgstore.Store
 	for range 3 {
@@ -119,7 +122,7 @@ func TestConcurrentIfMatchWritesNeverLoseAnUpdate(t *testing.T) {
 }
 
 func TestConcurrentCreatesGetDistinctIds(t *testing.T) {
-	srv := pgtest.Start(t)
+	srv := pgtest.Database(t)
 	ctx := context.Background()
 	var stores []*pgstore.Store
 	for range 3 {
@@ -152,7 +155,7 @@ func TestConcurrentCreatesGetDistinctIds(t *testing.T) {
 }
 
 func TestSeedingIsOnceAndNeverAgain(t *testing.T) {
-	srv := pgtest.Start(t)
+	srv := pgtest.Database(t)
 	ctx := context.Background()
 	// Replicas that start together seed one dataset.
 	var wg sync.WaitGroup
@@ -194,7 +197,7 @@ func TestSeedingIsOnceAndNeverAgain(t *testing.T) {
 }
 
 func TestCatchUpFromASnapshot(t *testing.T) {
-	srv := pgtest.Start(t)
+	srv := pgtest.Database(t)
 	ctx := context.Background()
 	a := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{SnapshotEvery: 10, PingEvery: 50 * time.Millisecond})
 	for i := range 35 {

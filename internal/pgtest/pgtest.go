@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,6 +116,17 @@ func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 // StartWith is Start with options.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
+	bin := binOrSkip(t)
+	s, err := launch(bin, opts)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(s.remove)
+	return s
+}
+
+func binOrSkip(t testing.TB) string {
+	t.Helper()
 	bin := BinDir()
 	if bin == "" {
 		if os.Getenv("CI") != "" {
@@ -122,16 +134,21 @@ func StartWith(t testing.TB, opts Options) *Server {
 		}
 		t.Skip("PostgreSQL not found (/usr/lib/postgresql/*/bin): install it (apt-get install postgresql) to run this test")
 	}
+	return bin
+}
+
+// launch sets up and starts a server with one database.
+func launch(bin string, opts Options) (*Server, error) {
 	s, err := setup(bin, opts)
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return nil, err
 	}
-	t.Cleanup(s.remove)
 	var lastErr error
 	for range 5 {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("pgtest: %v", err)
+			s.remove()
+			return nil, err
 		}
 		s.Port = port
 		if lastErr = s.start(); lastErr == nil {
@@ -139,12 +156,61 @@ func StartWith(t testing.TB, opts Options) *Server {
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("pgtest: could not start postgres: %v", lastErr)
+		s.remove()
+		return nil, fmt.Errorf("could not start postgres: %v", lastErr)
 	}
 	if err := s.createDatabase(); err != nil {
+		s.remove()
+		return nil, err
+	}
+	return s, nil
+}
+
+// shared is the server that Database hands out databases of.
+var shared struct {
+	mu  sync.Mutex
+	srv *Server
+	n   int
+}
+
+// Database returns a new, empty database for t on a server shared by the
+// tests of the package: far cheaper than a server each. Its URL and SQL
+// reach the new database; it must not be stopped or killed (a test that
+// does needs a server of its own: Start). The package's TestMain must call
+// Main, which stops the server at the end.
+func Database(t testing.TB) *Server {
+	t.Helper()
+	bin := binOrSkip(t)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil {
+		s, err := launch(bin, Options{})
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		shared.srv = s
+	}
+	shared.n++
+	name := fmt.Sprintf("test_%d", shared.n)
+	if _, err := shared.srv.SQL("CREATE DATABASE " + name); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	return s
+	u := &Server{Port: shared.srv.Port, Database: name, Dir: shared.srv.Dir, bin: shared.srv.bin, cred: shared.srv.cred, log: shared.srv.log}
+	return u
+}
+
+// Main runs the tests and then stops the shared server of Database:
+//
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv != nil {
+		shared.srv.remove()
+		shared.srv = nil
+	}
+	return code
 }
 
 // setup makes the directory and runs initdb.

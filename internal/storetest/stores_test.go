@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,6 +20,8 @@ import (
 	"github.com/irisknn/irisknn/internal/pgtest"
 	"github.com/irisknn/irisknn/internal/wal"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func irisSnapshot(t *testing.T) *dataset.Snapshot {
 	t.Helper()
@@ -58,7 +61,7 @@ func kinds() []kind {
 			return open(), open
 		}},
 		{"postgres", func(t *testing.T, loaded *dataset.Snapshot) (dataset.Store, func() dataset.Store) {
-			srv := pgtest.Start(t)
+			srv := pgtest.Database(t)
 			open := func() dataset.Store {
 				s, err := pgstore.Open(context.Background(), srv.URL(), loaded, pgstore.Options{SnapshotEvery: 3})
 				require.NoError(t, err)
