@@ -15,11 +15,11 @@ import (
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/predcache"
-	"github.com/irisknn/irisknn/internal/redisstore"
 )
 
 // backend is what the API runs on: the store, the job queue and the
-// prediction cache, in memory or shared through Redis (-redis).
+// prediction cache: in memory, or shared through PostgreSQL (-postgres),
+// with a shared cache layer in Redis (-redis).
 type backend struct {
 	store dataset.Store
 	jobs  jobs.Queue
@@ -74,9 +74,6 @@ func openRedis(ctx context.Context, cfg *config) (*redis.Client, error) {
 // -redis is given.
 func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, log *slog.Logger) (*backend, error) {
 	b := &backend{}
-	if cfg.Redis != "" && cfg.Postgres == "" {
-		return openRedisBackend(ctx, cfg, snap, log)
-	}
 	set, closeSet, err := openSet(ctx, cfg, snap, journal, log)
 	if err != nil {
 		return nil, err
@@ -86,21 +83,26 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork, Identity: set.identity,
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, RedisTimeout: cfg.RedisTimeout,
 		Prefix: cfg.RedisPrefix + "cache:", Logger: log}
-	if cfg.Redis == "" {
-		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
-		b.jobs = pool
-		b.close = append(b.close, pool.Close)
-	} else {
+	if cfg.Redis != "" {
 		rdb, err := openRedis(ctx, cfg)
 		if err != nil {
 			b.Close()
 			return nil, err
 		}
 		b.close = append(b.close, rdb.Close)
-		q := jobs.NewAsynq(rdb, b.store, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
-		b.jobs = q
-		b.close = append(b.close, q.Close)
 		cache.Redis = rdb
+		if set.pg != nil {
+			// Jobs for `irisd worker` processes, which follow the shared
+			// set. (The River queue in PostgreSQL replaces this.)
+			q := jobs.NewAsynq(rdb, b.store, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
+			b.jobs = q
+			b.close = append(b.close, q.Close)
+		}
+	}
+	if b.jobs == nil {
+		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
+		b.jobs = pool
+		b.close = append(b.close, pool.Close)
 	}
 	if cfg.CacheBytes > 0 {
 		b.wrap = predcache.Wrap(cache)
@@ -113,35 +115,6 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 				return c
 			}
 		}
-	}
-	return b, nil
-}
-
-// openRedisBackend is the former shared backend, the training set in Redis
-// (redisstore), kept only to measure it against PostgreSQL.
-func openRedisBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, log *slog.Logger) (*backend, error) {
-	b := &backend{}
-	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
-		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
-	rdb, err := openRedis(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	b.close = append(b.close, rdb.Close)
-	st, err := redisstore.Open(ctx, rdb, snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	b.store = st
-	b.close = append(b.close, st.Close)
-	q := jobs.NewAsynq(rdb, st, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
-	b.jobs = q
-	b.close = append(b.close, q.Close)
-	cache.Redis = rdb
-	log.Info("shared training set in redis", "prefix", cfg.RedisPrefix, "dataset_version", st.Snapshot().Version(), "samples", st.Snapshot().Len())
-	if cfg.CacheBytes > 0 {
-		b.wrap = predcache.Wrap(cache)
 	}
 	return b, nil
 }
@@ -166,8 +139,8 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	if cfg.Redis == "" {
-		return errors.New("irisd worker needs -redis (or IRIS_REDIS_URL): jobs are queued in Redis")
+	if cfg.Postgres == "" || cfg.Redis == "" {
+		return errors.New("irisd worker needs -postgres (or IRIS_POSTGRES_URL), the shared training set, and -redis (or IRIS_REDIS_URL), where jobs are queued")
 	}
 	log := cfg.logger(stdout)
 	samples, source, err := loadSamples(cfg.DataPath)
@@ -179,26 +152,16 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer rdb.Close()
-	var st dataset.Store
-	if cfg.Postgres != "" {
-		snap, err := dataset.NewSnapshot(samples)
-		if err != nil {
-			return fmt.Errorf("%s: %w", source, err)
-		}
-		set, closeSet, err := openSet(ctx, cfg, snap, nil, log)
-		if err != nil {
-			return err
-		}
-		defer closeSet()
-		st = set.store
-	} else {
-		rst, err := redisstore.Open(ctx, rdb, samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
-		if err != nil {
-			return fmt.Errorf("%s: %w", source, err)
-		}
-		defer rst.Close()
-		st = rst
+	snap, err := dataset.NewSnapshot(samples)
+	if err != nil {
+		return fmt.Errorf("%s: %w", source, err)
 	}
+	set, closeSet, err := openSet(ctx, cfg, snap, nil, log)
+	if err != nil {
+		return err
+	}
+	defer closeSet()
+	st := set.store
 	w := jobs.NewWorker(rdb, &jobs.Runner{Data: st}, cfg.JobWorkers, log, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
 	log.Info("worker started", "concurrency", max(cfg.JobWorkers, 1), "dataset_version", st.Snapshot().Version())
 	err = w.Run(ctx)
