@@ -87,10 +87,10 @@ soak:
 deps:
 	bash scripts/ensure-deps.sh
 
-## cluster-test: redis + 3 replicas + worker + nginx on loopback (test/cluster)
+## cluster-test: PostgreSQL + redis + 3 replicas (one in a network namespace) + worker + nginx (test/cluster)
 cluster-test: deps
 	$(GO) build -o bin/irisd-cluster ./cmd/irisd
-	IRISD_BIN=$(CURDIR)/bin/irisd-cluster $(GO) test -tags cluster -count=1 -v -timeout 20m ./test/cluster
+	IRISD_BIN=$(CURDIR)/bin/irisd-cluster $(GO) test -tags cluster -count=1 -v -timeout 15m -run TestCluster ./test/cluster
 
 ## docker: build the container image (needs a Docker engine)
 docker:

@@ -139,3 +139,6 @@ func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
 
 // Resume continues a paused server (SIGCONT).
 func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Kill stops the server with SIGKILL, as a crash.
+func (s *Server) Kill() error { return s.cmd.Process.Signal(syscall.SIGKILL) }

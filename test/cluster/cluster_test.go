@@ -1,15 +1,18 @@
 //go:build cluster
 
 // Package cluster proves the scaled-out deployment on loopback: a real
-// redis-server, three irisd replicas, one irisd worker and a real nginx
-// running deploy/nginx.conf. Run it with `make cluster-test` (it needs
-// IRISD_BIN, the irisd binary to test).
+// PostgreSQL (the shared training set), a real redis-server (the shared
+// cache and the job queue), three irisd replicas (the third in a network
+// namespace of its own, so that it can be partitioned from the database),
+// one irisd worker and a real nginx running deploy/nginx.conf through
+// scripts/nginx.sh. Run it with `make cluster-test` (it needs IRISD_BIN,
+// the irisd binary to test). Every scenario logs its counts on a line in
+// capitals (WRITE VISIBILITY, PAUSED REPLICA, REDIS, PARTITION, POSTGRES
+// KILL -9, ...).
 package cluster
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,19 +22,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/irisknn/irisknn/internal/redistest"
 )
 
 // proc is a process started by the test, stopped when it ends.
@@ -126,46 +122,15 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startNginx runs a real nginx with deploy/nginx.conf, its replica
-// addresses and listen port rewritten, everything inside dir.
+// startNginx runs a real nginx through scripts/nginx.sh, which wraps
+// deploy/nginx.conf as it is in a whole config with the replica addresses,
+// everything inside dir.
 func startNginx(t *testing.T, dir string, replicas []string) string {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	conf, err := os.ReadFile("../../deploy/nginx.conf")
-	require.NoError(t, err)
 	port := freePort(t)
-	i := 0
-	site := regexp.MustCompile(`server replica\d:8080`).ReplaceAllStringFunc(string(conf), func(string) string {
-		s := "server " + replicas[i]
-		i++
-		return s
-	})
-	require.Equal(t, len(replicas), i, "deploy/nginx.conf names one server per replica")
-	site = strings.Replace(site, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "irisd.conf"), []byte(site), 0o644))
-	main := fmt.Sprintf(`daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-worker_processes 2;
-events { worker_connections 1024; }
-http {
-    access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/irisd.conf;
-}
-`, dir)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644))
-	// nginx's workers run as nobody when started by root.
-	require.NoError(t, os.Chmod(dir, 0o777))
-	p := start(t, bin, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	p := start(t, "bash", append([]string{"../../scripts/nginx.sh", "-listen", listen, "-dir", dir}, replicas...)...)
 	t.Cleanup(func() { p.stop(syscall.SIGQUIT) }) // graceful stop of nginx
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := "http://" + listen
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(base + "/nginx-health")
@@ -245,187 +210,6 @@ func runJob(t *testing.T, base, body string, timeout time.Duration, during func(
 		require.True(t, time.Now().Before(deadline), "job %s still %s after %v", loc, j.Status, timeout)
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func TestCluster(t *testing.T) {
-	bin := os.Getenv("IRISD_BIN")
-	if bin == "" {
-		t.Fatal("IRISD_BIN must name the irisd binary (make cluster-test sets it)")
-	}
-	dir := t.TempDir()
-	rds := redistest.Start(t)
-	const nTrain = 20000
-	csv := trainingCSV(t, dir, nTrain)
-	common := []string{"-redis", rds.URL(), "-data", csv}
-
-	var replicas []*proc
-	var addrs []string
-	for range 3 {
-		p := start(t, bin, append([]string{"-addr", "127.0.0.1:0"}, common...)...)
-		addrs = append(addrs, p.waitLog(t, "listening")["addr"].(string))
-		replicas = append(replicas, p)
-	}
-	startWorker := func() *proc {
-		p := start(t, bin, append([]string{"worker"}, common...)...)
-		p.waitLog(t, "worker started")
-		return p
-	}
-	worker := startWorker()
-	// nginx's workers run as nobody when started by root: its directory
-	// must be reachable by them, so it is not inside t.TempDir (0700).
-	ndir, err := os.MkdirTemp("", "irisknn-nginx-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(ndir) })
-	base := startNginx(t, ndir, addrs)
-
-	resp, b := do(t, http.MethodGet, base+"/readyz", "")
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
-	assert.Contains(t, string(b), fmt.Sprintf(`"samples":%d`, nTrain))
-
-	t.Run("a write through one replica is seen by all", func(t *testing.T) {
-		var delays []time.Duration
-		for i := range 20 {
-			start := time.Now()
-			resp, b := do(t, http.MethodPost, base+"/samples", fmt.Sprintf(`{"features":[5.%d,3.1,1.4,0.2],"species":"setosa"}`, i))
-			require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
-			loc := resp.Header.Get("Location")
-			written := time.Since(start)
-			for _, a := range addrs {
-				for {
-					resp, _ := do(t, http.MethodGet, "http://"+a+loc, "")
-					if resp.StatusCode == http.StatusOK {
-						break
-					}
-					require.Less(t, time.Since(start), 30*time.Second, "%s never saw %s", a, loc)
-					time.Sleep(200 * time.Microsecond)
-				}
-			}
-			delays = append(delays, time.Since(start)-written)
-		}
-		slices.Sort(delays)
-		t.Logf("PROPAGATION after the write's response until visible on all 3 replicas (n=%d, training set %d): p50 %v, p90 %v, max %v",
-			len(delays), nTrain, delays[len(delays)/2], delays[len(delays)*9/10], delays[len(delays)-1])
-	})
-
-	t.Run("a repeated expensive prediction is a cache hit", func(t *testing.T) {
-		var miss, hit []time.Duration
-		for i := range 5 {
-			body := fmt.Sprintf(`{"instances":%s,"k":7}`, rows(200, uint64(100+i)))
-			start := time.Now()
-			resp, first := do(t, http.MethodPost, base+"/predict", body)
-			miss = append(miss, time.Since(start))
-			require.Equal(t, http.StatusOK, resp.StatusCode, string(first))
-			assert.Equal(t, "miss", resp.Header.Get("X-Cache"))
-			start = time.Now()
-			resp, second := do(t, http.MethodPost, base+"/predict", body)
-			hit = append(hit, time.Since(start))
-			// nginx sends the repeat to another replica: a Redis hit.
-			assert.Contains(t, []string{"hit", "hit-redis"}, resp.Header.Get("X-Cache"))
-			assert.Equal(t, string(first), string(second))
-		}
-		slices.Sort(miss)
-		slices.Sort(hit)
-		t.Logf("CACHE through nginx, 200-row batch on %d samples: miss median %v, hit median %v", nTrain, miss[len(miss)/2], hit[len(hit)/2])
-	})
-
-	t.Run("batch and evaluate jobs run to completion with progress", func(t *testing.T) {
-		j, seen, took := runJob(t, base, fmt.Sprintf(`{"type":"batch_predict","instances":%s,"k":5}`, rows(5000, 3)), 5*time.Minute, nil)
-		require.Equal(t, "succeeded", j.Status, j.Error)
-		var res struct {
-			Predictions []json.RawMessage `json:"predictions"`
-		}
-		require.NoError(t, json.Unmarshal(j.Result, &res))
-		assert.Len(t, res.Predictions, 5000)
-		t.Logf("JOB batch_predict 5000 rows on %d samples: %v, progress seen %v", nTrain, took, summarize(seen))
-
-		j, seen, took = runJob(t, base, `{"type":"evaluate","k_max":10,"folds":5}`, 5*time.Minute, nil)
-		require.Equal(t, "succeeded", j.Status, j.Error)
-		assert.Contains(t, string(j.Result), `"best"`)
-		assert.True(t, slices.ContainsFunc(seen, func(p float64) bool { return p > 0 && p < 1 }), "progress while running: %v", seen)
-		t.Logf("JOB evaluate 5-fold k 1..10 on %d samples: %v, progress seen %v", nTrain, took, summarize(seen))
-
-		// Throughput of small jobs through nginx and the single worker.
-		start := time.Now()
-		var ids []string
-		const n = 50
-		for i := range n {
-			resp, b := do(t, http.MethodPost, base+"/jobs", fmt.Sprintf(`{"type":"batch_predict","instances":%s}`, rows(10, uint64(i))))
-			require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
-			ids = append(ids, resp.Header.Get("Location"))
-		}
-		for _, loc := range ids {
-			for {
-				_, b := do(t, http.MethodGet, base+loc, "")
-				var j job
-				require.NoError(t, json.Unmarshal(b, &j))
-				if j.Status == "succeeded" {
-					break
-				}
-				require.NotEqual(t, "failed", j.Status, j.Error)
-				require.Less(t, time.Since(start), 3*time.Minute)
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		t.Logf("JOBS THROUGHPUT: %d small batch jobs (10 rows each) submitted and finished in %v: %.1f jobs/s (1 worker, concurrency 1)",
-			n, time.Since(start), n/time.Since(start).Seconds())
-	})
-
-	t.Run("killing a replica under load fails no request", func(t *testing.T) {
-		var ok, failed atomic.Int64
-		var firstErr atomic.Value
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var wg sync.WaitGroup
-		for g := range 8 {
-			wg.Go(func() {
-				for i := 0; ctx.Err() == nil; i++ {
-					var req *http.Request
-					if i%2 == 0 {
-						req, _ = http.NewRequest(http.MethodPost, base+"/predict", bytes.NewReader([]byte(fmt.Sprintf(`{"features":[5.%d,3.%d,1.4,0.2]}`, g, i%10))))
-						req.Header.Set("Content-Type", "application/json")
-					} else {
-						req, _ = http.NewRequest(http.MethodGet, base+"/samples/1", nil)
-					}
-					resp, err := client.Do(req)
-					if err == nil {
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode == http.StatusOK {
-							ok.Add(1)
-							continue
-						}
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			})
-		}
-		time.Sleep(1500 * time.Millisecond)
-		replicas[1].stop(syscall.SIGKILL)
-		wg.Wait()
-		t.Logf("LOAD with replica 2 killed (SIGKILL) mid-run: %d requests succeeded, %d failed", ok.Load(), failed.Load())
-		assert.Zero(t, failed.Load(), "first failure: %v", firstErr.Load())
-		assert.Greater(t, ok.Load(), int64(100))
-	})
-
-	t.Run("a job survives its worker being killed", func(t *testing.T) {
-		killed := false
-		var second *proc
-		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":30}`, 6*time.Minute, func(j job) {
-			if !killed && j.Status == "running" && j.Progress > 0 {
-				worker.stop(syscall.SIGKILL)
-				killed = true
-				t.Logf("worker killed at progress %.2f; starting another", j.Progress)
-				second = startWorker()
-			}
-		})
-		require.True(t, killed, "the job finished before the worker could be killed: %v", seen)
-		require.NotNil(t, second)
-		require.Equal(t, "succeeded", j.Status, j.Error)
-		assert.GreaterOrEqual(t, j.Attempts, 1, "the job ran again")
-		t.Logf("JOB evaluate LOO k 1..30 on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries", nTrain, took, j.Attempts)
-	})
 }
 
 // summarize shortens a list of progress values for the log.
