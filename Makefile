@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln
+.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean e2e deps cluster-test write-bench fuzz soak vuln
 
 all: test build
 
@@ -90,7 +90,18 @@ deps:
 ## cluster-test: PostgreSQL + redis + 3 replicas (one in a network namespace) + worker + nginx (test/cluster)
 cluster-test: deps
 	$(GO) build -o bin/irisd-cluster ./cmd/irisd
-	IRISD_BIN=$(CURDIR)/bin/irisd-cluster $(GO) test -tags cluster -count=1 -v -timeout 15m -run TestCluster ./test/cluster
+	IRISD_BIN=$(CURDIR)/bin/irisd-cluster $(GO) test -tags cluster -count=1 -v -timeout 15m -run 'TestCluster|TestWriteThroughput' ./test/cluster
+
+## write-bench: durable writes/s through 3 replicas at 32 writers: PostgreSQL against the
+## former Redis store (built from $(REDIS_STORE_COMMIT), the last commit that had it), one run
+REDIS_STORE_COMMIT := 73a0d314c9fc2edfe9f9e599091e5fa12487ec5c
+write-bench: deps
+	$(GO) build -o bin/irisd-cluster ./cmd/irisd
+	rm -rf bin/redis-store-src && mkdir -p bin/redis-store-src
+	git archive $(REDIS_STORE_COMMIT) | tar -x -C bin/redis-store-src
+	cd bin/redis-store-src && $(GO) build -o ../irisd-redis-store ./cmd/irisd
+	IRISD_BIN=$(CURDIR)/bin/irisd-cluster IRISD_REDIS_STORE_BIN=$(CURDIR)/bin/irisd-redis-store \
+	  $(GO) test -tags cluster -count=1 -v -timeout 10m -run TestWriteThroughput ./test/cluster
 
 ## docker: build the container image (needs a Docker engine)
 docker:

@@ -108,6 +108,9 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 		b.wrap = predcache.Wrap(cache)
 		if cache.Redis != nil {
 			h := &cacheHealth{}
+			wctx, stop := context.WithCancel(context.Background())
+			go h.watch(wctx, cache.Redis, max(cfg.RedisTimeout, 200*time.Millisecond))
+			b.close = append(b.close, func() error { stop(); return nil })
 			b.deps = append(b.deps, httpapi.Dependency{Name: "redis", Affects: []string{"shared cache"}, Check: h.check})
 			b.wrap = func(p httpapi.Predictor) httpapi.Predictor {
 				c := predcache.New(p, cache)
@@ -120,16 +123,43 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 }
 
 // cacheHealth reports the Redis layer of the prediction cache for
-// readiness: the cache records its failures.
+// readiness: down when a ping every second fails, or when the cache's own
+// last call failed.
 type cacheHealth struct {
 	cache atomic.Pointer[predcache.Cache]
+	ping  atomic.Pointer[error]
 }
 
 func (h *cacheHealth) check() error {
+	if p := h.ping.Load(); p != nil {
+		return *p
+	}
 	if c := h.cache.Load(); c != nil {
 		return c.RedisHealth()
 	}
 	return nil
+}
+
+// watch pings Redis every second until ctx is done.
+func (h *cacheHealth) watch(ctx context.Context, rdb redis.UniversalClient, timeout time.Duration) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := rdb.Ping(pctx).Err()
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("redis does not answer (%w): predictions are computed locally", err)
+			h.ping.Store(&err)
+		} else {
+			h.ping.Store(nil)
+		}
+	}
 }
 
 // runWorker is `irisd worker`: it runs queued jobs (it needs -redis) and

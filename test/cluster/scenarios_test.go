@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -255,6 +256,29 @@ func TestCluster(t *testing.T) {
 	assert.Equal(t, "1", seeded, "three replicas starting together seed the database once")
 	t.Logf("CLUSTER: PostgreSQL, Redis, 3 replicas (%s), 1 worker, nginx up in %v", strings.Join(addrs, ", "), time.Since(began).Round(time.Millisecond))
 
+	t.Run("the curls of deploy/docker-compose.yml work as written", func(t *testing.T) {
+		if _, err := exec.LookPath("curl"); err != nil {
+			t.Skip("no curl")
+		}
+		compose, err := os.ReadFile("../../deploy/docker-compose.yml")
+		require.NoError(t, err)
+		n := 0
+		for line := range strings.Lines(string(compose)) {
+			cmd, ok := strings.CutPrefix(strings.TrimSpace(line), "#   curl ")
+			if !ok {
+				continue
+			}
+			cmd = strings.ReplaceAll("curl "+cmd, "localhost:8080", strings.TrimPrefix(base, "http://"))
+			out, err := exec.Command("bash", "-c", cmd+" -o /dev/null -w '%{http_code}'").CombinedOutput()
+			require.NoError(t, err, "%s: %s", cmd, out)
+			code, _ := strconv.Atoi(string(out))
+			assert.True(t, code >= 200 && code < 300, "%s answered %s", cmd, out)
+			n++
+		}
+		assert.GreaterOrEqual(t, n, 3)
+		t.Logf("COMPOSE: %d curl examples of deploy/docker-compose.yml run as written through nginx, all 2xx", n)
+	})
+
 	t.Run("a write through any replica is visible on all", func(t *testing.T) {
 		const n = 200
 		var total, after []time.Duration
@@ -465,8 +489,11 @@ func TestCluster(t *testing.T) {
 			require.NoError(t, rds.Resume())
 		})
 		phase("killed (SIGKILL) under load", 3*time.Second, func() { require.NoError(t, rds.Kill()) })
-		r, err := readyz(addrs[0])
-		require.NoError(t, err)
+		var r ready
+		until(t, "readyz names the shared cache", 5*time.Second, func() bool {
+			r, _ = readyz(addrs[0])
+			return slices.Contains(r.Unavailable, "shared cache")
+		})
 		t.Logf("REDIS killed: /readyz of replica 1 is 200, status %q, unavailable %v", r.Status, r.Unavailable)
 	})
 
