@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // Store holds the current training set. Readers take a Snapshot and never
@@ -17,6 +16,12 @@ import (
 type Store interface {
 	// Snapshot returns the current version of the set.
 	Snapshot() *Snapshot
+	// SnapshotAt returns a kept earlier (or the current) version: a
+	// KindNotFound error names the oldest kept when v is not kept. Stores
+	// get it, with Versions, by embedding a *History.
+	SnapshotAt(v uint64) (*Snapshot, error)
+	// Versions returns the kept versions, oldest first.
+	Versions() []uint64
 	// Create adds a sample with a new id (NextID) and returns it.
 	Create(ctx context.Context, f Features, species string) (Sample, *Snapshot, error)
 	// Put replaces the sample with s.ID, or creates it (created is true).
@@ -111,29 +116,29 @@ type Journal interface {
 // pointer to the current snapshot); writes are serialised, recorded in the
 // optional journal, then published.
 type Memory struct {
-	mu      sync.Mutex // serialises writers
-	cur     atomic.Pointer[Snapshot]
-	journal Journal
+	*History            // the current and kept versions
+	mu       sync.Mutex // serialises writers
+	journal  Journal
 }
 
-// NewMemory returns a store whose current snapshot is snap. journal may be
-// nil.
+// NewMemory returns a store whose current snapshot is snap, keeping
+// DefaultKeepVersions versions. journal may be nil.
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
-	m := &Memory{journal: journal}
-	m.cur.Store(snap)
-	return m
+	return NewMemoryKeep(snap, journal, DefaultKeepVersions)
+}
+
+// NewMemoryKeep is NewMemory keeping the last keep versions.
+func NewMemoryKeep(snap *Snapshot, journal Journal, keep int) *Memory {
+	return &Memory{History: NewHistory(snap, keep), journal: journal}
 }
 
 var _ Store = (*Memory)(nil)
-
-// Snapshot implements Store.
-func (m *Memory) Snapshot() *Snapshot { return m.cur.Load() }
 
 // write builds a change from the current snapshot, records and publishes it.
 func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := m.cur.Load()
+	cur := m.Snapshot()
 	c, err := build(cur)
 	if err != nil {
 		return nil, c, err
@@ -148,7 +153,7 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
 	}
-	m.cur.Store(next)
+	m.Publish(next)
 	return next, c, nil
 }
 
