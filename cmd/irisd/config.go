@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/knn"
 )
@@ -44,6 +46,9 @@ type config struct {
 	MaxHeavy        int
 	HeavyWait       time.Duration
 	DrainDelay      time.Duration
+	GRPCAddr        string
+	ModelName       string
+	KeepVersions    int
 
 	Redis             string
 	RedisPrefix       string
@@ -105,6 +110,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
 	fs.DurationVar(&c.HeavyWait, "max-inflight-wait", d.HeavyWait, "how long a batch waits for a free slot before the 503")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":8081", "address of the gRPC Open Inference Protocol server (host:port; port 0 picks a free one); empty or \"off\": no gRPC server")
+	fs.StringVar(&c.ModelName, "model-name", "", "the model's name in the Open Inference Protocol (/v2/models/NAME); empty: iris for the embedded set, the -data file's base name otherwise")
+	fs.IntVar(&c.KeepVersions, "keep-versions", dataset.DefaultKeepVersions, "dataset versions kept for pinned predictions (model versions of /v2, dataset_version of /predict); versions share structure, see README")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
@@ -232,11 +240,46 @@ func (c *config) validate() error {
 	if c.HeavyWait < 0 {
 		errs = append(errs, fmt.Errorf("-max-inflight-wait must not be negative, got %v", c.HeavyWait))
 	}
+	if c.KeepVersions < 1 {
+		errs = append(errs, fmt.Errorf("-keep-versions must be at least 1, got %d", c.KeepVersions))
+	}
+	if c.ModelName != "" && !validModelName(c.ModelName) {
+		errs = append(errs, fmt.Errorf("-model-name %q: use letters, digits, '.', '_' and '-' only (it is a URL path segment)", c.ModelName))
+	}
 	if c.DrainDelay < 0 {
 		errs = append(errs, fmt.Errorf("-drain-delay must not be negative, got %v", c.DrainDelay))
 	}
 	return errors.Join(errs...)
 }
+
+// validModelName reports whether name can stand in a URL path unescaped.
+func validModelName(name string) bool {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return name != "." && name != ".."
+}
+
+// modelName returns the model's name: -model-name, or iris for the
+// embedded set, or the -data file's base name without its extension.
+func (c *config) modelName() string {
+	if c.ModelName != "" {
+		return c.ModelName
+	}
+	if c.DataPath == "" {
+		return "iris"
+	}
+	base := filepath.Base(c.DataPath)
+	if name := strings.TrimSuffix(base, filepath.Ext(base)); name != "" && validModelName(name) {
+		return name
+	}
+	return "model"
+}
+
+// grpcEnabled reports whether a gRPC server is asked for.
+func (c *config) grpcEnabled() bool { return c.GRPCAddr != "" && c.GRPCAddr != "off" }
 
 // origins splits the -cors-origins list.
 func (c *config) origins() []string {

@@ -26,6 +26,7 @@ import (
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
+	"github.com/irisknn/irisknn/internal/oip"
 	"github.com/irisknn/irisknn/internal/wal"
 )
 
@@ -109,7 +110,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	acfg := be.apiConfig(cfg.apiConfig(log))
 	acfg.Metrics = reg
-	api := httpapi.NewServer(acfg, store)
+	var api *httpapi.Server
+	model := &oip.Model{
+		Name: cfg.modelName(), Store: store, MaxBatch: cfg.MaxBatch,
+		ServerName: "irisknn", ServerVersion: serverVersion(),
+		Ready: func() bool { return api.Ready() },
+	}
+	acfg.V2 = oip.Handler(model, oip.RESTOptions{MaxBodyBytes: cfg.MaxBody, Logger: log})
+	api = httpapi.NewServer(acfg, store)
+	model.Rules = api.QueryRules()
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,
@@ -127,8 +136,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
 		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	var grpcSrv *oip.GRPC
+	if cfg.grpcEnabled() {
+		gln, err := net.Listen("tcp", cfg.GRPCAddr)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listen -grpc-addr: %w", err)
+		}
+		grpcSrv = oip.NewGRPC(model, oip.GRPCOptions{MaxMessageBytes: int(min(cfg.MaxBody, 1<<30)), Logger: log})
+		go func() { errc <- grpcSrv.Server.Serve(gln) }()
+		log.Info("grpc listening", "grpc_addr", gln.Addr().String(), "model", model.Name, "keep_versions", cfg.KeepVersions)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -137,12 +157,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	log.Info("shutting down", "timeout", cfg.ShutdownTO)
 	api.SetReady(false)
+	if grpcSrv != nil {
+		grpcSrv.SetServing(false)
+	}
 	if cfg.DrainDelay > 0 {
 		log.Info("draining: /readyz reports 503", "drain_delay", cfg.DrainDelay)
 		time.Sleep(cfg.DrainDelay)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTO)
 	defer cancel()
+	if grpcSrv != nil {
+		go func() { <-sctx.Done(); grpcSrv.Server.Stop() }() // past the timeout, cut in-flight calls
+		grpcSrv.Stop()
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -155,6 +182,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type serialJournal struct{ j dataset.Journal }
 
 func (s serialJournal) Record(ctx context.Context, c dataset.Change) error { return s.j.Record(ctx, c) }
+
+// serverVersion is the version the protocol's server metadata reports: the
+// module version of the build, or "devel".
+func serverVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
 
 // loadSamples reads the training set from path, or the embedded Iris data
 // when path is empty.
