@@ -19,6 +19,7 @@ import (
 // the command line wins over the environment.
 type config struct {
 	Addr            string
+	AddrFile        string
 	CORSOrigins     string
 	DataPath        string
 	K               int
@@ -35,6 +36,7 @@ type config struct {
 	IdleTO          time.Duration
 	ShutdownTO      time.Duration
 	HealthcheckOnly bool
+	PrintVersion    bool
 	DataDir         string
 	APIKey          string
 	APIKeyFile      string
@@ -52,6 +54,9 @@ type config struct {
 	RedisCacheTTL     time.Duration
 	JobWorkers        int
 	JobRetention      time.Duration
+
+	// given holds the flags set on the command line (not by the environment).
+	given map[string]bool
 }
 
 // envName returns the environment variable that backs a flag.
@@ -70,7 +75,7 @@ func envFor(name string) string {
 }
 
 // noEnv lists flags that have no environment fallback.
-var noEnv = map[string]bool{"healthcheck": true}
+var noEnv = map[string]bool{"healthcheck": true, "version": true}
 
 // parseConfig parses args (without the program name), falling back to getenv
 // for flags not given, and validates the result.
@@ -80,6 +85,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs := flag.NewFlagSet("irisd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.AddrFile, "addr-file", "", "file the server writes the address it listens on to (and removes on exit); -healthcheck reads it, so it follows the server's -addr (the image sets /tmp/irisd.addr)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "comma-separated origins allowed to call the API from a browser (\"*\": any, without credentials)")
 	fs.StringVar(&c.DataPath, "data", "", "CSV training set to load instead of the embedded Iris data (header: sepal_length,sepal_width,petal_length,petal_width,species)")
 	fs.IntVar(&c.K, "k", d.DefaultK, "default number of neighbours")
@@ -104,6 +110,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.HeavyWait, "max-inflight-wait", d.HeavyWait, "how long a batch waits for a free slot before the 503")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
+	fs.BoolVar(&c.PrintVersion, "version", false, "print the version, commit and build date, and exit")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
 	fs.Int64Var(&c.CacheBytes, "cache-bytes", 64<<20, "size of the in-process prediction cache in bytes (0: no cache)")
@@ -131,6 +138,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	c.given = given
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if given[f.Name] || noEnv[f.Name] {
@@ -272,9 +280,18 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 func (c *config) logger(w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}
 	if c.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationsAsText logs a time.Duration as Go writes it ("15s", "1.2ms"),
+// not as the JSON handler's integer nanoseconds.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
