@@ -3,6 +3,7 @@
 // (default: the page's own origin) through CORS.
 
 import { ApiError, Client, apiBase } from './api.js';
+import { initEvaluation } from './evaluate.js';
 import { colour, draw, legend } from './plot.js';
 
 const $ = (id) => document.getElementById(id);
@@ -478,6 +479,18 @@ async function refreshAll() {
   await Promise.all([loadPage(), predict()]);
 }
 
+// ---- the evaluation view's "Use this setting" -----------------------------
+
+/** useSetting puts an evaluated setting into the prediction controls and predicts. */
+function useSetting({ k, metric, weights }) {
+  $('k').value = String(k);
+  $('k-range').value = String(k);
+  $('metric').value = metric;
+  $('weights').value = weights;
+  $('eval-used').textContent = `The prediction now uses k = ${k}, ${metric} distance, ${weights} votes.`;
+  predict();
+}
+
 // ---- start ----------------------------------------------------------------
 
 function buildAxes() {
@@ -547,6 +560,7 @@ async function main() {
     return;
   }
   setApiState('connected', true);
+  initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
   buildMeasurements();
   buildAxes();
   buildEditor();
