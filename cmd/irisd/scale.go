@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/irisknn/irisknn/internal/buildinfo"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
@@ -168,6 +169,10 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.PrintVersion {
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return nil
 	}
 	if cfg.Postgres == "" || cfg.Redis == "" {
 		return errors.New("irisd worker needs -postgres (or IRIS_POSTGRES_URL), the shared training set, and -redis (or IRIS_REDIS_URL), where jobs are queued")

@@ -37,9 +37,9 @@ func openSet(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal d
 		if err != nil {
 			return nil, nil, err
 		}
-		return &sharedSet{store: dataset.NewMemory(snap, journal), identity: id}, func() error { return nil }, nil
+		return &sharedSet{store: dataset.NewMemoryKeep(snap, journal, cfg.KeepVersions), identity: id}, func() error { return nil }, nil
 	}
-	st, err := pgstore.Open(ctx, cfg.Postgres, snap, pgstore.Options{WriteTimeout: cfg.PostgresTimeout, Logger: log})
+	st, err := pgstore.Open(ctx, cfg.Postgres, snap, pgstore.Options{WriteTimeout: cfg.PostgresTimeout, KeepVersions: cfg.KeepVersions, Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
 	}

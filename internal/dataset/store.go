@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // Store holds the current training set. Readers take a Snapshot and never
@@ -18,6 +17,12 @@ import (
 type Store interface {
 	// Snapshot returns the current version of the set.
 	Snapshot() *Snapshot
+	// SnapshotAt returns a kept earlier (or the current) version: a
+	// KindNotFound error names the oldest kept when v is not kept. Stores
+	// get it, with Versions, by embedding a *History.
+	SnapshotAt(v uint64) (*Snapshot, error)
+	// Versions returns the kept versions, oldest first.
+	Versions() []uint64
 	// Create adds a sample with a new id (NextID) and returns it.
 	Create(ctx context.Context, f Features, species string) (Sample, *Snapshot, error)
 	// Put replaces the sample with s.ID, or creates it (created is true).
@@ -162,13 +167,14 @@ const maxWriteAttempts = 100
 // change that a crash could take back; a write answers once its own change
 // is durable and visible.
 type Memory struct {
-	mu      sync.Mutex // serialises writers and Advance
-	cur     atomic.Pointer[Snapshot]
-	head    *Snapshot // the newest snapshot, perhaps not yet durable; guarded by mu
-	journal Journal
-	group   GroupJournal  // journal, when it commits in groups
-	shared  SharedJournal // journal, when others write to it too
-	batch   BatchJournal  // journal, when it records batches
+	*History             // the current (durable, visible) and kept versions
+	mu       sync.Mutex  // serialises writers and Advance
+	head     *Snapshot   // the newest snapshot, perhaps not yet durable; guarded by mu
+	pending  []*Snapshot // appended to a group journal, not yet published, in version order; guarded by mu
+	journal  Journal
+	group    GroupJournal  // journal, when it commits in groups
+	shared   SharedJournal // journal, when others write to it too
+	batch    BatchJournal  // journal, when it records batches
 
 	qmu   sync.Mutex      // guards queue
 	queue []*pendingWrite // writes waiting for a leader (batch journals)
@@ -188,21 +194,23 @@ type writeResult struct {
 	err  error
 }
 
-// NewMemory returns a store whose current snapshot is snap. journal may be
-// nil. A journal that is a GroupJournal is used as one.
+// NewMemory returns a store whose current snapshot is snap, keeping
+// DefaultKeepVersions versions. journal may be nil. A journal that is a
+// GroupJournal is used as one.
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
-	m := &Memory{journal: journal, head: snap}
+	return NewMemoryKeep(snap, journal, DefaultKeepVersions)
+}
+
+// NewMemoryKeep is NewMemory keeping the last keep versions.
+func NewMemoryKeep(snap *Snapshot, journal Journal, keep int) *Memory {
+	m := &Memory{History: NewHistory(snap, keep), journal: journal, head: snap}
 	m.group, _ = journal.(GroupJournal)
 	m.shared, _ = journal.(SharedJournal)
 	m.batch, _ = journal.(BatchJournal)
-	m.cur.Store(snap)
 	return m
 }
 
 var _ Store = (*Memory)(nil)
-
-// Snapshot implements Store.
-func (m *Memory) Snapshot() *Snapshot { return m.cur.Load() }
 
 // Advance publishes the snapshot that next returns from the current one,
 // when it is newer: how a replica follows changes that other replicas
@@ -217,7 +225,7 @@ func (m *Memory) Advance(next func(cur *Snapshot) (*Snapshot, error)) error {
 	}
 	if s != nil && s.version > cur.version {
 		m.head = s
-		m.cur.Store(s)
+		m.Publish(s)
 	}
 	return nil
 }
@@ -251,17 +259,29 @@ retry:
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
 		m.head = next
+		m.pending = append(m.pending, next)
 		m.mu.Unlock()
 		if err := m.group.Commit(ctx, seq); err != nil {
 			// The journal refuses every change from now on; writes
 			// appended after this one fail as well. Nothing of them
-			// was published.
+			// is published; earlier ones of the pending list were made
+			// durable by earlier commits and are published by their
+			// own writers.
 			m.mu.Lock()
-			m.head = m.cur.Load()
+			i := 0
+			for i < len(m.pending) && m.pending[i].version < c.Version {
+				i++
+			}
+			m.pending = m.pending[:i]
+			if i > 0 {
+				m.head = m.pending[i-1]
+			} else {
+				m.head = m.Snapshot()
+			}
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be made durable; it was not applied", err)
 		}
-		m.publish(next)
+		m.publishThrough(next.version)
 		return next, c, nil
 	}
 	if m.journal != nil {
@@ -275,21 +295,24 @@ retry:
 		}
 	}
 	m.head = next
-	m.cur.Store(next)
+	m.Publish(next)
 	m.mu.Unlock()
 	return next, c, nil
 }
 
-// publish makes next current unless a later version already is (the writes
-// of one group commit publish in any order; a snapshot holds every change
-// before its own).
-func (m *Memory) publish(next *Snapshot) {
-	for {
-		old := m.cur.Load()
-		if old.version >= next.version || m.cur.CompareAndSwap(old, next) {
-			return
-		}
+// publishThrough publishes, in version order, every pending snapshot up to
+// version v: the commit that made v durable made every change before it
+// durable too. Writers of one group commit return in any order, but the
+// history sees each version once and in order.
+func (m *Memory) publishThrough(v uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := 0
+	for i < len(m.pending) && m.pending[i].version <= v {
+		m.Publish(m.pending[i])
+		i++
 	}
+	m.pending = append(m.pending[:0], m.pending[i:]...)
 }
 
 // lostRace handles a journal's error: when another writer took the
@@ -308,7 +331,7 @@ func (m *Memory) lostRace(ctx context.Context, err error, cur *Snapshot, attempt
 	}
 	if newer.version > cur.version {
 		m.head = newer
-		m.cur.Store(newer)
+		m.Publish(newer)
 	}
 	return true, nil
 }
@@ -374,8 +397,11 @@ func (m *Memory) commitBatch(ctx context.Context, batch []*pendingWrite) {
 					p.res = writeResult{c: p.res.c, err: err}
 				}
 			} else {
+				// Every version of the batch, in order, for the history.
+				for _, p := range owners {
+					m.Publish(p.res.snap)
+				}
 				m.head = next
-				m.cur.Store(next)
 			}
 		}
 		for _, p := range batch {

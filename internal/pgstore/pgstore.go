@@ -72,6 +72,9 @@ type Options struct {
 	// PingEvery is how often the listener checks that PostgreSQL answers
 	// (default 1 s).
 	PingEvery time.Duration
+	// KeepVersions is the number of dataset versions the store keeps for
+	// pinned predictions (0: dataset.DefaultKeepVersions).
+	KeepVersions int
 	// Logger receives connection and catch-up messages; nil discards.
 	Logger *slog.Logger
 }
@@ -171,7 +174,7 @@ func Open(ctx context.Context, url string, loaded *dataset.Snapshot, opts Option
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{Memory: dataset.NewMemory(snap, j), j: j, cancel: cancel, done: make(chan struct{})}
+	s := &Store{Memory: dataset.NewMemoryKeep(snap, j, opts.KeepVersions), j: j, cancel: cancel, done: make(chan struct{})}
 	go s.follow(lctx)
 	return s, nil
 }

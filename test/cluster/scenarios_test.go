@@ -222,11 +222,11 @@ func TestCluster(t *testing.T) {
 		var r replica
 		if i == 2 && ns != nil {
 			r.addr = ns.httpNS + ":8080"
-			name, args := ns.command(bin, append([]string{"-addr", "0.0.0.0:8080"}, shared(ns.dbHost)...)...)
+			name, args := ns.command(bin, append([]string{"-addr", "0.0.0.0:8080", "-grpc-addr", "0.0.0.0:0"}, shared(ns.dbHost)...)...)
 			r.p = start(t, name, args...)
 		} else {
 			r.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-			r.p = start(t, bin, append([]string{"-addr", r.addr}, shared("127.0.0.1")...)...)
+			r.p = start(t, bin, append([]string{"-addr", r.addr, "-grpc-addr", "127.0.0.1:0"}, shared("127.0.0.1")...)...)
 		}
 		waitReady(t, r.addr)
 		reps = append(reps, &r)

@@ -111,7 +111,7 @@ func TestWriteThroughput(t *testing.T) {
 	var pgRate float64
 	t.Run("postgres", func(t *testing.T) {
 		pg := pgtest.Start(t)
-		pgRate = report("postgres (synchronous_commit on, fsync on)", replicas(t, bin, 3, "-postgres", pg.URL()))
+		pgRate = report("postgres (synchronous_commit on, fsync on)", replicas(t, bin, 3, "-postgres", pg.URL(), "-grpc-addr", "127.0.0.1:0"))
 	})
 	old := os.Getenv("IRISD_REDIS_STORE_BIN")
 	if old == "" {
