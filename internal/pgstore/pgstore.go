@@ -210,6 +210,10 @@ func (j *Journal) setHealth(err error) {
 	}
 	if j.health.Swap(&err) == nil {
 		j.log.Warn("postgres: unreachable; writes are refused until it answers", "error", err.Error())
+		// The pooled connections may be dead without knowing it (a
+		// partition drops packets; no RST arrives): drop them all, so
+		// that the catch-up after recovery runs on fresh ones.
+		j.pool.Reset()
 	}
 }
 
@@ -357,7 +361,12 @@ func (j *Journal) checkIdentity(ctx context.Context) error {
 func (j *Journal) CatchUp(ctx context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, j.opts.WriteTimeout)
 	defer cancel()
-	return j.load(ctx, cur)
+	s, err := j.load(ctx, cur)
+	var pe *pgconn.PgError
+	if err != nil && !errors.As(err, &pe) {
+		j.pool.Reset() // as in RecordBatch
+	}
+	return s, err
 }
 
 // insertChanges inserts a batch of changes and queues one notification
@@ -416,6 +425,9 @@ func (j *Journal) RecordBatch(ctx context.Context, changes []dataset.Change) err
 	case errors.As(err, &pe):
 		return err
 	}
+	// No answer (a timeout, a broken connection): the connections may all
+	// be dead; drop them rather than find out one write at a time.
+	j.pool.Reset()
 	return unavailable(err)
 }
 

@@ -536,7 +536,7 @@ func TestCluster(t *testing.T) {
 		healed = true
 		converge := until(t, "replica 3 converges", 30*time.Second, func() bool {
 			r, err := readyz(p3)
-			return err == nil && r.DatasetVersion == ahead.DatasetVersion && len(r.Unavailable) == 0
+			return err == nil && r.DatasetVersion == ahead.DatasetVersion && !slices.Contains(r.Unavailable, "writes")
 		})
 		for _, loc := range ids {
 			resp, b := do(t, http.MethodGet, "http://"+p3+loc, "")
@@ -614,7 +614,7 @@ func TestCluster(t *testing.T) {
 			dbVersion, _ = strconv.ParseUint(v, 10, 64)
 			for _, a := range addrs {
 				r, err := readyz(a)
-				if err != nil || r.DatasetVersion != dbVersion || len(r.Unavailable) != 0 {
+				if err != nil || r.DatasetVersion != dbVersion || slices.Contains(r.Unavailable, "writes") {
 					return false
 				}
 			}
