@@ -65,11 +65,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := cfg.logger(logw)
 
 	start := time.Now()
-	samples, source, err := loadSamples(cfg.DataPath)
+	table, source, err := loadTable(cfg.DataPath, "")
 	if err != nil {
 		return err
 	}
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The parsed rows are garbage now that the index holds the set: give
 	// their memory back before serving (a 1M-row file: ~150 MB down to ~70).
 	debug.FreeOSMemory()
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "duration", time.Since(start))
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "features", snap.Schema().Features(), "label", snap.Schema().Label(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "duration", time.Since(start))
 	be, err := openBackend(ctx, cfg, snap, journal, log)
 	if err != nil {
 		return err
@@ -138,23 +138,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// loadSamples reads the training set from path, or the embedded Iris data
-// when path is empty.
-func loadSamples(path string) ([]dataset.Sample, string, error) {
+// loadTable reads the training set from path, or the embedded Iris data
+// when path is empty; label names its label column ("" for the default).
+func loadTable(path, label string) (dataset.Table, string, error) {
 	if path == "" {
-		s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
-		return s, "embedded iris.csv", err
+		t, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), label)
+		return t, "embedded iris.csv", err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, path, fmt.Errorf("-data: %w", err)
+		return dataset.Table{}, path, fmt.Errorf("-data: %w", err)
 	}
 	defer f.Close()
-	s, err := dataset.ParseCSV(f)
+	t, err := dataset.ParseCSV(f, label)
 	if err != nil {
-		return nil, path, fmt.Errorf("-data %s: %w", path, err)
+		return dataset.Table{}, path, fmt.Errorf("-data %s: %w", path, err)
 	}
-	return s, path, nil
+	return t, path, nil
 }
 
 // healthcheck asks the server at addr for /healthz and fails unless it
