@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -150,6 +151,7 @@ func TestConcurrentPutsNeverLoseAnUpdate(t *testing.T) {
 					cur, ok := st.Snapshot().Get(7)
 					require.True(t, ok)
 					next := cur
+					next.Features = slices.Clone(cur.Features)
 					next.Features[0]++
 					_, _, err := st.Put(ctx, next, cur.ETag())
 					if err == nil {
