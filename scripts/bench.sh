@@ -25,7 +25,7 @@ shapes=$(mktemp -d)
 trap 'rm -rf "$out" "$shapes"' EXIT
 echo "== go test -run '^\$' -bench '$BENCH' -benchmem -benchtime $BENCHTIME -count $COUNT ${short[*]:-} (load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs)"
 KNN_SHAPES_DIR=$shapes go test -run '^$' -bench "$BENCH" -benchmem -benchtime "$BENCHTIME" -count "$COUNT" "${short[@]}" \
-	./internal/knn ./internal/dataset ./internal/httpapi | tee "$out" | grep -E '^(FAIL|panic|---)' || true
+	./internal/knn ./internal/dataset ./internal/httpapi ./internal/wal | tee "$out" | grep -E '^(FAIL|panic|---)' || true
 grep -q '^FAIL' "$out" && { cat "$out"; exit 1; }
 
 # One row per benchmark line: the name, then every "value unit" pair.
@@ -39,11 +39,11 @@ awk '
 		else key = u
 		vals[key] = v
 	}
-	printf "%-44s %12s %12s %10s %10s %10s %12s %12s %9s\n", name, vals["ns/op"], vals["cpu-ns/op"], vals["p50-ns"], vals["p99-ns"], vals["allocs/op"], vals["rows/s"], vals["rows/cpu-s"], vals["B/point"]
+	printf "%-44s %12s %12s %10s %10s %10s %12s %12s %9s %10s %8s\n", name, vals["ns/op"], vals["cpu-ns/op"], vals["p50-ns"], vals["p99-ns"], vals["allocs/op"], vals["rows/s"], vals["rows/cpu-s"], vals["B/point"], vals["writes/s"], vals["fsyncs/write"]
 	delete vals
 }
 BEGIN {
-	printf "%-44s %12s %12s %10s %10s %10s %12s %12s %9s\n", "benchmark", "ns/op", "cpu-ns/op", "p50-ns", "p99-ns", "allocs/op", "rows/s", "rows/cpu-s", "B/point"
+	printf "%-44s %12s %12s %10s %10s %10s %12s %12s %9s %10s %8s\n", "benchmark", "ns/op", "cpu-ns/op", "p50-ns", "p99-ns", "allocs/op", "rows/s", "rows/cpu-s", "B/point", "writes/s", "fsync/w"
 }' "$out"
 echo "cpu-ns/op: CPU time of the benchmark thread per op (time waiting for a core on a shared machine not counted);"
 echo "rows/s: wall clock on all CPUs; rows/cpu-s: rows per CPU-second times GOMAXPROCS (what all CPUs would do if not shared)"

@@ -99,16 +99,32 @@ func (t *tree) indexIDs() {
 
 // walk calls yield with every row in increasing id order, until it returns
 // false.
-func (t *tree) walk(yield func(row int32) bool) {
+func (t *tree) walk(yield func(row int32) bool) { t.walkAfter(math.MinInt64, yield) }
+
+// walkAfter is walk from the first row whose id is above after: a seek in
+// the id table (an index or a binary search), so that it costs the same
+// however far into the set after is.
+func (t *tree) walkAfter(after int64, yield func(row int32) bool) {
 	if t.rowOf != nil {
-		for _, r := range t.rowOf {
+		start := 0
+		if after >= t.minID {
+			start = int(min(uint64(after-t.minID)+1, uint64(len(t.rowOf))))
+		}
+		for _, r := range t.rowOf[start:] {
 			if r >= 0 && !yield(r) {
 				return
 			}
 		}
 		return
 	}
-	for _, r := range t.byID {
+	ids := t.ids
+	start, _ := slices.BinarySearchFunc(t.byID, after, func(r int32, id int64) int {
+		if ids[r] <= id {
+			return -1
+		}
+		return 1
+	})
+	for _, r := range t.byID[start:] {
 		if !yield(r) {
 			return
 		}
