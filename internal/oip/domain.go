@@ -3,6 +3,7 @@ package oip
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
@@ -18,9 +19,13 @@ func featureDim(*dataset.Snapshot) int { return dataset.Dim }
 // featureNames returns the names of the features, in row order.
 func featureNames(*dataset.Snapshot) []string { return dataset.FeatureNames[:] }
 
+// rowScratch is reusable memory for the domain's rows.
+type rowScratch struct{ fs []dataset.Features }
+
 // predictRows classifies the rows of flat (row-major, d per row) into out.
-func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Prediction, flat []float64, d int, q knn.Query) error {
-	fs := make([]dataset.Features, len(out))
+func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Prediction, flat []float64, d int, q knn.Query, sc *rowScratch) error {
+	fs := slices.Grow(sc.fs[:0], len(out))[:len(out)]
+	sc.fs = fs
 	for i := range fs {
 		copy(fs[i][:], flat[i*d:(i+1)*d])
 	}
