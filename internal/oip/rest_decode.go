@@ -37,7 +37,7 @@ type restInfer struct {
 	id       string
 	req      *request
 	sc       *scratch // the values, in sc.flat
-	binary   []bool // per output of req.outputs: answer it as binary data
+	binary   []bool   // per output of req.outputs: answer it as binary data
 	settings settings
 }
 
