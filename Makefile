@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln proto
+.PHONY: all run build test vet fmt-check unit kserve-check bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln proto
 
 all: test build
 
@@ -19,8 +19,13 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/irisd
 
-## test: everything CI runs: vet, gofmt check, the race-enabled test suite
-test: vet fmt-check unit
+## test: everything CI runs: vet, gofmt check, the race-enabled test suite, the KServe manifests check
+test: vet fmt-check unit kserve-check
+
+## kserve-check: decode deploy/kserve's manifests strictly against KServe's API types
+## (a module of its own: deploy/kserve/check, so Kubernetes' modules stay out of go.mod)
+kserve-check:
+	cd deploy/kserve/check && $(GO) vet . && $(GO) test -count=1 .
 
 vet:
 	$(GO) vet $(PKGS)
