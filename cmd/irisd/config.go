@@ -21,6 +21,7 @@ import (
 // the command line wins over the environment.
 type config struct {
 	Addr            string
+	AddrFile        string
 	CORSOrigins     string
 	DataPath        string
 	K               int
@@ -37,7 +38,9 @@ type config struct {
 	IdleTO          time.Duration
 	ShutdownTO      time.Duration
 	HealthcheckOnly bool
+	PrintVersion    bool
 	DataDir         string
+	GroupCommit     bool
 	APIKey          string
 	APIKeyFile      string
 	RateLimit       int
@@ -57,6 +60,9 @@ type config struct {
 	RedisCacheTTL     time.Duration
 	JobWorkers        int
 	JobRetention      time.Duration
+
+	// given holds the flags set on the command line (not by the environment).
+	given map[string]bool
 }
 
 // envName returns the environment variable that backs a flag.
@@ -75,7 +81,7 @@ func envFor(name string) string {
 }
 
 // noEnv lists flags that have no environment fallback.
-var noEnv = map[string]bool{"healthcheck": true}
+var noEnv = map[string]bool{"healthcheck": true, "version": true}
 
 // parseConfig parses args (without the program name), falling back to getenv
 // for flags not given, and validates the result.
@@ -85,6 +91,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs := flag.NewFlagSet("irisd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.AddrFile, "addr-file", "", "file the server writes the address it listens on to (and removes on exit); -healthcheck reads it, so it follows the server's -addr (the image sets /tmp/irisd.addr)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "comma-separated origins allowed to call the API from a browser (\"*\": any, without credentials)")
 	fs.StringVar(&c.DataPath, "data", "", "CSV training set to load instead of the embedded Iris data (header: sepal_length,sepal_width,petal_length,petal_width,species)")
 	fs.IntVar(&c.K, "k", d.DefaultK, "default number of neighbours")
@@ -101,6 +108,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.IdleTO, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.ShutdownTO, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory that keeps the training set durable across restarts (write-ahead log + snapshot); empty: in memory only")
+	fs.BoolVar(&c.GroupCommit, "group-commit", true, "with -data-dir, let concurrent writes share an fsync (each is still acknowledged only once on disk); false: one fsync per write, one write at a time")
 	fs.StringVar(&c.APIKey, "api-key", "", "API key required as \"Authorization: Bearer <key>\" on writes to the training set; empty: writes are open")
 	fs.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key (surrounding whitespace ignored); instead of -api-key")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
@@ -112,6 +120,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.ModelName, "model-name", "", "the model's name in the Open Inference Protocol (/v2/models/NAME); empty: iris for the embedded set, the -data file's base name otherwise")
 	fs.IntVar(&c.KeepVersions, "keep-versions", dataset.DefaultKeepVersions, "dataset versions kept for pinned predictions (model versions of /v2, dataset_version of /predict); versions share structure, see README")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
+	fs.BoolVar(&c.PrintVersion, "version", false, "print the version, commit and build date, and exit")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
 	fs.Int64Var(&c.CacheBytes, "cache-bytes", 64<<20, "size of the in-process prediction cache in bytes (0: no cache)")
@@ -139,6 +148,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	c.given = given
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if given[f.Name] || noEnv[f.Name] {
@@ -315,9 +325,18 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 func (c *config) logger(w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}
 	if c.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationsAsText logs a time.Duration as Go writes it ("15s", "1.2ms"),
+// not as the JSON handler's integer nanoseconds.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/irisknn/irisknn/internal/buildinfo"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
@@ -101,6 +102,10 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.PrintVersion {
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return nil
 	}
 	if cfg.Redis == "" {
 		return errors.New("irisd worker needs -redis (or IRIS_REDIS_URL): jobs are queued in Redis")

@@ -186,6 +186,8 @@ func appendPrediction(b []byte, names [][]byte, pr *knn.Prediction, q *knn.Query
 	}
 	b = append(b, `],"tie":`...)
 	b = strconv.AppendBool(b, pr.Tie)
+	b = append(b, `,"exact_match":`...)
+	b = strconv.AppendBool(b, pr.ExactOnly)
 	if q == nil {
 		return append(b, '}')
 	}
