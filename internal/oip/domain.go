@@ -3,6 +3,7 @@ package oip
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
@@ -17,9 +18,13 @@ func featureDim(snap *dataset.Snapshot) int { return snap.Schema().Dim() }
 // featureNames returns the names of the features, in row order.
 func featureNames(snap *dataset.Snapshot) []string { return snap.Schema().Features() }
 
+// rowScratch is reusable memory for the domain's rows.
+type rowScratch struct{ fs [][]float64 }
+
 // predictRows classifies the rows of flat (row-major, d per row) into out.
-func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Prediction, flat []float64, d int, q knn.Query) error {
-	fs := make([][]float64, len(out))
+func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Prediction, flat []float64, d int, q knn.Query, sc *rowScratch) error {
+	fs := slices.Grow(sc.fs[:0], len(out))[:len(out)]
+	sc.fs = fs
 	for i := range fs {
 		fs[i] = flat[i*d : (i+1)*d : (i+1)*d]
 	}
