@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real servers the tests run (redis-server, nginx) when they
+# Installs the real servers the tests run (redis-server, nginx), and curl
+# (the README's curl lines are run as written), when they
 # are missing; apt-get update only runs when something must be installed.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
