@@ -54,9 +54,11 @@ e2e:
 bench:
 	scripts/bench.sh
 
-## loadtest: irisd against the bare net/http ceiling server under wrk (a measurement, not a test)
+## loadtest: irisd against the bare net/http ceiling server under wrk, then durable writes/s
+## with group commit against fsync-per-write at 1, 8 and 32 writers (a measurement, not a test)
 loadtest:
 	scripts/loadtest.sh
+	scripts/writeload.sh
 
 # Developer tools, pinned in tools/go.mod (a module of their own, so that
 # their dependencies never mix with the service's).
@@ -92,7 +94,7 @@ fuzz:
 soak:
 	CGO_ENABLED=1 IRISKNN_SOAK=1 $(GO) test -race -count=1 -timeout 30m -v -run 'Kill9|Load|Graceful|Slow' ./cmd/irisd
 
-## deps: install redis-server and nginx (Debian packages) when missing
+## deps: install redis-server, nginx and PostgreSQL (Debian packages) when missing
 deps:
 	bash scripts/ensure-deps.sh
 

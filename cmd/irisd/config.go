@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/knn"
 )
@@ -38,6 +40,7 @@ type config struct {
 	HealthcheckOnly bool
 	PrintVersion    bool
 	DataDir         string
+	GroupCommit     bool
 	APIKey          string
 	APIKeyFile      string
 	RateLimit       int
@@ -45,6 +48,9 @@ type config struct {
 	MaxHeavy        int
 	HeavyWait       time.Duration
 	DrainDelay      time.Duration
+	GRPCAddr        string
+	ModelName       string
+	KeepVersions    int
 
 	Redis             string
 	RedisPrefix       string
@@ -102,6 +108,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.IdleTO, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.ShutdownTO, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory that keeps the training set durable across restarts (write-ahead log + snapshot); empty: in memory only")
+	fs.BoolVar(&c.GroupCommit, "group-commit", true, "with -data-dir, let concurrent writes share an fsync (each is still acknowledged only once on disk); false: one fsync per write, one write at a time")
 	fs.StringVar(&c.APIKey, "api-key", "", "API key required as \"Authorization: Bearer <key>\" on writes to the training set; empty: writes are open")
 	fs.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key (surrounding whitespace ignored); instead of -api-key")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
@@ -109,6 +116,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
 	fs.DurationVar(&c.HeavyWait, "max-inflight-wait", d.HeavyWait, "how long a batch waits for a free slot before the 503")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":8081", "address of the gRPC Open Inference Protocol server (host:port; port 0 picks a free one); empty or \"off\": no gRPC server")
+	fs.StringVar(&c.ModelName, "model-name", "", "the model's name in the Open Inference Protocol (/v2/models/NAME); empty: iris for the embedded set, the -data file's base name otherwise")
+	fs.IntVar(&c.KeepVersions, "keep-versions", dataset.DefaultKeepVersions, "dataset versions kept for pinned predictions (model versions of /v2, dataset_version of /predict); versions share structure, see README")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
 	fs.BoolVar(&c.PrintVersion, "version", false, "print the version, commit and build date, and exit")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
@@ -238,11 +248,46 @@ func (c *config) validate() error {
 	if c.HeavyWait < 0 {
 		errs = append(errs, fmt.Errorf("-max-inflight-wait must not be negative, got %v", c.HeavyWait))
 	}
+	if c.KeepVersions < 1 {
+		errs = append(errs, fmt.Errorf("-keep-versions must be at least 1, got %d", c.KeepVersions))
+	}
+	if c.ModelName != "" && !validModelName(c.ModelName) {
+		errs = append(errs, fmt.Errorf("-model-name %q: use letters, digits, '.', '_' and '-' only (it is a URL path segment)", c.ModelName))
+	}
 	if c.DrainDelay < 0 {
 		errs = append(errs, fmt.Errorf("-drain-delay must not be negative, got %v", c.DrainDelay))
 	}
 	return errors.Join(errs...)
 }
+
+// validModelName reports whether name can stand in a URL path unescaped.
+func validModelName(name string) bool {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return name != "." && name != ".."
+}
+
+// modelName returns the model's name: -model-name, or iris for the
+// embedded set, or the -data file's base name without its extension.
+func (c *config) modelName() string {
+	if c.ModelName != "" {
+		return c.ModelName
+	}
+	if c.DataPath == "" {
+		return "iris"
+	}
+	base := filepath.Base(c.DataPath)
+	if name := strings.TrimSuffix(base, filepath.Ext(base)); name != "" && validModelName(name) {
+		return name
+	}
+	return "model"
+}
+
+// grpcEnabled reports whether a gRPC server is asked for.
+func (c *config) grpcEnabled() bool { return c.GRPCAddr != "" && c.GRPCAddr != "off" }
 
 // origins splits the -cors-origins list.
 func (c *config) origins() []string {

@@ -28,6 +28,7 @@ import (
 	"github.com/irisknn/irisknn/internal/buildinfo"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
+	"github.com/irisknn/irisknn/internal/oip"
 	"github.com/irisknn/irisknn/internal/wal"
 )
 
@@ -79,21 +80,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	var journal dataset.Journal
+	var (
+		journal dataset.Journal
+		wlog    *wal.Log
+	)
 	if cfg.DataDir != "" {
-		wlog, recovered, err := wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
+		wlog, snap, err = wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
 		if err != nil {
 			return fmt.Errorf("-data-dir: %w", err)
 		}
 		defer wlog.Close()
-		snap, journal = recovered, wlog
+		journal = wlog
+		if !cfg.GroupCommit {
+			journal = serialJournal{wlog}
+		}
 	}
 	// The parsed rows are garbage now that the index holds the set: give
 	// their memory back before serving (a 1M-row file: ~150 MB down to ~70).
 	debug.FreeOSMemory()
 	bi := buildinfo.Get()
 	log.Info("irisd starting", "version", bi.Version, "commit", bi.Commit, "build_date", bi.Date, "go_version", bi.GoVersion)
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "duration", time.Since(start))
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
 	be, err := openBackend(ctx, cfg, snap, journal, log)
 	if err != nil {
 		return err
@@ -103,9 +110,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoMetric(buildinfo.Get()))
+	if wlog != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "irisknn_wal_fsyncs_total",
+			Help: "fsyncs of the write-ahead log by commits (with group commit, fewer than the writes acknowledged)",
+		}, func() float64 { return float64(wlog.Syncs()) }))
+	}
 	acfg := be.apiConfig(cfg.apiConfig(log))
 	acfg.Metrics = reg
-	api := httpapi.NewServer(acfg, store)
+	var api *httpapi.Server
+	model := &oip.Model{
+		Name: cfg.modelName(), Store: store, MaxBatch: cfg.MaxBatch,
+		ServerName: "irisknn", ServerVersion: buildinfo.Get().Version,
+		Ready: func() bool { return api.Ready() },
+	}
+	acfg.V2 = oip.Handler(model, oip.RESTOptions{MaxBodyBytes: cfg.MaxBody, Logger: log})
+	api = httpapi.NewServer(acfg, store)
+	model.Rules = api.QueryRules()
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,
@@ -131,8 +152,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	var grpcSrv *oip.GRPC
+	if cfg.grpcEnabled() {
+		gln, err := net.Listen("tcp", cfg.GRPCAddr)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listen -grpc-addr: %w", err)
+		}
+		grpcSrv = oip.NewGRPC(model, oip.GRPCOptions{MaxMessageBytes: int(min(cfg.MaxBody, 1<<30)), Logger: log})
+		go func() { errc <- grpcSrv.Server.Serve(gln) }()
+		log.Info("grpc listening", "grpc_addr", gln.Addr().String(), "model", model.Name, "keep_versions", cfg.KeepVersions)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -141,18 +173,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	log.Info("shutting down", "timeout", cfg.ShutdownTO)
 	api.SetReady(false)
+	if grpcSrv != nil {
+		grpcSrv.SetServing(false)
+	}
 	if cfg.DrainDelay > 0 {
 		log.Info("draining: /readyz reports 503", "drain_delay", cfg.DrainDelay)
 		time.Sleep(cfg.DrainDelay)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTO)
 	defer cancel()
+	if grpcSrv != nil {
+		go func() { <-sctx.Done(); grpcSrv.Server.Stop() }() // past the timeout, cut in-flight calls
+		grpcSrv.Stop()
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
 	return nil
 }
+
+// serialJournal hides a journal's group commit (-group-commit=false): each
+// write then waits for its own fsync, one at a time.
+type serialJournal struct{ j dataset.Journal }
+
+func (s serialJournal) Record(ctx context.Context, c dataset.Change) error { return s.j.Record(ctx, c) }
 
 // loadSamples reads the training set from path, or the embedded Iris data
 // when path is empty.

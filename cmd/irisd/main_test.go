@@ -81,7 +81,7 @@ func startRun(t *testing.T, args ...string) (string, func() error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(), pw, io.Discard)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, args...), env(), pw, io.Discard)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)

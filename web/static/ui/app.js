@@ -3,6 +3,7 @@
 // (default: the page's own origin) through CORS.
 
 import { ApiError, Client, apiBase } from './api.js';
+import { initEvaluation } from './evaluate.js';
 import { colour, draw, legend } from './plot.js';
 
 const $ = (id) => document.getElementById(id);
@@ -120,7 +121,7 @@ function buildMeasurements() {
   box.replaceChildren();
   state.features.forEach((name, i) => {
     const vals = state.samples.map((s) => s.features[i]);
-    const lo = vals.length ? Math.max(0, Math.floor(Math.min(...vals) - 0.5)) : 0;
+    const lo = vals.length ? Math.floor(Math.min(...vals) - 0.5) : 0;
     const hi = vals.length ? Math.ceil(Math.max(...vals) + 0.5) : 10;
     const start = vals.length ? median(vals) : (lo + hi) / 2;
     const labelId = `${name}-label`;
@@ -129,7 +130,7 @@ function buildMeasurements() {
       'aria-labelledby': labelId,
     });
     const num = el('input', {
-      id: name, type: 'number', min: 0, step: 0.1, value: start, inputmode: 'decimal',
+      id: name, type: 'number', step: 'any', value: start, inputmode: 'decimal',
       'aria-describedby': `err-${name}`, 'data-feature': i,
     });
     range.addEventListener('input', () => { num.value = range.value; setFieldError(name, ''); schedulePredict(); });
@@ -151,9 +152,6 @@ function readQuery() {
     const v = $(name).valueAsNumber;
     if ($(name).value === '' || !Number.isFinite(v)) {
       setFieldError(name, 'Enter a number of centimetres.');
-      ok = false;
-    } else if (v < 0) {
-      setFieldError(name, 'A length cannot be negative.');
       ok = false;
     }
     return v;
@@ -181,11 +179,16 @@ async function predict() {
   clearTimeout(timer);
   clearErrors([...state.features, 'k', 'metric', 'weights']);
   const body = readQuery();
-  if (!body) return;
   if (inflight) inflight.abort();
+  const mine = ++seq; // an answer still on its way is for an older form: it is dropped
+  if (!body) {
+    state.prediction = null;
+    renderNoPrediction('Fix the highlighted field to get a prediction.');
+    drawPlot();
+    return;
+  }
   const ctl = new AbortController();
   inflight = ctl;
-  const mine = ++seq;
   $('result').setAttribute('aria-busy', 'true');
   try {
     const p = await state.client.predict(body, { signal: ctl.signal });
@@ -206,6 +209,7 @@ async function predict() {
     const rest = showApiError(err, '');
     state.prediction = null;
     renderNoPrediction(rest || 'Fix the highlighted field to get a prediction.');
+    drawPlot();
   } finally {
     if (mine === seq) $('result').removeAttribute('aria-busy');
   }
@@ -215,9 +219,46 @@ function renderNoPrediction(why) {
   $('species').textContent = '—';
   $('species').removeAttribute('data-species');
   $('tie').hidden = true;
+  $('exact').hidden = true;
   $('probs').replaceChildren();
   $('result-meta').textContent = why;
+  $('k-caption').textContent = 'k';
   $('neighbours').tBodies[0].replaceChildren();
+}
+
+/** share formats a vote share as a percentage. */
+const share = (v) => `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`;
+
+/** listing joins names as "a", "a and b", "a, b and c". */
+const listing = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+
+/**
+ * tieNotice says what tied, what decided it and what would break the tie:
+ * another k, or votes by distance (unless only exact matches voted, where
+ * only uniform votes let the other neighbours count).
+ */
+function tieNotice(p) {
+  const top = Math.max(...Object.values(p.probabilities));
+  const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
+  const tied = classes.filter((c) => p.probabilities[c] === top);
+  const what = `Tie: ${listing(tied)} had equal shares of the vote (${share(top)} each), so the tie rule picked ${p.species}, the first of them in the data's class order.`;
+  const other = [p.k - 1, p.k + 1].filter((k) => k >= 1 && k <= Math.max(1, state.samples.length));
+  const otherK = other.length ? `a different k (such as ${other.join(' or ')})` : 'a different k';
+  if (p.exact_match) {
+    return `${what} The samples at exactly these measurements disagree, and with 1/distance votes only they count: ` +
+      'uniform votes would let all the neighbours vote.';
+  }
+  if (p.weights === 'uniform') {
+    return `${what} To break it, try ${otherK}, or 1/distance votes so that nearer neighbours count for more.`;
+  }
+  return `${what} The neighbours' 1/distance weights summed to the same total: ${otherK} changes who votes.`;
+}
+
+/** exactNotice explains an answer in which only the neighbours at distance 0 voted (the server's exact_match). */
+function exactNotice(p) {
+  return 'Only exact matches voted: with 1/distance votes a neighbour at distance 0 from these measurements ' +
+    'outweighs every other, so the neighbours at distance 0 decided alone and the others in the table had no say. ' +
+    `The shares are theirs alone; uniform votes would count all ${p.neighbors.length}.`;
 }
 
 function renderPrediction(p) {
@@ -227,15 +268,16 @@ function renderPrediction(p) {
   sp.style.setProperty('--c', colour(state.classes.indexOf(p.species)));
   const tie = $('tie');
   tie.hidden = !p.tie;
-  tie.textContent = p.tie
-    ? `Tie: the top species had equal votes, so the tie rule picked ${p.species} (the first of them in the data's class order). Try an odd k or distance weights.`
-    : '';
+  tie.textContent = p.tie ? tieNotice(p) : '';
+  const exact = $('exact');
+  exact.hidden = !p.exact_match;
+  exact.textContent = p.exact_match ? exactNotice(p) : '';
   const probs = $('probs');
   probs.replaceChildren();
   const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
   classes.forEach((c, i) => {
     const v = p.probabilities[c] ?? 0;
-    const pct = `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`;
+    const pct = share(v);
     const bar = el('span', { class: 'bar', 'aria-hidden': 'true' }, el('span', { class: 'fill' }));
     bar.firstChild.style.width = `${(v * 100).toFixed(2)}%`;
     bar.firstChild.style.background = colour(i);
@@ -296,7 +338,7 @@ function buildEditor() {
     const id = `f-${name}`;
     grid.append(el('div', { class: 'field' },
       el('label', { for: id }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
-      el('input', { id, type: 'number', min: 0, step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
+      el('input', { id, type: 'number', step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
       el('p', { class: 'field-error', id: `err-${id}`, 'aria-live': 'polite' })));
     $(`th-${i}`).textContent = label(name);
   });
@@ -367,6 +409,11 @@ async function startEdit(id) {
   }
 }
 
+/** clearSampleForm empties the measurement fields, ready for the next sample. */
+function clearSampleForm() {
+  for (const n of state.features) $(`f-${n}`).value = '';
+}
+
 function readSampleForm() {
   let ok = true;
   const features = state.features.map((n) => {
@@ -374,9 +421,6 @@ function readSampleForm() {
     const v = input.valueAsNumber;
     if (input.value === '' || !Number.isFinite(v)) {
       setFieldError(input.id, 'Enter a number of centimetres.');
-      ok = false;
-    } else if (v < 0) {
-      setFieldError(input.id, 'A length cannot be negative.');
       ok = false;
     }
     return v;
@@ -402,6 +446,7 @@ async function saveSample(ev) {
       done = `Added sample #${saved.id} (${saved.species}).`;
     }
     editMode(null);
+    clearSampleForm();
     await refreshAll();
     $('editor-msg').textContent = done; // after the plot and the prediction caught up
   } catch (err) {
@@ -471,6 +516,18 @@ async function refreshAll() {
   await Promise.all([loadPage(), predict()]);
 }
 
+// ---- the evaluation view's "Use this setting" -----------------------------
+
+/** useSetting puts an evaluated setting into the prediction controls and predicts. */
+function useSetting({ k, metric, weights }) {
+  $('k').value = String(k);
+  $('k-range').value = String(k);
+  $('metric').value = metric;
+  $('weights').value = weights;
+  $('eval-used').textContent = `The prediction now uses k = ${k}, ${metric} distance, ${weights} votes.`;
+  predict();
+}
+
 // ---- start ----------------------------------------------------------------
 
 function buildAxes() {
@@ -500,7 +557,7 @@ function wireEditor() {
   $('prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); loadPage(); });
   $('next').addEventListener('click', () => { state.offset += PAGE; loadPage(); });
   $('sample-form').addEventListener('submit', saveSample);
-  $('cancel-edit').addEventListener('click', () => { editMode(null); clearErrors(formIds()); });
+  $('cancel-edit').addEventListener('click', () => { editMode(null); clearSampleForm(); clearErrors(formIds()); });
   $('use-query').addEventListener('click', () => {
     state.features.forEach((n) => { $(`f-${n}`).value = $(n).value; });
     $(`f-${state.features[0]}`).focus();
@@ -519,6 +576,7 @@ async function main() {
   }
   $('api-base').textContent = base || `${location.origin} (this page's origin)`;
   $('spec-link').href = `${base}/openapi.yaml`;
+  $('docs-link').href = `${base || '.'}/docs`;
   const key = $('api-key');
   key.value = sessionStorage.getItem('irisknn-api-key') ?? '';
   key.addEventListener('input', () => { sessionStorage.setItem('irisknn-api-key', key.value); setFieldError('api-key', ''); });
@@ -539,6 +597,7 @@ async function main() {
     return;
   }
   setApiState('connected', true);
+  initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
   buildMeasurements();
   buildAxes();
   buildEditor();
