@@ -50,7 +50,7 @@ COPY --from=build /out/irisd /irisd
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 VOLUME ["/data"]
-EXPOSE 8080
+EXPOSE 8080 8081
 # The server writes the address it listens on to IRIS_ADDR_FILE, and
 # -healthcheck reads it: `docker run irisknn -addr :9000` is checked on
 # :9000. With --read-only, give /tmp a tmpfs (--tmpfs /tmp).

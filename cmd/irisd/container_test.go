@@ -167,7 +167,7 @@ func TestContainerRunsAsTheImageDoes(t *testing.T) {
 	for k, v := range df.env {
 		runEnv[k] = v
 	}
-	srv := inImage(runEnv, append(df.entrypoint, "-addr", addr)...)
+	srv := inImage(runEnv, append(df.entrypoint, "-addr", addr, "-grpc-addr", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)))...)
 	logs := &syncBuffer{}
 	srv.Stdout, srv.Stderr = logs, logs
 	require.NoError(t, srv.Start())

@@ -285,8 +285,22 @@ func checkPod(t *testing.T, d *appsv1.Deployment, bin irisd) {
 		}
 		assert.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path, "%s liveness", what)
 		assert.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path, "%s readiness", what)
+		// Each container port is one irisd listens on: http at
+		// IRIS_ADDR, grpc at IRIS_GRPC_ADDR (checked on a started irisd).
 		for _, p := range c.Ports {
-			assert.Equal(t, listenPort, fmt.Sprint(p.ContainerPort), "%s port %s: irisd listens on %s", what, p.Name, addr)
+			switch p.Name {
+			case "http":
+				assert.Equal(t, listenPort, fmt.Sprint(p.ContainerPort), "%s port http: irisd listens on %s", what, addr)
+			case "grpc":
+				g, ok := envValue(c, "IRIS_GRPC_ADDR")
+				require.True(t, ok, "%s: a grpc port needs IRIS_GRPC_ADDR", what)
+				_, gp, err := net.SplitHostPort(g)
+				require.NoError(t, err)
+				assert.Equal(t, gp, fmt.Sprint(p.ContainerPort), "%s port grpc: irisd serves gRPC on %s", what, g)
+				checkGRPCListens(t, bin)
+			default:
+				t.Errorf("%s: port %s is not one irisd has", what, p.Name)
+			}
 		}
 		promPort := d.Spec.Template.Annotations["prometheus.io/port"]
 		assert.Equal(t, listenPort, promPort, "%s: metrics are scraped where irisd listens", what)
@@ -353,17 +367,29 @@ func secretVolumes(d *appsv1.Deployment) []string {
 }
 
 // started is one irisd per test binary, started on loopback with default
-// settings, for checkRoute.
+// settings, for checkRoute and checkGRPCListens.
 var started struct {
-	base string
-	stop func()
+	base, grpc string
+	stop       func()
+}
+
+// checkGRPCListens fails unless the started irisd accepts connections on
+// its -grpc-addr.
+func checkGRPCListens(t *testing.T, bin irisd) {
+	t.Helper()
+	if started.base == "" {
+		started.base, started.grpc, started.stop = startIrisd(t, bin)
+	}
+	c, err := net.DialTimeout("tcp", started.grpc, 5*time.Second)
+	require.NoError(t, err, "irisd serves gRPC on -grpc-addr")
+	c.Close()
 }
 
 // checkRoute fails unless GET path answers 200 on a started irisd.
 func checkRoute(t *testing.T, bin irisd, path string) {
 	t.Helper()
 	if started.base == "" {
-		started.base, started.stop = startIrisd(t, bin)
+		started.base, started.grpc, started.stop = startIrisd(t, bin)
 	}
 	resp, err := http.Get(started.base + path)
 	require.NoError(t, err)
@@ -371,14 +397,17 @@ func checkRoute(t *testing.T, bin irisd, path string) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %s on irisd", path)
 }
 
-func startIrisd(t *testing.T, bin irisd) (string, func()) {
+func startIrisd(t *testing.T, bin irisd) (string, string, func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	addr, grpcAddr := free(), free()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin.bin, "-addr", addr)
+	cmd := exec.CommandContext(ctx, bin.bin, "-addr", addr, "-grpc-addr", grpcAddr)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	require.NoError(t, cmd.Start())
 	stop := func() { cancel(); cmd.Wait() }
@@ -386,7 +415,7 @@ func startIrisd(t *testing.T, bin irisd) (string, func()) {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(base + "/healthz"); err == nil {
 			resp.Body.Close()
-			return base, stop
+			return base, grpcAddr, stop
 		}
 		if time.Now().After(deadline) {
 			stop()
