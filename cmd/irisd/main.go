@@ -140,10 +140,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "cors_origins", cfg.origins(),
-		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
-		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
-
 	if cfg.AddrFile != "" {
 		if err := writeAddrFile(cfg.AddrFile, ln.Addr().String()); err != nil {
 			log.Warn("could not write -addr-file: -healthcheck will use -addr", "error", err.Error())
@@ -151,6 +147,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			defer os.Remove(cfg.AddrFile)
 		}
 	}
+
+	log.Info("listening", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "cors_origins", cfg.origins(),
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
+		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

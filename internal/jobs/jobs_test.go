@@ -272,3 +272,36 @@ func TestPoolRetention(t *testing.T) {
 	_, err = p.Get(context.Background(), j.ID)
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
 }
+
+// TestPoolSaysWhatAQueuedJobWaitsFor: with every worker busy, a queued job
+// names how many run and wait before it.
+func TestPoolSaysWhatAQueuedJobWaitsFor(t *testing.T) {
+	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
+	defer p.Close()
+	ctx := context.Background()
+	first, err := p.Submit(ctx, batchSpec(200000)) // long enough to keep the one worker busy
+	require.NoError(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		got, err := p.Get(ctx, first.ID)
+		require.NoError(t, err)
+		if got.Status == jobs.StatusRunning {
+			assert.Empty(t, got.Notice, "a running job has no notice")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the first job never started")
+	}
+	second, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	third, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 0 queued before this job", second.Notice)
+	got, err := p.Get(ctx, third.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 1 queued before this job", got.Notice)
+
+	_, err = p.Cancel(ctx, first.ID)
+	require.NoError(t, err)
+	got, _ = waitFinal(t, p, third.ID, time.Minute)
+	assert.Equal(t, jobs.StatusSucceeded, got.Status)
+	assert.Empty(t, got.Notice)
+}
