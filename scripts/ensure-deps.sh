@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real servers the tests run (redis-server, nginx, PostgreSQL)
-# when they are missing; apt-get update only runs when something must be
-# installed. The tests start their own instances (internal/redistest,
+# Installs the real servers the tests run (redis-server, nginx, PostgreSQL),
+# and curl (the README's curl lines are run as written), when they are
+# missing; apt-get update only runs when something must be installed. The tests start their own instances (internal/redistest,
 # internal/pgtest) in temp dirs on spare loopback ports, so the system
 # services the packages start are stopped again.
 set -euo pipefail

@@ -178,7 +178,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("irisd worker needs -postgres (or IRIS_POSTGRES_URL), the shared training set, and -redis (or IRIS_REDIS_URL), where jobs are queued")
 	}
 	log := cfg.logger(stdout)
-	samples, source, err := loadSamples(cfg.DataPath)
+	table, source, err := loadTable(cfg.DataPath, "")
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer rdb.Close()
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}

@@ -160,8 +160,10 @@ func Open(ctx context.Context, url string, loaded *dataset.Snapshot, opts Option
 	// the WAL flush (and for synchronous standbys, where there are any).
 	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "irisd"
-	if pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > opts.WriteTimeout {
-		pcfg.ConnConfig.ConnectTimeout = opts.WriteTimeout
+	// A write waits at most WriteTimeout (its context bounds the connect
+	// too); a catch-up may wait for a slow connection longer.
+	if ct := max(5*opts.WriteTimeout, 5*time.Second); pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > ct {
+		pcfg.ConnConfig.ConnectTimeout = ct
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
@@ -322,7 +324,7 @@ func (j *Journal) load(ctx context.Context, cur *dataset.Snapshot) (*dataset.Sna
 				rows.Close()
 				return nil, fmt.Errorf("postgres: catch up: %w", err)
 			}
-			c, err := wal.DecodeChange(b)
+			c, err := wal.DecodeChange(b, cur.Schema().Dim())
 			if err == nil {
 				cur, err = cur.Apply(c)
 			}
@@ -359,15 +361,17 @@ func (j *Journal) checkIdentity(ctx context.Context) error {
 
 // CatchUp implements dataset.SharedJournal.
 func (j *Journal) CatchUp(ctx context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, j.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(ctx, j.catchUpTimeout())
 	defer cancel()
-	s, err := j.load(ctx, cur)
-	var pe *pgconn.PgError
-	if err != nil && !errors.As(err, &pe) {
-		j.pool.Reset() // as in RecordBatch
-	}
-	return s, err
+	return j.load(ctx, cur)
 }
+
+// catchUpTimeout bounds a catch-up and the listener's reconnection: longer
+// than a write's, since nobody waits on them and, on a loaded machine, a
+// fresh connection plus the catch-up queries can take longer than a write
+// may; a timeout that short could keep a healed replica from ever catching
+// up.
+func (j *Journal) catchUpTimeout() time.Duration { return max(5*j.opts.WriteTimeout, 5*time.Second) }
 
 // insertChanges inserts a batch of changes and queues one notification
 // each, delivered at commit; one autocommit statement, one round trip.
@@ -465,7 +469,7 @@ func (s *Store) follow(ctx context.Context) {
 // listen runs one listening connection until it fails.
 func (s *Store) listen(ctx context.Context) error {
 	j := s.j
-	cctx, cancel := context.WithTimeout(ctx, j.opts.WriteTimeout)
+	cctx, cancel := context.WithTimeout(ctx, j.catchUpTimeout())
 	conn, err := pgx.ConnectConfig(cctx, j.connCfg)
 	cancel()
 	if err != nil {
@@ -476,7 +480,7 @@ func (s *Store) listen(ctx context.Context) error {
 		conn.Close(cctx)
 		cancel()
 	}()
-	cctx, cancel = context.WithTimeout(ctx, j.opts.WriteTimeout)
+	cctx, cancel = context.WithTimeout(ctx, j.catchUpTimeout())
 	_, err = conn.Exec(cctx, "LISTEN "+Channel)
 	cancel()
 	if err != nil {
@@ -539,7 +543,7 @@ func (s *Store) apply(ctx context.Context, payload string) error {
 	if err != nil {
 		return s.catchUp(ctx)
 	}
-	c, err := wal.DecodeChange(b)
+	c, err := wal.DecodeChange(b, s.Snapshot().Schema().Dim())
 	if err != nil {
 		return s.catchUp(ctx)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,9 +23,9 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func irisSnapshot(t testing.TB) *dataset.Snapshot {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	return snap
 }
@@ -54,7 +55,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 	b := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
 	assert.Equal(t, a.Identity(), b.Identity(), "the second replica joins the first one's dataset")
 
-	x, snap, err := a.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	x, snap, err := a.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	eventually(t, "b sees a's write", func() bool { return b.Snapshot().Version() == snap.Version() })
 	got, ok := b.Snapshot().Get(x.ID)
@@ -88,6 +89,7 @@ func TestConcurrentIfMatchWritesNeverLoseAnUpdate(t *testing.T) {
 			for done := 0; done < perWriter; {
 				cur, _ := s.Snapshot().Get(1)
 				next := cur
+				next.Features = slices.Clone(cur.Features) // cur keeps its ETag
 				next.Features[0]++
 				_, _, err := s.Put(ctx, next, cur.ETag())
 				switch dataset.ErrorKind(err) {
@@ -134,7 +136,7 @@ func TestConcurrentCreatesGetDistinctIds(t *testing.T) {
 	for w := range 9 {
 		wg.Go(func() {
 			for range 10 {
-				x, _, err := stores[w%3].Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+				x, _, err := stores[w%3].Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -173,9 +175,9 @@ func TestSeedingIsOnceAndNeverAgain(t *testing.T) {
 
 	// An acknowledged write survives a replica starting with another file.
 	s := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
-	x, snap, err := s.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	x, snap, err := s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
-	other, err := dataset.NewSnapshot([]dataset.Sample{{ID: 1, Features: dataset.Features{1, 1, 1, 1}, Species: "rose"}})
+	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 1, 1, 1}, Label: "rose"}})
 	require.NoError(t, err)
 	late := open(t, srv.URL(), other, pgstore.Options{})
 	assert.Equal(t, idents[0], late.Identity())
@@ -192,7 +194,7 @@ func TestSeedingIsOnceAndNeverAgain(t *testing.T) {
 	assert.NotEqual(t, idents[0], fresh.Identity())
 	assert.Equal(t, uint64(1), fresh.Snapshot().Version())
 	// The replica of the old identity refuses writes: they would be lost.
-	_, _, err = s.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	_, _, err = s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 }
 
@@ -201,7 +203,7 @@ func TestCatchUpFromASnapshot(t *testing.T) {
 	ctx := context.Background()
 	a := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{SnapshotEvery: 10, PingEvery: 50 * time.Millisecond})
 	for i := range 35 {
-		_, _, err := a.Put(ctx, dataset.Sample{ID: int64(1000 + i), Features: dataset.Features{1, 2, 3, 4}, Species: "setosa"}, "")
+		_, _, err := a.Put(ctx, dataset.Sample{ID: int64(1000 + i), Features: []float64{1, 2, 3, 4}, Label: "setosa"}, "")
 		require.NoError(t, err)
 	}
 	eventually(t, "a snapshot is stored", func() bool {
@@ -224,14 +226,14 @@ func TestWritesFailFastWhilePostgresIsDownAndRecover(t *testing.T) {
 	srv.Kill()
 	eventually(t, "health reports the outage", func() bool { return s.Health() != nil })
 	start := time.Now()
-	_, _, err := s.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	_, _, err := s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Less(t, time.Since(start), 2*time.Second, "a refused write answers fast")
 	assert.Equal(t, 150, s.Snapshot().Len(), "predictions keep their set")
 
 	require.NoError(t, srv.Restart())
 	eventually(t, "health recovers by itself", func() bool { return s.Health() == nil })
-	_, snap, err := s.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	_, snap, err := s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), snap.Version())
 }

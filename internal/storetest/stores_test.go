@@ -25,9 +25,9 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func irisSnapshot(t *testing.T) *dataset.Snapshot {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	return snap
 }
@@ -98,7 +98,7 @@ func result(s dataset.Store, id int64, created bool, err error) outcome {
 	return o
 }
 
-func create(f dataset.Features, species string) func(context.Context, dataset.Store) outcome {
+func create(f []float64, species string) func(context.Context, dataset.Store) outcome {
 	return func(ctx context.Context, s dataset.Store) outcome {
 		x, _, err := s.Create(ctx, f, species)
 		return result(s, x.ID, true, err)
@@ -144,24 +144,24 @@ func literal(tag string) func(dataset.Store) string { return func(dataset.Store)
 // steps is the table every store runs, in order; the answers are checked
 // against the in-memory store and between the stores.
 var steps = []step{
-	{"create gets one more than the largest id", create(dataset.Features{1, 2, 3, 4}, "setosa")},
-	{"create of an unknown species is invalid", create(dataset.Features{1, 2, 3, 4}, "rose")},
-	{"create of an infinite feature is invalid", create(dataset.Features{math.Inf(1), 2, 3, 4}, "setosa")},
-	{"put of a new id creates it and moves the counter", put(dataset.Sample{ID: 500, Features: dataset.Features{1, 1, 1, 1}, Species: "virginica"}, nil)},
-	{"put of an id above 2^53 keeps it exactly", put(dataset.Sample{ID: 1<<53 + 1, Features: dataset.Features{2, 2, 2, 2}, Species: "setosa"}, nil)},
-	{"create after it gets the next integer", create(dataset.Features{1, 2, 3, 4}, "versicolor")},
-	{"put replaces", put(dataset.Sample{ID: 1, Features: dataset.Features{9, 9, 9, 9}, Species: "virginica"}, nil)},
-	{"put with a stale If-Match fails", put(dataset.Sample{ID: 7, Features: dataset.Features{7, 7, 7, 7}, Species: "setosa"}, literal(`"stale"`))},
-	{"put with the current ETag succeeds", put(dataset.Sample{ID: 7, Features: dataset.Features{7, 7, 7, 7}, Species: "setosa"}, etagOf(7))},
-	{"put with If-Match * on an absent id fails", put(dataset.Sample{ID: 999, Features: dataset.Features{1, 1, 1, 1}, Species: "setosa"}, literal("*"))},
-	{"put of id 0 is invalid", put(dataset.Sample{ID: 0, Species: "setosa"}, nil)},
+	{"create gets one more than the largest id", create([]float64{1, 2, 3, 4}, "setosa")},
+	{"create of an unknown species is invalid", create([]float64{1, 2, 3, 4}, "rose")},
+	{"create of an infinite feature is invalid", create([]float64{math.Inf(1), 2, 3, 4}, "setosa")},
+	{"put of a new id creates it and moves the counter", put(dataset.Sample{ID: 500, Features: []float64{1, 1, 1, 1}, Label: "virginica"}, nil)},
+	{"put of an id above 2^53 keeps it exactly", put(dataset.Sample{ID: 1<<53 + 1, Features: []float64{2, 2, 2, 2}, Label: "setosa"}, nil)},
+	{"create after it gets the next integer", create([]float64{1, 2, 3, 4}, "versicolor")},
+	{"put replaces", put(dataset.Sample{ID: 1, Features: []float64{9, 9, 9, 9}, Label: "virginica"}, nil)},
+	{"put with a stale If-Match fails", put(dataset.Sample{ID: 7, Features: []float64{7, 7, 7, 7}, Label: "setosa"}, literal(`"stale"`))},
+	{"put with the current ETag succeeds", put(dataset.Sample{ID: 7, Features: []float64{7, 7, 7, 7}, Label: "setosa"}, etagOf(7))},
+	{"put with If-Match * on an absent id fails", put(dataset.Sample{ID: 999, Features: []float64{1, 1, 1, 1}, Label: "setosa"}, literal("*"))},
+	{"put of id 0 is invalid", put(dataset.Sample{ID: 0, Label: "setosa"}, nil)},
 	{"delete of an absent id is not found", del(9999, nil)},
 	{"delete with a stale If-Match fails", del(8, literal(`"stale"`))},
 	{"delete with If-Match * succeeds", del(8, literal("*"))},
 	{"delete of a created id", del(500, nil)},
-	{"a deleted id is never handed out again", create(dataset.Features{3, 3, 3, 3}, "setosa")},
+	{"a deleted id is never handed out again", create([]float64{3, 3, 3, 3}, "setosa")},
 	{"reset restores the loaded rows and keeps the counter", reset},
-	{"create after a reset continues the counter", create(dataset.Features{4, 4, 4, 4}, "virginica")},
+	{"create after a reset continues the counter", create([]float64{4, 4, 4, 4}, "virginica")},
 }
 
 // state is everything a store's current snapshot says.
@@ -216,7 +216,7 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 			assert.Equal(t, v, v2, "version after reopening")
 			assert.Equal(t, next, next2, "next id after reopening")
 			assert.Equal(t, all, all2, "samples after reopening")
-			x, _, err := s2.Create(ctx, dataset.Features{5, 5, 5, 5}, "setosa")
+			x, _, err := s2.Create(ctx, []float64{5, 5, 5, 5}, "setosa")
 			require.NoError(t, err)
 			assert.Equal(t, next, x.ID)
 		})
@@ -224,7 +224,7 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 }
 
 func TestCannotDeleteTheLastSampleInAnyStore(t *testing.T) {
-	one, err := dataset.NewSnapshot([]dataset.Sample{{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "a"}})
+	one, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}})
 	require.NoError(t, err)
 	for _, k := range kinds() {
 		t.Run(k.name, func(t *testing.T) {

@@ -22,7 +22,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +37,16 @@ type proc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	lines  chan map[string]any // JSON log lines
+
+	mu     sync.Mutex
+	recent []string // the last warnings and errors it logged, for failures
+}
+
+// warnings returns the last warnings and errors the process logged.
+func (p *proc) warnings() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.recent)
 }
 
 func start(t *testing.T, name string, args ...string) *proc {
@@ -51,6 +63,14 @@ func start(t *testing.T, name string, args ...string) *proc {
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				if m["level"] == "WARN" || m["level"] == "ERROR" {
+					p.mu.Lock()
+					p.recent = append(p.recent, sc.Text())
+					if len(p.recent) > 50 {
+						p.recent = p.recent[1:]
+					}
+					p.mu.Unlock()
+				}
 				select {
 				case p.lines <- m:
 				default:

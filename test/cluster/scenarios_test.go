@@ -502,6 +502,18 @@ func TestCluster(t *testing.T) {
 			t.Skip("no network namespace (see PARTITION above)")
 		}
 		p3 := addrs[2]
+		t.Cleanup(func() {
+			if !t.Failed() {
+				return
+			}
+			for _, l := range reps[2].p.warnings() {
+				t.Logf("replica 3 logged: %s", l)
+			}
+			if os.Getenv("IRISKNN_DEBUG_STACKS") != "" {
+				reps[2].p.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump on stderr
+				time.Sleep(time.Second)
+			}
+		})
 		ns.partition(t)
 		partitioned := time.Now()
 		healed := false
