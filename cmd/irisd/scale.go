@@ -76,7 +76,7 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 			return nil, err
 		}
 		b.close = append(b.close, rdb.Close)
-		st, err := redisstore.Open(ctx, rdb, snap.Schema(), snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		st, err := redisstore.Open(ctx, rdb, snap.Schema(), snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, Scale: cfg.scale()})
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -106,7 +106,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("irisd worker needs -redis (or IRIS_REDIS_URL): jobs are queued in Redis")
 	}
 	log := cfg.logger(stdout)
-	table, source, err := loadTable(cfg.DataPath, "")
+	table, source, err := loadTable(cfg.DataPath, cfg.Label)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer rdb.Close()
-	st, err := redisstore.Open(ctx, rdb, table.Schema, table.Samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+	st, err := redisstore.Open(ctx, rdb, table.Schema, table.Samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, Scale: cfg.scale()})
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
