@@ -73,7 +73,7 @@ func TestScaledSnapshot(t *testing.T) {
 	assert.InDelta(t, 0.4, pr.Neighbors[0].Distance, 1e-12, "the distance is in the scaled space")
 
 	m := dataset.NewMemory(scaled, nil)
-	x, snap, err := m.Create(context.Background(), []float64{0.1 + 0.2, 123.456789}, "x")
+	x, snap, err := m.Create(context.Background(), valid(t, m, 0, []float64{0.1 + 0.2, 123.456789}, "x"))
 	require.NoError(t, err)
 	got, ok := snap.Get(x.ID)
 	require.True(t, ok)

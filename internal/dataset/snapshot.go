@@ -203,6 +203,43 @@ func (s *Snapshot) unknownClass(label string) error {
 	return Invalidf(s.schema.label, "unknown %s %q: want one of %v", s.schema.label, label, s.classes)
 }
 
+// CheckClass reports whether label is one of the set's classes (a
+// KindInvalid error naming the label's field otherwise).
+func (s *Snapshot) CheckClass(label string) error {
+	if _, ok := s.ClassIndex(label); !ok {
+		return s.unknownClass(label)
+	}
+	return nil
+}
+
+// ValidSample is a sample checked for a training set: made only by
+// Snapshot.NewSample, so a store takes it without checking it again.
+type ValidSample struct {
+	x      Sample
+	schema *Schema
+}
+
+// Sample returns the sample.
+func (v ValidSample) Sample() Sample { return v.x }
+
+// NewSample checks a sample to write into this set (the one check of a
+// written sample): a positive id (0 for one the store assigns), features
+// accepted by Schema.CheckFeatures, a label among the classes. The classes
+// and the schema are fixed for the set's life, so the result is valid for
+// every later version too.
+func (s *Snapshot) NewSample(id int64, features []float64, label string) (ValidSample, error) {
+	if id < 0 {
+		return ValidSample{}, Invalidf("id", "id must be a positive integer, got %d", id)
+	}
+	if err := s.schema.CheckFeatures("features", features); err != nil {
+		return ValidSample{}, err
+	}
+	if err := s.CheckClass(label); err != nil {
+		return ValidSample{}, err
+	}
+	return ValidSample{x: Sample{ID: id, Features: features, Label: label}, schema: s.schema}, nil
+}
+
 // Schema returns the set's schema.
 func (s *Snapshot) Schema() *Schema { return s.schema }
 
@@ -317,14 +354,11 @@ func (s *Snapshot) CheckQuery(q knn.Query) error {
 }
 
 // Predict classifies f into pr, reusing pr's slices. Probabilities are in
-// Classes order; neighbours' labels index Classes.
+// Classes order; neighbours' labels index Classes. The query must have
+// passed CheckQuery and f Schema.CheckFeatures, where the input came in:
+// Predict does not check them again. The one error it may add is a row
+// too far outside the training range once scaled.
 func (s *Snapshot) Predict(pr *knn.Prediction, f []float64, q knn.Query) error {
-	if err := s.CheckQuery(q); err != nil {
-		return err
-	}
-	if err := s.schema.CheckFeatures("features", f); err != nil {
-		return err
-	}
 	if s.scaler.Identity() {
 		return s.cur.search.PredictInto(pr, f, q)
 	}
@@ -367,19 +401,11 @@ func (s *Snapshot) scaleRows(fs [][]float64) ([][]float64, error) {
 const parallelMin = 256
 
 // PredictBatch classifies every row of fs into out (which must have the
-// same length), using all CPUs for large batches. It stops early, returning
-// ctx's error, when ctx is done.
+// same length), using all CPUs for large batches, under the same contract
+// as Predict. It stops early, returning ctx's error, when ctx is done.
 func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs [][]float64, q knn.Query) error {
 	if len(out) != len(fs) {
 		return fmt.Errorf("dataset: %d outputs for %d rows", len(out), len(fs))
-	}
-	if err := s.CheckQuery(q); err != nil {
-		return err
-	}
-	for i, f := range fs {
-		if err := s.schema.CheckFeatures(fmt.Sprintf("instances[%d]", i), f); err != nil {
-			return err
-		}
 	}
 	fs, err := s.scaleRows(fs)
 	if err != nil {
@@ -519,9 +545,6 @@ func (s *Snapshot) apply(c Change) (*Snapshot, error) {
 	next.version = c.Version
 	switch c.Op {
 	case OpPut:
-		if err := s.checkSample(c.Sample); err != nil {
-			return nil, err
-		}
 		f, err := s.scaler.scaled(s.schema, "features", nil, c.Sample.Features)
 		if err != nil {
 			return nil, err

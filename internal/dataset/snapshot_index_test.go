@@ -186,8 +186,8 @@ func TestSnapshotValidates(t *testing.T) {
 	}
 	s, err := NewSnapshot(IrisSchema(), []Sample{ok}, ScaleNone)
 	require.NoError(t, err)
-	_, err = s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 2, Label: "b", Features: ok.Features}})
-	assert.Equal(t, KindInvalid, ErrorKind(err))
+	_, err = s.NewSample(2, ok.Features, "b")
+	assert.Equal(t, KindInvalid, ErrorKind(err), "an unknown class")
 	_, err = s.Apply(Change{Version: 2, Op: OpDelete, ID: 1})
 	assert.Equal(t, KindConflict, ErrorKind(err))
 	_, err = s.Apply(Change{Version: 3, Op: OpDelete, ID: 1})
@@ -201,21 +201,21 @@ func TestMemoryStoreWrites(t *testing.T) {
 	s, err := NewSnapshot(IrisSchema(), randomSamples(rand.New(rand.NewPCG(1, 1)), 50), ScaleNone)
 	require.NoError(t, err)
 	m := NewMemory(s, nil)
-	x, snap, err := m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	x, snap, err := m.Create(ctx, valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(51), x.ID)
 	assert.Equal(t, 51, snap.Len())
 	got, ok := m.Snapshot().Get(51)
 	require.True(t, ok)
 	assert.Equal(t, x, got)
-	created, _, err := m.Put(ctx, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}, got.ETag())
+	created, _, err := m.Put(ctx, validOf(t, m, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}), IfRevision(got.Revision()))
 	require.NoError(t, err)
 	assert.False(t, created)
-	_, _, err = m.Put(ctx, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}, got.ETag())
+	_, _, err = m.Put(ctx, validOf(t, m, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}), IfRevision(got.Revision()))
 	assert.Equal(t, KindPrecondition, ErrorKind(err), "stale ETag")
-	_, err = m.Delete(ctx, 51, "")
+	_, err = m.Delete(ctx, 51, Precondition{})
 	require.NoError(t, err)
-	_, err = m.Delete(ctx, 51, "")
+	_, err = m.Delete(ctx, 51, Precondition{})
 	assert.Equal(t, KindNotFound, ErrorKind(err))
 	snap, err = m.Reset(ctx)
 	require.NoError(t, err)
@@ -258,4 +258,19 @@ func TestPredictBatchBigSet(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	assert.ErrorIs(t, s.PredictBatch(ctx, out, fs, q), context.Canceled)
+}
+
+// valid checks a sample to write into st's set (Snapshot.NewSample),
+// failing the test if it is not valid.
+func valid(t testing.TB, st Store, id int64, f []float64, label string) ValidSample {
+	t.Helper()
+	v, err := st.Snapshot().NewSample(id, f, label)
+	require.NoError(t, err)
+	return v
+}
+
+// validOf is valid for a whole sample.
+func validOf(t testing.TB, st Store, x Sample) ValidSample {
+	t.Helper()
+	return valid(t, st, x.ID, x.Features, x.Label)
 }

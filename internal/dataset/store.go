@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -12,18 +13,18 @@ import (
 // wait for writers; each successful write publishes a new snapshot whose
 // version is one more than the one before, and returns it.
 //
-// ifMatch, when not empty, makes a write conditional: it proceeds only when
-// the sample exists and its ETag equals ifMatch ("*" matches any existing
-// sample); otherwise the write fails with KindPrecondition.
+// A Precondition makes a write conditional: when it is not met the write
+// fails with KindPrecondition and changes nothing.
 type Store interface {
 	// Snapshot returns the current version of the set.
 	Snapshot() *Snapshot
-	// Create adds a sample with a new id (NextID) and returns it.
-	Create(ctx context.Context, f []float64, label string) (Sample, *Snapshot, error)
-	// Put replaces the sample with s.ID, or creates it (created is true).
-	Put(ctx context.Context, s Sample, ifMatch string) (created bool, snap *Snapshot, err error)
+	// Create adds the sample with a new id (NextID; the sample's own id is
+	// ignored) and returns it.
+	Create(ctx context.Context, v ValidSample) (Sample, *Snapshot, error)
+	// Put replaces the sample with its id, or creates it (created is true).
+	Put(ctx context.Context, v ValidSample, pre Precondition) (created bool, snap *Snapshot, err error)
 	// Delete removes the sample with the given id (KindNotFound if absent).
-	Delete(ctx context.Context, id int64, ifMatch string) (*Snapshot, error)
+	Delete(ctx context.Context, id int64, pre Precondition) (*Snapshot, error)
 	// Reset restores the loaded samples and their ids. Ids used since are
 	// still never handed out again.
 	Reset(ctx context.Context) (*Snapshot, error)
@@ -68,8 +69,10 @@ type Change struct {
 var ErrVersion = fmt.Errorf("change does not follow the snapshot's version")
 
 // Apply returns the snapshot that c produces from s. c.Version must be
-// s.Version()+1 and c must be valid for s (a put of a known class, a
-// delete of an existing id); s is not modified.
+// s.Version()+1; s is not modified. A put must carry a valid sample: a
+// positive id, features accepted by Schema.CheckFeatures and a label
+// accepted by CheckClass. Apply does not check them again: the edge that
+// made the sample did (the HTTP API, or the store that recorded it).
 func (s *Snapshot) Apply(c Change) (*Snapshot, error) {
 	if c.Version != s.version+1 {
 		return nil, fmt.Errorf("%w: change %d onto version %d", ErrVersion, c.Version, s.version)
@@ -77,31 +80,12 @@ func (s *Snapshot) Apply(c Change) (*Snapshot, error) {
 	return s.apply(c)
 }
 
-// checkSample validates a sample for this set.
-func (s *Snapshot) checkSample(x Sample) error {
-	if x.ID < 1 {
-		return Invalidf("id", "id must be a positive integer, got %d", x.ID)
-	}
-	if err := s.schema.CheckFeatures("features", x.Features); err != nil {
-		return err
-	}
-	if _, ok := s.ClassIndex(x.Label); !ok {
-		return s.unknownClass(x.Label)
-	}
-	return nil
-}
-
-// checkMatch evaluates an If-Match condition against the sample with id.
-func (s *Snapshot) checkMatch(id int64, ifMatch string) error {
-	if ifMatch == "" {
-		return nil
-	}
-	cur, ok := s.Get(id)
-	if !ok {
-		return &Error{Kind: KindPrecondition, Message: fmt.Sprintf("If-Match given but sample %d does not exist", id)}
-	}
-	if ifMatch != "*" && ifMatch != cur.ETag() {
-		return &Error{Kind: KindPrecondition, Message: fmt.Sprintf("sample %d has changed: its ETag is now %s; fetch it again and retry", id, cur.ETag())}
+// takes reports whether v was checked for this set (a sample checked for
+// another set, or made without NewSample, is refused: it was never checked
+// here).
+func (s *Snapshot) takes(v ValidSample) error {
+	if v.schema != s.schema {
+		return errors.New("dataset: the sample was not checked for this training set (see Snapshot.NewSample)")
 	}
 	return nil
 }
@@ -158,22 +142,34 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 }
 
 // Create implements Store.
-func (m *Memory) Create(ctx context.Context, f []float64, label string) (Sample, *Snapshot, error) {
+func (m *Memory) Create(ctx context.Context, v ValidSample) (Sample, *Snapshot, error) {
 	snap, c, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
+		if err := cur.takes(v); err != nil {
+			return Change{}, err
+		}
 		id := cur.NextID()
 		if id == 0 {
 			return Change{}, ErrNoIDLeft
 		}
-		return Change{Op: OpPut, Sample: Sample{ID: id, Features: f, Label: label}}, nil
+		x := v.x
+		x.ID = id
+		return Change{Op: OpPut, Sample: x}, nil
 	})
 	return c.Sample, snap, err
 }
 
 // Put implements Store.
-func (m *Memory) Put(ctx context.Context, s Sample, ifMatch string) (bool, *Snapshot, error) {
+func (m *Memory) Put(ctx context.Context, v ValidSample, pre Precondition) (bool, *Snapshot, error) {
 	created := false
+	s := v.x
 	snap, _, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
-		if err := cur.checkMatch(s.ID, ifMatch); err != nil {
+		if err := cur.takes(v); err != nil {
+			return Change{}, err
+		}
+		if s.ID < 1 {
+			return Change{}, Invalidf("id", "id must be a positive integer, got %d", s.ID)
+		}
+		if err := pre.Check(cur, s.ID); err != nil {
 			return Change{}, err
 		}
 		_, exists := cur.find(s.ID)
@@ -184,12 +180,12 @@ func (m *Memory) Put(ctx context.Context, s Sample, ifMatch string) (bool, *Snap
 }
 
 // Delete implements Store.
-func (m *Memory) Delete(ctx context.Context, id int64, ifMatch string) (*Snapshot, error) {
+func (m *Memory) Delete(ctx context.Context, id int64, pre Precondition) (*Snapshot, error) {
 	snap, _, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
 		if _, ok := cur.find(id); !ok {
 			return Change{}, NotFoundf("no sample with id %d", id)
 		}
-		if err := cur.checkMatch(id, ifMatch); err != nil {
+		if err := pre.Check(cur, id); err != nil {
 			return Change{}, err
 		}
 		return Change{Op: OpDelete, ID: id}, nil

@@ -366,3 +366,21 @@ func TestPanicBecomesProblem(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	assert.NotContains(t, string(b), "boom", "panic values are not shown to clients")
 }
+
+// TestLargestID uses the largest possible id: it round-trips exactly, and
+// since no id can follow it POST answers 409 and GET /dataset gives no
+// next_id.
+func TestLargestID(t *testing.T) {
+	a := newAPI(t, httpapi.Config{})
+	const max = "9223372036854775807"
+	r := a.Do("PUT", "/samples/"+max, `{"id":`+max+`,"features":[5,3,1,0.2],"species":"setosa"}`)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	assert.Contains(t, string(r.Body), `"id":`+max+`,`)
+	assert.Equal(t, "/samples/"+max, r.Header.Get("Location"))
+	r = a.Do("POST", "/samples", `{"features":[5,3,1,0.2],"species":"setosa"}`)
+	assert.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+	assert.Contains(t, r.JSON(t)["detail"], "no id is left")
+	assert.NotContains(t, a.Do("GET", "/dataset", "").JSON(t), "next_id")
+	r = a.Do("GET", "/samples/9223372036854775808", "")
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+}

@@ -29,7 +29,8 @@ type jobRequest struct {
 	rows []featuresJSON // the batch: Instances decoded, or the rows of a CSV body
 }
 
-// spec converts the request into a job spec (validated by the queue).
+// jobSpec converts the request into a job spec; the queue checks it
+// (Spec.Check, the one check of a job).
 func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, error) {
 	switch jobs.Type(req.Type) {
 	case jobs.TypeBatchPredict:
@@ -44,7 +45,7 @@ func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, er
 			}
 			weights = &w
 		}
-		q, err := s.query(&predictRequest{K: req.K, Metric: req.Metric, Weights: weights}, snap)
+		q, err := s.settings(&predictRequest{K: req.K, Metric: req.Metric, Weights: weights}, snap)
 		if err != nil {
 			return jobs.Spec{}, err
 		}
@@ -53,7 +54,7 @@ func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, er
 		}
 		fs := make([][]float64, len(req.rows))
 		for i := range req.rows {
-			f, err := req.rows[i].features(snap.Schema(), fmt.Sprintf("instances[%d]", i))
+			f, err := req.rows[i].values(snap.Schema(), fmt.Sprintf("instances[%d]", i))
 			if err != nil {
 				return jobs.Spec{}, err
 			}

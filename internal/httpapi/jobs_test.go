@@ -116,6 +116,9 @@ func TestJobErrors(t *testing.T) {
 		{"evaluate one fold", `{"type":"evaluate","folds":1}`, 422, "folds"},
 		{"evaluate with batch fields", `{"type":"evaluate","k":3}`, 422, "type"},
 		{"not json", `{"type":`, 400, ""},
+		{"key in capitals", `{"TYPE":"evaluate"}`, 400, "TYPE"},
+		{"null row", `{"type":"batch_predict","instances":[[null,1,1,1]]}`, 400, "instances"},
+		{"row underflowing", `{"type":"batch_predict","instances":[[1e-400,1,1,1]]}`, 400, "instances[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,6 +57,16 @@ func (b *predictBody) request(schema *dataset.Schema) (predictRequest, error) {
 
 // query converts the request's settings into a validated query for snap.
 func (s *Server) query(req *predictRequest, snap *dataset.Snapshot) (knn.Query, error) {
+	q, err := s.settings(req, snap)
+	if err != nil {
+		return q, err
+	}
+	return q, snap.CheckQuery(q)
+}
+
+// settings resolves the request's settings (the server's defaults for
+// those not given) within the server's limits; CheckQuery checks the rest.
+func (s *Server) settings(req *predictRequest, snap *dataset.Snapshot) (knn.Query, error) {
 	q := knn.Query{K: s.cfg.DefaultK, Metric: s.cfg.DefaultMetric, Weights: s.cfg.DefaultWeights}
 	if req.K != nil {
 		q.K = *req.K
@@ -80,7 +90,7 @@ func (s *Server) query(req *predictRequest, snap *dataset.Snapshot) (knn.Query, 
 		}
 		q.Weights = w
 	}
-	return q, snap.CheckQuery(q)
+	return q, nil
 }
 
 var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}

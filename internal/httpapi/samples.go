@@ -92,19 +92,21 @@ func (s *Server) decodeSample(w http.ResponseWriter, r *http.Request, schema *da
 	return req, nil
 }
 
-// sample converts the request into a domain sample with the given id.
-func (req *sampleRequest) sample(schema *dataset.Schema, id int64) (dataset.Sample, error) {
+// sample converts the request into a valid domain sample for snap with
+// the given id (snap.NewSample is the one check of a written sample).
+func (req *sampleRequest) sample(snap *dataset.Snapshot, id int64) (dataset.ValidSample, error) {
+	schema := snap.Schema()
 	if req.Features == nil {
-		return dataset.Sample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object with the named measurements", schema.Dim())
+		return dataset.ValidSample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object naming %s", schema.Dim(), schema.FeatureList())
 	}
-	f, err := req.Features.features(schema, "features")
+	f, err := req.Features.values(schema, "features")
 	if err != nil {
-		return dataset.Sample{}, err
+		return dataset.ValidSample{}, err
 	}
 	if req.Label == nil || *req.Label == "" {
-		return dataset.Sample{}, dataset.Invalidf(schema.Label(), "%s is required", schema.Label())
+		return dataset.ValidSample{}, dataset.Invalidf(schema.Label(), "%s is required", schema.Label())
 	}
-	return dataset.Sample{ID: id, Features: f, Label: *req.Label}, nil
+	return snap.NewSample(id, f, *req.Label)
 }
 
 // pathID parses the {id} path parameter: a positive decimal integer.
@@ -209,7 +211,7 @@ func (s *Server) handleGetSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.NotFoundf("no sample with id %d", id))
 			return
 		}
-		w.Header().Set("ETag", x.ETag())
+		w.Header().Set("ETag", etag(x))
 		writeJSON(w, http.StatusOK, snap.Version(), toSampleJSON(snap.Schema(), x))
 	}
 }
@@ -217,7 +219,8 @@ func (s *Server) handleGetSample() http.HandlerFunc {
 // handleCreateSample serves POST /samples.
 func (s *Server) handleCreateSample() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		schema := s.store.Snapshot().Schema()
+		snap := s.store.Snapshot()
+		schema := snap.Schema()
 		req, err := s.decodeSample(w, r, schema)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -227,18 +230,19 @@ func (s *Server) handleCreateSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.Invalidf("id", "id is assigned by the server on POST; use PUT /samples/{id} to choose one"))
 			return
 		}
-		x, err := req.sample(schema, 0)
+		v, err := req.sample(snap, 0)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		x, snap, err := s.store.Create(r.Context(), x.Features, x.Label)
+		x, next, err := s.store.Create(r.Context(), v)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
-		w.Header().Set("ETag", x.ETag())
+		snap = next
+		w.Header().Set("ETag", etag(x))
 		writeJSON(w, http.StatusCreated, snap.Version(), toSampleJSON(schema, x))
 	}
 }
@@ -251,7 +255,8 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		schema := s.store.Snapshot().Schema()
+		snap := s.store.Snapshot()
+		schema := snap.Schema()
 		req, err := s.decodeSample(w, r, schema)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -261,12 +266,18 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.Invalidf("id", "id in the body (%d) differs from the id in the path (%d)", *req.ID, id))
 			return
 		}
-		x, err := req.sample(schema, id)
+		v, err := req.sample(snap, id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		created, snap, err := s.store.Put(r.Context(), x, r.Header.Get("If-Match"))
+		pre, err := precondition(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		x := v.Sample()
+		created, snap, err := s.store.Put(r.Context(), v, pre)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -276,7 +287,7 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			status = http.StatusCreated
 			w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
 		}
-		w.Header().Set("ETag", x.ETag())
+		w.Header().Set("ETag", etag(x))
 		writeJSON(w, status, snap.Version(), toSampleJSON(schema, x))
 	}
 }
@@ -289,7 +300,12 @@ func (s *Server) handleDeleteSample() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		snap, err := s.store.Delete(r.Context(), id, r.Header.Get("If-Match"))
+		pre, err := precondition(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		snap, err := s.store.Delete(r.Context(), id, pre)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -181,7 +182,7 @@ func (p *Pool) run(j *poolJob) {
 
 // errorMessage is the client's message for a job's error.
 func errorMessage(err error) string {
-	if e, ok := err.(*dataset.Error); ok && e.Kind != dataset.KindInternal {
+	if e, ok := errors.AsType[*dataset.Error](err); ok && e.Kind != dataset.KindInternal {
 		return e.Message
 	}
 	return "the job failed: " + err.Error()

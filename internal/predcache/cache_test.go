@@ -76,7 +76,7 @@ func TestLocalCache(t *testing.T) {
 	assert.Equal(t, predcache.Hit, post(cached, named).Header().Get("X-Cache"))
 
 	// A write makes old entries unreachable.
-	_, _, err := store.Create(context.Background(), []float64{5, 3, 1, 0.2}, "setosa")
+	_, _, err := store.Create(context.Background(), valid(t, store, 0, []float64{5, 3, 1, 0.2}, "setosa"))
 	require.NoError(t, err)
 	third := post(cached, body)
 	assert.Equal(t, predcache.Miss, third.Header().Get("X-Cache"))
@@ -123,4 +123,19 @@ func TestLRUEvicts(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 10, c.Len())
+}
+
+// valid checks a sample to write into st's set (Snapshot.NewSample),
+// failing the test if it is not valid.
+func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
+	t.Helper()
+	v, err := st.Snapshot().NewSample(id, f, label)
+	require.NoError(t, err)
+	return v
+}
+
+// validOf is valid for a whole sample.
+func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
+	t.Helper()
+	return valid(t, st, x.ID, x.Features, x.Label)
 }

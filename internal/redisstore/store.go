@@ -139,7 +139,7 @@ func (s *Store) seed(ctx context.Context, initial []dataset.Sample) (bool, error
 	args := make([]any, 0, 1+3*len(initial))
 	args = append(args, s.maxLen)
 	for _, x := range initial {
-		args = append(args, x.ID, encodeSample(x), x.ETag())
+		args = append(args, x.ID, encodeSample(x), revision(x))
 	}
 	n, err := seedScript.Run(ctx, s.rdb, s.keys, args...).Int()
 	if err != nil {
@@ -393,24 +393,29 @@ func (s *Store) mapErr(err error, unavailable string) error {
 	return dataset.Unavailable(unavailable, err)
 }
 
-// check validates a sample against the set's fixed classes before it is
-// sent to Redis, so that Redis never holds a sample a replica cannot apply.
-func check(snap *dataset.Snapshot, x dataset.Sample) error {
-	if x.ID < 1 {
-		return dataset.Invalidf("id", "id must be a positive integer, got %d", x.ID)
+// revision is a sample's revision as Redis keeps it (the scripts compare
+// it).
+func revision(x dataset.Sample) string { return fmt.Sprintf("%016x", uint64(x.Revision())) }
+
+// ifMatch checks pre against this replica's copy of sample id and returns
+// the condition the scripts check again atomically in Redis: "" for none,
+// else the revision the replica saw, so that a sample changed meanwhile
+// through another replica fails the write (for "*" too: stricter than
+// needed, never lax).
+func (s *Store) ifMatch(id int64, pre dataset.Precondition) (string, error) {
+	if pre.None() {
+		return "", nil
 	}
-	if err := snap.Schema().CheckFeatures("features", x.Features); err != nil {
-		return err
+	snap := s.Snapshot()
+	if err := pre.Check(snap, id); err != nil {
+		return "", err
 	}
-	if _, ok := snap.ClassIndex(x.Label); !ok {
-		label := snap.Schema().Label()
-		return dataset.Invalidf(label, "unknown %s %q: want one of %v", label, x.Label, snap.Classes())
-	}
-	return nil
+	cur, _ := snap.Get(id)
+	return revision(cur), nil
 }
 
 func (s *Store) put(ctx context.Context, x dataset.Sample, ifMatch string) (bool, *dataset.Snapshot, error) {
-	res, err := putScript.Run(ctx, s.rdb, s.keys, s.maxLen, x.ID, encodeSample(x), x.ETag(), ifMatch).Int64Slice()
+	res, err := putScript.Run(ctx, s.rdb, s.keys, s.maxLen, x.ID, encodeSample(x), revision(x), ifMatch).Int64Slice()
 	if err != nil {
 		return false, nil, s.mapErr(err, "the change could not be recorded in Redis; it was not applied")
 	}
@@ -419,11 +424,8 @@ func (s *Store) put(ctx context.Context, x dataset.Sample, ifMatch string) (bool
 }
 
 // Create implements dataset.Store.
-func (s *Store) Create(ctx context.Context, f []float64, label string) (dataset.Sample, *dataset.Snapshot, error) {
-	x := dataset.Sample{ID: 1, Features: f, Label: label}
-	if err := check(s.Snapshot(), x); err != nil {
-		return dataset.Sample{}, nil, err
-	}
+func (s *Store) Create(ctx context.Context, v dataset.ValidSample) (dataset.Sample, *dataset.Snapshot, error) {
+	x := v.Sample()
 	for range 5 {
 		id, err := reserveScript.Run(ctx, s.rdb, s.keys).Int64()
 		if err != nil {
@@ -441,15 +443,24 @@ func (s *Store) Create(ctx context.Context, f []float64, label string) (dataset.
 }
 
 // Put implements dataset.Store.
-func (s *Store) Put(ctx context.Context, x dataset.Sample, ifMatch string) (bool, *dataset.Snapshot, error) {
-	if err := check(s.Snapshot(), x); err != nil {
+func (s *Store) Put(ctx context.Context, v dataset.ValidSample, pre dataset.Precondition) (bool, *dataset.Snapshot, error) {
+	x := v.Sample()
+	if x.ID < 1 {
+		return false, nil, dataset.Invalidf("id", "id must be a positive integer, got %d", x.ID)
+	}
+	ifMatch, err := s.ifMatch(x.ID, pre)
+	if err != nil {
 		return false, nil, err
 	}
 	return s.put(ctx, x, ifMatch)
 }
 
 // Delete implements dataset.Store.
-func (s *Store) Delete(ctx context.Context, id int64, ifMatch string) (*dataset.Snapshot, error) {
+func (s *Store) Delete(ctx context.Context, id int64, pre dataset.Precondition) (*dataset.Snapshot, error) {
+	ifMatch, err := s.ifMatch(id, pre)
+	if err != nil {
+		return nil, err
+	}
 	v, err := deleteScript.Run(ctx, s.rdb, s.keys, s.maxLen, id, ifMatch).Uint64()
 	if err != nil {
 		return nil, s.mapErr(err, "the change could not be recorded in Redis; it was not applied")

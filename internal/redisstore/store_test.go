@@ -51,7 +51,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	require.Equal(t, uint64(1), a.Snapshot().Version())
 	require.Equal(t, 150, b.Snapshot().Len())
 
-	x, snap, err := a.Create(ctx, []float64{5, 3, 1.5, 0.2}, "setosa")
+	x, snap, err := a.Create(ctx, valid(t, a, 0, []float64{5, 3, 1.5, 0.2}, "setosa"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(151), x.ID)
 	// Read your writes on the writing replica: no wait.
@@ -65,10 +65,10 @@ func TestReplicasShareWrites(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, x, got)
 
-	created, _, err := b.Put(ctx, dataset.Sample{ID: 151, Features: []float64{6, 3, 4, 1.3}, Label: "versicolor"}, x.ETag())
+	created, _, err := b.Put(ctx, validOf(t, b, dataset.Sample{ID: 151, Features: []float64{6, 3, 4, 1.3}, Label: "versicolor"}), dataset.IfRevision(x.Revision()))
 	require.NoError(t, err)
 	assert.False(t, created)
-	_, err = b.Delete(ctx, 1, "")
+	_, err = b.Delete(ctx, 1, dataset.Precondition{})
 	require.NoError(t, err)
 	as := waitVersion(t, a, 4)
 	_, ok = as.Get(1)
@@ -88,7 +88,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	// A third replica started now loads the current state, not its own set.
 	c := open(t, srv, "t1:")
 	assert.Equal(t, uint64(5), c.Snapshot().Version())
-	x2, _, err := c.Create(ctx, []float64{1, 1, 1, 1}, "virginica")
+	x2, _, err := c.Create(ctx, valid(t, c, 0, []float64{1, 1, 1, 1}, "virginica"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(152), x2.ID)
 }
@@ -103,18 +103,18 @@ func TestWriteErrors(t *testing.T) {
 		write func() error
 		kind  dataset.Kind
 	}{
-		{"delete missing", func() error { _, err := a.Delete(ctx, 999, ""); return err }, dataset.KindNotFound},
+		{"delete missing", func() error { _, err := a.Delete(ctx, 999, dataset.Precondition{}); return err }, dataset.KindNotFound},
 		{"put stale etag", func() error {
-			_, _, err := a.Put(ctx, dataset.Sample{ID: 1, Features: one.Features, Label: "virginica"}, `"0000"`)
+			_, _, err := a.Put(ctx, validOf(t, a, dataset.Sample{ID: 1, Features: one.Features, Label: "virginica"}), dataset.IfRevision(0))
 			return err
 		}, dataset.KindPrecondition},
 		{"put if-match on missing", func() error {
-			_, _, err := a.Put(ctx, dataset.Sample{ID: 500, Features: one.Features, Label: "virginica"}, "*")
+			_, _, err := a.Put(ctx, validOf(t, a, dataset.Sample{ID: 500, Features: one.Features, Label: "virginica"}), dataset.IfExists())
 			return err
 		}, dataset.KindPrecondition},
-		{"delete stale etag", func() error { _, err := a.Delete(ctx, 1, `"0000"`); return err }, dataset.KindPrecondition},
+		{"delete stale etag", func() error { _, err := a.Delete(ctx, 1, dataset.IfRevision(0)); return err }, dataset.KindPrecondition},
 		{"unknown species", func() error {
-			_, _, err := a.Create(ctx, one.Features, "rose")
+			_, err := a.Snapshot().NewSample(0, one.Features, "rose")
 			return err
 		}, dataset.KindInvalid},
 	}
@@ -153,7 +153,7 @@ func TestConcurrentPutsNeverLoseAnUpdate(t *testing.T) {
 					next := cur
 					next.Features = slices.Clone(cur.Features)
 					next.Features[0]++
-					_, _, err := st.Put(ctx, next, cur.ETag())
+					_, _, err := st.Put(ctx, validOf(t, st, next), dataset.IfRevision(cur.Revision()))
 					if err == nil {
 						mu.Lock()
 						succeeded++
@@ -218,7 +218,7 @@ func TestGapTriggersReload(t *testing.T) {
 	require.NoError(t, b.Close()) // b stops following
 	ctx := context.Background()
 	for i := range 20 {
-		_, _, err := a.Create(ctx, []float64{float64(i), 1, 1, 1}, "setosa")
+		_, _, err := a.Create(ctx, valid(t, a, 0, []float64{float64(i), 1, 1, 1}, "setosa"))
 		require.NoError(t, err)
 	}
 	c := srv.Client(t)
@@ -250,7 +250,7 @@ func TestPropagationDelay(t *testing.T) {
 	var delays []time.Duration
 	for i := range 200 {
 		start := time.Now()
-		_, snap, err := a.Create(ctx, []float64{float64(i), 2, 3, 4}, "setosa")
+		_, snap, err := a.Create(ctx, valid(t, a, 0, []float64{float64(i), 2, 3, 4}, "setosa"))
 		require.NoError(t, err)
 		waitVersion(t, b, snap.Version())
 		delays = append(delays, time.Since(start))
@@ -280,8 +280,23 @@ func TestWritesFailWhileRedisIsDown(t *testing.T) {
 	srv := redistest.Start(t)
 	a := open(t, srv, "t8:")
 	srv.Client(t).Shutdown(context.Background()) // answers by closing the connection
-	_, _, err := a.Create(context.Background(), []float64{1, 2, 3, 4}, "setosa")
+	_, _, err := a.Create(context.Background(), valid(t, a, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.Error(t, err)
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Equal(t, 150, a.Snapshot().Len(), "reads still served")
+}
+
+// valid checks a sample to write into st's set (Snapshot.NewSample),
+// failing the test if it is not valid.
+func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
+	t.Helper()
+	v, err := st.Snapshot().NewSample(id, f, label)
+	require.NoError(t, err)
+	return v
+}
+
+// validOf is valid for a whole sample.
+func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
+	t.Helper()
+	return valid(t, st, x.ID, x.Features, x.Label)
 }

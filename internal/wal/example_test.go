@@ -25,8 +25,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	store := dataset.NewMemory(snap, l)
-	s, _, _ := store.Create(context.Background(), []float64{6.1, 2.8, 4.7, 1.2}, "versicolor")
-	store.Delete(context.Background(), 7, "")
+	v, _ := store.Snapshot().NewSample(0, []float64{6.1, 2.8, 4.7, 1.2}, "versicolor")
+	s, _, _ := store.Create(context.Background(), v)
+	store.Delete(context.Background(), 7, dataset.Precondition{})
 	l.Close() // or a crash: every acknowledged write is already on disk
 
 	l, snap, err = wal.Open(dir, loaded, wal.Options{})

@@ -50,19 +50,19 @@ func writes(t *testing.T, m *dataset.Memory) []state {
 		require.NoError(t, err)
 		out = append(out, stateOf(m.Snapshot()))
 	}
-	_, _, err := m.Create(ctx, []float64{5.1, 3.5, 1.4, 0.2}, "setosa")
+	_, _, err := m.Create(ctx, valid(t, m, 0, []float64{5.1, 3.5, 1.4, 0.2}, "setosa"))
 	step(err)
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 500, Features: []float64{6.1, 2.9, 4.7, 1.4}, Label: "versicolor"}, "")
+	_, _, err = m.Put(ctx, validOf(t, m, dataset.Sample{ID: 500, Features: []float64{6.1, 2.9, 4.7, 1.4}, Label: "versicolor"}), dataset.Precondition{})
 	step(err)
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 3, Features: []float64{0.1, -2.5, 1e-9, 7.25}, Label: "virginica"}, "")
+	_, _, err = m.Put(ctx, validOf(t, m, dataset.Sample{ID: 3, Features: []float64{0.1, -2.5, 1e-9, 7.25}, Label: "virginica"}), dataset.Precondition{})
 	step(err)
-	_, err = m.Delete(ctx, 7, "")
+	_, err = m.Delete(ctx, 7, dataset.Precondition{})
 	step(err)
 	_, err = m.Reset(ctx)
 	step(err)
-	_, _, err = m.Create(ctx, []float64{7.7, 3.8, 6.7, 2.2}, "virginica")
+	_, _, err = m.Create(ctx, valid(t, m, 0, []float64{7.7, 3.8, 6.7, 2.2}, "virginica"))
 	step(err)
-	_, err = m.Delete(ctx, 1, "")
+	_, err = m.Delete(ctx, 1, dataset.Precondition{})
 	step(err)
 	return out
 }
@@ -221,7 +221,7 @@ func TestRecordedSetWinsOverLoaded(t *testing.T) {
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
 	m := dataset.NewMemory(snap, l)
-	_, err := m.Delete(context.Background(), 150, "")
+	_, err := m.Delete(context.Background(), 150, dataset.Precondition{})
 	require.NoError(t, err)
 	_, err = m.Reset(context.Background())
 	require.NoError(t, err)
@@ -276,12 +276,12 @@ func TestDiskFailureRefusesWrites(t *testing.T) {
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
 	m := dataset.NewMemory(snap, l)
-	_, err := m.Delete(context.Background(), 1, "")
+	_, err := m.Delete(context.Background(), 1, dataset.Precondition{})
 	require.NoError(t, err)
 	before := m.Snapshot()
 
 	l.f.Close() // the disk goes away under the log
-	_, err = m.Delete(context.Background(), 2, "")
+	_, err = m.Delete(context.Background(), 2, dataset.Precondition{})
 	require.Error(t, err)
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err), "a failed journal is a 503, not a 500")
 	assert.Same(t, before, m.Snapshot(), "a change that was not recorded is not applied")
@@ -311,7 +311,7 @@ func BenchmarkWrite(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				s := dataset.Sample{ID: int64(1 + i%150), Features: []float64{5, 3, 1.5, float64(i%20) / 10}, Label: "setosa"}
-				if _, _, err := m.Put(ctx, s, ""); err != nil {
+				if _, _, err := m.Put(ctx, validOf(b, m, s), dataset.Precondition{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -333,9 +333,9 @@ func TestRecoversSchemaAndScaler(t *testing.T) {
 		l, snap, err := Open(dir, first, Options{CompactEvery: every})
 		require.NoError(t, err)
 		m := dataset.NewMemory(snap, l)
-		_, _, err = m.Create(context.Background(), []float64{0.1 + 0.2, 1e-9}, "benign")
+		_, _, err = m.Create(context.Background(), valid(t, m, 0, []float64{0.1 + 0.2, 1e-9}, "benign"))
 		require.NoError(t, err)
-		_, err = m.Delete(context.Background(), 1, "")
+		_, err = m.Delete(context.Background(), 1, dataset.Precondition{})
 		require.NoError(t, err)
 		want := stateOf(m.Snapshot())
 		require.NoError(t, l.Close())
@@ -347,4 +347,46 @@ func TestRecoversSchemaAndScaler(t *testing.T) {
 		assert.Equal(t, want, stateOf(got))
 		require.NoError(t, l2.Close())
 	}
+}
+
+// valid checks a sample to write into st's set (Snapshot.NewSample),
+// failing the test if it is not valid.
+func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
+	t.Helper()
+	v, err := st.Snapshot().NewSample(id, f, label)
+	require.NoError(t, err)
+	return v
+}
+
+// validOf is valid for a whole sample.
+func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
+	t.Helper()
+	return valid(t, st, x.ID, x.Features, x.Label)
+}
+
+// TestLargestIDSurvivesARestart puts the largest possible id, then enough
+// writes for a compaction, and restarts: the directory opens again, and a
+// create says no id is left instead of overflowing.
+func TestLargestIDSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l, snap := open(t, dir, Options{})
+	m := dataset.NewMemory(snap, l)
+	_, _, err := m.Put(ctx, valid(t, m, math.MaxInt64, []float64{5, 3, 1, 0.2}, "setosa"), dataset.Precondition{})
+	require.NoError(t, err)
+	for i := range 1100 {
+		_, _, err := m.Put(ctx, valid(t, m, int64(1+i%150), []float64{5, 3, 1, float64(i%20) / 10}, "setosa"), dataset.Precondition{})
+		require.NoError(t, err)
+	}
+	_, _, err = m.Create(ctx, valid(t, m, 0, []float64{5, 3, 1, 0.2}, "setosa"))
+	assert.ErrorIs(t, err, dataset.ErrNoIDLeft)
+	want := stateOf(m.Snapshot())
+	require.NoError(t, l.Close())
+
+	l2, got := open(t, dir, Options{})
+	assert.Equal(t, want, stateOf(got))
+	assert.Zero(t, got.NextID(), "no id is left")
+	m2 := dataset.NewMemory(got, l2)
+	_, _, err = m2.Create(ctx, valid(t, m2, 0, []float64{5, 3, 1, 0.2}, "setosa"))
+	assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
 }
