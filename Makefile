@@ -68,14 +68,16 @@ vuln:
 	  test "$$n" -gt 1000 || { echo "the vulnerability database is suspiciously small"; exit 1; }
 	$(TOOLS_BIN)/govulncheck -db file://$(VULNDB) $(PKGS)
 
-## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
+## fuzz: run every fuzz target of the module for FUZZTIME (their seeds already run in make test);
+## the targets are found by go test -list, so a new one is never left out
 FUZZTIME  ?= 30s
 FUZZFLAGS ?=
-FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/dataset FuzzReplay:./internal/wal
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
-	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $(FUZZFLAGS) $$pkg; done
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for name in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $(FUZZFLAGS) $$pkg; \
+	  done; done
 
 ## soak: the long variants of the crash, load and shutdown tests against the real binary (race-enabled)
 soak:

@@ -278,8 +278,17 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		RateLimit:      c.RateLimit,
 		RateWindow:     c.RateWindow,
 		MaxHeavy:       c.MaxHeavy,
-		HeavyWait:      c.HeavyWait,
+		HeavyWait:      c.heavyWait(),
 	}
+}
+
+// heavyWait is -max-inflight-wait for the API, where 0 would mean its
+// default: 0 here means no wait.
+func (c *config) heavyWait() time.Duration {
+	if c.HeavyWait == 0 {
+		return httpapi.NoWait
+	}
+	return c.HeavyWait
 }
 
 // logger returns the logger the settings ask for.

@@ -69,8 +69,8 @@ func (s *Schema) CheckFeatures(field string, f []float64) error {
 	return nil
 }
 
-// Classes returns the sorted, distinct labels of samples.
-func Classes(samples []Sample) []string {
+// classes returns the sorted, distinct labels of samples.
+func classes(samples []Sample) []string {
 	seen := map[string]bool{}
 	var cs []string
 	last := ""

@@ -73,7 +73,7 @@ func newSnapshot(schema *Schema, initial []Sample, scaler func() Scaler) (*Snaps
 	if len(initial) == 0 {
 		return nil, errors.New("a training set needs at least one sample")
 	}
-	classes := Classes(initial)
+	classes := classes(initial)
 	if len(classes) > MaxClasses {
 		return nil, fmt.Errorf("%d classes: at most %d are supported", len(classes), MaxClasses)
 	}

@@ -131,7 +131,7 @@ func (s *Server) handleCreateJob() http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Location", "/jobs/"+j.ID)
-		writeJSON(w, http.StatusAccepted, 0, j)
+		writeJSON(w, http.StatusAccepted, 0, jobJSON(j))
 	}
 }
 
@@ -187,7 +187,7 @@ func (s *Server) handleGetJob() http.HandlerFunc {
 			w.Header().Set("Retry-After", "1")
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, 0, j)
+		writeJSON(w, http.StatusOK, 0, jobJSON(j))
 	}
 }
 
@@ -200,6 +200,6 @@ func (s *Server) handleCancelJob() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, 0, j)
+		writeJSON(w, http.StatusOK, 0, jobJSON(j))
 	}
 }

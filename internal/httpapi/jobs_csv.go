@@ -141,7 +141,7 @@ func (s *Server) handleJobResult() http.HandlerFunc {
 		}
 		switch format {
 		case "", "json":
-			writeJSONBytes(w, http.StatusOK, 0, append(j.Result, '\n'))
+			writeJSONBytes(w, http.StatusOK, 0, append(resultJSON(j.Result), '\n'))
 		case "csv":
 			b, err := resultCSV(j)
 			if err != nil {
@@ -157,63 +157,62 @@ func (s *Server) handleJobResult() http.HandlerFunc {
 	}
 }
 
-// resultCSV converts a job's JSON result into CSV: one line per row of a
-// batch (row, species, tie, then the probability of each class), or one
-// line per setting of an evaluation.
+// resultCSV writes a job's result as CSV: one line per row of a batch
+// (row, the label, tie, then the probability of each class), or one line
+// per setting of an evaluation.
 func resultCSV(j jobs.Job) ([]byte, error) {
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	switch j.Type {
-	case jobs.TypeBatchPredict:
-		var res struct {
-			Predictions []struct {
-				Species       string             `json:"species"`
-				Probabilities map[string]float64 `json:"probabilities"`
-				Tie           bool               `json:"tie"`
-			} `json:"predictions"`
-		}
-		if err := json.Unmarshal(j.Result, &res); err != nil {
-			return nil, err
-		}
-		var classes []string
-		if len(res.Predictions) > 0 {
-			for c := range res.Predictions[0].Probabilities {
-				classes = append(classes, c)
-			}
-			slices.Sort(classes)
-		}
-		head := []string{"row", "species", "tie"}
-		for _, c := range classes {
+	switch res := j.Result; {
+	case res.Batch != nil:
+		b := res.Batch
+		head := []string{"row", b.Label, "tie"}
+		for _, c := range b.Classes {
 			head = append(head, "p_"+c)
 		}
 		cw.Write(head)
-		for i, p := range res.Predictions {
-			rec := []string{strconv.Itoa(i), p.Species, strconv.FormatBool(p.Tie)}
-			for _, c := range classes {
-				rec = append(rec, f(p.Probabilities[c]))
+		for i, p := range b.Predictions {
+			rec := []string{strconv.Itoa(i), b.Classes[p.Class], strconv.FormatBool(p.Tie)}
+			for _, v := range p.Probabilities {
+				rec = append(rec, f(v))
 			}
 			cw.Write(rec)
 		}
-	case jobs.TypeEvaluate:
-		var res struct {
-			Results []struct {
-				K        int     `json:"k"`
-				Metric   string  `json:"metric"`
-				Weights  string  `json:"weights"`
-				Accuracy float64 `json:"accuracy"`
-				Correct  int     `json:"correct"`
-				Total    int     `json:"total"`
-			} `json:"results"`
-		}
-		if err := json.Unmarshal(j.Result, &res); err != nil {
-			return nil, err
-		}
+	case res.Evaluate != nil:
 		cw.Write([]string{"k", "metric", "weights", "accuracy", "correct", "total"})
-		for _, r := range res.Results {
+		for _, r := range res.Evaluate.Results {
 			cw.Write([]string{strconv.Itoa(r.K), r.Metric, r.Weights, f(r.Accuracy), strconv.Itoa(r.Correct), strconv.Itoa(r.Total)})
 		}
 	}
 	cw.Flush()
 	return buf.Bytes(), cw.Error()
+}
+
+// resultJSON encodes a job's result: a batch as a POST /predict batch
+// answer (by the same encoder), an evaluation as it is.
+func resultJSON(res *jobs.Result) json.RawMessage {
+	switch {
+	case res == nil:
+		return nil
+	case res.Batch != nil:
+		b := res.Batch
+		out := appendBatch(nil, wireNamesFor(b.Label, b.Classes), b.Predictions, &b.Query, b.DatasetVersion)
+		return bytes.TrimSuffix(out, []byte("\n"))
+	default:
+		out, err := json.Marshal(res.Evaluate)
+		if err != nil {
+			panic(err) // a plain struct of numbers and strings always encodes
+		}
+		return out
+	}
+}
+
+// jobJSON is a job on the wire, its result encoded by resultJSON.
+func jobJSON(j jobs.Job) any {
+	type job jobs.Job
+	return struct {
+		job
+		Result json.RawMessage `json:"result,omitempty"`
+	}{job(j), resultJSON(j.Result)}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/irisknn/irisknn/internal/dataset"
-	"github.com/irisknn/irisknn/internal/knn"
 )
 
 // metrics are the service's Prometheus metrics. They live in the registry
@@ -171,12 +170,24 @@ func (m *metrics) reject(reason string) {
 	m.rejected.WithLabelValues(reason).Inc()
 }
 
-// observePrediction counts one single prediction.
-func (m *metrics) observePrediction(classes []string, pr *knn.Prediction) {
+// observeAnswer counts an answer's rows by predicted class, and a batch's
+// size: where the answer is made, so answers from a cache count too.
+func (m *metrics) observeAnswer(classes []string, batch bool, a *PredictAnswer) {
 	if m == nil {
 		return
 	}
-	m.species(classes[pr.Class]).Inc()
+	if !batch {
+		m.species(classes[a.Class]).Inc()
+		return
+	}
+	rows := 0
+	for c, n := range a.Counts {
+		if n > 0 {
+			m.species(classes[c]).Add(float64(n))
+			rows += n
+		}
+	}
+	m.batchSize.Observe(float64(rows))
 }
 
 // species returns the prediction counter of one species, looked up in the
@@ -187,21 +198,4 @@ func (m *metrics) species(name string) prometheus.Counter {
 	}
 	c, _ := m.speciesCache.LoadOrStore(name, m.predictions.WithLabelValues(name))
 	return c.(prometheus.Counter)
-}
-
-// observeBatch counts a batch's rows by predicted class and its size.
-func (m *metrics) observeBatch(classes []string, out []knn.Prediction) {
-	if m == nil {
-		return
-	}
-	m.batchSize.Observe(float64(len(out)))
-	counts := make([]int, len(classes))
-	for i := range out {
-		counts[out[i].Class]++
-	}
-	for c, n := range counts {
-		if n > 0 {
-			m.species(classes[c]).Add(float64(n))
-		}
-	}
 }

@@ -162,21 +162,20 @@ var batchPool = sync.Pool{New: func() any { return new(batchScratch) }}
 const maxPooledNeighbors = 1 << 16
 
 // computeSingle computes and encodes a single prediction.
-func (s *Server) computeSingle(req PredictRequest) ([]byte, error) {
+func (s *Server) computeSingle(req PredictRequest) (PredictAnswer, error) {
 	snap, q := req.Snapshot, req.Query
 	names := wireNamesOf(snap)
 	pr := predictionPool.Get().(*knn.Prediction)
 	defer predictionPool.Put(pr)
 	if err := snap.Predict(pr, req.Features, q); err != nil {
-		return nil, err
+		return PredictAnswer{}, err
 	}
-	s.metrics.observePrediction(snap.Classes(), pr)
 	b := make([]byte, 0, 512)
-	return appendPrediction(b, names, pr, &q, snap.Version()), nil
+	return PredictAnswer{Body: appendPrediction(b, names, pr, &q, snap.Version()), Class: pr.Class}, nil
 }
 
 // computeBatch computes and encodes a batch of predictions.
-func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, error) {
+func (s *Server) computeBatch(ctx context.Context, req PredictRequest) (PredictAnswer, error) {
 	snap, q, fs := req.Snapshot, req.Query, req.Instances
 	names := wireNamesOf(snap)
 	n := len(fs)
@@ -197,10 +196,19 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, 
 		out[i].Probabilities = probs[i*nc : i*nc : (i+1)*nc]
 	}
 	if err := snap.PredictBatch(ctx, out, fs, q); err != nil {
-		return nil, err
+		return PredictAnswer{}, err
 	}
-	s.metrics.observeBatch(snap.Classes(), out)
-	b := make([]byte, 0, 64+n*(200+60*q.K))
+	counts := make([]int, nc)
+	for i := range out {
+		counts[out[i].Class]++
+	}
+	b := appendBatch(make([]byte, 0, 64+n*(200+60*q.K)), names, out, &q, snap.Version())
+	return PredictAnswer{Body: b, Counts: counts}, nil
+}
+
+// appendBatch appends a batch answer: the predictions in row order, then
+// the settings and dataset version once.
+func appendBatch(b []byte, names *wireNames, out []knn.Prediction, q *knn.Query, version uint64) []byte {
 	b = append(b, `{"predictions":[`...)
 	for i := range out {
 		if i > 0 {
@@ -209,7 +217,7 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, 
 		b = appendPrediction(b, names, &out[i], nil, 0)
 	}
 	b = append(b, ']')
-	return appendSettings(b, &q, snap.Version()), nil
+	return appendSettings(b, q, version)
 }
 
 // appendPrediction appends one prediction as a JSON object. With q non-nil
@@ -287,7 +295,7 @@ func appendFloat(b []byte, f float64) []byte {
 // (with its colon) and the class names. They change only when a different
 // dataset is loaded, so the last ones are kept.
 type wireNames struct {
-	schema  *dataset.Schema
+	name    string // the label's name
 	classes []string
 	label   []byte   // "species":
 	quoted  [][]byte // the classes, quoted
@@ -297,11 +305,15 @@ var lastWireNames atomic.Pointer[wireNames]
 
 // wireNamesOf returns the wire names of snap's schema and classes.
 func wireNamesOf(snap *dataset.Snapshot) *wireNames {
-	schema, classes := snap.Schema(), snap.Classes()
-	if c := lastWireNames.Load(); c != nil && c.schema == schema && sameStrings(c.classes, classes) {
+	return wireNamesFor(snap.Schema().Label(), snap.Classes())
+}
+
+// wireNamesFor returns the wire names of a label and classes.
+func wireNamesFor(label string, classes []string) *wireNames {
+	if c := lastWireNames.Load(); c != nil && c.name == label && sameStrings(c.classes, classes) {
 		return c
 	}
-	c := &wireNames{schema: schema, classes: classes, label: append(quoteJSON(schema.Label()), ':'), quoted: make([][]byte, len(classes))}
+	c := &wireNames{name: label, classes: classes, label: append(quoteJSON(label), ':'), quoted: make([][]byte, len(classes))}
 	for i, name := range classes {
 		c.quoted[i] = quoteJSON(name)
 	}

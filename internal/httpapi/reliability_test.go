@@ -253,3 +253,35 @@ func TestMetrics(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, n)
 }
+
+// TestZeroConfigIsTheDefaults checks that Config{} behaves as
+// DefaultConfig: a batch that finds the only slot taken waits for it (the
+// default 250 ms) rather than failing at once, and NoWait fails at once.
+func TestZeroConfigIsTheDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		want int
+	}{{0, http.StatusOK}, {httpapi.NoWait, http.StatusServiceUnavailable}} {
+		a := apitest.Start(t, httpapi.Config{MaxHeavy: 1, HeavyWait: tc.wait}, nil)
+		batch := `{"instances":[` + strings.Repeat(`[5.1,3.5,1.4,0.2],`, 99) + `[6,3,5,2]]}`
+		release := make(chan struct{})
+		body := &slowBody{first: []byte(batch[:100]), rest: []byte(batch[100:]), release: release, started: make(chan struct{})}
+		req, err := http.NewRequest("POST", a.URL+"/predict", body)
+		require.NoError(t, err)
+		req.ContentLength = int64(len(batch))
+		req.Header.Set("Content-Type", "application/json")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		<-body.started
+		time.Sleep(20 * time.Millisecond) // the first batch holds the slot
+		go func() { time.Sleep(50 * time.Millisecond); close(release) }()
+		r := a.Do("POST", "/predict", batch)
+		assert.Equal(t, tc.want, r.Status, "HeavyWait %v: %s", tc.wait, r.Body)
+		<-done
+	}
+}

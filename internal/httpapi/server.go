@@ -23,7 +23,7 @@ import (
 )
 
 // Config holds the API's settings. The zero value of a field means its
-// default (see DefaultConfig).
+// default (see DefaultConfig), so Config{} is the documented defaults.
 type Config struct {
 	DefaultK       int          // k when a request gives none
 	DefaultMetric  knn.Metric   // metric when a request gives none
@@ -48,13 +48,17 @@ type Config struct {
 	RateWindow time.Duration
 	// MaxHeavy is the most batch predictions in flight at once. A batch that
 	// finds every slot taken waits up to HeavyWait for one, then is answered
-	// 503 with Retry-After.
+	// 503 with Retry-After. HeavyWait 0 is the default (250 ms), NoWait
+	// does not wait.
 	MaxHeavy  int
 	HeavyWait time.Duration
 	// Metrics is the registry the API's metrics go into, served at
 	// GET /metrics; nil makes a private one.
 	Metrics *prometheus.Registry
 }
+
+// NoWait is the HeavyWait of a server whose batches never wait for a slot.
+const NoWait time.Duration = -1
 
 // DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
 // batches of up to 10,000 rows, bodies up to 8 MiB, any origin, no API key,
@@ -100,6 +104,12 @@ func (c *Config) fill() {
 	}
 	if c.MaxHeavy <= 0 {
 		c.MaxHeavy = d.MaxHeavy
+	}
+	switch {
+	case c.HeavyWait == 0:
+		c.HeavyWait = d.HeavyWait
+	case c.HeavyWait < 0:
+		c.HeavyWait = 0
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()

@@ -55,11 +55,11 @@ type payload struct {
 // while it runs, then its final state and result. asynq keeps the last
 // record written for the retention time.
 type record struct {
-	Status     Status          `json:"status"`
-	Progress   float64         `json:"progress"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
-	Result     json.RawMessage `json:"result,omitempty"`
+	Status     Status     `json:"status"`
+	Progress   float64    `json:"progress"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Result     *Result    `json:"result,omitempty"`
 }
 
 // Asynq is a Queue that enqueues jobs in Redis with asynq; `irisd worker`

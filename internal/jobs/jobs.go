@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -49,16 +48,16 @@ func (s Status) Final() bool {
 
 // Job is the state of a job as clients see it.
 type Job struct {
-	ID         string          `json:"id"`
-	Type       Type            `json:"type"`
-	Status     Status          `json:"status"`
-	Progress   float64         `json:"progress"` // 0..1
-	CreatedAt  time.Time       `json:"created_at"`
-	StartedAt  *time.Time      `json:"started_at,omitempty"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
-	Attempts   int             `json:"attempts,omitempty"` // runs started after a failure (retries)
-	Result     json.RawMessage `json:"result,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	ID         string     `json:"id"`
+	Type       Type       `json:"type"`
+	Status     Status     `json:"status"`
+	Progress   float64    `json:"progress"` // 0..1
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Attempts   int        `json:"attempts,omitempty"` // runs started after a failure (retries)
+	Result     *Result    `json:"result,omitempty"`
+	Error      string     `json:"error,omitempty"`
 }
 
 // Spec is what a job must do: its type and the input of that type.

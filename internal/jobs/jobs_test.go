@@ -66,7 +66,7 @@ func TestEvaluateByHand(t *testing.T) {
 	b, err := r.Run(context.Background(), jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e}, func(float64) {})
 	require.NoError(t, err)
 	var res evalResult
-	require.NoError(t, json.Unmarshal(b, &res))
+	require.NoError(t, json.Unmarshal(evalJSON(t, b), &res))
 	require.Len(t, res.Results, 6)
 	want := []struct {
 		k         int
@@ -103,7 +103,7 @@ func TestEvaluateByHand(t *testing.T) {
 	e = jobs.Evaluate{KMin: 1, KMax: 1, Metrics: []knn.Metric{knn.Manhattan}, Weights: []knn.Weights{knn.Uniform}, Folds: 2}
 	b, err = r.Run(context.Background(), jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e}, func(float64) {})
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &res))
+	require.NoError(t, json.Unmarshal(evalJSON(t, b), &res))
 	assert.Equal(t, 4, res.Results[0].Correct)
 	assert.Equal(t, "2-fold", res.Validation)
 }
@@ -119,7 +119,7 @@ func TestEvaluateIrisDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, last)
 	var res evalResult
-	require.NoError(t, json.Unmarshal(b, &res))
+	require.NoError(t, json.Unmarshal(evalJSON(t, b), &res))
 	assert.Len(t, res.Results, 30*2*2)
 	assert.Equal(t, 150, res.Samples)
 	// Leave-one-out accuracy of k-NN on Iris is well known to be 0.93..0.98.
@@ -200,15 +200,10 @@ func testQueue(t *testing.T, q jobs.Queue, timeout time.Duration) {
 		assert.Equal(t, 1.0, j.Progress)
 		require.NotNil(t, j.StartedAt)
 		require.NotNil(t, j.FinishedAt)
-		var res struct {
-			Predictions []struct {
-				Species string `json:"species"`
-			} `json:"predictions"`
-			K int `json:"k"`
-		}
-		require.NoError(t, json.Unmarshal(j.Result, &res))
-		assert.Len(t, res.Predictions, 3000)
-		assert.Equal(t, 5, res.K)
+		require.NotNil(t, j.Result.Batch)
+		assert.Len(t, j.Result.Batch.Predictions, 3000)
+		assert.Equal(t, 5, j.Result.Batch.Query.K)
+		assert.Equal(t, "species", j.Result.Batch.Label)
 	})
 	t.Run("evaluate with progress", func(t *testing.T) {
 		e := jobs.DefaultEvaluate()
@@ -218,7 +213,8 @@ func testQueue(t *testing.T, q jobs.Queue, timeout time.Duration) {
 		require.NoError(t, err)
 		j, progress := waitFinal(t, q, j.ID, timeout)
 		require.Equal(t, jobs.StatusSucceeded, j.Status, j.Error)
-		assert.Contains(t, string(j.Result), `"best"`)
+		require.NotNil(t, j.Result.Evaluate)
+		assert.Len(t, j.Result.Evaluate.Results, 100*3*2)
 		t.Logf("progress seen: %v", progress)
 	})
 	t.Run("cancel", func(t *testing.T) {
@@ -271,4 +267,13 @@ func TestPoolRetention(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	_, err = p.Get(context.Background(), j.ID)
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
+}
+
+// evalJSON returns an evaluation result as JSON.
+func evalJSON(t *testing.T, res *jobs.Result) []byte {
+	t.Helper()
+	require.NotNil(t, res.Evaluate)
+	b, err := json.Marshal(res.Evaluate)
+	require.NoError(t, err)
+	return b
 }

@@ -126,7 +126,7 @@ func (p *Pool) expire() {
 }
 
 // finish records a final status; p.mu held.
-func (p *Pool) finish(j *poolJob, st Status, result []byte, msg string) {
+func (p *Pool) finish(j *poolJob, st Status, result *Result, msg string) {
 	now := time.Now().UTC()
 	j.job.Status, j.job.FinishedAt, j.job.Result, j.job.Error = st, &now, result, msg
 	if st == StatusSucceeded {

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,9 +23,26 @@ type Runner struct {
 	ProgressEvery time.Duration
 }
 
-// Run does spec's work and returns its result as JSON. progress is called
-// with the share done (0..1) as the work goes on. A cancelled ctx stops it.
-func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (json.RawMessage, error) {
+// Result is what a job produced, as domain values: the API formats them
+// (with the encoding of every prediction), the queues keep them.
+type Result struct {
+	Batch    *BatchResult    `json:"batch,omitempty"`
+	Evaluate *EvaluateResult `json:"evaluate,omitempty"`
+}
+
+// BatchResult is the outcome of a batch prediction: a prediction per row,
+// in input order, with the query and the set that made them.
+type BatchResult struct {
+	Predictions    []knn.Prediction `json:"predictions"`
+	Query          knn.Query        `json:"query"`
+	DatasetVersion uint64           `json:"dataset_version"`
+	Label          string           `json:"label"`   // the schema's label name
+	Classes        []string         `json:"classes"` // what the predictions' classes index
+}
+
+// Run does spec's work and returns its result. progress is called with the
+// share done (0..1) as the work goes on. A cancelled ctx stops it.
+func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (*Result, error) {
 	snap := r.Data.Snapshot()
 	if err := spec.Check(snap); err != nil {
 		return nil, err
@@ -43,91 +59,57 @@ func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (js
 		}
 	}
 	var (
-		v   any
+		res Result
 		err error
 	)
 	switch spec.Type {
 	case TypeBatchPredict:
-		v, err = batchPredict(ctx, snap, spec.Batch, report)
+		res.Batch, err = batchPredict(ctx, snap, spec.Batch, report)
 	case TypeEvaluate:
-		v, err = evaluate(ctx, snap, spec.Evaluate, report)
+		res.Evaluate, err = evaluate(ctx, snap, spec.Evaluate, report)
 	}
 	if err != nil {
 		return nil, err
 	}
 	progress(1)
-	return json.Marshal(v)
+	return &res, nil
 }
-
-// The result of a batch prediction: the shape of a POST /predict batch.
-type (
-	batchResult struct {
-		Predictions    []predictionJSON `json:"predictions"`
-		K              int              `json:"k"`
-		Metric         string           `json:"metric"`
-		Weights        string           `json:"weights"`
-		DatasetVersion uint64           `json:"dataset_version"`
-	}
-	predictionJSON struct {
-		Species       string             `json:"species"`
-		Probabilities map[string]float64 `json:"probabilities"`
-		Neighbors     []neighborJSON     `json:"neighbors"`
-		Tie           bool               `json:"tie"`
-	}
-	neighborJSON struct {
-		ID       int64   `json:"id"`
-		Species  string  `json:"species"`
-		Distance float64 `json:"distance"`
-	}
-)
 
 // batchChunk is the number of rows classified between progress reports and
 // cancellation checks.
 const batchChunk = 1024
 
-func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, report func(done, total int)) (*batchResult, error) {
-	classes := snap.Classes()
+func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, report func(done, total int)) (*BatchResult, error) {
 	n := len(b.Instances)
-	res := &batchResult{Predictions: make([]predictionJSON, 0, n), K: b.Query.K,
-		Metric: b.Query.Metric.String(), Weights: b.Query.Weights.String(), DatasetVersion: snap.Version()}
-	out := make([]knn.Prediction, min(batchChunk, n))
+	res := &BatchResult{Predictions: make([]knn.Prediction, n), Query: b.Query, DatasetVersion: snap.Version(),
+		Label: snap.Schema().Label(), Classes: snap.Classes()}
 	for lo := 0; lo < n; lo += batchChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		hi := min(lo+batchChunk, n)
-		chunk := out[:hi-lo]
-		if err := snap.PredictBatch(ctx, chunk, b.Instances[lo:hi], b.Query); err != nil {
+		if err := snap.PredictBatch(ctx, res.Predictions[lo:hi], b.Instances[lo:hi], b.Query); err != nil {
 			return nil, err
-		}
-		for _, pr := range chunk {
-			p := predictionJSON{Species: classes[pr.Class], Tie: pr.Tie,
-				Probabilities: make(map[string]float64, len(classes)), Neighbors: make([]neighborJSON, len(pr.Neighbors))}
-			for c, v := range pr.Probabilities {
-				p.Probabilities[classes[c]] = v
-			}
-			for i, nb := range pr.Neighbors {
-				p.Neighbors[i] = neighborJSON{ID: nb.ID, Species: classes[nb.Label], Distance: nb.Distance}
-			}
-			res.Predictions = append(res.Predictions, p)
 		}
 		report(hi, n)
 	}
 	return res, nil
 }
 
-// The result of an evaluation.
+// The result of an evaluation: JSON as the API answers it.
 type (
-	evaluateResult struct {
+	// EvaluateResult is the accuracy of every setting, and the best.
+	EvaluateResult struct {
 		DatasetVersion uint64          `json:"dataset_version"`
 		Samples        int             `json:"samples"`
 		Classes        []string        `json:"classes"`
 		Validation     string          `json:"validation"` // "leave-one-out" or "N-fold"
 		Folds          int             `json:"folds"`
-		Results        []settingResult `json:"results"`
-		Best           settingResult   `json:"best"`
+		Results        []SettingResult `json:"results"`
+		Best           SettingResult   `json:"best"`
 	}
-	settingResult struct {
+	// SettingResult is the accuracy of one k, metric and weighting.
+	SettingResult struct {
 		K        int     `json:"k"`
 		Metric   string  `json:"metric"`
 		Weights  string  `json:"weights"`
@@ -143,7 +125,7 @@ type (
 // per held-out sample, the KMax nearest training samples; every k and
 // weighting then classifies from a prefix of that list, so the sweep costs
 // one neighbour search per sample and metric, not per setting.
-func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report func(done, total int)) (*evaluateResult, error) {
+func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report func(done, total int)) (*EvaluateResult, error) {
 	// The samples in the space distances are measured in: scaled, when the
 	// set is.
 	var samples []dataset.Sample
@@ -159,7 +141,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 	for i, x := range samples {
 		label[i], _ = snap.ClassIndex(x.Label)
 	}
-	res := &evaluateResult{DatasetVersion: snap.Version(), Samples: n, Classes: classes, Folds: e.Folds, Validation: "leave-one-out"}
+	res := &EvaluateResult{DatasetVersion: snap.Version(), Samples: n, Classes: classes, Folds: e.Folds, Validation: "leave-one-out"}
 	if e.Folds > 0 {
 		res.Validation = fmt.Sprintf("%d-fold", e.Folds)
 	}
@@ -235,7 +217,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 		for w, weights := range e.Weights {
 			for k := range nk {
 				c := conf[m][w][k]
-				r := settingResult{K: e.KMin + k, Metric: metric.String(), Weights: weights.String(), Total: n, Confusion: make([][]int, nc)}
+				r := SettingResult{K: e.KMin + k, Metric: metric.String(), Weights: weights.String(), Total: n, Confusion: make([][]int, nc)}
 				for a := range nc {
 					r.Confusion[a] = c[a*nc : (a+1)*nc]
 					r.Correct += c[a*nc+a]
@@ -257,7 +239,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 // better reports whether a beats b: a higher accuracy, or an equal one with
 // a smaller k. Results are produced metric by metric, weighting by
 // weighting, so an equal earlier result keeps its place.
-func better(a, b settingResult) bool {
+func better(a, b SettingResult) bool {
 	if a.Correct != b.Correct {
 		return a.Correct > b.Correct
 	}

@@ -102,18 +102,24 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	if work < c.opt.MinWork {
 		return c.next.Predict(ctx, req)
 	}
-	k := Key(&req)
+	k := key(&req)
 	if b, ok := c.lru.get(k); ok {
-		return httpapi.PredictAnswer{Body: b, Cache: Hit}, nil
+		if a, ok := decodeAnswer(b); ok {
+			a.Cache = Hit
+			return a, nil
+		}
 	}
 	shared := c.opt.Redis != nil && work >= c.opt.RedisMinWork
-	rkey := c.opt.Prefix + hex.EncodeToString(k[:])
+	rkey := c.opt.Prefix + answerFormat + hex.EncodeToString(k[:])
 	if shared {
 		b, err := c.opt.Redis.Get(ctx, rkey).Bytes()
 		switch {
 		case err == nil:
-			c.lru.add(k, b)
-			return httpapi.PredictAnswer{Body: b, Cache: HitRedis}, nil
+			if a, ok := decodeAnswer(b); ok {
+				c.lru.add(k, b)
+				a.Cache = HitRedis
+				return a, nil
+			}
 		case err != redis.Nil:
 			c.opt.Logger.Warn("predcache: redis get failed", "error", err.Error())
 		}
@@ -122,9 +128,10 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	if err != nil {
 		return a, err
 	}
-	c.lru.add(k, a.Body)
+	b := encodeAnswer(a)
+	c.lru.add(k, b)
 	if shared {
-		if err := c.opt.Redis.Set(ctx, rkey, a.Body, c.opt.RedisTTL).Err(); err != nil {
+		if err := c.opt.Redis.Set(ctx, rkey, b, c.opt.RedisTTL).Err(); err != nil {
 			c.opt.Logger.Warn("predcache: redis set failed", "error", err.Error())
 		}
 	}
@@ -132,9 +139,47 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	return a, nil
 }
 
-// Key returns the cache key of a request: a hash of the dataset version and
+// answerFormat names the encoding of cached answers in Redis keys, so that
+// replicas of another build never read each other's.
+const answerFormat = "a2:"
+
+// encodeAnswer encodes an answer for the cache: what the metrics count of
+// it (the class of a single prediction, a batch's count per class), then
+// the body.
+func encodeAnswer(a httpapi.PredictAnswer) []byte {
+	b := make([]byte, 0, 8+4*len(a.Counts)+len(a.Body))
+	b = binary.LittleEndian.AppendUint32(b, uint32(a.Class))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(a.Counts)))
+	for _, n := range a.Counts {
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	}
+	return append(b, a.Body...)
+}
+
+// decodeAnswer decodes what encodeAnswer made.
+func decodeAnswer(b []byte) (httpapi.PredictAnswer, bool) {
+	if len(b) < 8 {
+		return httpapi.PredictAnswer{}, false
+	}
+	a := httpapi.PredictAnswer{Class: int(binary.LittleEndian.Uint32(b))}
+	n := int(binary.LittleEndian.Uint32(b[4:]))
+	b = b[8:]
+	if n > len(b)/4 {
+		return httpapi.PredictAnswer{}, false
+	}
+	if n > 0 {
+		a.Counts = make([]int, n)
+		for i := range a.Counts {
+			a.Counts[i] = int(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+	a.Body = b[4*n:]
+	return a, true
+}
+
+// key returns the cache key of a request: a hash of the dataset version and
 // the canonical request.
-func Key(req *httpapi.PredictRequest) [sha256.Size]byte {
+func key(req *httpapi.PredictRequest) [sha256.Size]byte {
 	h := sha256.New()
 	var b [8 * 4]byte
 	binary.LittleEndian.PutUint64(b[0:], req.Snapshot.Version())
@@ -211,11 +256,4 @@ func (l *lru) add(k [sha256.Size]byte, body []byte) {
 		delete(l.items, old.key)
 		l.size -= int64(len(old.body))
 	}
-}
-
-// Len returns the number of answers in the LRU.
-func (c *Cache) Len() int {
-	c.lru.mu.Lock()
-	defer c.lru.mu.Unlock()
-	return len(c.lru.items)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -115,14 +116,23 @@ func TestRedisLayerIsShared(t *testing.T) {
 
 func TestLRUEvicts(t *testing.T) {
 	c := predcache.New(httpapi.PredictorFunc(func(ctx context.Context, req httpapi.PredictRequest) (httpapi.PredictAnswer, error) {
-		return httpapi.PredictAnswer{Body: make([]byte, 1000)}, nil
+		return httpapi.PredictAnswer{Body: make([]byte, 992)}, nil // 1,000 bytes cached, with the class counts
 	}), predcache.Options{MaxBytes: 10000, MinWork: 1})
 	snap := newStore(t).Snapshot()
+	req := func(i int) httpapi.PredictRequest {
+		return httpapi.PredictRequest{Snapshot: snap, Features: []float64{float64(i)}}
+	}
 	for i := range 50 {
-		_, err := c.Predict(context.Background(), httpapi.PredictRequest{Snapshot: snap, Features: []float64{float64(i)}})
+		_, err := c.Predict(context.Background(), req(i))
 		require.NoError(t, err)
 	}
-	assert.Equal(t, 10, c.Len())
+	// 10,000 bytes hold the last 10 answers, and no more.
+	for i := 49; i >= 40; i-- {
+		a, _ := c.Predict(context.Background(), req(i))
+		assert.Equal(t, predcache.Hit, a.Cache, "answer %d", i)
+	}
+	a, _ := c.Predict(context.Background(), req(39))
+	assert.Equal(t, predcache.Miss, a.Cache)
 }
 
 // valid checks a sample to write into st's set (Snapshot.NewSample),
@@ -138,4 +148,29 @@ func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) 
 func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
 	t.Helper()
 	return valid(t, st, x.ID, x.Features, x.Label)
+}
+
+// TestCacheHitsAreCounted checks that the prediction metrics count every
+// answer, from the cache too: two identical batches of 200 rows count 400.
+func TestCacheHitsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := httpapi.NewServer(httpapi.Config{WrapPredictor: predcache.Wrap(predcache.Options{}), Metrics: reg}, newStore(t))
+	body := batchBody(200, 5)
+	assert.Equal(t, predcache.Miss, post(h, body).Header().Get("X-Cache"))
+	assert.Equal(t, predcache.Hit, post(h, body).Header().Get("X-Cache"))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	total, batches := 0.0, uint64(0)
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "irisknn_predictions_total":
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		case "irisknn_predict_batch_size":
+			batches = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	assert.Equal(t, 400.0, total)
+	assert.Equal(t, uint64(2), batches)
 }
