@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	acfg := be.apiConfig(cfg.apiConfig(log))
 	acfg.Metrics = reg
 	api := httpapi.NewServer(acfg, store)
+	cfg.tracker().Prime(store.Snapshot()) // the first query need not wait for it
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,

@@ -220,6 +220,8 @@ function renderNoPrediction(why) {
   $('species').removeAttribute('data-species');
   $('tie').hidden = true;
   $('exact').hidden = true;
+  $('unusual').hidden = true;
+  $('novelty').textContent = '';
   $('probs').replaceChildren();
   $('result-meta').textContent = why;
   $('k-caption').textContent = 'k';
@@ -272,6 +274,18 @@ function renderPrediction(p) {
   const exact = $('exact');
   exact.hidden = !p.exact_match;
   exact.textContent = p.exact_match ? exactNotice(p) : '';
+  const nov = p.novelty;
+  const near = p.neighbors.length ? p.neighbors[0].distance : 0;
+  const unusual = $('unusual');
+  unusual.hidden = !nov?.unusual;
+  unusual.textContent = nov?.unusual
+    ? `Unlike any sample in the training set: the answer is a guess. The nearest training sample is ${near.toFixed(2)} away, ` +
+      `farther than ${Math.round(nov.percentile)}% of training samples are from their own nearest neighbour.`
+    : '';
+  $('novelty').textContent = nov
+    ? `How usual: the nearest training sample is ${near.toFixed(3)} away, farther than ${nov.percentile.toFixed(0)}% of training samples are from theirs` +
+      `${nov.unusual ? ' (unusual)' : ''}.`
+    : '';
   const probs = $('probs');
   probs.replaceChildren();
   const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
