@@ -51,7 +51,9 @@ func TestPredictionsSayHowUnusualTheQueryIs(t *testing.T) {
 
 			r = a.do("POST", "/predict", `{"instances":[`+tc.features+`,[5.1,3.5,1.4,0.2]]}`)
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-			var batch struct{ Predictions []struct{ Novelty noveltyJSON } }
+			var batch struct {
+				Predictions []struct{ Novelty noveltyJSON }
+			}
 			require.NoError(t, json.Unmarshal(r.Body, &batch))
 			require.Len(t, batch.Predictions, 2)
 			assert.Equal(t, single.Novelty, batch.Predictions[0].Novelty, "a batch row gets what a single prediction gets")
