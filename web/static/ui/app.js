@@ -26,6 +26,9 @@ const label = (name) => (name.charAt(0).toUpperCase() + name.slice(1)).replaceAl
 
 const PAGE = 10; // rows per editor page
 const DEBOUNCE_MS = 200;
+// How often the page asks GET /dataset whether another client changed the
+// training set (until the change feed, GET /dataset/changes, is served).
+const WATCH_MS = 2000;
 
 const state = {
   client: null,
@@ -336,6 +339,9 @@ async function loadSamples() {
   const mine = ++samplesSeq;
   const { samples, version } = await state.client.allSamples();
   if (mine !== samplesSeq) return;
+  if (state.version && version !== state.version) {
+    $('live').textContent = `The training set changed (now version ${version}, ${samples.length} samples): the plot, the list and the prediction follow every change, made here or by another client.`;
+  }
   state.samples = samples;
   state.version = version;
 }
@@ -542,6 +548,26 @@ function useSetting({ k, metric, weights }) {
   predict();
 }
 
+// ---- live updates --------------------------------------------------------
+
+/**
+ * watchDataset polls the training set's version; when another client has
+ * changed it, the plot, the editor's list and the prediction follow. It
+ * pauses while the tab is hidden.
+ */
+async function watchDataset() {
+  if (!document.hidden) {
+    try {
+      const d = await state.client.dataset();
+      if (d.dataset_version !== state.version) await refreshAll();
+    } catch {
+      // A failed poll is retried at the next tick; requests the person
+      // makes report their own errors.
+    }
+  }
+  setTimeout(watchDataset, WATCH_MS);
+}
+
 // ---- start ----------------------------------------------------------------
 
 function buildAxes() {
@@ -621,6 +647,7 @@ async function main() {
   drawPlot();
   await Promise.all([predict(), loadPage()]);
   document.body.dataset.ready = 'true';
+  setTimeout(watchDataset, WATCH_MS);
 }
 
 main();
