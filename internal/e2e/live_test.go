@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,6 +29,10 @@ func (d *irisd) write(t *testing.T, method, path, body string) {
 // prediction follow without a reload.
 func TestPageFollowsChangesByAnotherClient(t *testing.T) {
 	ctx, api := pageAt(t, 1280, 1000)
+	// An evaluation of the set as it is now.
+	typeInto(t, ctx, "eval-k-max", "5")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("eval-run"))))
+	waitFor(t, ctx, "the evaluation", `document.getElementById('eval-status').textContent.startsWith('Done: ')`)
 	q := [4]float64{5.9, 2.9, 4.4, 1.35}
 	before := api.predict(t, q, 1, "euclidean", "uniform")
 	require.Equal(t, "versicolor", before.Species)
@@ -46,6 +51,9 @@ func TestPageFollowsChangesByAnotherClient(t *testing.T) {
 	msg, shown := text(t, ctx, "live")
 	assert.True(t, shown)
 	assert.Contains(t, msg, "The training set changed (now version 2, 151 samples)")
+	stale, shown := text(t, ctx, "eval-stale")
+	assert.True(t, shown, "the evaluation says it is out of date")
+	assert.Contains(t, stale, "The training set has changed since this evaluation (version 1, now 2)")
 
 	// And a delete by the other client takes it away again.
 	api.write(t, "DELETE", "/samples/151", "")

@@ -40,6 +40,7 @@ const state = {
   query: null,
   offset: 0,
   editing: null, // {id, etag} while a sample is being edited
+  evaluation: null, // the evaluation view (evaluate.js)
 };
 
 // ---- status banner and field errors -------------------------------------
@@ -344,6 +345,7 @@ async function loadSamples() {
   }
   state.samples = samples;
   state.version = version;
+  state.evaluation?.datasetChanged(version);
 }
 
 // ---- the training-set editor ---------------------------------------------
@@ -637,7 +639,7 @@ async function main() {
     return;
   }
   setApiState('connected', true);
-  initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
+  state.evaluation = initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
   buildMeasurements();
   buildAxes();
   buildEditor();
