@@ -18,7 +18,7 @@ import (
 )
 
 // dist is the brute-force oracle's own distance, written apart from knn's.
-func dist(m knn.Metric, a, b dataset.Features) float64 {
+func dist(m knn.Metric, a, b []float64) float64 {
 	var s float64
 	for i := range a {
 		d := math.Abs(a[i] - b[i])
@@ -38,7 +38,7 @@ func dist(m knn.Metric, a, b dataset.Features) float64 {
 }
 
 // bruteNearest is the distance from f to the nearest sample other than skip.
-func bruteNearest(m knn.Metric, samples []dataset.Sample, f dataset.Features, skip int64) float64 {
+func bruteNearest(m knn.Metric, samples []dataset.Sample, f []float64, skip int64) float64 {
 	best := math.Inf(1)
 	for _, x := range samples {
 		if x.ID != skip {
@@ -63,21 +63,24 @@ func randomSamples(n int, seed uint64) []dataset.Sample {
 	r := rand.New(rand.NewPCG(seed, 1))
 	out := make([]dataset.Sample, n)
 	for i := range out {
-		var f dataset.Features
+		f := make([]float64, 4)
 		for j := range f {
 			f[j] = math.Round(r.NormFloat64()*20) / 10 // one decimal, as Iris: duplicates happen
 		}
-		out[i] = dataset.Sample{ID: int64(i + 1), Features: f, Species: []string{"a", "b", "c"}[r.IntN(3)]}
+		out[i] = dataset.Sample{ID: int64(i + 1), Features: f, Label: []string{"a", "b", "c"}[r.IntN(3)]}
 	}
 	return out
 }
 
 func iris(t *testing.T) []dataset.Sample {
 	t.Helper()
-	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	return s
+	return s.Samples
 }
+
+// schema4 is the schema of randomSamples: four features, like Iris.
+var schema4 = dataset.IrisSchema()
 
 // Against brute force, on sets small enough that every sample is in the
 // Reference: the Reference's distances, and the percentile of queries near,
@@ -96,7 +99,7 @@ func TestPercentileMatchesBruteForce(t *testing.T) {
 			if samples == nil {
 				samples = iris(t)
 			}
-			snap, err := dataset.NewSnapshot(samples)
+			snap, err := dataset.NewSnapshot(schema4, samples)
 			require.NoError(t, err)
 			ref, err := Build(context.Background(), snap)
 			require.NoError(t, err)
@@ -110,9 +113,9 @@ func TestPercentileMatchesBruteForce(t *testing.T) {
 				slices.Sort(want)
 				assert.InDeltaSlice(t, want, ref.dists[m], 1e-12, "%s: nearest-neighbour distances", m)
 
-				queries := []dataset.Features{samples[0].Features, {500, 3.5, 1.4, 0.2}, {-3, 0, 0, 0}}
+				queries := [][]float64{samples[0].Features, {500, 3.5, 1.4, 0.2}, {-3, 0, 0, 0}}
 				for range 200 {
-					x := samples[r.IntN(len(samples))].Features
+					x := slices.Clone(samples[r.IntN(len(samples))].Features)
 					for j := range x {
 						x[j] += r.NormFloat64() * 0.3
 					}
@@ -130,7 +133,7 @@ func TestPercentileMatchesBruteForce(t *testing.T) {
 // Iris: the nonsense query is unusual at any threshold below 100, a
 // training sample's own point is not.
 func TestTrackerFlagsNonsense(t *testing.T) {
-	snap, err := dataset.NewSnapshot(iris(t))
+	snap, err := dataset.NewSnapshot(schema4, iris(t))
 	require.NoError(t, err)
 	tr := NewTracker(0)
 	assert.Equal(t, DefaultThreshold, tr.Threshold())
@@ -158,7 +161,7 @@ func TestLargeSetIsSampled(t *testing.T) {
 		t.Skip("checks a 6,000-row reference by brute force")
 	}
 	samples := randomSamples(6000, 5)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(schema4, samples)
 	require.NoError(t, err)
 	ref, err := Build(context.Background(), snap)
 	require.NoError(t, err)
@@ -187,7 +190,7 @@ func TestTrackerFollowsNewVersions(t *testing.T) {
 
 	// Many far-apart samples make 0.5 a small distance.
 	for i := range 150 {
-		_, _, err := store.Create(context.Background(), dataset.Features{100 + 10*float64(i), 0, 0, 0}, "setosa")
+		_, _, err := store.Create(context.Background(), []float64{100 + 10*float64(i), 0, 0, 0}, "setosa")
 		require.NoError(t, err)
 	}
 	v2 := store.Snapshot()
@@ -205,7 +208,7 @@ func TestTrackerFollowsNewVersions(t *testing.T) {
 
 func mustSnapshot(t *testing.T, s []dataset.Sample) *dataset.Snapshot {
 	t.Helper()
-	snap, err := dataset.NewSnapshot(s)
+	snap, err := dataset.NewSnapshot(schema4, s)
 	require.NoError(t, err)
 	return snap
 }
