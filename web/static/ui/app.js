@@ -417,6 +417,7 @@ function buildEditor() {
   $('dims').textContent = state.features.length === 4 ? 'four' : String(state.features.length);
   if (state.label !== 'species') {
     $('tagline').textContent = `Which ${state.label} is it? Move the features and see the k nearest neighbours decide.`;
+    $('h-query').textContent = 'Features';
   }
   $('probs').setAttribute('aria-label', `Vote share per ${state.label}`);
 }
@@ -685,9 +686,11 @@ async function main() {
     const d = await state.client.dataset();
     state.classes = d.classes;
     state.features = d.features;
-    state.label = d.label || 'species';
-    state.client.label = state.label;
     await loadSamples();
+    // The label's name: GET /dataset's label, else the key of a sample that
+    // is neither its id nor its features.
+    state.label = d.label || Object.keys(state.samples[0] ?? {}).find((k) => k !== 'id' && k !== 'features') || 'species';
+    state.client.label = state.label;
     state.ranges = featureRanges(d);
   } catch (err) {
     showApiError(err, '');
@@ -701,7 +704,7 @@ async function main() {
   buildMeasurements();
   buildAxes();
   buildEditor();
-  legend($('legend'), state.classes);
+  legend($('legend'), state.classes, state.label === 'species' ? 'your measurements' : 'your query');
   $('k').max = String(state.samples.length || 1);
   $('k-range').max = String(Math.min(30, state.samples.length || 1));
   drawPlot();

@@ -139,7 +139,7 @@ export function draw(box, p) {
 }
 
 /** legend fills the list with one item per class, the query and the neighbours. */
-export function legend(list, classes) {
+export function legend(list, classes, queryText = 'your measurements') {
   list.replaceChildren();
   classes.forEach((c, i) => {
     const li = document.createElement('li');
@@ -149,7 +149,7 @@ export function legend(list, classes) {
   });
   const q = document.createElement('li');
   q.append(svg('svg', { width: 16, height: 16, viewBox: '-11 -11 22 22', 'aria-hidden': 'true', class: 'query' },
-    svg('path', { d: 'M0,-10 L2.9,-3.1 10,0 2.9,3.1 0,10 -2.9,3.1 -10,0 -2.9,-3.1Z' })), ' your measurements');
+    svg('path', { d: 'M0,-10 L2.9,-3.1 10,0 2.9,3.1 0,10 -2.9,3.1 -10,0 -2.9,-3.1Z' })), ` ${queryText}`);
   const n = document.createElement('li');
   n.append(svg('svg', { width: 16, height: 16, 'aria-hidden': 'true', class: 'rings' },
     svg('circle', { cx: 8, cy: 8, r: 6 })), ' nearest neighbours');
