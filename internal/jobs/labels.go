@@ -16,20 +16,27 @@ type LabelScore struct {
 	Classes []string `json:"classes"`
 	// Unknown lists the labels that are not classes of the training set.
 	Unknown []string `json:"unknown,omitempty"`
+	// Unlabelled counts the rows whose label cell was empty: not scored.
+	Unlabelled int `json:"unlabelled"`
 	// Confusion[actual][predicted] counts rows; columns are the training
 	// set's classes (the first len(classes) of Classes).
 	Confusion [][]int `json:"confusion"`
 }
 
 // scoreLabels scores predicted (indices into classes) against labels, row
-// by row.
+// by row; a row with an empty label is not scored.
 func scoreLabels(name string, classes, labels []string, predicted []int) *LabelScore {
-	s := &LabelScore{Label: name, Total: len(labels), Classes: slices.Clone(classes)}
+	s := &LabelScore{Label: name, Classes: slices.Clone(classes)}
 	row := make(map[string]int, len(classes))
 	for i, c := range classes {
 		row[c] = i
 	}
 	for _, l := range labels {
+		if l == "" {
+			s.Unlabelled++
+			continue
+		}
+		s.Total++
 		if _, ok := row[l]; !ok {
 			row[l] = len(s.Classes)
 			s.Classes = append(s.Classes, l)
@@ -41,6 +48,9 @@ func scoreLabels(name string, classes, labels []string, predicted []int) *LabelS
 		s.Confusion[i] = make([]int, len(classes))
 	}
 	for i, l := range labels {
+		if l == "" {
+			continue
+		}
 		a, p := row[l], predicted[i]
 		s.Confusion[a][p]++
 		if a == p {

@@ -79,6 +79,13 @@ func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (js
 // The result of a batch prediction: the shape of a POST /predict batch.
 type (
 	batchResult struct {
+		// Features and Instances echo the input rows (for the CSV form).
+		Features  []string    `json:"features"`
+		Instances [][]float64 `json:"instances"`
+		Labels    []string    `json:"labels,omitempty"` // the label column's cells, when the batch had one
+		// AgainstLabels scores the predictions against the labels the
+		// batch carried; absent when it carried none.
+		AgainstLabels  *LabelScore      `json:"against_labels,omitempty"`
 		Predictions    []predictionJSON `json:"predictions"`
 		K              int              `json:"k"`
 		Metric         string           `json:"metric"`
@@ -111,9 +118,14 @@ const batchChunk = 1024
 func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, nov *novelty.Tracker, report func(done, total int)) (*batchResult, error) {
 	classes := snap.Classes()
 	n := len(b.Instances)
-	res := &batchResult{Predictions: make([]predictionJSON, 0, n), K: b.Query.K,
+	res := &batchResult{Features: snap.Schema().Features(), Instances: b.Instances, Labels: b.Labels,
+		Predictions: make([]predictionJSON, 0, n), K: b.Query.K,
 		Metric: b.Query.Metric.String(), Weights: b.Query.Weights.String(), DatasetVersion: snap.Version()}
 	out := make([]knn.Prediction, min(batchChunk, n))
+	var predicted []int // the rows' classes, to score against labels
+	if b.Labels != nil {
+		predicted = make([]int, 0, n)
+	}
 	for lo := 0; lo < n; lo += batchChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -135,8 +147,14 @@ func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, 
 				p.Neighbors[i] = neighborJSON{ID: nb.ID, Species: classes[nb.Label], Distance: nb.Distance}
 			}
 			res.Predictions = append(res.Predictions, p)
+			if b.Labels != nil {
+				predicted = append(predicted, pr.Class)
+			}
 		}
 		report(hi, n)
+	}
+	if b.Labels != nil {
+		res.AgainstLabels = scoreLabels(snap.Schema().Label(), classes, b.Labels, predicted)
 	}
 	return res, nil
 }
