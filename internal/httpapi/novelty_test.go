@@ -37,7 +37,7 @@ func TestPredictionsSayHowUnusualTheQueryIs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAPI(t, httpapi.Config{Novelty: novelty.NewTracker(tc.threshold)})
-			r := a.do("POST", "/predict", `{"features":`+tc.features+`}`)
+			r := a.Do("POST", "/predict", `{"features":`+tc.features+`}`)
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			var single struct{ Novelty noveltyJSON }
 			require.NoError(t, json.Unmarshal(r.Body, &single))
@@ -49,7 +49,7 @@ func TestPredictionsSayHowUnusualTheQueryIs(t *testing.T) {
 			}
 			assert.Equal(t, tc.unusual, single.Novelty.Unusual)
 
-			r = a.do("POST", "/predict", `{"instances":[`+tc.features+`,[5.1,3.5,1.4,0.2]]}`)
+			r = a.Do("POST", "/predict", `{"instances":[`+tc.features+`,[5.1,3.5,1.4,0.2]]}`)
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			var batch struct {
 				Predictions []struct{ Novelty noveltyJSON }
@@ -66,9 +66,9 @@ func TestPredictionsSayHowUnusualTheQueryIs(t *testing.T) {
 // dashboard.
 func TestNoveltyHistogram(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
-	a.do("POST", "/predict", `{"features":[500,3.5,1.4,0.2]}`)
-	a.do("POST", "/predict", `{"instances":[[5.1,3.5,1.4,0.2],[6.0,3.0,4.8,1.8]]}`)
-	r := a.do("GET", "/metrics", "")
+	a.Do("POST", "/predict", `{"features":[500,3.5,1.4,0.2]}`)
+	a.Do("POST", "/predict", `{"instances":[[5.1,3.5,1.4,0.2],[6.0,3.0,4.8,1.8]]}`)
+	r := a.Do("GET", "/metrics", "")
 	body := string(r.Body)
 	assert.Contains(t, body, "irisknn_prediction_novelty_percentile_count 3\n")
 	assert.Contains(t, body, `irisknn_prediction_novelty_percentile_bucket{le="99"} 2`+"\n", "two of three at or below the 99th percentile")

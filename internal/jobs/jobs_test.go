@@ -47,7 +47,7 @@ func tiny(t *testing.T) fixed {
 		{ID: 2, Features: []float64{1, 0, 0, 0}, Label: "a"},
 		{ID: 3, Features: []float64{10, 0, 0, 0}, Label: "b"},
 		{ID: 4, Features: []float64{11, 0, 0, 0}, Label: "b"},
-	})
+	}, dataset.ScaleNone)
 	require.NoError(t, err)
 	return fixed{snap}
 }
@@ -55,7 +55,7 @@ func tiny(t *testing.T) fixed {
 func irisData(t *testing.T) fixed {
 	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return fixed{snap}
 }
@@ -271,4 +271,37 @@ func TestPoolRetention(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	_, err = p.Get(context.Background(), j.ID)
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
+}
+
+// TestPoolSaysWhatAQueuedJobWaitsFor: with every worker busy, a queued job
+// names how many run and wait before it.
+func TestPoolSaysWhatAQueuedJobWaitsFor(t *testing.T) {
+	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
+	defer p.Close()
+	ctx := context.Background()
+	first, err := p.Submit(ctx, batchSpec(200000)) // long enough to keep the one worker busy
+	require.NoError(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		got, err := p.Get(ctx, first.ID)
+		require.NoError(t, err)
+		if got.Status == jobs.StatusRunning {
+			assert.Empty(t, got.Notice, "a running job has no notice")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the first job never started")
+	}
+	second, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	third, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 0 queued before this job", second.Notice)
+	got, err := p.Get(ctx, third.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 1 queued before this job", got.Notice)
+
+	_, err = p.Cancel(ctx, first.ID)
+	require.NoError(t, err)
+	got, _ = waitFinal(t, p, third.ID, time.Minute)
+	assert.Equal(t, jobs.StatusSucceeded, got.Status)
+	assert.Empty(t, got.Notice)
 }

@@ -99,7 +99,7 @@ func TestPercentileMatchesBruteForce(t *testing.T) {
 			if samples == nil {
 				samples = iris(t)
 			}
-			snap, err := dataset.NewSnapshot(schema4, samples)
+			snap, err := dataset.NewSnapshot(schema4, samples, dataset.ScaleNone)
 			require.NoError(t, err)
 			ref, err := Build(context.Background(), snap)
 			require.NoError(t, err)
@@ -133,7 +133,7 @@ func TestPercentileMatchesBruteForce(t *testing.T) {
 // Iris: the nonsense query is unusual at any threshold below 100, a
 // training sample's own point is not.
 func TestTrackerFlagsNonsense(t *testing.T) {
-	snap, err := dataset.NewSnapshot(schema4, iris(t))
+	snap, err := dataset.NewSnapshot(schema4, iris(t), dataset.ScaleNone)
 	require.NoError(t, err)
 	tr := NewTracker(0)
 	assert.Equal(t, DefaultThreshold, tr.Threshold())
@@ -161,7 +161,7 @@ func TestLargeSetIsSampled(t *testing.T) {
 		t.Skip("checks a 6,000-row reference by brute force")
 	}
 	samples := randomSamples(6000, 5)
-	snap, err := dataset.NewSnapshot(schema4, samples)
+	snap, err := dataset.NewSnapshot(schema4, samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	ref, err := Build(context.Background(), snap)
 	require.NoError(t, err)
@@ -208,7 +208,7 @@ func TestTrackerFollowsNewVersions(t *testing.T) {
 
 func mustSnapshot(t *testing.T, s []dataset.Sample) *dataset.Snapshot {
 	t.Helper()
-	snap, err := dataset.NewSnapshot(schema4, s)
+	snap, err := dataset.NewSnapshot(schema4, s, dataset.ScaleNone)
 	require.NoError(t, err)
 	return snap
 }
