@@ -20,10 +20,10 @@ var wineFeatures = []string{"alcohol", "malic_acid", "ash", "alcalinity_of_ash",
 	"nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue", "od280/od315_of_diluted_wines", "proline"}
 
 // The page follows the schema of whatever irisd loaded: with scikit-learn's
-// wine set, a field and slider per feature named by the header, no units,
+// wine set (label class, standard scaling), a field and slider per feature named by the header, no units,
 // the label called class, and predictions as the API gives them.
 func TestPageWithTheWineSet(t *testing.T) {
-	api := startIrisd(t, "-data", "../dataset/testdata/wine.csv")
+	api := startIrisd(t, "-data", "../dataset/testdata/wine.csv", "-label", "class", "-scale", "standard")
 	ctx := tab(t, 1280, 1100)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(api.URL+"/")))
 	waitFor(t, ctx, "the page to load the wine set", ready)

@@ -12,9 +12,10 @@
 // training sample is from its nearest neighbour.
 //
 // A [Tracker] keeps the Reference of the newest version it has seen and
-// builds the next one in the background when the version changes (never on
-// the write path); until it is ready, queries are set against the previous
-// version's Reference.
+// builds the next one when the version changes, never on the write path: a
+// small set's (at most [SyncBuildMax] samples, under a millisecond) on the
+// first query of the new version, a larger set's in the background, and
+// until that is ready queries are set against the previous version's.
 package novelty
 
 import (
@@ -175,10 +176,40 @@ func (t *Tracker) reference(snap *dataset.Snapshot) *Reference {
 	}
 	// Only a newer version starts a build: a query pinned to an older one
 	// is set against the newest Reference.
-	if snap.Version() > ref.version && t.building.CompareAndSwap(false, true) {
+	if snap.Version() <= ref.version {
+		return ref
+	}
+	if snap.Len() <= SyncBuildMax {
+		// A small set's Reference costs less than a millisecond: build it
+		// here, so that every answer of a version is set against that
+		// version (answers stay reproducible, cached or not).
+		if r, err := Build(context.Background(), snap); err == nil {
+			t.store(r)
+			return r
+		}
+		return ref
+	}
+	if t.building.CompareAndSwap(false, true) {
 		go t.build(snap)
 	}
 	return ref
+}
+
+// SyncBuildMax is the largest training set whose Reference is built on the
+// first query of a new version rather than in the background.
+const SyncBuildMax = 1024
+
+// store keeps r unless a newer Reference is already kept.
+func (t *Tracker) store(r *Reference) {
+	for {
+		old := t.ref.Load()
+		if old != nil && old.version >= r.version {
+			return
+		}
+		if t.ref.CompareAndSwap(old, r) {
+			return
+		}
+	}
 }
 
 // Prime builds snap's Reference in the background, so that the first
@@ -195,14 +226,5 @@ func (t *Tracker) build(snap *dataset.Snapshot) {
 	if err != nil {
 		return
 	}
-	// Never replace a newer Reference with an older one.
-	for {
-		old := t.ref.Load()
-		if old != nil && old.version >= r.version {
-			return
-		}
-		if t.ref.CompareAndSwap(old, r) {
-			return
-		}
-	}
+	t.store(r)
 }
