@@ -14,6 +14,7 @@ import (
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // config is every setting of irisd. Each is a flag with an IRIS_* environment
@@ -62,6 +63,9 @@ type config struct {
 	RedisCacheTTL     time.Duration
 	JobWorkers        int
 	JobRetention      time.Duration
+
+	NoveltyPercentile float64
+	novelty           *novelty.Tracker // made once from NoveltyPercentile (tracker)
 
 	// given holds the flags set on the command line (not by the environment).
 	given map[string]bool
@@ -133,6 +137,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.RedisCacheTTL, "redis-cache-ttl", 10*time.Minute, "how long Redis keeps a shared prediction")
 	fs.IntVar(&c.JobWorkers, "job-workers", 1, "jobs run at once (by this server without -redis, by irisd worker with it)")
 	fs.DurationVar(&c.JobRetention, "job-retention", 24*time.Hour, "how long a finished job's status and result are kept")
+	fs.Float64Var(&c.NoveltyPercentile, "novelty-percentile", novelty.DefaultThreshold, "flag a query as unusual (novelty.unusual) when its nearest training distance is above this percentile of the training set's nearest-neighbour distances (0 < p <= 100)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "irisd serves k-nearest-neighbour predictions on the Iris dataset over HTTP.\n\n")
 		fmt.Fprintf(stderr, "Usage: irisd [flags]\n       irisd worker [flags]   (run queued jobs; needs -redis)\n\nFlags (each may also be set by the environment variable shown):\n")
@@ -220,6 +225,9 @@ func (c *config) validate() error {
 	}
 	if c.CacheBytes < 0 || c.CacheMinWork < 0 || c.RedisCacheMinWork < 0 || c.RedisCacheTTL <= 0 {
 		errs = append(errs, errors.New("-cache-bytes, -cache-min-work and -redis-cache-min-work must not be negative, -redis-cache-ttl must be positive"))
+	}
+	if !(c.NoveltyPercentile > 0 && c.NoveltyPercentile <= 100) {
+		errs = append(errs, fmt.Errorf("-novelty-percentile must be above 0 and at most 100, got %v", c.NoveltyPercentile))
 	}
 	if c.JobWorkers < 1 || c.JobRetention <= 0 {
 		errs = append(errs, fmt.Errorf("-job-workers must be at least 1 and -job-retention positive, got %d and %v", c.JobWorkers, c.JobRetention))
@@ -331,7 +339,17 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		RateWindow:     c.RateWindow,
 		MaxHeavy:       c.MaxHeavy,
 		HeavyWait:      c.HeavyWait,
+		Novelty:        c.tracker(),
 	}
+}
+
+// tracker returns the novelty tracker that the API and the job runner
+// share, made on first use.
+func (c *config) tracker() *novelty.Tracker {
+	if c.novelty == nil {
+		c.novelty = novelty.NewTracker(c.NoveltyPercentile)
+	}
+	return c.novelty
 }
 
 // logger returns the logger the settings ask for.

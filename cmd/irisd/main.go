@@ -127,6 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	acfg.V2 = oip.Handler(model, oip.RESTOptions{MaxBodyBytes: cfg.MaxBody, Logger: log})
 	api = httpapi.NewServer(acfg, store)
 	model.Rules = api.QueryRules()
+	cfg.tracker().Prime(store.Snapshot()) // the first query need not wait for it
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,

@@ -68,7 +68,7 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
 	if cfg.Redis == "" {
 		b.store = dataset.NewMemoryKeep(snap, journal, cfg.KeepVersions)
-		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
+		pool := jobs.NewPool(&jobs.Runner{Data: b.store, Novelty: cfg.tracker()}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
 		b.jobs = pool
 		b.close = append(b.close, pool.Close)
 	} else {
@@ -125,7 +125,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("%s: %w", source, err)
 	}
 	defer st.Close()
-	w := jobs.NewWorker(rdb, &jobs.Runner{Data: st}, cfg.JobWorkers, log, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
+	w := jobs.NewWorker(rdb, &jobs.Runner{Data: st, Novelty: cfg.tracker()}, cfg.JobWorkers, log, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
 	log.Info("worker started", "concurrency", max(cfg.JobWorkers, 1), "dataset_version", st.Snapshot().Version())
 	err = w.Run(ctx)
 	log.Info("worker stopped")

@@ -26,7 +26,8 @@ type jobRequest struct {
 	Metrics   []string        `json:"metrics"`
 	Folds     *int            `json:"folds"`
 
-	rows []featuresJSON // the batch: Instances decoded, or the rows of a CSV body
+	rows   []featuresJSON // the batch: Instances decoded, or the rows of a CSV body
+	labels []string       // a CSV body's label column, when it has one
 }
 
 // spec converts the request into a job spec (validated by the queue).
@@ -59,7 +60,7 @@ func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, er
 			}
 			fs[i] = f
 		}
-		return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: fs, Query: q}}, nil
+		return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: fs, Query: q, Labels: req.labels}}, nil
 	case jobs.TypeEvaluate:
 		if req.rows != nil || req.K != nil || req.Metric != nil {
 			return jobs.Spec{}, dataset.Invalidf("type", "instances, k and metric belong to batch_predict jobs; evaluate takes k_min, k_max, metrics, weights and folds")

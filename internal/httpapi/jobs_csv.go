@@ -25,8 +25,9 @@ func isCSV(r *http.Request) bool {
 
 // csvJobRequest reads POST /jobs with a CSV body: a batch_predict job whose
 // rows are the CSV's, with k, metric and weights in the query string. The
-// header names the schema's feature columns (in any order); other columns
-// (a label, an id) are ignored.
+// header names the schema's feature columns (in any order). A column named
+// after the schema's label is kept: the result scores the predictions
+// against it. Other columns (an id) are ignored.
 func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (*jobRequest, error) {
 	q := r.URL.Query()
 	for name := range q {
@@ -63,10 +64,11 @@ func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *d
 		}
 		return nil, badRequest("", "could not read the request body", err)
 	}
-	rows, err := parseFeatureCSV(body, schema)
+	rows, labels, err := parseFeatureCSV(body, schema)
 	if err != nil {
 		return nil, err
 	}
+	req.labels = labels
 	req.rows = make([]featuresJSON, len(rows))
 	for i, f := range rows {
 		req.rows[i] = featuresJSON{vals: f}
@@ -75,23 +77,29 @@ func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *d
 }
 
 // parseFeatureCSV reads rows of the schema's features from a CSV with a
-// header.
-func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, error) {
+// header, and the label column's cells when the header names it (nil
+// when it does not).
+func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, []string, error) {
 	cr := csv.NewReader(bytes.NewReader(body))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err == io.EOF {
-		return nil, dataset.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(schema.Features(), ","))
+		return nil, nil, dataset.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(schema.Features(), ","))
 	}
 	if err != nil {
-		return nil, badRequest("", "the body is not valid CSV", err)
+		return nil, nil, badRequest("", "the body is not valid CSV", err)
+	}
+	labelCol := slices.IndexFunc(head, func(h string) bool { return strings.TrimSpace(h) == schema.Label() })
+	var labels []string
+	if labelCol >= 0 {
+		labels = []string{}
 	}
 	col := make([]int, schema.Dim())
 	for i, name := range schema.Features() {
 		col[i] = slices.IndexFunc(head, func(h string) bool { return strings.TrimSpace(h) == name })
 		if col[i] < 0 {
-			return nil, dataset.Invalidf("instances", "the CSV header must name the columns %s; it has %q", schema.FeatureList(), head)
+			return nil, nil, dataset.Invalidf("instances", "the CSV header must name the columns %s; it has %q", schema.FeatureList(), head)
 		}
 	}
 	var rows [][]float64
@@ -101,22 +109,29 @@ func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, error) {
 			break
 		}
 		if err != nil {
-			return nil, badRequest("", "the body is not valid CSV", err)
+			return nil, nil, badRequest("", "the body is not valid CSV", err)
 		}
 		f := make([]float64, len(col))
 		for i, c := range col {
 			if c >= len(rec) {
-				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d has %d fields, fewer than the header", line, len(rec))
+				return nil, nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d has %d fields, fewer than the header", line, len(rec))
 			}
 			v, err := dataset.ParseNumber(strings.TrimSpace(rec[c]))
 			if err != nil {
-				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number (%v): %q", line, schema.Features()[i], err, rec[c])
+				return nil, nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number (%v): %q", line, schema.Features()[i], err, rec[c])
 			}
 			f[i] = v
 		}
+		if labels != nil {
+			l := ""
+			if labelCol < len(rec) {
+				l = strings.TrimSpace(rec[labelCol])
+			}
+			labels = append(labels, l)
+		}
 		rows = append(rows, f)
 	}
-	return rows, nil
+	return rows, labels, nil
 }
 
 // handleJobResult serves GET /jobs/{id}/result: a succeeded job's result
@@ -158,8 +173,10 @@ func (s *Server) handleJobResult() http.HandlerFunc {
 }
 
 // resultCSV converts a job's JSON result into CSV: one line per row of a
-// batch (row, species, tie, then the probability of each class), or one
-// line per setting of an evaluation.
+// batch (row, the input features, the given label and whether the
+// prediction matched it when the batch carried labels, species, tie,
+// exact_match, novelty_percentile, unusual, then the probability of each
+// class), or one line per setting of an evaluation.
 func resultCSV(j jobs.Job) ([]byte, error) {
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
@@ -167,10 +184,21 @@ func resultCSV(j jobs.Job) ([]byte, error) {
 	switch j.Type {
 	case jobs.TypeBatchPredict:
 		var res struct {
+			Features      []string    `json:"features"`
+			Instances     [][]float64 `json:"instances"`
+			Labels        []string    `json:"labels"`
+			AgainstLabels *struct {
+				Label string `json:"label"`
+			} `json:"against_labels"`
 			Predictions []struct {
 				Species       string             `json:"species"`
 				Probabilities map[string]float64 `json:"probabilities"`
 				Tie           bool               `json:"tie"`
+				ExactMatch    bool               `json:"exact_match"`
+				Novelty       struct {
+					Percentile float64 `json:"percentile"`
+					Unusual    bool    `json:"unusual"`
+				} `json:"novelty"`
 			} `json:"predictions"`
 		}
 		if err := json.Unmarshal(j.Result, &res); err != nil {
@@ -183,13 +211,31 @@ func resultCSV(j jobs.Job) ([]byte, error) {
 			}
 			slices.Sort(classes)
 		}
-		head := []string{"row", "species", "tie"}
+		head := append([]string{"row"}, res.Features...)
+		if res.AgainstLabels != nil {
+			head = append(head, "given_"+res.AgainstLabels.Label, "correct")
+		}
+		head = append(head, "species", "tie", "exact_match", "novelty_percentile", "unusual")
 		for _, c := range classes {
 			head = append(head, "p_"+c)
 		}
 		cw.Write(head)
+		labels := res.Labels
 		for i, p := range res.Predictions {
-			rec := []string{strconv.Itoa(i), p.Species, strconv.FormatBool(p.Tie)}
+			rec := []string{strconv.Itoa(i)}
+			if i < len(res.Instances) {
+				for _, v := range res.Instances[i] {
+					rec = append(rec, f(v))
+				}
+			}
+			if res.AgainstLabels != nil {
+				given := ""
+				if i < len(labels) {
+					given = labels[i]
+				}
+				rec = append(rec, given, strconv.FormatBool(given != "" && given == p.Species))
+			}
+			rec = append(rec, p.Species, strconv.FormatBool(p.Tie), strconv.FormatBool(p.ExactMatch), f(p.Novelty.Percentile), strconv.FormatBool(p.Novelty.Unusual))
 			for _, c := range classes {
 				rec = append(rec, f(p.Probabilities[c]))
 			}

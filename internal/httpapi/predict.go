@@ -13,6 +13,7 @@ import (
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // predictRequest is a decoded body of POST /predict: one of features (a
@@ -148,9 +149,11 @@ func (s *Server) computeSingle(req PredictRequest) ([]byte, error) {
 	if err := snap.Predict(pr, req.Features, q); err != nil {
 		return nil, err
 	}
+	nov := s.cfg.Novelty.Assess(snap, q.Metric, pr.Neighbors[0].Distance)
 	s.metrics.observePrediction(snap.Classes(), pr)
+	s.metrics.observeNovelty(nov)
 	b := make([]byte, 0, 512)
-	return appendPrediction(b, names, pr, &q, snap.Version()), nil
+	return appendPrediction(b, names, pr, nov, &q, snap.Version()), nil
 }
 
 // computeBatch computes and encodes a batch of predictions.
@@ -184,16 +187,18 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, 
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendPrediction(b, names, &out[i], nil, 0)
+		nov := s.cfg.Novelty.Assess(snap, q.Metric, out[i].Neighbors[0].Distance)
+		s.metrics.observeNovelty(nov)
+		b = appendPrediction(b, names, &out[i], nov, nil, 0)
 	}
 	b = append(b, ']')
 	return appendSettings(b, &q, snap.Version()), nil
 }
 
-// appendPrediction appends one prediction as a JSON object. With q non-nil
-// the settings and dataset version are included (a single prediction);
-// without, they are left to the enclosing batch object.
-func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, q *knn.Query, version uint64) []byte {
+// appendPrediction appends one prediction and its novelty as a JSON object.
+// With q non-nil the settings and dataset version are included (a single
+// prediction); without, they are left to the enclosing batch object.
+func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, nov novelty.Assessment, q *knn.Query, version uint64) []byte {
 	b = append(b, '{')
 	b = append(b, names.label...)
 	b = append(b, names.quoted[pr.Class]...)
@@ -224,6 +229,11 @@ func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, q *knn.Que
 	b = strconv.AppendBool(b, pr.Tie)
 	b = append(b, `,"exact_match":`...)
 	b = strconv.AppendBool(b, pr.ExactOnly)
+	b = append(b, `,"novelty":{"percentile":`...)
+	b = appendFloat(b, nov.Percentile)
+	b = append(b, `,"unusual":`...)
+	b = strconv.AppendBool(b, nov.Unusual)
+	b = append(b, '}')
 	if q == nil {
 		return append(b, '}')
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // Config holds the API's settings. The zero value of a field means its
@@ -57,6 +58,10 @@ type Config struct {
 	// Metrics is the registry the API's metrics go into, served at
 	// GET /metrics; nil makes a private one.
 	Metrics *prometheus.Registry
+	// Novelty assesses how unusual each query is (the "novelty" of every
+	// prediction); nil makes one with the default threshold (the 99th
+	// percentile). Share it with the job runner so both agree.
+	Novelty *novelty.Tracker
 }
 
 // DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
@@ -106,6 +111,9 @@ func (c *Config) fill() {
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.Novelty == nil {
+		c.Novelty = novelty.NewTracker(novelty.DefaultThreshold)
 	}
 }
 

@@ -87,6 +87,10 @@ type Spec struct {
 type BatchPredict struct {
 	Instances [][]float64 `json:"instances"`
 	Query     knn.Query   `json:"query"`
+	// Labels, when the batch carried a label column (a CSV with the
+	// schema's label), are the rows' labels ("" for an empty cell); the
+	// result then scores the predictions against them.
+	Labels []string `json:"labels,omitempty"`
 }
 
 // Evaluate measures the accuracy of every combination of k in KMin..KMax,
@@ -117,6 +121,9 @@ func (s *Spec) Check(snap *dataset.Snapshot) error {
 		}
 		if err := snap.CheckQuery(b.Query); err != nil {
 			return err
+		}
+		if b.Labels != nil && len(b.Labels) != len(b.Instances) {
+			return dataset.Invalidf(snap.Schema().Label(), "%d labels for %d rows", len(b.Labels), len(b.Instances))
 		}
 		for i, f := range b.Instances {
 			if err := snap.Schema().CheckFeatures(fmt.Sprintf("instances[%d]", i), f); err != nil {

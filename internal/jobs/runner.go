@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // Snapshots gives the current training set; an dataset.Store does.
@@ -22,6 +24,21 @@ type Runner struct {
 	// ProgressEvery is the least time between two progress reports
 	// (default 100ms), so that reporting never dominates the work.
 	ProgressEvery time.Duration
+	// Novelty assesses how unusual each batch row is; nil makes one with
+	// the default threshold on first use. Share the API's.
+	Novelty *novelty.Tracker
+
+	once sync.Once
+}
+
+// tracker returns r.Novelty, made on first use when nil.
+func (r *Runner) tracker() *novelty.Tracker {
+	r.once.Do(func() {
+		if r.Novelty == nil {
+			r.Novelty = novelty.NewTracker(novelty.DefaultThreshold)
+		}
+	})
+	return r.Novelty
 }
 
 // Run does spec's work and returns its result as JSON. progress is called
@@ -48,7 +65,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (js
 	)
 	switch spec.Type {
 	case TypeBatchPredict:
-		v, err = batchPredict(ctx, snap, spec.Batch, report)
+		v, err = batchPredict(ctx, snap, spec.Batch, r.tracker(), report)
 	case TypeEvaluate:
 		v, err = evaluate(ctx, snap, spec.Evaluate, report)
 	}
@@ -62,6 +79,13 @@ func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (js
 // The result of a batch prediction: the shape of a POST /predict batch.
 type (
 	batchResult struct {
+		// Features and Instances echo the input rows (for the CSV form).
+		Features  []string    `json:"features"`
+		Instances [][]float64 `json:"instances"`
+		Labels    []string    `json:"labels,omitempty"` // the label column's cells, when the batch had one
+		// AgainstLabels scores the predictions against the labels the
+		// batch carried; absent when it carried none.
+		AgainstLabels  *LabelScore      `json:"against_labels,omitempty"`
 		Predictions    []predictionJSON `json:"predictions"`
 		K              int              `json:"k"`
 		Metric         string           `json:"metric"`
@@ -74,6 +98,11 @@ type (
 		Neighbors     []neighborJSON     `json:"neighbors"`
 		Tie           bool               `json:"tie"`
 		ExactMatch    bool               `json:"exact_match"`
+		Novelty       noveltyJSON        `json:"novelty"`
+	}
+	noveltyJSON struct {
+		Percentile float64 `json:"percentile"`
+		Unusual    bool    `json:"unusual"`
 	}
 	neighborJSON struct {
 		ID       int64   `json:"id"`
@@ -86,12 +115,17 @@ type (
 // cancellation checks.
 const batchChunk = 1024
 
-func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, report func(done, total int)) (*batchResult, error) {
+func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, nov *novelty.Tracker, report func(done, total int)) (*batchResult, error) {
 	classes := snap.Classes()
 	n := len(b.Instances)
-	res := &batchResult{Predictions: make([]predictionJSON, 0, n), K: b.Query.K,
+	res := &batchResult{Features: snap.Schema().Features(), Instances: b.Instances, Labels: b.Labels,
+		Predictions: make([]predictionJSON, 0, n), K: b.Query.K,
 		Metric: b.Query.Metric.String(), Weights: b.Query.Weights.String(), DatasetVersion: snap.Version()}
 	out := make([]knn.Prediction, min(batchChunk, n))
+	var predicted []int // the rows' classes, to score against labels
+	if b.Labels != nil {
+		predicted = make([]int, 0, n)
+	}
 	for lo := 0; lo < n; lo += batchChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -102,7 +136,9 @@ func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, 
 			return nil, err
 		}
 		for _, pr := range chunk {
+			a := nov.Assess(snap, b.Query.Metric, pr.Neighbors[0].Distance)
 			p := predictionJSON{Species: classes[pr.Class], Tie: pr.Tie, ExactMatch: pr.ExactOnly,
+				Novelty:       noveltyJSON{Percentile: a.Percentile, Unusual: a.Unusual},
 				Probabilities: make(map[string]float64, len(classes)), Neighbors: make([]neighborJSON, len(pr.Neighbors))}
 			for c, v := range pr.Probabilities {
 				p.Probabilities[classes[c]] = v
@@ -111,8 +147,14 @@ func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, 
 				p.Neighbors[i] = neighborJSON{ID: nb.ID, Species: classes[nb.Label], Distance: nb.Distance}
 			}
 			res.Predictions = append(res.Predictions, p)
+			if b.Labels != nil {
+				predicted = append(predicted, pr.Class)
+			}
 		}
 		report(hi, n)
+	}
+	if b.Labels != nil {
+		res.AgainstLabels = scoreLabels(snap.Schema().Label(), classes, b.Labels, predicted)
 	}
 	return res, nil
 }
