@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/irisknn/irisknn/internal/oip"
@@ -375,6 +376,21 @@ func TestMetadataAndHealth(t *testing.T) {
 	h, err = hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "inference.GRPCInferenceService"})
 	require.NoError(t, err)
 	assert.Equal(t, healthpb.HealthCheckResponse_NOT_SERVING, h.GetStatus())
+}
+
+func TestGRPCReflectionListsTheServices(t *testing.T) {
+	st := newStack(t, 16)
+	stream, err := reflectionpb.NewServerReflectionClient(st.conn).ServerReflectionInfo(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	assert.Subset(t, names, []string{"inference.GRPCInferenceService", "grpc.health.v1.Health"})
+	require.NoError(t, stream.CloseSend())
 }
 
 func TestMethodNotAllowed(t *testing.T) {

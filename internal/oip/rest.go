@@ -3,6 +3,7 @@ package oip
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,6 +91,9 @@ func (e errTooLarge) Error() string {
 func httpStatus(err error) int {
 	if _, ok := errors.AsType[errTooLarge](err); ok {
 		return http.StatusRequestEntityTooLarge
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable // the client left or the server is stopping
 	}
 	switch dataset.ErrorKind(err) {
 	case dataset.KindInvalid, dataset.KindConflict, dataset.KindPrecondition:
