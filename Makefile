@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit kserve-check bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln proto
+.PHONY: all run build test vet fmt-check unit kserve-check k8s-test bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln proto
 
 all: test build
 
@@ -32,6 +32,7 @@ kserve-check:
 
 vet:
 	$(GO) vet $(PKGS)
+	cd test/k8s && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -40,6 +41,13 @@ fmt-check:
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -tags purego -short -count=1 ./internal/knn ./internal/dataset
+	$(MAKE) k8s-test
+
+## k8s-test: render deploy/k8s's overlays (kustomize as a library), decode every
+## object strictly into the Kubernetes API types and check them against irisd
+## (test/k8s, a module of its own so that its dependencies stay out of go.mod)
+k8s-test:
+	cd test/k8s && $(GO) test -count=1 ./...
 
 ## e2e: the browser tests: headless Chromium against irisd through CORS
 ## (with CI set, installs Chromium first; UPDATE_SCREENSHOTS=1 rewrites docs/*.png)

@@ -22,11 +22,11 @@ import (
 // answer must be a 200 with a well-formed body or a 4xx {"error": ...},
 // never a 5xx or a panic.
 func FuzzInferDecode(f *testing.F) {
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	table, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	if err != nil {
 		f.Fatal(err)
 	}
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -25,10 +25,7 @@ import (
 // settings: what any protocol must answer from that version.
 func expectedRows(t testing.TB, snap *dataset.Snapshot, rows [][]float64) []row {
 	q := knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform}
-	fs := make([]dataset.Features, len(rows))
-	for i, r := range rows {
-		copy(fs[i][:], r)
-	}
+	fs := rows
 	out := make([]knn.Prediction, len(rows))
 	require.NoError(t, snap.PredictBatch(context.Background(), out, fs, q))
 	rs := make([]row, len(rows))
@@ -75,7 +72,7 @@ func TestPinnedVersionsUnderConcurrentWrites(t *testing.T) {
 				time.Sleep(50 * time.Microsecond)
 			}
 			r := rows[i%len(rows)]
-			f := dataset.Features{r[0] + rng.Float64()*0.1, r[1], r[2] + rng.Float64()*0.1, r[3]}
+			f := []float64{r[0] + rng.Float64()*0.1, r[1], r[2] + rng.Float64()*0.1, r[3]}
 			var snap *dataset.Snapshot
 			var err error
 			if i%5 == 4 {
