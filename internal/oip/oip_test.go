@@ -147,6 +147,7 @@ func post(t *testing.T, url string, header map[string]string, body []byte) (int,
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkSpec(t, http.MethodPost, strings.TrimPrefix(url, urlPrefix(url)), resp.StatusCode, resp.Header, b)
 	var e struct {
 		Error string `json:"error"`
 	}
@@ -233,6 +234,15 @@ func TestRESTErrors(t *testing.T) {
 	}
 }
 
+// urlPrefix returns the scheme and host of a URL.
+func urlPrefix(u string) string {
+	i := strings.Index(u, "/v2")
+	if i < 0 {
+		return u
+	}
+	return u[:i]
+}
+
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestGRPCErrors(t *testing.T) {
@@ -296,6 +306,7 @@ func TestMetadataAndHealth(t *testing.T) {
 		defer resp.Body.Close()
 		var m map[string]any
 		b, _ := io.ReadAll(resp.Body)
+		checkSpec(t, http.MethodGet, path, resp.StatusCode, resp.Header, b)
 		if len(b) > 0 {
 			require.NoError(t, json.Unmarshal(b, &m), "%s", b)
 		}
