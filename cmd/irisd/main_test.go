@@ -57,6 +57,8 @@ func TestParseConfig(t *testing.T) {
 		{nil, env("IRIS_READ_TIMEOUT", "-1s"), "-read-timeout must be positive"},
 		{[]string{"extra"}, env(), "unexpected arguments"},
 		{[]string{"-log-level", "loud"}, env(), "-log-level"},
+		{[]string{"-keep-versions", "0"}, env(), "-keep-versions must be at least 1"},
+		{nil, env("IRIS_MODEL_NAME", "my/model"), "-model-name"},
 	} {
 		_, err := parseConfig(tc.args, tc.env, io.Discard)
 		require.Error(t, err, "%v", tc.args)

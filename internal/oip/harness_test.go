@@ -279,6 +279,7 @@ func (st *stack) infer(t testing.TB, rows [][]float64, s settings, rq restReq) (
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(resp.Body)
+	checkSpec(t, http.MethodPost, path, resp.StatusCode, resp.Header, rb)
 	if rq.gzipResp {
 		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
 		zr, err := gzip.NewReader(bytes.NewReader(rb))

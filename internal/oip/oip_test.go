@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/irisknn/irisknn/internal/oip"
@@ -146,6 +147,7 @@ func post(t *testing.T, url string, header map[string]string, body []byte) (int,
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkSpec(t, http.MethodPost, strings.TrimPrefix(url, urlPrefix(url)), resp.StatusCode, resp.Header, b)
 	var e struct {
 		Error string `json:"error"`
 	}
@@ -232,6 +234,15 @@ func TestRESTErrors(t *testing.T) {
 	}
 }
 
+// urlPrefix returns the scheme and host of a URL.
+func urlPrefix(u string) string {
+	i := strings.Index(u, "/v2")
+	if i < 0 {
+		return u
+	}
+	return u[:i]
+}
+
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestGRPCErrors(t *testing.T) {
@@ -295,6 +306,7 @@ func TestMetadataAndHealth(t *testing.T) {
 		defer resp.Body.Close()
 		var m map[string]any
 		b, _ := io.ReadAll(resp.Body)
+		checkSpec(t, http.MethodGet, path, resp.StatusCode, resp.Header, b)
 		if len(b) > 0 {
 			require.NoError(t, json.Unmarshal(b, &m), "%s", b)
 		}
@@ -375,6 +387,21 @@ func TestMetadataAndHealth(t *testing.T) {
 	h, err = hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "inference.GRPCInferenceService"})
 	require.NoError(t, err)
 	assert.Equal(t, healthpb.HealthCheckResponse_NOT_SERVING, h.GetStatus())
+}
+
+func TestGRPCReflectionListsTheServices(t *testing.T) {
+	st := newStack(t, 16)
+	stream, err := reflectionpb.NewServerReflectionClient(st.conn).ServerReflectionInfo(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	assert.Subset(t, names, []string{"inference.GRPCInferenceService", "grpc.health.v1.Health"})
+	require.NoError(t, stream.CloseSend())
 }
 
 func TestMethodNotAllowed(t *testing.T) {
