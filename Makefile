@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit k8s-test bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln
+.PHONY: all run build test vet fmt-check unit kserve-check k8s-test bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln proto
 
 all: test build
 
@@ -22,8 +22,13 @@ run:
 build:
 	sh scripts/build.sh $(BIN)
 
-## test: everything CI runs: vet, gofmt check, the race-enabled test suite
-test: vet fmt-check unit
+## test: everything CI runs: vet, gofmt check, the race-enabled test suite, the KServe manifests check
+test: vet fmt-check unit kserve-check
+
+## kserve-check: decode deploy/kserve's manifests strictly against KServe's API types
+## (a module of its own: deploy/kserve/check, so Kubernetes' modules stay out of go.mod)
+kserve-check:
+	cd deploy/kserve/check && $(GO) vet . && $(GO) test -count=1 .
 
 vet:
 	$(GO) vet $(PKGS)
@@ -65,6 +70,11 @@ loadtest:
 TOOLS_BIN := $(CURDIR)/bin/tools
 VULNDB    := $(CURDIR)/bin/vulndb
 
+## proto: regenerate internal/oip/inferencepb from its .proto (pure Go: tools/protogen,
+## protocompile + protoc-gen-go + protoc-gen-go-grpc pinned in tools/go.mod; no protoc)
+proto:
+	cd internal/oip/inferencepb && $(GO) generate .
+
 ## lint: go vet plus staticcheck (pinned in tools/go.mod)
 lint: vet
 	cd tools && $(GO) build -o $(TOOLS_BIN)/ honnef.co/go/tools/cmd/staticcheck
@@ -84,7 +94,7 @@ vuln:
 ## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
 FUZZTIME  ?= 30s
 FUZZFLAGS ?=
-FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/dataset FuzzReplay:./internal/wal
+FUZZ_TARGETS := FuzzInferDecode:./internal/oip FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/dataset FuzzReplay:./internal/wal
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
 	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \

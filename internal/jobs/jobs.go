@@ -85,8 +85,8 @@ type Spec struct {
 
 // BatchPredict classifies every row of Instances with one query.
 type BatchPredict struct {
-	Instances []dataset.Features `json:"instances"`
-	Query     knn.Query          `json:"query"`
+	Instances [][]float64 `json:"instances"`
+	Query     knn.Query   `json:"query"`
 }
 
 // Evaluate measures the accuracy of every combination of k in KMin..KMax,
@@ -119,8 +119,8 @@ func (s *Spec) Check(snap *dataset.Snapshot) error {
 			return err
 		}
 		for i, f := range b.Instances {
-			if err := dataset.CheckFeatures(f); err != nil {
-				return dataset.Invalidf(fmt.Sprintf("instances[%d]", i), "%s", err.(*dataset.Error).Message)
+			if err := snap.Schema().CheckFeatures(fmt.Sprintf("instances[%d]", i), f); err != nil {
+				return err
 			}
 		}
 	case TypeEvaluate:

@@ -59,9 +59,9 @@ func (s *store) start(ctx context.Context, op string, attrs ...attribute.KeyValu
 		trace.WithAttributes(append(attrs, attribute.String("store.kind", s.kind))...))
 }
 
-func (s *store) Create(ctx context.Context, f dataset.Features, species string) (dataset.Sample, *dataset.Snapshot, error) {
+func (s *store) Create(ctx context.Context, f []float64, label string) (dataset.Sample, *dataset.Snapshot, error) {
 	ctx, span := s.start(ctx, "create")
-	smp, snap, err := s.Store.Create(ctx, f, species)
+	smp, snap, err := s.Store.Create(ctx, f, label)
 	if err == nil {
 		span.SetAttributes(attribute.Int64("sample.id", smp.ID), attribute.Int64("dataset.version", int64(snap.Version())))
 	}
