@@ -29,6 +29,7 @@ import (
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/oip"
+	"github.com/irisknn/irisknn/internal/telemetry"
 	"github.com/irisknn/irisknn/internal/wal"
 )
 
@@ -106,7 +107,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer be.Close()
+	// Tracing (off unless the OTEL_* environment turns it on): spans for
+	// requests, store writes, searches and cache lookups.
+	stopTracing, tracing, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	store := be.store
+	if tracing {
+		store = telemetry.Store(store)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoMetric(buildinfo.Get()))
@@ -118,6 +129,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	acfg := be.apiConfig(cfg.apiConfig(log))
 	acfg.Metrics = reg
+	if tracing {
+		acfg.Tracing = true
+		cache := acfg.WrapPredictor
+		acfg.WrapPredictor = func(p httpapi.Predictor) httpapi.Predictor {
+			p = telemetry.Predictor(p) // inside the cache: a span per search that runs
+			if cache != nil {
+				p = cache(p)
+			}
+			return p
+		}
+	}
 	var api *httpapi.Server
 	model := &oip.Model{
 		Name: cfg.modelName(), Store: store, MaxBatch: cfg.MaxBatch,
@@ -217,6 +239,38 @@ func loadTable(path, label string) (dataset.Table, string, error) {
 		return dataset.Table{}, path, fmt.Errorf("-data %s: %w", path, err)
 	}
 	return t, path, nil
+}
+
+// startTracing sets up OpenTelemetry tracing as the OTEL_* environment
+// says (internal/telemetry) and returns a function that flushes the spans
+// still buffered, within 5 seconds. The SDK reads its settings from the
+// process environment; getenv decides whether tracing is on at all.
+func startTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (stop func(), enabled bool, err error) {
+	shutdown, enabled, err := telemetry.Setup(ctx, getenv, buildinfo.Get().Version)
+	if err != nil {
+		return nil, false, fmt.Errorf("tracing: %w", err)
+	}
+	if enabled {
+		log.Info("tracing on", "otlp_endpoint", firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
+			"protocol", firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf"),
+			"sampler", firstNonEmpty(getenv("OTEL_TRACES_SAMPLER"), "parentbased_always_on"))
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			log.Warn("tracing: could not flush the last spans", "error", err.Error())
+		}
+	}, enabled, nil
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // browseURL is the URL to open for a server listening on addr: localhost

@@ -111,6 +111,11 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("irisd worker needs -redis (or IRIS_REDIS_URL): jobs are queued in Redis")
 	}
 	log := cfg.logger(stdout)
+	stopTracing, _, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	table, source, err := loadTable(cfg.DataPath, cfg.Label)
 	if err != nil {
 		return err

@@ -13,8 +13,11 @@ import (
 
 // routes is the whole API surface.
 func (s *Server) routes(r chi.Router) {
+	if s.cfg.Tracing {
+		r.Use(traceRequests)
+	}
 	r.Use(requestID)
-	r.Use(accessLog(s.log))
+	r.Use(accessLog(s.log, s.cfg.Tracing))
 	r.Use(s.metrics.instrument)
 	r.Use(recoverer(s))
 	r.Use(s.cors())

@@ -55,6 +55,11 @@ type Config struct {
 	// V2, when set, serves every route under /v2 (the Open Inference
 	// Protocol, package oip), behind the same middleware as the rest.
 	V2 http.Handler
+	// Tracing puts a server span around every request but the probes and
+	// the metrics scrape (OpenTelemetry's global tracer provider and
+	// propagator, which internal/telemetry installs) and trace_id and
+	// span_id in the access log. Off, the request path has no tracing code.
+	Tracing bool
 	// Metrics is the registry the API's metrics go into, served at
 	// GET /metrics; nil makes a private one.
 	Metrics *prometheus.Registry

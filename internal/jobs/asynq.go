@@ -47,8 +47,9 @@ func (o *AsynqOptions) fill() {
 
 // payload is a job's asynq payload.
 type payload struct {
-	Spec      Spec      `json:"spec"`
-	CreatedAt time.Time `json:"created_at"`
+	Spec      Spec         `json:"spec"`
+	CreatedAt time.Time    `json:"created_at"`
+	Trace     traceCarrier `json:"trace,omitempty"` // the submitting request's trace context
 }
 
 // record is what a running job writes as its asynq result: its progress
@@ -88,7 +89,7 @@ func (q *Asynq) Submit(ctx context.Context, spec Spec) (Job, error) {
 	if err := spec.Check(q.data.Snapshot()); err != nil {
 		return Job{}, err
 	}
-	p := payload{Spec: spec, CreatedAt: time.Now().UTC()}
+	p := payload{Spec: spec, CreatedAt: time.Now().UTC(), Trace: carryTrace(ctx)}
 	b, err := json.Marshal(p)
 	if err != nil {
 		return Job{}, err
@@ -278,6 +279,9 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("bad job payload: %v: %w", err, asynq.SkipRetry)
 	}
+	ctx, end := startRunSpan(ctx, p.Trace, id, p.Spec.Type)
+	var runErr error
+	defer func() { end(runErr) }()
 	rec := record{Status: StatusRunning, StartedAt: time.Now().UTC()}
 	write := func() {
 		b, _ := json.Marshal(rec)
@@ -291,6 +295,7 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 		rec.Progress = f
 		write()
 	})
+	runErr = err
 	if err != nil {
 		if n, _ := w.rdb.Exists(context.Background(), w.opt.Prefix+"jobs:cancelled:"+id).Result(); n == 1 {
 			w.log.Info("job cancelled", "id", id)

@@ -30,7 +30,8 @@ type Pool struct {
 
 type poolJob struct {
 	seq    uint64 // submission order
-	job    Job    // guarded by Pool.mu
+	trace  traceCarrier
+	job    Job // guarded by Pool.mu
 	spec   Spec
 	cancel context.CancelFunc // set while running
 }
@@ -69,7 +70,7 @@ func (p *Pool) Submit(ctx context.Context, spec Spec) (Job, error) {
 	if err := spec.Check(p.runner.Data.Snapshot()); err != nil {
 		return Job{}, err
 	}
-	j := &poolJob{seq: p.seq.Add(1), spec: spec, job: Job{ID: newID(), Type: spec.Type, Status: StatusQueued, CreatedAt: time.Now().UTC()}}
+	j := &poolJob{seq: p.seq.Add(1), spec: spec, trace: carryTrace(ctx), job: Job{ID: newID(), Type: spec.Type, Status: StatusQueued, CreatedAt: time.Now().UTC()}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expire()
@@ -184,6 +185,7 @@ func (p *Pool) run(j *poolJob) {
 	j.job.Status, j.job.StartedAt, j.cancel = StatusRunning, &now, cancel
 	p.mu.Unlock()
 
+	ctx, end := startRunSpan(ctx, j.trace, j.job.ID, j.spec.Type)
 	res, err := p.runner.Run(ctx, j.spec, func(f float64) {
 		p.mu.Lock()
 		if j.job.Status == StatusRunning {
@@ -191,6 +193,8 @@ func (p *Pool) run(j *poolJob) {
 		}
 		p.mu.Unlock()
 	})
+
+	end(err)
 
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/irisknn/irisknn/internal/nginxtest"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
 
@@ -126,63 +126,6 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startNginx runs a real nginx with deploy/nginx.conf, its replica
-// addresses and listen port rewritten, everything inside dir.
-func startNginx(t *testing.T, dir string, replicas []string) string {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	conf, err := os.ReadFile("../../deploy/nginx.conf")
-	require.NoError(t, err)
-	port := freePort(t)
-	i := 0
-	site := regexp.MustCompile(`server replica\d:8080( resolve)?`).ReplaceAllStringFunc(string(conf), func(string) string {
-		s := "server " + replicas[i]
-		i++
-		return s
-	})
-	require.Equal(t, len(replicas), i, "deploy/nginx.conf names one server per replica")
-	site = strings.Replace(site, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "irisd.conf"), []byte(site), 0o644))
-	main := fmt.Sprintf(`daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-worker_processes 2;
-events { worker_connections 1024; }
-http {
-    access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/irisd.conf;
-}
-`, dir)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644))
-	// nginx's workers run as nobody when started by root.
-	require.NoError(t, os.Chmod(dir, 0o777))
-	p := start(t, bin, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	t.Cleanup(func() { p.stop(syscall.SIGQUIT) }) // graceful stop of nginx
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/nginx-health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not start: %v\n%s", err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 var client = &http.Client{Timeout: 60 * time.Second}
 
 func do(t *testing.T, method, url, body string) (*http.Response, []byte) {
@@ -271,12 +214,7 @@ func TestCluster(t *testing.T) {
 		return p
 	}
 	worker := startWorker()
-	// nginx's workers run as nobody when started by root: its directory
-	// must be reachable by them, so it is not inside t.TempDir (0700).
-	ndir, err := os.MkdirTemp("", "irisknn-nginx-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(ndir) })
-	base := startNginx(t, ndir, addrs)
+	base := nginxtest.Start(t, "../../deploy/nginx.conf", addrs)
 
 	resp, b := do(t, http.MethodGet, base+"/readyz", "")
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
