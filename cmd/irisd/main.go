@@ -76,14 +76,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var (
 		journal dataset.Journal
 		wlog    *wal.Log
+		history []dataset.Change
 	)
 	if cfg.DataDir != "" {
-		wlog, snap, err = wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
+		wlog, snap, err = wal.Open(cfg.DataDir, snap, wal.Options{Logger: log, ChangeWindow: cfg.ChangeWindow})
 		if err != nil {
 			return fmt.Errorf("-data-dir: %w", err)
 		}
 		defer wlog.Close()
-		journal = wlog
+		journal, history = wlog, wlog.History()
 		if !cfg.GroupCommit {
 			journal = serialJournal{wlog}
 		}
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// their memory back before serving (a 1M-row file: ~150 MB down to ~70).
 	debug.FreeOSMemory()
 	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
-	be, err := openBackend(ctx, cfg, snap, journal, log)
+	be, err := openBackend(ctx, cfg, snap, journal, history, log)
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "cors_origins", cfg.origins(),
 		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
-		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
+		"api_key_set", cfg.APIKey != "", "named_api_keys", len(cfg.APIKeys), "change_window", cfg.ChangeWindow, "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

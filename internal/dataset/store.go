@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Store holds the current training set. Readers take a Snapshot and never
@@ -57,6 +58,11 @@ type Change struct {
 	Op      Op
 	Sample  Sample // for OpPut
 	ID      int64  // for OpDelete
+	// Time and Actor say when and through which key the change was made
+	// (the key's name or a digest, never the key): the audit trail. Every
+	// store sets them through Stamp, and journals record them.
+	Time  time.Time
+	Actor string
 }
 
 // ErrVersion reports a change applied to a snapshot it does not follow.
@@ -134,16 +140,48 @@ type Memory struct {
 	head    *Snapshot // the newest snapshot, perhaps not yet durable; guarded by mu
 	journal Journal
 	group   GroupJournal // journal, when it commits in groups
+	feed    *Feed
+}
+
+// MemoryOptions tunes a Memory store. The zero value is usable.
+type MemoryOptions struct {
+	// ChangeWindow is the number of recent changes kept for the change
+	// feed; 0 means DefaultChangeWindow.
+	ChangeWindow int
+	// History is the changes that led to the snapshot, oldest first, as
+	// a journal recovered them: the feed starts with them.
+	History []Change
 }
 
 // NewMemory returns a store whose current snapshot is snap. journal may be
 // nil. A journal that is a GroupJournal is used as one.
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
-	m := &Memory{journal: journal, head: snap}
+	return NewMemoryWith(snap, journal, MemoryOptions{})
+}
+
+// NewMemoryWith is NewMemory with options.
+func NewMemoryWith(snap *Snapshot, journal Journal, opts MemoryOptions) *Memory {
+	if opts.ChangeWindow <= 0 {
+		opts.ChangeWindow = DefaultChangeWindow
+	}
+	m := &Memory{journal: journal, head: snap, feed: NewFeed(opts.ChangeWindow, snap.Version(), opts.History)}
 	m.group, _ = journal.(GroupJournal)
 	m.cur.Store(snap)
 	return m
 }
+
+var _ ChangeFeed = (*Memory)(nil)
+
+// Changes implements ChangeFeed.
+func (m *Memory) Changes(since uint64, limit int) ([]Change, error) {
+	return m.feed.Changes(since, limit)
+}
+
+// Wait implements ChangeFeed.
+func (m *Memory) Wait(v uint64) <-chan struct{} { return m.feed.Wait(v) }
+
+// Oldest implements ChangeFeed.
+func (m *Memory) Oldest() uint64 { return m.feed.Oldest() }
 
 var _ Store = (*Memory)(nil)
 
@@ -160,6 +198,7 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 		return nil, c, err
 	}
 	c.Version = cur.version + 1
+	Stamp(ctx, &c)
 	next, err := cur.Apply(c)
 	if err != nil {
 		m.mu.Unlock()
@@ -172,6 +211,7 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
 		m.head = next
+		m.feed.Add(c)
 		m.mu.Unlock()
 		if err := m.group.Commit(ctx, seq); err != nil {
 			// The journal refuses every change from now on; writes
@@ -179,6 +219,7 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 			// was published.
 			m.mu.Lock()
 			m.head = m.cur.Load()
+			m.feed.Drop(m.head.version)
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be made durable; it was not applied", err)
 		}
@@ -192,7 +233,9 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 		}
 	}
 	m.head = next
+	m.feed.Add(c)
 	m.cur.Store(next)
+	m.feed.Publish(next.version)
 	return next, c, nil
 }
 
@@ -203,9 +246,10 @@ func (m *Memory) publish(next *Snapshot) {
 	for {
 		old := m.cur.Load()
 		if old.version >= next.version || m.cur.CompareAndSwap(old, next) {
-			return
+			break
 		}
 	}
+	m.feed.Publish(next.version)
 }
 
 // Create implements Store.

@@ -10,6 +10,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,8 +40,12 @@ type Config struct {
 	Jobs jobs.Queue
 
 	// APIKey, when set, is required as "Authorization: Bearer <key>" on
-	// every write to the training set.
+	// every write to the training set; the change feed names its writes
+	// by a digest of it.
 	APIKey string
+	// APIKeys are further keys that may write, each recorded in the
+	// change feed under its name.
+	APIKeys []APIKey
 	// RateLimit is the number of requests a client (IP address) may make
 	// per RateWindow; 0 turns rate limiting off.
 	RateLimit  int
@@ -116,12 +121,18 @@ type Server struct {
 	predictor Predictor
 	jobs      jobs.Queue
 	metrics   *metrics
+
+	// shutdown is closed when the server stops being ready: long-lived
+	// responses (change event streams) end, so that shutdown need not
+	// wait for them.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 // NewServer returns the API over store. It starts ready.
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{})}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {
 		s.predictor = cfg.WrapPredictor(s.predictor)
@@ -138,5 +149,12 @@ func NewServer(cfg Config, store dataset.Store) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // SetReady sets what GET /readyz reports; a server about to shut down sets
-// it false so that load balancers stop sending it traffic.
-func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+// it false so that load balancers stop sending it traffic. Setting it false
+// also ends every change event stream (clients reconnect elsewhere, with
+// Last-Event-ID); it is for good.
+func (s *Server) SetReady(ready bool) {
+	s.ready.Store(ready)
+	if !ready {
+		s.shutdownOnce.Do(func() { close(s.shutdown) })
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -94,11 +95,25 @@ func (r *reader) sample() dataset.Sample {
 	return s
 }
 
-// encodeChange encodes c as a record payload.
+// stamped marks, in a record's op byte, a change that carries its audit
+// fields (time and actor) right after the op. Records written before the
+// change feed have no such bit and decode with a zero time and no actor.
+const stamped = 0x80
+
+// encodeChange encodes c as a record payload: version, op (with the
+// stamped bit), the time in Unix nanoseconds and the actor as a
+// length-prefixed string, then the op's fields.
 func encodeChange(c dataset.Change) []byte {
-	b := make([]byte, 0, 64)
+	b := make([]byte, 0, 80+len(c.Actor))
 	b = binary.LittleEndian.AppendUint64(b, c.Version)
-	b = append(b, byte(c.Op))
+	b = append(b, byte(c.Op)|stamped)
+	var t int64
+	if !c.Time.IsZero() {
+		t = c.Time.UnixNano()
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(t))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(c.Actor)))
+	b = append(b, c.Actor...)
 	switch c.Op {
 	case dataset.OpPut:
 		b = appendSample(b, c.Sample)
@@ -111,7 +126,15 @@ func encodeChange(c dataset.Change) []byte {
 // decodeChange decodes a record payload.
 func decodeChange(p []byte) (dataset.Change, error) {
 	r := &reader{b: p}
-	c := dataset.Change{Version: r.u64(), Op: dataset.Op(r.u8())}
+	c := dataset.Change{Version: r.u64()}
+	op := r.u8()
+	c.Op = dataset.Op(op &^ stamped)
+	if op&stamped != 0 {
+		if t := int64(r.u64()); t != 0 {
+			c.Time = time.Unix(0, t).UTC()
+		}
+		c.Actor = string(r.take(int(r.u16())))
+	}
 	switch c.Op {
 	case dataset.OpPut:
 		c.Sample = r.sample()

@@ -75,6 +75,10 @@ type Options struct {
 	// CompactEvery is the number of records after which the log is
 	// compacted; 0 means DefaultCompactEvery.
 	CompactEvery int
+	// ChangeWindow is the number of recent changes kept for the change
+	// feed across compactions and restarts (see History); 0 means
+	// dataset.DefaultChangeWindow.
+	ChangeWindow int
 	// Logger receives recovery and compaction messages; nil discards.
 	Logger *slog.Logger
 }
@@ -103,6 +107,9 @@ type Log struct {
 	records int    // records in the log since the last compaction
 	written uint64 // sequence number of the last change appended
 	broken  error  // set when the log may be in an unknown state
+	// hist keeps the last ChangeWindow changes appended (or recovered),
+	// saved to HistoryFile at each compaction.
+	hist *dataset.Feed
 }
 
 var _ dataset.GroupJournal = (*Log)(nil)
@@ -118,6 +125,9 @@ func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Sn
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ChangeWindow <= 0 {
+		opts.ChangeWindow = dataset.DefaultChangeWindow
 	}
 	l := &Log{dir: dir, opts: opts, log: opts.Logger}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -139,6 +149,9 @@ func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Sn
 // recover loads the snapshot, replays the log and opens it for appending.
 func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 	_ = os.Remove(filepath.Join(l.dir, SnapshotFile+tempSuffix)) // an unfinished compaction
+	_ = os.Remove(filepath.Join(l.dir, HistoryFile+tempSuffix))
+	l.hist = dataset.NewFeed(l.opts.ChangeWindow, 0, nil)
+	l.readHistory()
 	snap, err := l.readSnapshot()
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -259,6 +272,9 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 			return nil, 0, &CorruptError{Offset: off, Reason: err.Error()}
 		}
 		off += headerSize + n
+		if c.Version > l.hist.Newest() {
+			l.hist.Add(c) // not in the history file yet
+		}
 		if c.Version <= snap.Version() {
 			continue // already in the snapshot: a compaction was cut short
 		}
@@ -339,6 +355,7 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	}
 	l.size += int64(len(rec))
 	l.cur = next
+	l.hist.Add(c)
 	l.records++
 	l.written++
 	return l.written, nil
@@ -475,6 +492,11 @@ func (l *Log) Compact() error {
 // snapshot is fsynced, so every change appended so far is durable once it
 // returns.
 func (l *Log) compact() error {
+	// The history first: the log's records are still there should this or
+	// the snapshot fail, and replay skips what the history holds.
+	if err := l.writeHistory(); err != nil {
+		return fmt.Errorf("change history: %w", err)
+	}
 	if err := l.writeSnapshot(l.cur); err != nil {
 		return err
 	}
@@ -497,16 +519,24 @@ func (l *Log) compact() error {
 	return nil
 }
 
-// writeSnapshot atomically replaces the snapshot file with s: write a
-// temporary file, fsync it, rename it over the old one, fsync the directory.
+// writeSnapshot atomically replaces the snapshot file with s.
 func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
-	path := filepath.Join(l.dir, SnapshotFile)
+	if err := writeFileAtomic(l.dir, SnapshotFile, encodeSnapshot(s)); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces dir/name with b: write a temporary file, fsync
+// it, rename it over the old one, fsync the directory.
+func writeFileAtomic(dir, name string, b []byte) error {
+	path := filepath.Join(dir, name)
 	tmp := path + tempSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return err
 	}
-	_, err = f.Write(encodeSnapshot(s))
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -517,11 +547,11 @@ func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(l.dir)
+		err = syncDir(dir)
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("snapshot: %w", err)
+		return err
 	}
 	return nil
 }
