@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/irisknn/irisknn/internal/buildinfo"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
@@ -66,7 +67,7 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
 	if cfg.Redis == "" {
-		b.store = dataset.NewMemoryWith(snap, journal, dataset.MemoryOptions{ChangeWindow: cfg.ChangeWindow, History: history})
+		b.store = dataset.NewMemoryWith(snap, journal, dataset.MemoryOptions{Keep: cfg.KeepVersions, ChangeWindow: cfg.ChangeWindow, Recovered: history})
 		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
 		b.jobs = pool
 		b.close = append(b.close, pool.Close)
@@ -76,7 +77,7 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 			return nil, err
 		}
 		b.close = append(b.close, rdb.Close)
-		st, err := redisstore.Open(ctx, rdb, snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		st, err := redisstore.Open(ctx, rdb, snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -102,6 +103,10 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	if cfg.PrintVersion {
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return nil
+	}
 	if cfg.Redis == "" {
 		return errors.New("irisd worker needs -redis (or IRIS_REDIS_URL): jobs are queued in Redis")
 	}
@@ -115,7 +120,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer rdb.Close()
-	st, err := redisstore.Open(ctx, rdb, samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+	st, err := redisstore.Open(ctx, rdb, samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}

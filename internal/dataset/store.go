@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +17,12 @@ import (
 type Store interface {
 	// Snapshot returns the current version of the set.
 	Snapshot() *Snapshot
+	// SnapshotAt returns a kept earlier (or the current) version: a
+	// KindNotFound error names the oldest kept when v is not kept. Stores
+	// get it, with Versions, by embedding a *History.
+	SnapshotAt(v uint64) (*Snapshot, error)
+	// Versions returns the kept versions, oldest first.
+	Versions() []uint64
 	// Create adds a sample with a new id (NextID) and returns it.
 	Create(ctx context.Context, f Features, species string) (Sample, *Snapshot, error)
 	// Put replaces the sample with s.ID, or creates it (created is true).
@@ -135,38 +140,51 @@ type GroupJournal interface {
 // change that a crash could take back; a write answers once its own change
 // is durable and visible.
 type Memory struct {
-	mu      sync.Mutex // serialises writers
-	cur     atomic.Pointer[Snapshot]
-	head    *Snapshot // the newest snapshot, perhaps not yet durable; guarded by mu
-	journal Journal
-	group   GroupJournal // journal, when it commits in groups
-	feed    *Feed
+	*History             // the current (durable, visible) and kept versions
+	mu       sync.Mutex  // serialises writers
+	head     *Snapshot   // the newest snapshot, perhaps not yet durable; guarded by mu
+	pending  []*Snapshot // appended to a group journal, not yet published, in version order; guarded by mu
+	journal  Journal
+	group    GroupJournal // journal, when it commits in groups
+	feed     *Feed        // the recent changes, for the change feed
 }
 
 // MemoryOptions tunes a Memory store. The zero value is usable.
 type MemoryOptions struct {
+	// Keep is the number of versions kept for pinned predictions; 0
+	// means DefaultKeepVersions.
+	Keep int
 	// ChangeWindow is the number of recent changes kept for the change
 	// feed; 0 means DefaultChangeWindow.
 	ChangeWindow int
-	// History is the changes that led to the snapshot, oldest first, as
+	// Recovered is the changes that led to the snapshot, oldest first, as
 	// a journal recovered them: the feed starts with them.
-	History []Change
+	Recovered []Change
 }
 
-// NewMemory returns a store whose current snapshot is snap. journal may be
-// nil. A journal that is a GroupJournal is used as one.
+// NewMemory returns a store whose current snapshot is snap, keeping
+// DefaultKeepVersions versions. journal may be nil. A journal that is a
+// GroupJournal is used as one.
 func NewMemory(snap *Snapshot, journal Journal) *Memory {
-	return NewMemoryWith(snap, journal, MemoryOptions{})
+	return NewMemoryKeep(snap, journal, DefaultKeepVersions)
+}
+
+// NewMemoryKeep is NewMemory keeping the last keep versions.
+func NewMemoryKeep(snap *Snapshot, journal Journal, keep int) *Memory {
+	return NewMemoryWith(snap, journal, MemoryOptions{Keep: keep})
 }
 
 // NewMemoryWith is NewMemory with options.
 func NewMemoryWith(snap *Snapshot, journal Journal, opts MemoryOptions) *Memory {
+	if opts.Keep <= 0 {
+		opts.Keep = DefaultKeepVersions
+	}
 	if opts.ChangeWindow <= 0 {
 		opts.ChangeWindow = DefaultChangeWindow
 	}
-	m := &Memory{journal: journal, head: snap, feed: NewFeed(opts.ChangeWindow, snap.Version(), opts.History)}
+	m := &Memory{History: NewHistory(snap, opts.Keep), journal: journal, head: snap,
+		feed: NewFeed(opts.ChangeWindow, snap.Version(), opts.Recovered)}
 	m.group, _ = journal.(GroupJournal)
-	m.cur.Store(snap)
 	return m
 }
 
@@ -184,9 +202,6 @@ func (m *Memory) Wait(v uint64) <-chan struct{} { return m.feed.Wait(v) }
 func (m *Memory) Oldest() uint64 { return m.feed.Oldest() }
 
 var _ Store = (*Memory)(nil)
-
-// Snapshot implements Store.
-func (m *Memory) Snapshot() *Snapshot { return m.cur.Load() }
 
 // write builds a change from the newest snapshot, records and publishes it.
 func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, error)) (*Snapshot, Change, error) {
@@ -211,19 +226,31 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
 		m.head = next
+		m.pending = append(m.pending, next)
 		m.feed.Add(c)
 		m.mu.Unlock()
 		if err := m.group.Commit(ctx, seq); err != nil {
 			// The journal refuses every change from now on; writes
 			// appended after this one fail as well. Nothing of them
-			// was published.
+			// is published; earlier ones of the pending list were made
+			// durable by earlier commits and are published by their
+			// own writers.
 			m.mu.Lock()
-			m.head = m.cur.Load()
+			i := 0
+			for i < len(m.pending) && m.pending[i].version < c.Version {
+				i++
+			}
+			m.pending = m.pending[:i]
+			if i > 0 {
+				m.head = m.pending[i-1]
+			} else {
+				m.head = m.Snapshot()
+			}
 			m.feed.Drop(m.head.version)
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be made durable; it was not applied", err)
 		}
-		m.publish(next)
+		m.publishThrough(next.version)
 		return next, c, nil
 	}
 	defer m.mu.Unlock()
@@ -234,22 +261,25 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 	}
 	m.head = next
 	m.feed.Add(c)
-	m.cur.Store(next)
+	m.Publish(next)
 	m.feed.Publish(next.version)
 	return next, c, nil
 }
 
-// publish makes next current unless a later version already is (the writes
-// of one group commit publish in any order; a snapshot holds every change
-// before its own).
-func (m *Memory) publish(next *Snapshot) {
-	for {
-		old := m.cur.Load()
-		if old.version >= next.version || m.cur.CompareAndSwap(old, next) {
-			break
-		}
+// publishThrough publishes, in version order, every pending snapshot up to
+// version v: the commit that made v durable made every change before it
+// durable too. Writers of one group commit return in any order, but the
+// history sees each version once and in order.
+func (m *Memory) publishThrough(v uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := 0
+	for i < len(m.pending) && m.pending[i].version <= v {
+		m.Publish(m.pending[i])
+		m.feed.Publish(m.pending[i].version)
+		i++
 	}
-	m.feed.Publish(next.version)
+	m.pending = append(m.pending[:0], m.pending[i:]...)
 }
 
 // Create implements Store.

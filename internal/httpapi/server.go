@@ -55,6 +55,9 @@ type Config struct {
 	// 503 with Retry-After.
 	MaxHeavy  int
 	HeavyWait time.Duration
+	// V2, when set, serves every route under /v2 (the Open Inference
+	// Protocol, package oip), behind the same middleware as the rest.
+	V2 http.Handler
 	// Metrics is the registry the API's metrics go into, served at
 	// GET /metrics; nil makes a private one.
 	Metrics *prometheus.Registry
@@ -118,6 +121,7 @@ type Server struct {
 	ready   atomic.Bool
 	handler http.Handler
 
+	rules     dataset.QueryRules
 	predictor Predictor
 	jobs      jobs.Queue
 	metrics   *metrics
@@ -133,6 +137,7 @@ type Server struct {
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
 	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{})}
+	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {
 		s.predictor = cfg.WrapPredictor(s.predictor)
@@ -144,6 +149,10 @@ func NewServer(cfg Config, store dataset.Store) *Server {
 	s.handler = r
 	return s
 }
+
+// QueryRules returns the server's prediction settings (defaults filled in),
+// for every protocol that resolves a request's k, metric and weights.
+func (s *Server) QueryRules() dataset.QueryRules { return s.rules }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -158,3 +167,6 @@ func (s *Server) SetReady(ready bool) {
 		s.shutdownOnce.Do(func() { close(s.shutdown) })
 	}
 }
+
+// Ready reports what GET /readyz reports: whether the server takes traffic.
+func (s *Server) Ready() bool { return s.ready.Load() }

@@ -87,11 +87,11 @@ func (l *Log) writeHistory() error {
 	return writeFileAtomic(l.dir, HistoryFile, encodeHistory(l.hist.All()))
 }
 
-// History returns the changes recovered by Open (from the history file
+// RecoveredChanges returns the changes recovered by Open (from the history file
 // and the log), oldest first, at most Options.ChangeWindow: the change
 // feed's window as it was before the restart. Hand it to
 // [dataset.NewMemoryWith].
-func (l *Log) History() []dataset.Change {
+func (l *Log) RecoveredChanges() []dataset.Change {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.hist.All()

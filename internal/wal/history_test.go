@@ -31,7 +31,7 @@ func TestHistorySurvivesCompactionAndRestart(t *testing.T) {
 		require.NoError(t, l.Close())
 
 		l2, _ := open(t, dir, Options{CompactEvery: every, ChangeWindow: 5})
-		got := l2.History()
+		got := l2.RecoveredChanges()
 		require.Len(t, got, 5, "compact every %d", every)
 		for i := range want {
 			assert.Equal(t, want[i].Version, got[i].Version)
@@ -40,7 +40,7 @@ func TestHistorySurvivesCompactionAndRestart(t *testing.T) {
 			assert.True(t, want[i].Time.Equal(got[i].Time), "time %v != %v", want[i].Time, got[i].Time)
 		}
 		assert.Equal(t, "bob", got[4].Actor)
-		m2 := dataset.NewMemoryWith(l2.cur, l2, dataset.MemoryOptions{ChangeWindow: 5, History: got})
+		m2 := dataset.NewMemoryWith(l2.cur, l2, dataset.MemoryOptions{ChangeWindow: 5, Recovered: got})
 		listed, err := m2.Changes(got[0].Version-1, 100)
 		require.NoError(t, err)
 		assert.Len(t, listed, 5)
@@ -62,5 +62,5 @@ func TestDamagedHistoryKeepsTheSet(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, b, 0o640))
 	l2, got := open(t, dir, Options{CompactEvery: 2})
 	assert.Equal(t, states[len(states)-1], stateOf(got))
-	assert.Less(t, len(l2.History()), len(states))
+	assert.Less(t, len(l2.RecoveredChanges()), len(states))
 }

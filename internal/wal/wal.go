@@ -76,7 +76,7 @@ type Options struct {
 	// compacted; 0 means DefaultCompactEvery.
 	CompactEvery int
 	// ChangeWindow is the number of recent changes kept for the change
-	// feed across compactions and restarts (see History); 0 means
+	// feed across compactions and restarts (see RecoveredChanges); 0 means
 	// dataset.DefaultChangeWindow.
 	ChangeWindow int
 	// Logger receives recovery and compaction messages; nil discards.
