@@ -30,6 +30,7 @@ type config struct {
 	MaxK            int
 	MaxBatch        int
 	MaxBody         int64
+	MaxImport       int64
 	LogFormat       string
 	LogLevel        string
 	ReadHeaderTO    time.Duration
@@ -102,6 +103,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxK, "max-k", d.MaxK, "largest k a request may ask for")
 	fs.IntVar(&c.MaxBatch, "max-batch", d.MaxBatch, "most rows in one batch prediction")
 	fs.Int64Var(&c.MaxBody, "max-body", d.MaxBodyBytes, "largest request body in bytes")
+	fs.Int64Var(&c.MaxImport, "max-import", d.MaxImportBytes, "largest POST /dataset/import body in bytes (413 beyond; the body is streamed, not held)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ReadHeaderTO, "read-header-timeout", 5*time.Second, "time allowed to read request headers")
@@ -250,6 +252,9 @@ func (c *config) validate() error {
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("-max-batch must be at least 1, got %d", c.MaxBatch))
 	}
+	if c.MaxImport < 1024 {
+		errs = append(errs, fmt.Errorf("-max-import must be at least 1024 bytes, got %d", c.MaxImport))
+	}
 	if c.MaxBody < 1024 {
 		errs = append(errs, fmt.Errorf("-max-body must be at least 1024 bytes, got %d", c.MaxBody))
 	}
@@ -362,6 +367,7 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		MaxK:           c.MaxK,
 		MaxBatch:       c.MaxBatch,
 		MaxBodyBytes:   c.MaxBody,
+		MaxImportBytes: c.MaxImport,
 		CORSOrigins:    c.origins(),
 		Logger:         log,
 		APIKey:         c.APIKey,

@@ -108,6 +108,10 @@ func (f *Feed) add(c Change) {
 		f.ring, f.start, f.n = f.ring[:0], 0, 0
 		f.from = c.Version - 1
 	}
+	if c.Op == OpImport && c.Import != nil && c.Import.Samples != nil {
+		// The feed lists an import by its mode and size, not its rows.
+		c.Import = &Import{Mode: c.Import.Mode, Rows: c.Import.Rows}
+	}
 	switch {
 	case f.n < len(f.ring):
 		*f.at(f.n) = c

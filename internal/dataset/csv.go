@@ -75,7 +75,8 @@ func parseCSVReader(r io.Reader) ([]Sample, error) {
 	}
 	var (
 		samples []Sample
-		classes = map[string]string{} // interned names
+		conv    = rowConverter{col: col}
+		fields  [][]byte
 	)
 	for {
 		rec, err := cr.Read()
@@ -86,28 +87,12 @@ func parseCSVReader(r io.Reader) ([]Sample, error) {
 			return nil, csvError(err)
 		}
 		line, _ := cr.FieldPos(0)
-		s := Sample{ID: int64(len(samples) + 1)}
-		for i := range Dim {
-			field := strings.TrimSpace(rec[col[i]])
-			v, err := strconv.ParseFloat(field, 64)
-			if err != nil || v != v || v > maxFloat || v < -maxFloat {
-				return nil, fmt.Errorf("line %d: %s: %q is not a finite number", line, FeatureNames[i], field)
-			}
-			s.Features[i] = v
+		fields = stringFields(fields, rec)
+		s, err := conv.sample(fields, line)
+		if err != nil {
+			return nil, err
 		}
-		name := strings.TrimSpace(rec[col[Dim]])
-		sp, ok := classes[name]
-		if !ok {
-			if err := CheckSpeciesName(name); err != nil {
-				return nil, fmt.Errorf("line %d: species: %w", line, err)
-			}
-			if len(classes) == MaxClasses {
-				return nil, fmt.Errorf("line %d: more than %d distinct species", line, MaxClasses)
-			}
-			sp = strings.Clone(name)
-			classes[sp] = sp
-		}
-		s.Species = sp
+		s.ID = int64(len(samples) + 1)
 		samples = append(samples, s)
 	}
 	if len(samples) == 0 {
@@ -201,12 +186,20 @@ func parseCSVFast(data []byte) ([]Sample, error) {
 // lineReader yields the records of a quote-free CSV text.
 type lineReader struct {
 	data   []byte
-	line   int // lines read so far
-	fields [Dim + 1][]byte
+	line   int      // lines read so far
+	fields [][]byte // one per column; Dim+1 when nil
+	want   string   // the columns, for errors; CSVHeader when empty
 }
 
 // next returns the fields of the next non-empty line, or nil at the end.
 func (lr *lineReader) next() ([][]byte, error) {
+	if lr.fields == nil {
+		lr.fields = make([][]byte, Dim+1)
+	}
+	if lr.want == "" {
+		lr.want = CSVHeader
+	}
+	last := len(lr.fields) - 1
 	for len(lr.data) > 0 {
 		var l []byte
 		if i := bytes.IndexByte(lr.data, '\n'); i >= 0 {
@@ -221,18 +214,18 @@ func (lr *lineReader) next() ([][]byte, error) {
 		if len(l) == 0 {
 			continue
 		}
-		for i := range Dim {
+		for i := range last {
 			j := bytes.IndexByte(l, ',')
 			if j < 0 {
-				return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, Dim+1, CSVHeader)
+				return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, last+1, lr.want)
 			}
 			lr.fields[i], l = l[:j], l[j+1:]
 		}
 		if bytes.IndexByte(l, ',') >= 0 {
-			return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, Dim+1, CSVHeader)
+			return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, last+1, lr.want)
 		}
-		lr.fields[Dim] = l
-		return lr.fields[:], nil
+		lr.fields[last] = l
+		return lr.fields, nil
 	}
 	return nil, nil
 }
@@ -241,9 +234,7 @@ func (lr *lineReader) next() ([][]byte, error) {
 // requires at least one sample unless minRows < 0 (a part of a file).
 func (lr *lineReader) rows(col [Dim + 1]int, minRows int) ([]Sample, error) {
 	samples := make([]Sample, 0, bytes.Count(lr.data, []byte{'\n'})+1)
-	classes := map[string]string{} // interned names
-	var last []byte
-	lastName := ""
+	conv := rowConverter{col: col}
 	for {
 		rec, err := lr.next()
 		if err != nil {
@@ -252,37 +243,71 @@ func (lr *lineReader) rows(col [Dim + 1]int, minRows int) ([]Sample, error) {
 		if rec == nil {
 			break
 		}
-		s := Sample{ID: int64(len(samples) + 1)}
-		for i := range Dim {
-			field := bytes.TrimSpace(rec[col[i]])
-			v, err := parseFloat(field)
-			if err != nil || v != v || v > maxFloat || v < -maxFloat {
-				return nil, fmt.Errorf("line %d: %s: %q is not a finite number", lr.line, FeatureNames[i], field)
-			}
-			s.Features[i] = v
+		s, err := conv.sample(rec, lr.line)
+		if err != nil {
+			return nil, err
 		}
-		name := bytes.TrimSpace(rec[col[Dim]])
-		if last == nil || !bytes.Equal(name, last) {
-			sp, ok := classes[string(name)]
-			if !ok {
-				if err := CheckSpeciesName(string(name)); err != nil {
-					return nil, fmt.Errorf("line %d: species: %w", lr.line, err)
-				}
-				if len(classes) == MaxClasses {
-					return nil, fmt.Errorf("line %d: more than %d distinct species", lr.line, MaxClasses)
-				}
-				sp = string(name)
-				classes[sp] = sp
-			}
-			last, lastName = name, sp
-		}
-		s.Species = lastName
+		s.ID = int64(len(samples) + 1)
 		samples = append(samples, s)
 	}
 	if len(samples) == 0 && minRows >= 0 {
 		return nil, errors.New("no samples after the header")
 	}
 	return samples, nil
+}
+
+// rowConverter turns the fields of one CSV record into a sample (without
+// an id): the one place where a CSV row's values are parsed and checked,
+// for every reader of CSV (ParseCSV's two paths and imports).
+type rowConverter struct {
+	col      [Dim + 1]int // record positions of FeatureNames, then species
+	classes  map[string]string
+	last     []byte
+	lastName string
+}
+
+// sample converts rec, read from the given line. Errors name the line and
+// the column.
+func (rc *rowConverter) sample(rec [][]byte, line int) (Sample, error) {
+	var s Sample
+	for i := range Dim {
+		field := bytes.TrimSpace(rec[rc.col[i]])
+		v, err := parseFloat(field)
+		if err != nil || v != v || v > maxFloat || v < -maxFloat {
+			return s, fmt.Errorf("line %d: %s: %q is not a finite number", line, FeatureNames[i], field)
+		}
+		s.Features[i] = v
+	}
+	name := bytes.TrimSpace(rec[rc.col[Dim]])
+	if rc.last == nil || !bytes.Equal(name, rc.last) {
+		if rc.classes == nil {
+			rc.classes = map[string]string{} // interned names
+		}
+		sp, ok := rc.classes[string(name)]
+		if !ok {
+			if err := CheckSpeciesName(string(name)); err != nil {
+				return s, fmt.Errorf("line %d: species: %w", line, err)
+			}
+			if len(rc.classes) == MaxClasses {
+				return s, fmt.Errorf("line %d: more than %d distinct species", line, MaxClasses)
+			}
+			sp = string(name)
+			rc.classes[sp] = sp
+		}
+		// The interned name's bytes: rec's may be reused by the reader.
+		rc.last, rc.lastName = unsafe.Slice(unsafe.StringData(sp), len(sp)), sp
+	}
+	s.Species = rc.lastName
+	return s, nil
+}
+
+// stringFields views a record of strings as bytes, without copying.
+func stringFields(dst [][]byte, rec []string) [][]byte {
+	dst = dst[:0]
+	for _, f := range rec {
+		dst = append(dst, unsafe.Slice(unsafe.StringData(f), len(f)))
+	}
+	return dst
 }
 
 // parseFloat is strconv.ParseFloat on bytes without copying them into a

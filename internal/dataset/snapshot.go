@@ -390,6 +390,8 @@ func (s *Snapshot) apply(c Change) (*Snapshot, error) {
 			return true
 		})
 		next.nextID = max(s.nextID, s.initialMaxID()+1)
+	case OpImport:
+		return s.importSnapshot(c)
 	default:
 		return nil, fmt.Errorf("iris: unknown change op %v", c.Op)
 	}

@@ -42,6 +42,7 @@ const (
 	OpPut    Op = iota + 1 // insert or replace Sample
 	OpDelete               // remove the sample with ID
 	OpReset                // restore the loaded set
+	OpImport               // many rows at once (Import)
 )
 
 func (o Op) String() string {
@@ -52,6 +53,8 @@ func (o Op) String() string {
 		return "delete"
 	case OpReset:
 		return "reset"
+	case OpImport:
+		return "import"
 	}
 	return fmt.Sprintf("Op(%d)", o)
 }
@@ -61,8 +64,9 @@ func (o Op) String() string {
 type Change struct {
 	Version uint64
 	Op      Op
-	Sample  Sample // for OpPut
-	ID      int64  // for OpDelete
+	Sample  Sample  // for OpPut
+	ID      int64   // for OpDelete
+	Import  *Import // for OpImport
 	// Time and Actor say when and through which key the change was made
 	// (the key's name or a digest, never the key): the audit trail. Every
 	// store sets them through Stamp, and journals record them.
@@ -220,7 +224,12 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 		return nil, c, err
 	}
 	if m.group != nil {
-		seq, err := m.group.Append(ctx, c)
+		var seq uint64 // 0: nothing to commit (an import is durable already)
+		if ij, ok := m.journal.(ImportJournal); ok && c.Op == OpImport {
+			err = ij.RecordImport(ctx, c, next)
+		} else {
+			seq, err = m.group.Append(ctx, c)
+		}
 		if err != nil {
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)

@@ -30,6 +30,8 @@ type changeJSON struct {
 	Op      string      `json:"op"`
 	ID      *int64      `json:"id,omitempty"`
 	Sample  *sampleJSON `json:"sample,omitempty"`
+	Mode    string      `json:"mode,omitempty"`
+	Rows    *int        `json:"rows,omitempty"`
 	Actor   string      `json:"actor,omitempty"`
 }
 
@@ -46,6 +48,11 @@ func toChangeJSON(c dataset.Change) changeJSON {
 	case dataset.OpDelete:
 		id := c.ID
 		out.ID = &id
+	case dataset.OpImport:
+		if c.Import != nil {
+			rows := c.Import.Rows
+			out.Mode, out.Rows = c.Import.Mode.String(), &rows
+		}
 	}
 	return out
 }

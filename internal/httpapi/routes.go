@@ -65,6 +65,7 @@ func (s *Server) routes(r chi.Router) {
 		r.Put("/samples/{id}", s.handlePutSample())
 		r.Delete("/samples/{id}", s.handleDeleteSample())
 		r.Post("/dataset/reset", s.handleReset())
+		r.Post("/dataset/import", s.handleImport())
 	})
 }
 

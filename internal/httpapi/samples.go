@@ -99,10 +99,33 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		for name := range q {
-			if name != "species" && name != "limit" && name != "offset" && name != "after_id" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want species, limit, offset or after_id", name), nil))
+			if name != "species" && name != "limit" && name != "offset" && name != "after_id" && name != "format" {
+				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want species, limit, offset, after_id or format", name), nil))
 				return
 			}
+		}
+		format, err := exportFormat(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if format != "" {
+			// An export: the whole set (or one species) at one version.
+			for _, name := range []string{"limit", "offset", "after_id"} {
+				if q.Has(name) {
+					s.writeError(w, r, dataset.Invalidf(name, "an export (format=%s) streams the whole set: drop %s, or ask for JSON pages", format, name))
+					return
+				}
+			}
+			snap := s.store.Snapshot()
+			if sp := q.Get("species"); sp != "" {
+				if _, ok := snap.ClassIndex(sp); !ok {
+					s.writeError(w, r, dataset.Invalidf("species", "unknown species %q: want one of %v", sp, snap.Classes()))
+					return
+				}
+			}
+			s.exportSamples(w, snap, format, q.Get("species"))
+			return
 		}
 		var after int64
 		if raw := q.Get("after_id"); raw != "" {

@@ -46,6 +46,8 @@ type Config struct {
 	// APIKeys are further keys that may write, each recorded in the
 	// change feed under its name.
 	APIKeys []APIKey
+	// MaxImportBytes bounds the body of POST /dataset/import.
+	MaxImportBytes int64
 	// RateLimit is the number of requests a client (IP address) may make
 	// per RateWindow; 0 turns rate limiting off.
 	RateLimit  int
@@ -75,6 +77,7 @@ func DefaultConfig() Config {
 		MaxK:           1000,
 		MaxBatch:       10000,
 		MaxBodyBytes:   8 << 20,
+		MaxImportBytes: DefaultMaxImportBytes,
 		CORSOrigins:    []string{"*"},
 		RateWindow:     time.Second,
 		MaxHeavy:       16,
@@ -95,6 +98,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.MaxImportBytes <= 0 {
+		c.MaxImportBytes = d.MaxImportBytes
 	}
 	if len(c.CORSOrigins) == 0 {
 		c.CORSOrigins = d.CORSOrigins

@@ -119,6 +119,16 @@ func encodeChange(c dataset.Change) []byte {
 		b = appendSample(b, c.Sample)
 	case dataset.OpDelete:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.ID))
+	case dataset.OpImport:
+		// Only in the history file, as a summary: the rows themselves
+		// go into the snapshot the import writes.
+		var mode dataset.ImportMode
+		var rows int
+		if c.Import != nil {
+			mode, rows = c.Import.Mode, c.Import.Rows
+		}
+		b = append(b, byte(mode))
+		b = binary.LittleEndian.AppendUint64(b, uint64(rows))
 	}
 	return b
 }
@@ -141,6 +151,8 @@ func decodeChange(p []byte) (dataset.Change, error) {
 	case dataset.OpDelete:
 		c.ID = int64(r.u64())
 	case dataset.OpReset:
+	case dataset.OpImport:
+		c.Import = &dataset.Import{Mode: dataset.ImportMode(r.u8()), Rows: int(r.u64())}
 	default:
 		if r.err == nil {
 			return c, fmt.Errorf("unknown op %d", c.Op)

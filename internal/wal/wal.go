@@ -335,6 +335,15 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if c.Op == dataset.OpImport {
+		l.mu.Lock()
+		next, err := l.cur.Apply(c)
+		l.mu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("journal: %w", err)
+		}
+		return 0, l.RecordImport(ctx, c, next)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
@@ -359,6 +368,56 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	l.records++
 	l.written++
 	return l.written, nil
+}
+
+var _ dataset.ImportJournal = (*Log)(nil)
+
+// RecordImport records an import by writing next, the state it produces,
+// as the snapshot (with the history file, where the import is listed by
+// its mode and row count), and emptying the log: an import is one atomic
+// file replacement, however many rows it has, and never a log record
+// (those are bounded in size). next must be what c produces from every
+// change appended so far. It returns once next is durable; every change
+// appended before it is then durable too. A failure leaves the previous
+// snapshot and log as they were: the import is not applied.
+func (l *Log) RecordImport(ctx context.Context, c dataset.Change, next *dataset.Snapshot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.leadWait() // no fsync or compaction runs meanwhile
+	defer l.unlead()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if next.Version() != l.cur.Version()+1 || c.Version != next.Version() {
+		return fmt.Errorf("journal: import %d onto version %d: %w", c.Version, l.cur.Version(), dataset.ErrVersion)
+	}
+	l.hist.Add(c)
+	err := l.writeHistory()
+	if err == nil {
+		err = l.writeSnapshot(next)
+	}
+	if err != nil {
+		l.hist.Drop(l.cur.Version())
+		if errors.Is(err, errRenamed) {
+			// The new file is in place but perhaps not durably: what a
+			// restart finds is unknown.
+			l.broken = err
+		}
+		return fmt.Errorf("journal: recording the import: %w", err)
+	}
+	// The snapshot holds the import and every change appended before it.
+	l.cur = next
+	if err := l.emptyLog(); err != nil {
+		// The import is durable; the log's records are covered by the
+		// snapshot and skipped on replay.
+		l.log.Error("emptying the log after an import failed", "dir", l.dir, "error", err)
+	}
+	l.synced.Store(l.written)
+	l.log.Info("import recorded as a snapshot", "dir", l.dir, "version", next.Version(), "samples", next.Len())
+	return nil
 }
 
 // usable reports why the log cannot take a change, if it cannot. l.mu is
@@ -500,8 +559,18 @@ func (l *Log) compact() error {
 	if err := l.writeSnapshot(l.cur); err != nil {
 		return err
 	}
-	// The snapshot covers every record: empty the log. If this fails the
-	// records stay and are skipped on replay (their versions are covered).
+	if err := l.emptyLog(); err != nil {
+		return err
+	}
+	l.synced.Store(l.written)
+	l.log.Info("log compacted", "dir", l.dir, "version", l.cur.Version(), "samples", l.cur.Len())
+	return nil
+}
+
+// emptyLog truncates the log once a snapshot covers every record in it. If
+// this fails the records stay and are skipped on replay (their versions
+// are covered).
+func (l *Log) emptyLog() error {
 	if err := l.f.Truncate(0); err != nil {
 		return fmt.Errorf("truncating the log: %w", err)
 	}
@@ -514,8 +583,6 @@ func (l *Log) compact() error {
 		return err
 	}
 	l.size, l.records = 0, 0
-	l.synced.Store(l.written)
-	l.log.Info("log compacted", "dir", l.dir, "version", l.cur.Version(), "samples", l.cur.Len())
 	return nil
 }
 
@@ -546,15 +613,19 @@ func writeFileAtomic(dir, name string, b []byte) error {
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
-	if err == nil {
-		err = syncDir(dir)
-	}
 	if err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("%w: %w", errRenamed, err)
+	}
 	return nil
 }
+
+// errRenamed marks a failure after the new file took the old one's name:
+// the old file is gone, the new one perhaps not durable.
+var errRenamed = errors.New("replaced, but the directory could not be synced")
 
 // syncDir fsyncs a directory, making a rename in it durable.
 func syncDir(dir string) error {
