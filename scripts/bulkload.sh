@@ -43,12 +43,15 @@ hwm() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$pid/status"; }
 
 echo "== $ROWS rows ($(du -m "$work/rows.csv" | cut -f1) MB CSV, $(du -m "$work/rows.ndjson" | cut -f1) MB NDJSON); irisd -data-dir on $(df -T "$work" | awk 'NR==2 {print $2}'); $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "irisd before: RSS $(rss) MB"
-timed() { # timed NAME curl-args...: prints NAME, seconds, HTTP status
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14+$15)/hz}' "/proc/$pid/stat"; }
+timed() { # timed NAME curl-args...: prints NAME, wall seconds, irisd's CPU seconds, HTTP status
 	local name=$1
 	shift
-	local out
+	local out c0 c1
+	c0=$(cpu_s)
 	out=$(curl -sS -o "$work/out" -w '%{http_code} %{time_total}' "$@")
-	printf "%-34s %8.3f s   HTTP %s\n" "$name" "${out#* }" "${out%% *}"
+	c1=$(cpu_s)
+	printf "%-34s %8.3f s wall %7.3f s irisd CPU   HTTP %s\n" "$name" "${out#* }" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b-a}')" "${out%% *}"
 	[ "${out%% *}" = 200 ] || { echo "failed:"; head -c 600 "$work/out"; echo; exit 1; }
 }
 timed "import CSV (replace, durable)" -X POST "$base/dataset/import?mode=replace" -H 'Content-Type: text/csv' --data-binary @"$work/rows.csv"
@@ -80,11 +83,11 @@ from sklearn.neighbors import KNeighborsClassifier
 t0 = time.perf_counter()
 data = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1, usecols=(0, 1, 2, 3))
 labels = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1, usecols=(4,), dtype=str)
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 clf = KNeighborsClassifier(n_neighbors=5, algorithm="kd_tree").fit(data, labels)
-t2 = time.perf_counter()
+t2, c2 = time.perf_counter(), time.process_time()
 print(f"{'sklearn: read CSV (numpy.loadtxt)':34s} {t1 - t0:8.3f} s")
-print(f"{'sklearn: KNeighborsClassifier.fit':34s} {t2 - t1:8.3f} s   (kd_tree, {len(data)} rows)")
+print(f"{'sklearn: KNeighborsClassifier.fit':34s} {t2 - t1:8.3f} s wall {c2 - c1:7.3f} s CPU   (kd_tree, {len(data)} rows)")
 PY
 else
 	echo "scikit-learn not installed (/usr/bin/python3 -c 'import sklearn' failed): no reference"
