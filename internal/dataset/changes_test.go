@@ -116,7 +116,7 @@ func TestMemoryStampsChangesWithTimeAndActor(t *testing.T) {
 	before := time.Now().Add(-time.Second)
 	_, err := m.Delete(ctx, 7, "")
 	require.NoError(t, err)
-	_, _, err = m.Put(context.Background(), dataset.Sample{ID: 500, Features: dataset.Features{1, 2, 3, 4}, Species: "setosa"}, "")
+	_, _, err = m.Put(context.Background(), dataset.Sample{ID: 500, Features: []float64{1, 2, 3, 4}, Label: "setosa"}, "")
 	require.NoError(t, err)
 	got, err := m.Changes(1, 10)
 	require.NoError(t, err)

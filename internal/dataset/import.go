@@ -138,81 +138,101 @@ func (ir *ImportReader) check(s Sample, line int, hasID bool) error {
 			ir.ids[s.ID] = line
 		}
 	}
-	if err := CheckFeatures(s.Features); err != nil {
+	if err := ir.snap.Schema().CheckFeatures("features", s.Features); err != nil {
 		var de *Error
-		if errors.As(err, &de) && len(de.Fields) > 0 {
-			return at(de.Fields[0].Field, "%s", de.Message)
+		if errors.As(err, &de) {
+			return at("features", "%s", de.Message)
 		}
 		return at("features", "%v", err)
 	}
-	if _, ok := ir.snap.ClassIndex(s.Species); !ok {
-		return at("species", "unknown species %q: want one of %v", s.Species, ir.snap.Classes())
+	if _, ok := ir.snap.ClassIndex(s.Label); !ok {
+		label := ir.snap.Schema().Label()
+		return at(label, "unknown %s %q: want one of %v", label, s.Label, ir.snap.Classes())
 	}
 	return nil
 }
 
 // CSVRows reads the rows of an import CSV body as it streams in: a header
-// naming the feature columns and species (in any order, as ParseCSV takes)
-// and, optionally, an id column; then one row per line. Lines without
-// quotes are split by the same reader as ParseCSV's fast path, in blocks;
-// from the first quote on, the rest goes through encoding/csv. Each row is
-// parsed by the converter every CSV reader shares.
+// naming the schema's features and label (in any order) and, optionally,
+// an id column; then one row per line. Lines without quotes are split by
+// the same reader as ParseCSV's fast path, a block at a time; from the
+// first quote on, the rest goes through encoding/csv. Every row is parsed
+// by the row rule every CSV reader shares (layout.row).
 type CSVRows struct {
-	br    *bufio.Reader
-	lr    lineReader
-	conv  rowConverter
-	idCol int // -1: no id column
-	want  string
-	carry []byte // a partial line after the last block
-	eof   bool
-	cr    *csv.Reader // set once a quote is seen
-	crAt  int         // lines before cr's first
-	buf   [][]byte
+	br     *bufio.Reader
+	lr     lineReader
+	lay    layout
+	labels labelSet
+	idCol  int // -1: no id column
+	ncols  int
+	carry  []byte // a partial line after the last block
+	eof    bool
+	cr     *csv.Reader // set once a quote is seen
+	crAt   int         // lines before cr's first
+	rec    [][]byte
 }
 
 // csvBlock is how much of a body CSVRows reads at a time.
 const csvBlock = 1 << 20
 
-// NewCSVRows reads the header of r.
-func NewCSVRows(r io.Reader) (*CSVRows, error) {
+// importHeader maps an import's header onto schema: its columns (the
+// schema's features and label, in any order), less an optional id column,
+// whose position it returns (-1 when there is none).
+func importHeader(names []string, schema *Schema) (layout, int, error) {
+	idCol := -1
+	lay := layout{schema: schema}
+	seen := map[string]bool{}
+	want := func() string {
+		return fmt.Sprintf("want the columns %s and %s (any order), and optionally id", schema.FeatureList(), schema.Label())
+	}
+	for i, n := range names {
+		n = strings.TrimSpace(n)
+		if i == 0 {
+			n = strings.TrimSpace(strings.TrimPrefix(n, "\ufeff"))
+		}
+		switch {
+		case seen[n]:
+			return lay, 0, Invalidf("line 1", "line 1: the column %q is given twice: %s", n, want())
+		case n == "id" && idCol < 0:
+			idCol = i
+			seen[n] = true
+			continue
+		case n == schema.Label():
+			lay.col = append(lay.col, -1)
+		default:
+			j, ok := schema.FeatureIndex(n)
+			if !ok {
+				return lay, 0, Invalidf("line 1", "line 1: unknown column %q: %s", n, want())
+			}
+			lay.col = append(lay.col, j)
+		}
+		seen[n] = true
+	}
+	if len(lay.col) != schema.Dim()+1 {
+		return lay, 0, Invalidf("line 1", "line 1: the header has %d of the schema's %d columns: %s", len(lay.col), schema.Dim()+1, want())
+	}
+	return lay, idCol, nil
+}
+
+// NewCSVRows reads the header of r, which must name schema's columns.
+func NewCSVRows(r io.Reader, schema *Schema) (*CSVRows, error) {
 	br := bufio.NewReaderSize(r, csvBlock)
 	head, err := br.ReadString('\n')
 	if err != nil && (!errors.Is(err, io.EOF) || head == "") {
 		if errors.Is(err, io.EOF) {
-			return nil, Invalidf("body", "empty body: want a header line %s (with an optional id column)", CSVHeader)
+			return nil, Invalidf("body", "empty body: want a header line with the columns %s, %s (and optionally id)", schema.FeatureList(), schema.Label())
 		}
 		return nil, fmt.Errorf("reading the import: %w", err)
 	}
-	rec, err := csv.NewReader(strings.NewReader(head)).Read()
+	names, err := csv.NewReader(strings.NewReader(head)).Read()
 	if err != nil {
 		return nil, Invalidf("line 1", "line 1: bad header %q: %v", strings.TrimSpace(head), err)
 	}
-	rows := &CSVRows{br: br, idCol: -1}
-	rest := make([]string, 0, len(rec))
-	for i, h := range rec {
-		if strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")), "id") && rows.idCol < 0 {
-			rows.idCol = i
-			continue
-		}
-		rest = append(rest, h)
-	}
-	col, err := csvColumns(rest)
+	lay, idCol, err := importHeader(names, schema)
 	if err != nil {
-		return nil, Invalidf("line 1", "%s (and optionally id)", err.Error())
+		return nil, err
 	}
-	// Positions in the whole record, the id column taken out.
-	for i := range col {
-		if rows.idCol >= 0 && col[i] >= rows.idCol {
-			col[i]++
-		}
-	}
-	rows.conv = rowConverter{col: col}
-	rows.want = CSVHeader
-	if rows.idCol >= 0 {
-		rows.want = "id," + CSVHeader
-	}
-	rows.lr = lineReader{line: 1, fields: make([][]byte, len(rec)), want: rows.want}
-	return rows, nil
+	return &CSVRows{br: br, lay: lay, idCol: idCol, ncols: len(names), lr: lineReader{line: 1}}, nil
 }
 
 // HasID reports whether the header has an id column.
@@ -221,10 +241,10 @@ func (c *CSVRows) HasID() bool { return c.idCol >= 0 }
 // Next returns the next row, the line it is on and whether it has an id;
 // io.EOF after the last. Errors are KindInvalid and name the line.
 func (c *CSVRows) Next() (Sample, int, bool, error) {
-	if c.cr != nil {
-		return c.nextCSV()
-	}
 	for {
+		if c.cr != nil {
+			return c.nextCSV()
+		}
 		rec, err := c.lr.next()
 		if err != nil {
 			return Sample{}, 0, false, Invalidf(fmt.Sprintf("line %d", c.lr.line), "%s", err.Error())
@@ -237,9 +257,6 @@ func (c *CSVRows) Next() (Sample, int, bool, error) {
 		}
 		if err := c.fill(); err != nil {
 			return Sample{}, 0, false, err
-		}
-		if c.cr != nil {
-			return c.nextCSV()
 		}
 	}
 }
@@ -261,17 +278,17 @@ func (c *CSVRows) fill() error {
 		c.crAt = c.lr.line
 		c.cr = csv.NewReader(io.MultiReader(bytes.NewReader(block), c.br))
 		c.cr.ReuseRecord = true
-		c.cr.FieldsPerRecord = len(c.lr.fields)
+		c.cr.FieldsPerRecord = c.ncols
 		return nil
 	}
 	cut := len(block)
 	if !c.eof {
 		cut = bytes.LastIndexByte(block, '\n') + 1
+		if cut == 0 {
+			return Invalidf(fmt.Sprintf("line %d", c.lr.line+1), "line %d is longer than %d bytes", c.lr.line+1, csvBlock)
+		}
 	}
-	c.lr.data, c.carry = block[:cut], append([]byte(nil), block[cut:]...)
-	if !c.eof && cut == 0 {
-		return Invalidf(fmt.Sprintf("line %d", c.lr.line+1), "line %d is longer than %d bytes", c.lr.line+1, csvBlock)
-	}
+	c.lr.data, c.carry = block[:cut], append(c.carry[:0], block[cut:]...)
 	return nil
 }
 
@@ -281,28 +298,39 @@ func (c *CSVRows) nextCSV() (Sample, int, bool, error) {
 		return Sample{}, 0, false, io.EOF
 	}
 	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			line := c.crAt + pe.Line
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			line := c.crAt + pe.StartLine
 			if errors.Is(pe.Err, csv.ErrFieldCount) {
-				return Sample{}, 0, false, Invalidf(fmt.Sprintf("line %d", line), "line %d: want %d columns (%s)", line, len(c.lr.fields), c.want)
+				return Sample{}, 0, false, Invalidf(fmt.Sprintf("line %d", line), "line %d: %d fields, but the header has %d columns", line, len(rec), c.ncols)
 			}
 			return Sample{}, 0, false, Invalidf(fmt.Sprintf("line %d", line), "line %d, column %d: %v", line, pe.Column, pe.Err)
 		}
 		return Sample{}, 0, false, fmt.Errorf("reading the import: %w", err)
 	}
 	line, _ := c.cr.FieldPos(0)
-	c.buf = stringFields(c.buf, rec)
-	return c.convert(c.buf, c.crAt+line)
+	c.rec = c.rec[:0]
+	for _, f := range rec {
+		c.rec = append(c.rec, []byte(f))
+	}
+	return c.convert(c.rec, c.crAt+line)
 }
 
-// convert parses a record: the shared row converter, plus the id column.
+// convert parses a record by the shared row rule, plus the id column.
 func (c *CSVRows) convert(rec [][]byte, line int) (Sample, int, bool, error) {
-	s, err := c.conv.sample(rec, line)
-	if err != nil {
-		field := fmt.Sprintf("line %d", line)
-		return s, line, false, Invalidf(field, "%s", err.Error())
+	if len(rec) != c.ncols {
+		return Sample{}, line, false, Invalidf(fmt.Sprintf("line %d", line), "line %d: %d fields, but the header has %d columns", line, len(rec), c.ncols)
 	}
+	field := func(i int) []byte {
+		if c.idCol >= 0 && i >= c.idCol {
+			return rec[i+1]
+		}
+		return rec[i]
+	}
+	f, label, err := c.lay.row(line, field, make([]float64, c.lay.schema.Dim()), &c.labels)
+	if err != nil {
+		return Sample{}, line, false, Invalidf(fmt.Sprintf("line %d", line), "%s", err.Error())
+	}
+	s := Sample{Features: f, Label: label}
 	if c.idCol >= 0 {
 		raw := bytes.TrimSpace(rec[c.idCol])
 		id, err := strconv.ParseInt(string(raw), 10, 64)
@@ -353,7 +381,7 @@ func (s *Snapshot) importSnapshot(c Change) (*Snapshot, error) {
 	if err != nil {
 		return nil, Invalidf("body", "%v", err)
 	}
-	next := &Snapshot{version: c.Version, nextID: max(s.nextID, maxID(im.Samples)+1), classes: s.classes, index: index, initial: s.initial, counts: counts}
+	next := &Snapshot{schema: s.schema, version: c.Version, nextID: max(s.nextID, maxID(im.Samples)+1), classes: s.classes, index: index, initial: s.initial, counts: counts}
 	return next, nil
 }
 
@@ -384,13 +412,13 @@ func (m *Memory) Import(ctx context.Context, mode ImportMode, rows []Sample, wit
 	return snap, err
 }
 
-// AllOf calls yield for every sample of species (all when species is "")
+// AllOf calls yield for every sample of the class label (all when label is "")
 // in id order, with its class's position in Classes, until it returns
 // false. An unknown species yields nothing.
-func (s *Snapshot) AllOf(species string, yield func(x Sample, class int) bool) {
+func (s *Snapshot) AllOf(label string, yield func(x Sample, class int) bool) {
 	want := -1
-	if species != "" {
-		l, ok := s.ClassIndex(species)
+	if label != "" {
+		l, ok := s.ClassIndex(label)
 		if !ok {
 			return
 		}
@@ -409,7 +437,7 @@ func (s *Snapshot) AllOf(species string, yield func(x Sample, class int) bool) {
 // one row per sample (floats in the shortest form that reads back exactly).
 // It is the export format, which an import with mode=replace or upsert
 // takes back as it is.
-func (s *Snapshot) WriteCSVWithIDs(w io.Writer, species string) error {
+func (s *Snapshot) WriteCSVWithIDs(w io.Writer, label string) error {
 	// Each class's field, quoted once as encoding/csv would.
 	names := make([][]byte, len(s.classes))
 	for i, c := range s.classes {
@@ -419,14 +447,20 @@ func (s *Snapshot) WriteCSVWithIDs(w io.Writer, species string) error {
 		cw.Flush()
 		names[i] = bytes.TrimRight(b.Bytes(), "\n")
 	}
-	if _, err := io.WriteString(w, "id,"+CSVHeader+"\n"); err != nil {
-		return err
+	{
+		var b bytes.Buffer
+		cw := csv.NewWriter(&b)
+		_ = cw.Write(append(append([]string{"id"}, s.schema.Features()...), s.schema.Label()))
+		cw.Flush()
+		if _, err := w.Write(b.Bytes()); err != nil {
+			return err
+		}
 	}
 	var (
 		line []byte
 		err  error
 	)
-	s.AllOf(species, func(x Sample, class int) bool {
+	s.AllOf(label, func(x Sample, class int) bool {
 		line = strconv.AppendInt(line[:0], x.ID, 10)
 		for _, v := range x.Features {
 			line = append(line, ',')

@@ -71,14 +71,14 @@ func (s *Server) handleImport() http.HandlerFunc {
 			withIDs bool
 		)
 		if mt == mediaCSV {
-			rows, err := dataset.NewCSVRows(body)
+			rows, err := dataset.NewCSVRows(body, snap.Schema())
 			if err != nil {
 				s.writeError(w, r, s.importReadError(err))
 				return
 			}
 			next, withIDs = rows.Next, rows.HasID()
 		} else {
-			nd := &ndjsonRows{br: bufio.NewReaderSize(body, 1<<20)}
+			nd := &ndjsonRows{br: bufio.NewReaderSize(body, 1<<20), schema: snap.Schema()}
 			next = nd.next
 			withIDs = mode != dataset.ImportAppend // NDJSON rows name their ids; checked per line
 		}
@@ -118,8 +118,9 @@ func (s *Server) importReadError(err error) error {
 // /samples and PUT /samples/{id} take (with "id" for upsert and replace),
 // decoded by the same strict decoder.
 type ndjsonRows struct {
-	br   *bufio.Reader
-	line int
+	br     *bufio.Reader
+	schema *dataset.Schema
+	line   int
 }
 
 func (nd *ndjsonRows) next() (dataset.Sample, int, bool, error) {
@@ -141,7 +142,6 @@ func (nd *ndjsonRows) next() (dataset.Sample, int, bool, error) {
 			}
 			continue
 		}
-		var req sampleRequest
 		at := func(field string, msg string) error {
 			name := fmt.Sprintf("line %d", nd.line)
 			if field != "" {
@@ -149,7 +149,8 @@ func (nd *ndjsonRows) next() (dataset.Sample, int, bool, error) {
 			}
 			return dataset.Invalidf(name, "%s: %s", name, msg)
 		}
-		if derr := decodeJSON(b, &req); derr != nil {
+		req, derr := decodeSampleJSON(b, nd.schema)
+		if derr != nil {
 			status, msg, fields := errorStatus(derr)
 			field := ""
 			if len(fields) > 0 {
@@ -164,7 +165,7 @@ func (nd *ndjsonRows) next() (dataset.Sample, int, bool, error) {
 		if req.ID != nil {
 			id = *req.ID
 		}
-		x, serr := req.sample(id)
+		x, serr := req.sample(nd.schema, id)
 		if serr != nil {
 			_, msg, fields := errorStatus(serr)
 			field := ""
@@ -203,7 +204,7 @@ func exportFormat(r *http.Request) (string, error) {
 // is set) in id order, as CSV (id, then the schema's columns) or NDJSON
 // (one sample object a line, as GET /samples/{id} answers), at that one
 // version, named in X-Dataset-Version.
-func (s *Server) exportSamples(w http.ResponseWriter, snap *dataset.Snapshot, format, species string) {
+func (s *Server) exportSamples(w http.ResponseWriter, snap *dataset.Snapshot, format, label string) {
 	h := w.Header()
 	if format == "csv" {
 		h.Set("Content-Type", mediaCSV+"; charset=utf-8")
@@ -215,52 +216,16 @@ func (s *Server) exportSamples(w http.ResponseWriter, snap *dataset.Snapshot, fo
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 256<<10)
 	if format == "csv" {
-		_ = snap.WriteCSVWithIDs(bw, species)
+		_ = snap.WriteCSVWithIDs(bw, label)
 		_ = bw.Flush()
 		return
 	}
-	// One encoded species per class, not one per row.
-	names := make([][]byte, len(snap.Classes()))
-	for i, c := range snap.Classes() {
-		names[i] = quoteJSON(c)
-	}
-	var line []byte
-	snap.AllOf(species, func(x dataset.Sample, class int) bool {
-		line = append(line[:0], `{"id":`...)
-		line = strconv.AppendInt(line, x.ID, 10)
-		line = append(line, `,"features":[`...)
-		for i, v := range x.Features {
-			if i > 0 {
-				line = append(line, ',')
-			}
-			line = appendJSONFloat(line, v)
-		}
-		line = append(line, `],"species":`...)
-		line = append(line, names[class]...)
-		line = append(line, "}\n"...)
-		_, err := bw.Write(line)
+	// The one sample encoding of the API, a line each.
+	schema := snap.Schema()
+	snap.AllOf(label, func(x dataset.Sample, _ int) bool {
+		b, _ := toSampleJSON(schema, x).MarshalJSON()
+		_, err := bw.Write(append(b, '\n'))
 		return err == nil
 	})
 	_ = bw.Flush()
-}
-
-// appendJSONFloat appends v as encoding/json writes a float64.
-func appendJSONFloat(b []byte, v float64) []byte {
-	abs := v
-	if abs < 0 {
-		abs = -abs
-	}
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, v, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9, as encoding/json does
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }

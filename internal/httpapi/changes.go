@@ -35,7 +35,7 @@ type changeJSON struct {
 	Actor   string      `json:"actor,omitempty"`
 }
 
-func toChangeJSON(c dataset.Change) changeJSON {
+func toChangeJSON(schema *dataset.Schema, c dataset.Change) changeJSON {
 	out := changeJSON{Version: c.Version, Op: c.Op.String(), Actor: c.Actor}
 	if !c.Time.IsZero() {
 		t := c.Time
@@ -43,8 +43,8 @@ func toChangeJSON(c dataset.Change) changeJSON {
 	}
 	switch c.Op {
 	case dataset.OpPut:
-		s := toSampleJSON(c.Sample)
-		out.Sample, out.ID = &s, &s.ID
+		s, id := toSampleJSON(schema, c.Sample), c.Sample.ID
+		out.Sample, out.ID = &s, &id
 	case dataset.OpDelete:
 		id := c.ID
 		out.ID = &id
@@ -160,7 +160,7 @@ func (s *Server) handleChanges() http.HandlerFunc {
 		}
 		resp := response{Changes: make([]changeJSON, len(changes)), Since: cq.since, NextSince: cq.since, OldestVersion: feed.Oldest(), DatasetVersion: version}
 		for i, c := range changes {
-			resp.Changes[i] = toChangeJSON(c)
+			resp.Changes[i] = toChangeJSON(s.store.Snapshot().Schema(), c)
 			resp.NextSince = c.Version
 		}
 		resp.DatasetVersion = max(resp.DatasetVersion, resp.NextSince)
@@ -204,7 +204,7 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, feed data
 	for {
 		var buf []byte
 		for _, c := range changes {
-			b, _ := json.Marshal(toChangeJSON(c))
+			b, _ := json.Marshal(toChangeJSON(s.store.Snapshot().Schema(), c))
 			buf = fmt.Appendf(buf, "id: %d\nevent: change\ndata: %s\n\n", c.Version, b)
 			since = c.Version
 		}

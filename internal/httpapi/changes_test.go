@@ -21,9 +21,9 @@ import (
 // newAPIWindow is newAPI over a store that keeps window changes.
 func newAPIWindow(t *testing.T, cfg httpapi.Config, window int) *apiTest {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	a := &apiTest{t: t, store: dataset.NewMemoryWith(snap, nil, dataset.MemoryOptions{ChangeWindow: window})}
 	a.api = httpapi.NewServer(cfg, a.store)

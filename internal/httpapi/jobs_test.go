@@ -20,9 +20,9 @@ import (
 // newJobsAPI is newAPI with an in-process job pool.
 func newJobsAPI(t *testing.T) *apiTest {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	a := &apiTest{t: t, store: dataset.NewMemory(snap, nil)}
 	pool := jobs.NewPool(&jobs.Runner{Data: a.store}, jobs.PoolOptions{})

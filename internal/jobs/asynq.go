@@ -100,7 +100,39 @@ func (q *Asynq) Submit(ctx context.Context, spec Spec) (Job, error) {
 	if err != nil {
 		return Job{}, dataset.Unavailable("could not queue the job in Redis; retry later", err)
 	}
-	return Job{ID: id, Type: spec.Type, Status: StatusQueued, CreatedAt: p.CreatedAt}, nil
+	j := Job{ID: id, Type: spec.Type, Status: StatusQueued, CreatedAt: p.CreatedAt}
+	q.explain(&j)
+	return j, nil
+}
+
+// explain gives a queued job its notice when no worker serves the queue
+// (asynq's server heartbeats, which expire within about 30 s of a
+// worker's end) or every worker is busy.
+func (q *Asynq) explain(j *Job) {
+	if j.Status != StatusQueued {
+		return
+	}
+	servers, err := q.inspect.Servers()
+	if err != nil {
+		return // the job's state is what matters; a notice is a courtesy
+	}
+	slots, busy := 0, 0
+	for _, s := range servers {
+		if s.Status == "active" && s.Queues[q.opt.Queue] > 0 {
+			slots += s.Concurrency
+			busy += len(s.ActiveWorkers)
+		}
+	}
+	switch {
+	case slots == 0:
+		j.Notice = NoticeNoWorker
+	case busy >= slots:
+		ahead := 0
+		if info, err := q.inspect.GetQueueInfo(q.opt.Queue); err == nil {
+			ahead = max(info.Pending-1, 0)
+		}
+		j.Notice = noticeBusy(busy, ahead, fmt.Sprintf("%d irisd worker slots", slots))
+	}
 }
 
 // Get implements Queue.
@@ -116,7 +148,9 @@ func (q *Asynq) Get(ctx context.Context, id string) (Job, error) {
 	if err != nil {
 		return Job{}, dataset.Unavailable("could not read the job from Redis; retry later", err)
 	}
-	return toJob(info, cancelled == 1), nil
+	j := toJob(info, cancelled == 1)
+	q.explain(&j)
+	return j, nil
 }
 
 // toJob converts asynq's view of a task.

@@ -72,3 +72,34 @@ func TestAsynqSurvivesWorkerShutdown(t *testing.T) {
 	assert.GreaterOrEqual(t, got.Attempts, 0)
 	t.Logf("finished after %d retries", got.Attempts)
 }
+
+// TestAsynqSaysWhenNoWorkerRuns: a job submitted while no irisd worker
+// serves the queue says so, at submission and while it waits, and runs
+// once a worker starts.
+func TestAsynqSaysWhenNoWorkerRuns(t *testing.T) {
+	srv := redistest.Start(t)
+	data := irisData(t)
+	opt := jobs.AsynqOptions{Retention: time.Hour}
+	q := jobs.NewAsynq(srv.Client(t), data, opt)
+	defer q.Close()
+	j, err := q.Submit(context.Background(), batchSpec(10))
+	require.NoError(t, err)
+	assert.Equal(t, jobs.StatusQueued, j.Status)
+	assert.Equal(t, jobs.NoticeNoWorker, j.Notice)
+	got, err := q.Get(context.Background(), j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, jobs.StatusQueued, got.Status)
+	assert.Equal(t, jobs.NoticeNoWorker, got.Notice)
+
+	w := jobs.NewWorker(srv.Client(t), &jobs.Runner{Data: data}, 1, nil, opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	got, _ = waitFinal(t, q, j.ID, time.Minute)
+	assert.Equal(t, jobs.StatusSucceeded, got.Status)
+	assert.Empty(t, got.Notice, "a finished job has no notice")
+}

@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
@@ -14,7 +16,9 @@ import (
 type Pool struct {
 	runner    *Runner
 	retention time.Duration
+	workers   int
 
+	seq   atomic.Uint64
 	mu    sync.Mutex
 	jobs  map[string]*poolJob
 	queue chan *poolJob
@@ -25,7 +29,8 @@ type Pool struct {
 }
 
 type poolJob struct {
-	job    Job // guarded by Pool.mu
+	seq    uint64 // submission order
+	job    Job    // guarded by Pool.mu
 	spec   Spec
 	cancel context.CancelFunc // set while running
 }
@@ -51,7 +56,7 @@ func NewPool(runner *Runner, opt PoolOptions) *Pool {
 		opt.Retention = 24 * time.Hour
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{runner: runner, retention: opt.Retention, jobs: map[string]*poolJob{},
+	p := &Pool{runner: runner, retention: opt.Retention, workers: opt.Workers, jobs: map[string]*poolJob{},
 		queue: make(chan *poolJob, opt.Backlog), ctx: ctx, cancel: cancel}
 	for range opt.Workers {
 		p.wg.Go(p.work)
@@ -64,7 +69,7 @@ func (p *Pool) Submit(ctx context.Context, spec Spec) (Job, error) {
 	if err := spec.Check(p.runner.Data.Snapshot()); err != nil {
 		return Job{}, err
 	}
-	j := &poolJob{spec: spec, job: Job{ID: newID(), Type: spec.Type, Status: StatusQueued, CreatedAt: time.Now().UTC()}}
+	j := &poolJob{seq: p.seq.Add(1), spec: spec, job: Job{ID: newID(), Type: spec.Type, Status: StatusQueued, CreatedAt: time.Now().UTC()}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expire()
@@ -74,7 +79,7 @@ func (p *Pool) Submit(ctx context.Context, spec Spec) (Job, error) {
 		return Job{}, dataset.Unavailable("too many jobs are waiting; retry later", nil)
 	}
 	p.jobs[j.job.ID] = j
-	return j.job, nil
+	return p.report(j), nil
 }
 
 // Get implements Queue.
@@ -86,7 +91,29 @@ func (p *Pool) Get(ctx context.Context, id string) (Job, error) {
 	if !ok {
 		return Job{}, notFound(id)
 	}
-	return j.job, nil
+	return p.report(j), nil
+}
+
+// report is what a client sees of j: its state and, while it waits, how
+// many jobs run and wait before it; p.mu held.
+func (p *Pool) report(j *poolJob) Job {
+	out := j.job
+	if out.Status != StatusQueued {
+		return out
+	}
+	busy, ahead := 0, 0
+	for _, o := range p.jobs {
+		switch {
+		case o.job.Status == StatusRunning:
+			busy++
+		case o.job.Status == StatusQueued && o.seq < j.seq:
+			ahead++
+		}
+	}
+	if busy+ahead > 0 {
+		out.Notice = noticeBusy(busy, ahead, fmt.Sprintf("-job-workers %d", p.workers))
+	}
+	return out
 }
 
 // Cancel implements Queue.

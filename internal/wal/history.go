@@ -34,7 +34,7 @@ func encodeHistory(changes []dataset.Change) []byte {
 // decodeHistory decodes a history file. Damage is reported with the
 // changes before it: the history is for the feed (the set itself never
 // depends on it), so the caller keeps what is whole and says so.
-func decodeHistory(b []byte) ([]dataset.Change, error) {
+func decodeHistory(b []byte, dim int) ([]dataset.Change, error) {
 	if !bytes.HasPrefix(b, []byte(historyMagic)) {
 		return nil, errors.New("not an irisknn change history (bad magic)")
 	}
@@ -45,14 +45,14 @@ func decodeHistory(b []byte) ([]dataset.Change, error) {
 			return out, fmt.Errorf("incomplete record at byte %d", off)
 		}
 		n := int(binary.LittleEndian.Uint32(rest[0:4]))
-		if n == 0 || n > maxPayload || headerSize+n > len(rest) {
+		if n == 0 || int64(n) > maxPayload(dim) || headerSize+n > len(rest) {
 			return out, fmt.Errorf("bad record length %d at byte %d", n, off)
 		}
 		payload := rest[headerSize : headerSize+n]
 		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(rest[4:8]) {
 			return out, fmt.Errorf("checksum mismatch at byte %d", off)
 		}
-		c, err := decodeChange(payload)
+		c, err := decodeChange(payload, dim)
 		if err != nil {
 			return out, fmt.Errorf("record at byte %d: %w", off, err)
 		}
@@ -63,14 +63,14 @@ func decodeHistory(b []byte) ([]dataset.Change, error) {
 }
 
 // readHistory loads the history file into l.hist (missing: none yet).
-func (l *Log) readHistory() {
+func (l *Log) readHistory(dim int) {
 	b, err := os.ReadFile(filepath.Join(l.dir, HistoryFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return
 	}
 	var changes []dataset.Change
 	if err == nil {
-		changes, err = decodeHistory(b)
+		changes, err = decodeHistory(b, dim)
 	}
 	if err != nil {
 		l.log.Warn("the change history is damaged: the change feed starts after the damage (the training set is not affected)",
