@@ -77,7 +77,7 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 			return nil, err
 		}
 		b.close = append(b.close, rdb.Close)
-		st, err := redisstore.Open(ctx, rdb, snap.Schema(), snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
+		st, err := redisstore.Open(ctx, rdb, snap.Schema(), snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, Scale: cfg.scale(), KeepVersions: cfg.KeepVersions})
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -111,7 +111,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("irisd worker needs -redis (or IRIS_REDIS_URL): jobs are queued in Redis")
 	}
 	log := cfg.logger(stdout)
-	table, source, err := loadTable(cfg.DataPath, "")
+	table, source, err := loadTable(cfg.DataPath, cfg.Label)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer rdb.Close()
-	st, err := redisstore.Open(ctx, rdb, table.Schema, table.Samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
+	st, err := redisstore.Open(ctx, rdb, table.Schema, table.Samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, Scale: cfg.scale(), KeepVersions: cfg.KeepVersions})
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}

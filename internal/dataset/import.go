@@ -377,12 +377,18 @@ func (s *Snapshot) importSnapshot(c Change) (*Snapshot, error) {
 	default:
 		return nil, fmt.Errorf("dataset: unknown import mode %v", im.Mode)
 	}
-	index, counts, err := s.buildIndex(all)
+	next := *s
+	next.version = c.Version
+	if err := next.checkAll(all); err != nil {
+		return nil, Invalidf("body", "%v", err)
+	}
+	p, counts, err := next.build(all)
 	if err != nil {
 		return nil, Invalidf("body", "%v", err)
 	}
-	next := &Snapshot{schema: s.schema, version: c.Version, nextID: max(s.nextID, maxID(im.Samples)+1), classes: s.classes, index: index, initial: s.initial, counts: counts}
-	return next, nil
+	next.cur, next.counts = p, counts
+	next.lastID = max(s.lastID, maxID(im.Samples))
+	return &next, nil
 }
 
 func cmpID(a, b int64) int {
@@ -404,7 +410,7 @@ func (m *Memory) Import(ctx context.Context, mode ImportMode, rows []Sample, wit
 	snap, _, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
 		if !withIDs {
 			for i := range rows {
-				rows[i].ID = cur.nextID + int64(i)
+				rows[i].ID = cur.NextID() + int64(i)
 			}
 		}
 		return Change{Op: OpImport, Import: &Import{Mode: mode, Rows: len(rows), Samples: rows}}, nil
@@ -424,7 +430,7 @@ func (s *Snapshot) AllOf(label string, yield func(x Sample, class int) bool) {
 		}
 		want = l
 	}
-	s.index.All(func(id int64, p []float64, label int) bool {
+	s.cur.rows.All(func(id int64, p []float64, label int) bool {
 		if want >= 0 && label != want {
 			return true
 		}

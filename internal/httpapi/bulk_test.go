@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/irisknn/irisknn/internal/apitest"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
@@ -19,9 +20,9 @@ func init() {
 	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.FileBodyDecoder)
 }
 
-func version(t *testing.T, a *apiTest) float64 {
+func version(t *testing.T, a *apitest.Server) float64 {
 	t.Helper()
-	return a.do("GET", "/dataset", "").JSON(t)["dataset_version"].(float64)
+	return a.Do("GET", "/dataset", "").JSON(t)["dataset_version"].(float64)
 }
 
 // TestImportModes: append adds rows with new ids, upsert writes rows under
@@ -29,26 +30,26 @@ func version(t *testing.T, a *apiTest) float64 {
 func TestImportModes(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
 	csvBody := "species,sepal_length,sepal_width,petal_length,petal_width\nsetosa,1,2,3,4\n\"virginica\",5,6,7,8\n"
-	r := a.do("POST", "/dataset/import?mode=append", csvBody, "Content-Type", "text/csv")
+	r := a.Do("POST", "/dataset/import?mode=append", csvBody, "Content-Type", "text/csv")
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	m := r.JSON(t)
 	assert.EqualValues(t, 2, m["rows"])
 	assert.EqualValues(t, 152, m["dataset"].(map[string]any)["total"])
 	assert.EqualValues(t, 2, version(t, a), "one version for the whole import")
-	s := a.do("GET", "/samples/152", "").JSON(t)
+	s := a.Do("GET", "/samples/152", "").JSON(t)
 	assert.Equal(t, "virginica", s["species"])
 	assert.Equal(t, []any{5.0, 6.0, 7.0, 8.0}, s["features"])
 
 	nd := `{"id":3,"features":[9,9,9,9],"species":"setosa"}` + "\n" + `{"id":900,"features":{"sepal_length":1,"sepal_width":1,"petal_length":1,"petal_width":1},"species":"versicolor"}` + "\n"
-	r = a.do("POST", "/dataset/import?mode=upsert", nd, "Content-Type", "application/x-ndjson")
+	r = a.Do("POST", "/dataset/import?mode=upsert", nd, "Content-Type", "application/x-ndjson")
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	assert.EqualValues(t, 153, r.JSON(t)["dataset"].(map[string]any)["total"])
-	assert.Equal(t, []any{9.0, 9.0, 9.0, 9.0}, a.do("GET", "/samples/3", "").JSON(t)["features"])
-	assert.Equal(t, http.StatusOK, a.do("GET", "/samples/900", "").Status)
+	assert.Equal(t, []any{9.0, 9.0, 9.0, 9.0}, a.Do("GET", "/samples/3", "").JSON(t)["features"])
+	assert.Equal(t, http.StatusOK, a.Do("GET", "/samples/900", "").Status)
 
-	r = a.do("POST", "/dataset/import?mode=replace", "id,sepal_length,sepal_width,petal_length,petal_width,species\n7,1,1,1,1,setosa\n8,2,2,2,2,virginica\n", "Content-Type", "text/csv")
+	r = a.Do("POST", "/dataset/import?mode=replace", "id,sepal_length,sepal_width,petal_length,petal_width,species\n7,1,1,1,1,setosa\n8,2,2,2,2,virginica\n", "Content-Type", "text/csv")
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-	d := a.do("GET", "/dataset", "").JSON(t)
+	d := a.Do("GET", "/dataset", "").JSON(t)
 	assert.EqualValues(t, 2, d["total"])
 	assert.EqualValues(t, 4, d["dataset_version"])
 	assert.EqualValues(t, 901, d["next_id"], "ids used before are never handed out again")
@@ -72,7 +73,7 @@ func TestImportIsAtomic(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "1,2,3,%d,setosa\n", i%10)
 	}
-	before := a.do("GET", "/samples?format=csv", "").Body
+	before := a.Do("GET", "/samples?format=csv", "").Body
 	for _, tc := range []struct {
 		mode, ct, body, want string
 	}{
@@ -87,27 +88,27 @@ func TestImportIsAtomic(t *testing.T) {
 		{"append", "application/x-ndjson", `{"features":[1,2,3,4],"species":"setosa"}` + "\n{oops\n", "line 2"},
 		{"append", "text/csv", "sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,1e300,setosa\n", "line 2"},
 	} {
-		r := a.do("POST", "/dataset/import?mode="+tc.mode, tc.body, "Content-Type", tc.ct)
+		r := a.Do("POST", "/dataset/import?mode="+tc.mode, tc.body, "Content-Type", tc.ct)
 		assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s: %s", tc.want, r.Body)
 		assert.Contains(t, r.JSON(t)["detail"], tc.want)
 	}
 	assert.EqualValues(t, 1, version(t, a), "nothing was applied")
-	assert.Equal(t, string(before), string(a.do("GET", "/samples?format=csv", "").Body))
+	assert.Equal(t, string(before), string(a.Do("GET", "/samples?format=csv", "").Body))
 }
 
 func TestImportRequestErrors(t *testing.T) {
 	a := newAPI(t, httpapi.Config{APIKey: "k", MaxImportBytes: 2048})
 	body := "sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,4,setosa\n"
 	auth := []string{"Authorization", "Bearer k"}
-	assert.Equal(t, http.StatusUnauthorized, a.do("POST", "/dataset/import", body, "Content-Type", "text/csv").Status)
-	assert.Equal(t, http.StatusUnsupportedMediaType, a.do("POST", "/dataset/import", body, append(auth, "Content-Type", "application/json")...).Status)
-	assert.Equal(t, http.StatusUnprocessableEntity, a.do("POST", "/dataset/import?mode=merge", body, append(auth, "Content-Type", "text/csv")...).Status)
+	assert.Equal(t, http.StatusUnauthorized, a.Do("POST", "/dataset/import", body, "Content-Type", "text/csv").Status)
+	assert.Equal(t, http.StatusUnsupportedMediaType, a.Do("POST", "/dataset/import", body, append(auth, "Content-Type", "application/json")...).Status)
+	assert.Equal(t, http.StatusUnprocessableEntity, a.Do("POST", "/dataset/import?mode=merge", body, append(auth, "Content-Type", "text/csv")...).Status)
 	big := body + strings.Repeat("1,2,3,4,setosa\n", 200)
-	r := a.do("POST", "/dataset/import", big, append(auth, "Content-Type", "text/csv")...)
+	r := a.Do("POST", "/dataset/import", big, append(auth, "Content-Type", "text/csv")...)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, r.Status)
 	assert.Contains(t, r.JSON(t)["detail"], "-max-import")
 	assert.EqualValues(t, 1, version(t, a))
-	assert.Equal(t, http.StatusOK, a.do("POST", "/dataset/import", body, append(auth, "Content-Type", "text/csv")...).Status)
+	assert.Equal(t, http.StatusOK, a.Do("POST", "/dataset/import", body, append(auth, "Content-Type", "text/csv")...).Status)
 }
 
 // TestExportRoundTrips: the CSV and NDJSON exports hold every sample in id
@@ -115,8 +116,8 @@ func TestImportRequestErrors(t *testing.T) {
 // an export imported with mode=replace gives back the same set.
 func TestExportRoundTrips(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
-	require.Equal(t, http.StatusCreated, a.do("PUT", "/samples/400", `{"features":[1e-7,2.5,3,1e22],"species":"setosa"}`).Status)
-	csvr := a.do("GET", "/samples", "", "Accept", "text/csv")
+	require.Equal(t, http.StatusCreated, a.Do("PUT", "/samples/400", `{"features":[1e-7,2.5,3,1e22],"species":"setosa"}`).Status)
+	csvr := a.Do("GET", "/samples", "", "Accept", "text/csv")
 	require.Equal(t, http.StatusOK, csvr.Status)
 	assert.Equal(t, "2", csvr.Header.Get("X-Dataset-Version"))
 	lines := strings.Split(strings.TrimSpace(string(csvr.Body)), "\n")
@@ -124,23 +125,23 @@ func TestExportRoundTrips(t *testing.T) {
 	assert.Equal(t, "1,5.1,3.5,1.4,0.2,setosa", lines[1])
 	assert.Len(t, lines, 152)
 
-	nd := a.do("GET", "/samples?format=ndjson&species=setosa", "")
+	nd := a.Do("GET", "/samples?format=ndjson&species=setosa", "")
 	require.Equal(t, http.StatusOK, nd.Status)
 	ndLines := strings.Split(strings.TrimSpace(string(nd.Body)), "\n")
 	assert.Len(t, ndLines, 51)
 	var last map[string]any
 	require.NoError(t, json.Unmarshal([]byte(ndLines[50]), &last))
-	page := a.do("GET", "/samples/400", "").JSON(t)
+	page := a.Do("GET", "/samples/400", "").JSON(t)
 	delete(page, "etag")
 	assert.Equal(t, page, last, "an NDJSON line is the sample as GET /samples/{id} shows it")
 
-	r := a.do("POST", "/dataset/import?mode=replace", string(csvr.Body), "Content-Type", "text/csv")
+	r := a.Do("POST", "/dataset/import?mode=replace", string(csvr.Body), "Content-Type", "text/csv")
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-	again := a.do("GET", "/samples?format=csv", "")
+	again := a.Do("GET", "/samples?format=csv", "")
 	assert.Equal(t, string(csvr.Body), string(again.Body), "export, import (replace), export: the same set")
 	assert.Equal(t, "3", again.Header.Get("X-Dataset-Version"))
 
-	assert.Equal(t, http.StatusUnprocessableEntity, a.do("GET", "/samples?format=csv&limit=5", "").Status)
-	assert.Equal(t, http.StatusUnprocessableEntity, a.do("GET", "/samples?format=xml", "").Status)
-	assert.Equal(t, http.StatusUnprocessableEntity, a.do("GET", "/samples?format=csv&species=daisy", "").Status)
+	assert.Equal(t, http.StatusUnprocessableEntity, a.Do("GET", "/samples?format=csv&limit=5", "").Status)
+	assert.Equal(t, http.StatusUnprocessableEntity, a.Do("GET", "/samples?format=xml", "").Status)
+	assert.Equal(t, http.StatusUnprocessableEntity, a.Do("GET", "/samples?format=csv&species=daisy", "").Status)
 }

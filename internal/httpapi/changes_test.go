@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/apitest"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
 // newAPIWindow is newAPI over a store that keeps window changes.
-func newAPIWindow(t *testing.T, cfg httpapi.Config, window int) *apiTest {
+func newAPIWindow(t *testing.T, cfg httpapi.Config, window int) *apitest.Server {
 	t.Helper()
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
-	a := &apiTest{t: t, store: dataset.NewMemoryWith(snap, nil, dataset.MemoryOptions{ChangeWindow: window})}
-	a.api = httpapi.NewServer(cfg, a.store)
-	a.srv = httptest.NewServer(a.api)
-	t.Cleanup(a.srv.Close)
-	a.router = specRouter(t)
-	return a
+	return apitest.Start(t, cfg, dataset.NewMemoryWith(snap, nil, dataset.MemoryOptions{ChangeWindow: window}))
 }
 
 type changeList struct {
@@ -47,9 +42,9 @@ type changeList struct {
 	DatasetVersion uint64 `json:"dataset_version"`
 }
 
-func listChanges(t *testing.T, a *apiTest, query string) changeList {
+func listChanges(t *testing.T, a *apitest.Server, query string) changeList {
 	t.Helper()
-	r := a.do("GET", "/dataset/changes?"+query, "")
+	r := a.Do("GET", "/dataset/changes?"+query, "")
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	var l changeList
 	require.NoError(t, json.Unmarshal(r.Body, &l))
@@ -61,15 +56,15 @@ func listChanges(t *testing.T, a *apiTest, query string) changeList {
 // key's digest; the keys themselves appear nowhere.
 func TestChangeFeedNamesTheKeyNeverShowsIt(t *testing.T) {
 	a := newAPI(t, httpapi.Config{APIKey: "unnamed-secret", APIKeys: []httpapi.APIKey{{Name: "alice", Key: "alice-secret"}}})
-	r := a.do("PUT", "/samples/7", `{"features":[1,2,3,4],"species":"setosa"}`, "Authorization", "Bearer alice-secret")
+	r := a.Do("PUT", "/samples/7", `{"features":[1,2,3,4],"species":"setosa"}`, "Authorization", "Bearer alice-secret")
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-	r = a.do("DELETE", "/samples/8", "", "Authorization", "Bearer unnamed-secret")
+	r = a.Do("DELETE", "/samples/8", "", "Authorization", "Bearer unnamed-secret")
 	require.Equal(t, http.StatusNoContent, r.Status)
-	require.Equal(t, http.StatusUnauthorized, a.do("DELETE", "/samples/9", "", "Authorization", "Bearer wrong").Status)
-	r = a.do("POST", "/dataset/reset", "", "Authorization", "Bearer alice-secret")
+	require.Equal(t, http.StatusUnauthorized, a.Do("DELETE", "/samples/9", "", "Authorization", "Bearer wrong").Status)
+	r = a.Do("POST", "/dataset/reset", "", "Authorization", "Bearer alice-secret")
 	require.Equal(t, http.StatusOK, r.Status)
 
-	raw := a.do("GET", "/dataset/changes?since=1", "")
+	raw := a.Do("GET", "/dataset/changes?since=1", "")
 	assert.NotContains(t, string(raw.Body), "secret")
 	l := listChanges(t, a, "since=1")
 	require.Len(t, l.Changes, 3)
@@ -94,7 +89,7 @@ func TestChangeFeedNamesTheKeyNeverShowsIt(t *testing.T) {
 
 func TestChangeFeedWithoutKeysIsAnonymous(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
-	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/samples/8", "").Status)
+	require.Equal(t, http.StatusNoContent, a.Do("DELETE", "/samples/8", "").Status)
 	assert.Equal(t, "anonymous", listChanges(t, a, "since=1").Changes[0].Actor)
 }
 
@@ -103,9 +98,9 @@ func TestChangeFeedWithoutKeysIsAnonymous(t *testing.T) {
 func TestChangeFeedBeforeTheWindowIsGone(t *testing.T) {
 	a := newAPIWindow(t, httpapi.Config{}, 3)
 	for _, id := range []string{"1", "2", "3", "4", "5"} {
-		require.Equal(t, http.StatusNoContent, a.do("DELETE", "/samples/"+id, "").Status)
+		require.Equal(t, http.StatusNoContent, a.Do("DELETE", "/samples/"+id, "").Status)
 	}
-	r := a.do("GET", "/dataset/changes?since=2", "")
+	r := a.Do("GET", "/dataset/changes?since=2", "")
 	assert.Equal(t, http.StatusGone, r.Status)
 	assert.Contains(t, r.JSON(t)["detail"], "oldest kept change is version 4")
 	l := listChanges(t, a, "since=3")
@@ -127,7 +122,7 @@ func TestChangeFeedErrors(t *testing.T) {
 		{"wait=31s", http.StatusUnprocessableEntity},
 		{"nope=1", http.StatusBadRequest},
 	} {
-		assert.Equal(t, tc.status, a.do("GET", "/dataset/changes?"+tc.query, "").Status, tc.query)
+		assert.Equal(t, tc.status, a.Do("GET", "/dataset/changes?"+tc.query, "").Status, tc.query)
 	}
 }
 
@@ -142,7 +137,7 @@ func TestChangeFeedLongPollReturnsOnAChange(t *testing.T) {
 
 	done := make(chan changeList, 1)
 	go func() {
-		resp, err := http.Get(a.srv.URL + "/dataset/changes?since=1&wait=20s")
+		resp, err := http.Get(a.URL + "/dataset/changes?since=1&wait=20s")
 		if err != nil {
 			close(done)
 			return
@@ -154,7 +149,7 @@ func TestChangeFeedLongPollReturnsOnAChange(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	start = time.Now()
-	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/samples/9", "").Status)
+	require.Equal(t, http.StatusNoContent, a.Do("DELETE", "/samples/9", "").Status)
 	select {
 	case l := <-done:
 		require.Len(t, l.Changes, 1)
@@ -171,9 +166,9 @@ func TestChangeFeedLongPollReturnsOnAChange(t *testing.T) {
 // ends the stream.
 func TestChangeFeedEventStream(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
-	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/samples/10", "").Status)
+	require.Equal(t, http.StatusNoContent, a.Do("DELETE", "/samples/10", "").Status)
 	events := func(header ...string) (*bufio.Reader, func()) {
-		req, err := http.NewRequest("GET", a.srv.URL+"/dataset/changes?limit=1", nil)
+		req, err := http.NewRequest("GET", a.URL+"/dataset/changes?limit=1", nil)
 		require.NoError(t, err)
 		req.Header.Set("Accept", "text/event-stream")
 		for i := 0; i+1 < len(header); i += 2 {
@@ -205,8 +200,8 @@ func TestChangeFeedEventStream(t *testing.T) {
 	id, data := next(rd)
 	assert.Equal(t, "2", id)
 	assert.Contains(t, data, `"id":10`)
-	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/samples/11", "").Status)
-	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/samples/12", "").Status)
+	require.Equal(t, http.StatusNoContent, a.Do("DELETE", "/samples/11", "").Status)
+	require.Equal(t, http.StatusNoContent, a.Do("DELETE", "/samples/12", "").Status)
 	id, data = next(rd)
 	assert.Equal(t, "3", id)
 	assert.Contains(t, data, `"op":"delete"`)
@@ -218,7 +213,7 @@ func TestChangeFeedEventStream(t *testing.T) {
 	id, _ = next(rd2)
 	assert.Equal(t, "4", id, "resumes after Last-Event-ID")
 
-	a.api.SetReady(false)
+	a.API.SetReady(false)
 	_, err := rd2.ReadString(0)
 	assert.Error(t, err, "the stream ends at shutdown") // io.EOF
 }

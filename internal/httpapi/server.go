@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/irisknn/irisknn/api"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
@@ -131,6 +132,7 @@ type Server struct {
 	predictor Predictor
 	jobs      jobs.Queue
 	metrics   *metrics
+	spec      []byte // the OpenAPI document for the loaded schema
 
 	// shutdown is closed when the server stops being ready: long-lived
 	// responses (change event streams) end, so that shutdown need not
@@ -149,6 +151,14 @@ func NewServer(cfg Config, store dataset.Store) *Server {
 		s.predictor = cfg.WrapPredictor(s.predictor)
 	}
 	s.metrics = newMetrics(cfg.Metrics, store)
+	snap := store.Snapshot()
+	spec, err := specFor(api.OpenAPIYAML, snap.Schema(), snap.Classes())
+	if err != nil {
+		// Only a broken api/openapi.yaml gets here (TestServedSpec...).
+		s.log.Error("the OpenAPI document could not be generated for the loaded schema; serving the Iris one", "error", err)
+		spec = api.OpenAPIYAML
+	}
+	s.spec = spec
 	s.ready.Store(true)
 	r := chi.NewRouter()
 	s.routes(r)
