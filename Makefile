@@ -60,10 +60,12 @@ bench:
 	scripts/bench.sh
 
 ## loadtest: irisd against the bare net/http ceiling server under wrk, then durable writes/s
-## with group commit against fsync-per-write at 1, 8 and 32 writers (a measurement, not a test)
+## with group commit against fsync-per-write at 1, 8 and 32 writers, then 1M-row import,
+## export and paging with scikit-learn's fit for reference (a measurement, not a test)
 loadtest:
 	scripts/loadtest.sh
 	scripts/writeload.sh
+	scripts/bulkload.sh
 
 # Developer tools, pinned in tools/go.mod (a module of their own, so that
 # their dependencies never mix with the service's).

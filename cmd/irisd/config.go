@@ -33,6 +33,7 @@ type config struct {
 	MaxK            int
 	MaxBatch        int
 	MaxBody         int64
+	MaxImport       int64
 	LogFormat       string
 	LogLevel        string
 	ReadHeaderTO    time.Duration
@@ -46,6 +47,8 @@ type config struct {
 	GroupCommit     bool
 	APIKey          string
 	APIKeyFile      string
+	APIKeys         []httpapi.APIKey // named keys read from APIKeyFile
+	ChangeWindow    int
 	RateLimit       int
 	RateWindow      time.Duration
 	MaxHeavy        int
@@ -108,6 +111,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxK, "max-k", d.MaxK, "largest k a request may ask for")
 	fs.IntVar(&c.MaxBatch, "max-batch", d.MaxBatch, "most rows in one batch prediction")
 	fs.Int64Var(&c.MaxBody, "max-body", d.MaxBodyBytes, "largest request body in bytes")
+	fs.Int64Var(&c.MaxImport, "max-import", d.MaxImportBytes, "largest POST /dataset/import body in bytes (413 beyond; the body is streamed, not held)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ReadHeaderTO, "read-header-timeout", 5*time.Second, "time allowed to read request headers")
@@ -118,7 +122,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory that keeps the training set durable across restarts (write-ahead log + snapshot); empty: in memory only")
 	fs.BoolVar(&c.GroupCommit, "group-commit", true, "with -data-dir, let concurrent writes share an fsync (each is still acknowledged only once on disk); false: one fsync per write, one write at a time")
 	fs.StringVar(&c.APIKey, "api-key", "", "API key required as \"Authorization: Bearer <key>\" on writes to the training set; empty: writes are open")
-	fs.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key (surrounding whitespace ignored); instead of -api-key")
+	fs.StringVar(&c.APIKeyFile, "api-key-file", "", "file of named API keys, one \"name:key\" a line (the change feed records the name of the key that made each change; # starts a comment), or holding one unnamed key; instead of -api-key")
+	fs.IntVar(&c.ChangeWindow, "change-window", dataset.DefaultChangeWindow, "recent changes kept for GET /dataset/changes (and, with -data-dir, across restarts); an older since is 410")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
 	fs.DurationVar(&c.RateWindow, "rate-window", d.RateWindow, "window of -rate-limit")
 	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
@@ -178,7 +183,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	return c, c.loadAPIKey()
 }
 
-// loadAPIKey reads -api-key-file into APIKey.
+// loadAPIKey reads -api-key-file: named keys, one "name:key" a line
+// (blank lines and lines starting with # skipped), into APIKeys; or a file
+// whose only content is one key without a name (the older format) into
+// APIKey.
 func (c *config) loadAPIKey() error {
 	if c.APIKeyFile == "" {
 		return nil
@@ -187,11 +195,53 @@ func (c *config) loadAPIKey() error {
 	if err != nil {
 		return fmt.Errorf("-api-key-file: %w", err)
 	}
-	c.APIKey = strings.TrimSpace(string(b))
-	if c.APIKey == "" {
+	text := strings.TrimSpace(string(b))
+	if text == "" {
 		return fmt.Errorf("-api-key-file %s is empty", c.APIKeyFile)
 	}
+	if !strings.ContainsAny(text, ":\n") {
+		c.APIKey = text
+		return nil
+	}
+	names, keys := map[string]bool{}, map[string]bool{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, key, ok := strings.Cut(line, ":")
+		name, key = strings.TrimSpace(name), strings.TrimSpace(key)
+		at := fmt.Sprintf("-api-key-file %s line %d", c.APIKeyFile, i+1)
+		switch {
+		case !ok || key == "":
+			return fmt.Errorf("%s: want name:key", at)
+		case !validKeyName(name):
+			return fmt.Errorf("%s: the name %q must be 1 to 64 letters, digits, '.', '_' or '-'", at, name)
+		case names[name]:
+			return fmt.Errorf("%s: the name %q is given twice", at, name)
+		case keys[key]:
+			return fmt.Errorf("%s: this key is given twice (under another name)", at)
+		}
+		names[name], keys[key] = true, true
+		c.APIKeys = append(c.APIKeys, httpapi.APIKey{Name: name, Key: key})
+	}
+	if len(c.APIKeys) == 0 {
+		return fmt.Errorf("-api-key-file %s holds no key", c.APIKeyFile)
+	}
 	return nil
+}
+
+// validKeyName reports whether name can name an API key in the feed.
+func validKeyName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *config) validate() error {
@@ -210,6 +260,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("-max-batch must be at least 1, got %d", c.MaxBatch))
+	}
+	if c.MaxImport < 1024 {
+		errs = append(errs, fmt.Errorf("-max-import must be at least 1024 bytes, got %d", c.MaxImport))
 	}
 	if c.MaxBody < 1024 {
 		errs = append(errs, fmt.Errorf("-max-body must be at least 1024 bytes, got %d", c.MaxBody))
@@ -262,6 +315,9 @@ func (c *config) validate() error {
 	}
 	if c.HeavyWait < 0 {
 		errs = append(errs, fmt.Errorf("-max-inflight-wait must not be negative, got %v", c.HeavyWait))
+	}
+	if c.ChangeWindow < 1 {
+		errs = append(errs, fmt.Errorf("-change-window must be at least 1, got %d", c.ChangeWindow))
 	}
 	if c.KeepVersions < 1 {
 		errs = append(errs, fmt.Errorf("-keep-versions must be at least 1, got %d", c.KeepVersions))
@@ -332,9 +388,11 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		MaxK:           c.MaxK,
 		MaxBatch:       c.MaxBatch,
 		MaxBodyBytes:   c.MaxBody,
+		MaxImportBytes: c.MaxImport,
 		CORSOrigins:    c.origins(),
 		Logger:         log,
 		APIKey:         c.APIKey,
+		APIKeys:        c.APIKeys,
 		RateLimit:      c.RateLimit,
 		RateWindow:     c.RateWindow,
 		MaxHeavy:       c.MaxHeavy,

@@ -84,14 +84,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var (
 		journal dataset.Journal
 		wlog    *wal.Log
+		history []dataset.Change
 	)
 	if cfg.DataDir != "" {
-		wlog, snap, err = wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
+		wlog, snap, err = wal.Open(cfg.DataDir, snap, wal.Options{Logger: log, ChangeWindow: cfg.ChangeWindow})
 		if err != nil {
 			return fmt.Errorf("-data-dir: %w", err)
 		}
 		defer wlog.Close()
-		journal = wlog
+		journal, history = wlog, wlog.RecoveredChanges()
 		if !cfg.GroupCommit {
 			journal = serialJournal{wlog}
 		}
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	bi := buildinfo.Get()
 	log.Info("irisd starting", "version", bi.Version, "commit", bi.Commit, "build_date", bi.Date, "go_version", bi.GoVersion)
 	log.Info("training set loaded", "source", source, "samples", snap.Len(), "features", snap.Schema().Features(), "label", snap.Schema().Label(), "scale", snap.Scaler().Kind.String(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
-	be, err := openBackend(ctx, cfg, snap, journal, log)
+	be, err := openBackend(ctx, cfg, snap, journal, history, log)
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	log.Info("listening", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "cors_origins", cfg.origins(),
 		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
-		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
+		"api_key_set", cfg.APIKey != "", "named_api_keys", len(cfg.APIKeys), "change_window", cfg.ChangeWindow, "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

@@ -62,12 +62,12 @@ func openRedis(ctx context.Context, cfg *config) (*redis.Client, error) {
 // openBackend returns the in-memory backend, or with -redis the shared one:
 // the training set in Redis (seeded with samples when empty), jobs queued
 // for `irisd worker` processes, and a shared cache layer.
-func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, log *slog.Logger) (*backend, error) {
+func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, history []dataset.Change, log *slog.Logger) (*backend, error) {
 	b := &backend{}
 	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
 	if cfg.Redis == "" {
-		b.store = dataset.NewMemoryKeep(snap, journal, cfg.KeepVersions)
+		b.store = dataset.NewMemoryWith(snap, journal, dataset.MemoryOptions{Keep: cfg.KeepVersions, ChangeWindow: cfg.ChangeWindow, Recovered: history})
 		pool := jobs.NewPool(&jobs.Runner{Data: b.store, Novelty: cfg.tracker()}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
 		b.jobs = pool
 		b.close = append(b.close, pool.Close)

@@ -562,6 +562,8 @@ func (s *Snapshot) apply(c Change) (*Snapshot, error) {
 			next.counts[label]++
 			return true
 		})
+	case OpImport:
+		return s.importSnapshot(c)
 	default:
 		return nil, fmt.Errorf("dataset: unknown change op %v", c.Op)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 )
 
 // Store holds the current training set. Readers take a Snapshot and never
@@ -46,6 +47,7 @@ const (
 	OpPut    Op = iota + 1 // insert or replace Sample
 	OpDelete               // remove the sample with ID
 	OpReset                // restore the loaded set
+	OpImport               // many rows at once (Import)
 )
 
 func (o Op) String() string {
@@ -56,6 +58,8 @@ func (o Op) String() string {
 		return "delete"
 	case OpReset:
 		return "reset"
+	case OpImport:
+		return "import"
 	}
 	return fmt.Sprintf("Op(%d)", o)
 }
@@ -65,8 +69,14 @@ func (o Op) String() string {
 type Change struct {
 	Version uint64
 	Op      Op
-	Sample  Sample // for OpPut
-	ID      int64  // for OpDelete
+	Sample  Sample  // for OpPut
+	ID      int64   // for OpDelete
+	Import  *Import // for OpImport
+	// Time and Actor say when and through which key the change was made
+	// (the key's name or a digest, never the key): the audit trail. Every
+	// store sets them through Stamp, and journals record them.
+	Time  time.Time
+	Actor string
 }
 
 // ErrVersion reports a change applied to a snapshot it does not follow.
@@ -145,6 +155,20 @@ type Memory struct {
 	pending  []*Snapshot // appended to a group journal, not yet published, in version order; guarded by mu
 	journal  Journal
 	group    GroupJournal // journal, when it commits in groups
+	feed     *Feed        // the recent changes, for the change feed
+}
+
+// MemoryOptions tunes a Memory store. The zero value is usable.
+type MemoryOptions struct {
+	// Keep is the number of versions kept for pinned predictions; 0
+	// means DefaultKeepVersions.
+	Keep int
+	// ChangeWindow is the number of recent changes kept for the change
+	// feed; 0 means DefaultChangeWindow.
+	ChangeWindow int
+	// Recovered is the changes that led to the snapshot, oldest first, as
+	// a journal recovered them: the feed starts with them.
+	Recovered []Change
 }
 
 // NewMemory returns a store whose current snapshot is snap, keeping
@@ -156,10 +180,35 @@ func NewMemory(snap *Snapshot, journal Journal) *Memory {
 
 // NewMemoryKeep is NewMemory keeping the last keep versions.
 func NewMemoryKeep(snap *Snapshot, journal Journal, keep int) *Memory {
-	m := &Memory{History: NewHistory(snap, keep), journal: journal, head: snap}
+	return NewMemoryWith(snap, journal, MemoryOptions{Keep: keep})
+}
+
+// NewMemoryWith is NewMemory with options.
+func NewMemoryWith(snap *Snapshot, journal Journal, opts MemoryOptions) *Memory {
+	if opts.Keep <= 0 {
+		opts.Keep = DefaultKeepVersions
+	}
+	if opts.ChangeWindow <= 0 {
+		opts.ChangeWindow = DefaultChangeWindow
+	}
+	m := &Memory{History: NewHistory(snap, opts.Keep), journal: journal, head: snap,
+		feed: NewFeed(opts.ChangeWindow, snap.Version(), opts.Recovered)}
 	m.group, _ = journal.(GroupJournal)
 	return m
 }
+
+var _ ChangeFeed = (*Memory)(nil)
+
+// Changes implements ChangeFeed.
+func (m *Memory) Changes(since uint64, limit int) ([]Change, error) {
+	return m.feed.Changes(since, limit)
+}
+
+// Wait implements ChangeFeed.
+func (m *Memory) Wait(v uint64) <-chan struct{} { return m.feed.Wait(v) }
+
+// Oldest implements ChangeFeed.
+func (m *Memory) Oldest() uint64 { return m.feed.Oldest() }
 
 var _ Store = (*Memory)(nil)
 
@@ -173,19 +222,26 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 		return nil, c, err
 	}
 	c.Version = cur.version + 1
+	Stamp(ctx, &c)
 	next, err := cur.Apply(c)
 	if err != nil {
 		m.mu.Unlock()
 		return nil, c, err
 	}
 	if m.group != nil {
-		seq, err := m.group.Append(ctx, c)
+		var seq uint64 // 0: nothing to commit (an import is durable already)
+		if ij, ok := m.journal.(ImportJournal); ok && c.Op == OpImport {
+			err = ij.RecordImport(ctx, c, next)
+		} else {
+			seq, err = m.group.Append(ctx, c)
+		}
 		if err != nil {
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
 		m.head = next
 		m.pending = append(m.pending, next)
+		m.feed.Add(c)
 		m.mu.Unlock()
 		if err := m.group.Commit(ctx, seq); err != nil {
 			// The journal refuses every change from now on; writes
@@ -204,6 +260,7 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 			} else {
 				m.head = m.Snapshot()
 			}
+			m.feed.Drop(m.head.version)
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be made durable; it was not applied", err)
 		}
@@ -217,7 +274,9 @@ func (m *Memory) write(ctx context.Context, build func(cur *Snapshot) (Change, e
 		}
 	}
 	m.head = next
+	m.feed.Add(c)
 	m.Publish(next)
+	m.feed.Publish(next.version)
 	return next, c, nil
 }
 
@@ -231,6 +290,7 @@ func (m *Memory) publishThrough(v uint64) {
 	i := 0
 	for i < len(m.pending) && m.pending[i].version <= v {
 		m.Publish(m.pending[i])
+		m.feed.Publish(m.pending[i].version)
 		i++
 	}
 	m.pending = append(m.pending[:0], m.pending[i:]...)

@@ -3,27 +3,75 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"net/http"
 	"strings"
+
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
-// requireKey lets a request through only when it carries the configured
-// API key as "Authorization: Bearer <key>"; others get 401 with a
-// WWW-Authenticate challenge. Without a configured key every request
-// passes. Reads and predictions are not behind it: routes.go puts it on the
-// writes group only.
-func (s *Server) requireKey(next http.Handler) http.Handler {
-	if s.cfg.APIKey == "" {
-		return next
+// APIKey is a key that may write, with the name that the change feed
+// records as the actor of its writes.
+type APIKey struct {
+	Name string
+	Key  string
+}
+
+// AnonymousActor is the actor of writes made when no key is configured.
+const AnonymousActor = "anonymous"
+
+// keyActor is the actor recorded for a key without a name: a digest that
+// tells keys apart without revealing them.
+func keyActor(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:6])
+}
+
+// keyDigest is one configured key as requireKey compares it.
+type keyDigest struct {
+	sum   [sha256.Size]byte
+	actor string
+}
+
+// keys returns the configured keys: APIKeys, and APIKey under its digest.
+func (c *Config) keys() []keyDigest {
+	var out []keyDigest
+	if c.APIKey != "" {
+		out = append(out, keyDigest{sha256.Sum256([]byte(c.APIKey)), keyActor(c.APIKey)})
 	}
-	// Compare digests, so that neither the content nor the length of the
-	// key leaks through timing.
-	want := sha256.Sum256([]byte(s.cfg.APIKey))
+	for _, k := range c.APIKeys {
+		out = append(out, keyDigest{sha256.Sum256([]byte(k.Key)), k.Name})
+	}
+	return out
+}
+
+// requireKey lets a request through only when it carries a configured API
+// key as "Authorization: Bearer <key>"; others get 401 with a
+// WWW-Authenticate challenge. The request's context then names the key's
+// actor (its name, or a digest), which the store records with each change.
+// Without a configured key every request passes, as the anonymous actor.
+// Reads and predictions are not behind it: routes.go puts it on the writes
+// group only.
+func (s *Server) requireKey(next http.Handler) http.Handler {
+	keys := s.cfg.keys()
+	if len(keys) == 0 {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(dataset.WithActor(r.Context(), AnonymousActor)))
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, given := bearerToken(r.Header.Get("Authorization"))
+		// Compare digests, so that neither the content nor the length
+		// of a key leaks through timing; every key is compared.
 		got := sha256.Sum256([]byte(token))
-		if given && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
-			next.ServeHTTP(w, r)
+		actor := ""
+		for _, k := range keys {
+			if subtle.ConstantTimeCompare(got[:], k.sum[:]) == 1 {
+				actor = k.actor
+			}
+		}
+		if given && actor != "" {
+			next.ServeHTTP(w, r.WithContext(dataset.WithActor(r.Context(), actor)))
 			return
 		}
 		challenge := `Bearer realm="irisknn"`

@@ -18,6 +18,8 @@ var kindStatus = map[dataset.Kind]int{
 	dataset.KindPrecondition: http.StatusPreconditionFailed,
 	dataset.KindConflict:     http.StatusConflict,
 	dataset.KindUnavailable:  http.StatusServiceUnavailable,
+	dataset.KindGone:         http.StatusGone,
+	dataset.KindTooLarge:     http.StatusRequestEntityTooLarge,
 	dataset.KindInternal:     http.StatusInternalServerError,
 }
 

@@ -56,6 +56,7 @@ func (s *Server) routes(r chi.Router) {
 	})
 
 	r.Get("/dataset", s.handleDataset())
+	r.Get("/dataset/changes", s.handleChanges())
 	r.Get("/samples", s.handleListSamples())
 	r.Get("/samples/{id}", s.handleGetSample())
 
@@ -66,6 +67,7 @@ func (s *Server) routes(r chi.Router) {
 		r.Put("/samples/{id}", s.handlePutSample())
 		r.Delete("/samples/{id}", s.handleDeleteSample())
 		r.Post("/dataset/reset", s.handleReset())
+		r.Post("/dataset/import", s.handleImport())
 	})
 }
 
@@ -76,7 +78,7 @@ func (s *Server) cors() func(http.Handler) http.Handler {
 	return cors.Handler(cors.Options{
 		AllowedOrigins:   s.cfg.CORSOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
-		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "X-Request-Id"},
+		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "Last-Event-ID", "X-Request-Id"},
 		ExposedHeaders:   []string{"Location", "ETag", "Retry-After", "X-Request-Id", "X-Dataset-Version", "X-Cache"},
 		AllowCredentials: false,
 		MaxAge:           600,

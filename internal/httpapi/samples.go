@@ -58,14 +58,26 @@ type sampleRequest struct {
 
 // decodeSample reads a sample body for schema.
 func (s *Server) decodeSample(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (sampleRequest, error) {
+	var req sampleRequest
+	if err := s.withJSONBody(w, r, func(body []byte) error {
+		var err error
+		req, err = decodeSampleJSON(body, schema)
+		return err
+	}); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// decodeSampleJSON decodes one sample object for schema: the rules of
+// every sample body (POST and PUT /samples, each NDJSON import line).
+func decodeSampleJSON(body []byte, schema *dataset.Schema) (sampleRequest, error) {
 	var (
 		req sampleRequest
 		obj map[string]json.RawMessage
 	)
 	label := schema.Label()
-	if err := s.withJSONBody(w, r, func(body []byte) error {
-		return decodeJSONKeys(body, &obj, []string{"id", "features", label})
-	}); err != nil {
+	if err := decodeJSONKeys(body, &obj, []string{"id", "features", label}); err != nil {
 		return req, err
 	}
 	if raw, ok := obj["id"]; ok {
@@ -159,10 +171,32 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 		snap := s.store.Snapshot()
 		label := snap.Schema().Label()
 		for name := range q {
-			if name != label && name != "limit" && name != "offset" && name != "after_id" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit, offset or after_id", name, label), nil))
+			if name != label && name != "limit" && name != "offset" && name != "after_id" && name != "format" {
+				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit, offset, after_id or format", name, label), nil))
 				return
 			}
+		}
+		format, err := exportFormat(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if format != "" {
+			// An export: the whole set (or one class) at one version.
+			for _, name := range []string{"limit", "offset", "after_id"} {
+				if q.Has(name) {
+					s.writeError(w, r, dataset.Invalidf(name, "an export (format=%s) streams the whole set: drop %s, or ask for JSON pages", format, name))
+					return
+				}
+			}
+			if class := q.Get(label); class != "" {
+				if _, ok := snap.ClassIndex(class); !ok {
+					s.writeError(w, r, dataset.Invalidf(label, "unknown %s %q: want one of %v", label, class, snap.Classes()))
+					return
+				}
+			}
+			s.exportSamples(w, snap, format, q.Get(label))
+			return
 		}
 		var after int64
 		if raw := q.Get("after_id"); raw != "" {

@@ -10,6 +10,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,8 +42,14 @@ type Config struct {
 	Jobs jobs.Queue
 
 	// APIKey, when set, is required as "Authorization: Bearer <key>" on
-	// every write to the training set.
+	// every write to the training set; the change feed names its writes
+	// by a digest of it.
 	APIKey string
+	// APIKeys are further keys that may write, each recorded in the
+	// change feed under its name.
+	APIKeys []APIKey
+	// MaxImportBytes bounds the body of POST /dataset/import.
+	MaxImportBytes int64
 	// RateLimit is the number of requests a client (IP address) may make
 	// per RateWindow; 0 turns rate limiting off.
 	RateLimit  int
@@ -81,6 +88,7 @@ func DefaultConfig() Config {
 		MaxK:           1000,
 		MaxBatch:       10000,
 		MaxBodyBytes:   8 << 20,
+		MaxImportBytes: DefaultMaxImportBytes,
 		CORSOrigins:    []string{"*"},
 		RateWindow:     time.Second,
 		MaxHeavy:       16,
@@ -101,6 +109,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.MaxImportBytes <= 0 {
+		c.MaxImportBytes = d.MaxImportBytes
 	}
 	if len(c.CORSOrigins) == 0 {
 		c.CORSOrigins = d.CORSOrigins
@@ -135,12 +146,18 @@ type Server struct {
 	jobs      jobs.Queue
 	metrics   *metrics
 	spec      []byte // the OpenAPI document for the loaded schema
+
+	// shutdown is closed when the server stops being ready: long-lived
+	// responses (change event streams) end, so that shutdown need not
+	// wait for them.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 // NewServer returns the API over store. It starts ready.
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{})}
 	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {
@@ -170,8 +187,15 @@ func (s *Server) QueryRules() dataset.QueryRules { return s.rules }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // SetReady sets what GET /readyz reports; a server about to shut down sets
-// it false so that load balancers stop sending it traffic.
-func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+// it false so that load balancers stop sending it traffic. Setting it false
+// also ends every change event stream (clients reconnect elsewhere, with
+// Last-Event-ID); it is for good.
+func (s *Server) SetReady(ready bool) {
+	s.ready.Store(ready)
+	if !ready {
+		s.shutdownOnce.Do(func() { close(s.shutdown) })
+	}
+}
 
 // Ready reports what GET /readyz reports: whether the server takes traffic.
 func (s *Server) Ready() bool { return s.ready.Load() }
