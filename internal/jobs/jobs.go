@@ -3,9 +3,10 @@
 // job, polls its status and progress, reads its result, or cancels it.
 //
 // [Queue] is the interface; [Pool] runs jobs in this process (the default),
-// [Asynq] queues them in Redis for `irisd worker` processes (asynq), so that
-// jobs survive a worker's crash and any replica can report on any job.
-// Both run jobs with a [Runner].
+// and package riverjobs queues them in PostgreSQL (River) for `irisd worker`
+// processes, so that jobs survive a worker's crash and any replica can report
+// on any job. Both run jobs with a [Runner] and bound them with one set of
+// [Limits].
 package jobs
 
 import (
@@ -59,6 +60,9 @@ type Job struct {
 	Attempts   int             `json:"attempts,omitempty"` // runs started after a failure (retries)
 	Result     json.RawMessage `json:"result,omitempty"`
 	Error      string          `json:"error,omitempty"`
+	// Detail says why a queued job is still waiting when that is not
+	// simply a busy worker: no worker is running to pick it up.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Spec is what a job must do: its type and the input of that type.
@@ -160,28 +164,59 @@ func hasDup[T comparable](xs []T) bool {
 	return false
 }
 
-// Queue accepts jobs and reports on them. Get and Cancel return a
-// KindNotFound error for an unknown (or expired) id; Cancel of a finished
-// job returns a KindConflict error.
+// Queue accepts jobs and reports on them. Submit returns a KindInvalid
+// error for a spec that fails Check or the queue's Limits, and a
+// KindUnavailable one when the queue is full. Get and Cancel return a
+// KindNotFound error for an unknown (or expired, or evicted) id; Cancel of a
+// finished job returns a KindConflict error. List pages through recent jobs,
+// newest first, without their results.
 type Queue interface {
 	Submit(ctx context.Context, spec Spec) (Job, error)
 	Get(ctx context.Context, id string) (Job, error)
 	Cancel(ctx context.Context, id string) (Job, error)
+	List(ctx context.Context, p ListParams) (Page, error)
 	Close() error
 }
 
-// newID returns a random job id: 16 bytes of hex, unguessable, so that a job
+// ListParams selects a page of recent jobs.
+type ListParams struct {
+	// Limit is the most jobs on the page (at least 1).
+	Limit int
+	// Cursor is a Page's NextCursor, to continue after it; empty starts at
+	// the newest job. A cursor that the queue cannot read is a KindInvalid
+	// error.
+	Cursor string
+}
+
+// Page is one page of jobs, newest first.
+type Page struct {
+	Jobs []Job `json:"jobs"`
+	// NextCursor continues the listing; empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// badCursor is the error for a cursor a queue did not hand out.
+func badCursor(c string) error {
+	return dataset.Invalidf("cursor", "cursor %q is not one this server handed out: pass next_cursor from the previous page", c)
+}
+
+// BadCursor is the error a Queue returns for a cursor it cannot read.
+func BadCursor(c string) error { return badCursor(c) }
+
+// NewID returns a random job id: 16 bytes of hex, unguessable, so that a job
 // id is enough to read or cancel a job.
-func newID() string {
+func NewID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-func notFound(id string) error {
+// NotFound is the error for a job id a queue does not know.
+func NotFound(id string) error {
 	return dataset.NotFoundf("no job %s (unknown, or its result has expired)", id)
 }
 
-func finished(j Job) error {
+// Finished is the error for cancelling a job that has finished.
+func Finished(j Job) error {
 	return &dataset.Error{Kind: dataset.KindConflict, Message: fmt.Sprintf("job %s has already finished (%s)", j.ID, j.Status)}
 }
