@@ -81,7 +81,7 @@ fuzz:
 soak:
 	CGO_ENABLED=1 IRISKNN_SOAK=1 $(GO) test -race -count=1 -timeout 30m -v -run 'Kill9|Load|Graceful|Slow' ./cmd/irisd
 
-## deps: install redis-server and nginx (Debian packages) when missing
+## deps: install redis-server, nginx and PostgreSQL (Debian packages) when missing
 deps:
 	bash scripts/ensure-deps.sh
 

@@ -30,9 +30,11 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
 	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
 
-	// The browser frontend: the page at / and its assets under /ui/.
+	// The browser frontend: the page at /, the API docs at /docs and their
+	// assets under /ui/.
 	ui := newUISite(web.Files)
-	r.Get("/", ui.handleIndex(s.handleNotFound()))
+	r.Get("/", ui.handlePage("index.html", s.handleNotFound()))
+	r.Get("/docs", ui.handlePage("docs.html", s.handleNotFound()))
 	r.Get("/ui/*", ui.handleAsset(s.handleNotFound()))
 
 	r.With(s.limitHeavy).Post("/predict", s.handlePredict())

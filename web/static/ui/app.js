@@ -120,7 +120,7 @@ function buildMeasurements() {
   box.replaceChildren();
   state.features.forEach((name, i) => {
     const vals = state.samples.map((s) => s.features[i]);
-    const lo = vals.length ? Math.max(0, Math.floor(Math.min(...vals) - 0.5)) : 0;
+    const lo = vals.length ? Math.floor(Math.min(...vals) - 0.5) : 0;
     const hi = vals.length ? Math.ceil(Math.max(...vals) + 0.5) : 10;
     const start = vals.length ? median(vals) : (lo + hi) / 2;
     const labelId = `${name}-label`;
@@ -129,7 +129,7 @@ function buildMeasurements() {
       'aria-labelledby': labelId,
     });
     const num = el('input', {
-      id: name, type: 'number', min: 0, step: 0.1, value: start, inputmode: 'decimal',
+      id: name, type: 'number', step: 'any', value: start, inputmode: 'decimal',
       'aria-describedby': `err-${name}`, 'data-feature': i,
     });
     range.addEventListener('input', () => { num.value = range.value; setFieldError(name, ''); schedulePredict(); });
@@ -151,9 +151,6 @@ function readQuery() {
     const v = $(name).valueAsNumber;
     if ($(name).value === '' || !Number.isFinite(v)) {
       setFieldError(name, 'Enter a number of centimetres.');
-      ok = false;
-    } else if (v < 0) {
-      setFieldError(name, 'A length cannot be negative.');
       ok = false;
     }
     return v;
@@ -181,11 +178,16 @@ async function predict() {
   clearTimeout(timer);
   clearErrors([...state.features, 'k', 'metric', 'weights']);
   const body = readQuery();
-  if (!body) return;
   if (inflight) inflight.abort();
+  const mine = ++seq; // an answer still on its way is for an older form: it is dropped
+  if (!body) {
+    state.prediction = null;
+    renderNoPrediction('Fix the highlighted field to get a prediction.');
+    drawPlot();
+    return;
+  }
   const ctl = new AbortController();
   inflight = ctl;
-  const mine = ++seq;
   $('result').setAttribute('aria-busy', 'true');
   try {
     const p = await state.client.predict(body, { signal: ctl.signal });
@@ -206,6 +208,7 @@ async function predict() {
     const rest = showApiError(err, '');
     state.prediction = null;
     renderNoPrediction(rest || 'Fix the highlighted field to get a prediction.');
+    drawPlot();
   } finally {
     if (mine === seq) $('result').removeAttribute('aria-busy');
   }
@@ -217,6 +220,7 @@ function renderNoPrediction(why) {
   $('tie').hidden = true;
   $('probs').replaceChildren();
   $('result-meta').textContent = why;
+  $('k-caption').textContent = 'k';
   $('neighbours').tBodies[0].replaceChildren();
 }
 
@@ -296,7 +300,7 @@ function buildEditor() {
     const id = `f-${name}`;
     grid.append(el('div', { class: 'field' },
       el('label', { for: id }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
-      el('input', { id, type: 'number', min: 0, step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
+      el('input', { id, type: 'number', step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
       el('p', { class: 'field-error', id: `err-${id}`, 'aria-live': 'polite' })));
     $(`th-${i}`).textContent = label(name);
   });
@@ -367,6 +371,11 @@ async function startEdit(id) {
   }
 }
 
+/** clearSampleForm empties the measurement fields, ready for the next sample. */
+function clearSampleForm() {
+  for (const n of state.features) $(`f-${n}`).value = '';
+}
+
 function readSampleForm() {
   let ok = true;
   const features = state.features.map((n) => {
@@ -374,9 +383,6 @@ function readSampleForm() {
     const v = input.valueAsNumber;
     if (input.value === '' || !Number.isFinite(v)) {
       setFieldError(input.id, 'Enter a number of centimetres.');
-      ok = false;
-    } else if (v < 0) {
-      setFieldError(input.id, 'A length cannot be negative.');
       ok = false;
     }
     return v;
@@ -402,6 +408,7 @@ async function saveSample(ev) {
       done = `Added sample #${saved.id} (${saved.species}).`;
     }
     editMode(null);
+    clearSampleForm();
     await refreshAll();
     $('editor-msg').textContent = done; // after the plot and the prediction caught up
   } catch (err) {
@@ -500,7 +507,7 @@ function wireEditor() {
   $('prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); loadPage(); });
   $('next').addEventListener('click', () => { state.offset += PAGE; loadPage(); });
   $('sample-form').addEventListener('submit', saveSample);
-  $('cancel-edit').addEventListener('click', () => { editMode(null); clearErrors(formIds()); });
+  $('cancel-edit').addEventListener('click', () => { editMode(null); clearSampleForm(); clearErrors(formIds()); });
   $('use-query').addEventListener('click', () => {
     state.features.forEach((n) => { $(`f-${n}`).value = $(n).value; });
     $(`f-${state.features[0]}`).focus();
@@ -519,6 +526,7 @@ async function main() {
   }
   $('api-base').textContent = base || `${location.origin} (this page's origin)`;
   $('spec-link').href = `${base}/openapi.yaml`;
+  $('docs-link').href = `${base || '.'}/docs`;
   const key = $('api-key');
   key.value = sessionStorage.getItem('irisknn-api-key') ?? '';
   key.addEventListener('input', () => { sessionStorage.setItem('irisknn-api-key', key.value); setFieldError('api-key', ''); });
