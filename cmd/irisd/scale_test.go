@@ -12,20 +12,23 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/irisknn/irisknn/internal/pgtest"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
 
 // TestRunScaledOut runs two replicas and a worker through run against a
-// real redis-server: a write through one is read on the other, and a job
-// submitted to one is run by the worker and reported by the other.
+// real redis-server (the training set) and a real PostgreSQL (the jobs): a
+// write through one is read on the other, and a job submitted to one is run
+// by the worker and reported by the other.
 func TestRunScaledOut(t *testing.T) {
 	rds := redistest.Start(t)
-	a, stopA := startRun(t, "-redis", rds.URL(), "-redis-prefix", "e2e:")
-	b, stopB := startRun(t, "-redis", rds.URL(), "-redis-prefix", "e2e:")
+	pg := pgtest.Start(t)
+	a, stopA := startRun(t, "-redis", rds.URL(), "-redis-prefix", "e2e:", "-postgres", pg.URL())
+	b, stopB := startRun(t, "-redis", rds.URL(), "-redis-prefix", "e2e:", "-postgres", pg.URL())
 	wctx, cancelWorker := context.WithCancel(context.Background())
 	workerDone := make(chan error, 1)
 	go func() {
-		workerDone <- run(wctx, []string{"worker", "-redis", rds.URL(), "-redis-prefix", "e2e:"}, env(), io.Discard, io.Discard)
+		workerDone <- run(wctx, []string{"worker", "-redis", rds.URL(), "-redis-prefix", "e2e:", "-postgres", pg.URL()}, env(), io.Discard, io.Discard)
 	}()
 
 	post := func(url, body string) *http.Response {
@@ -77,8 +80,8 @@ func TestRunScaledOut(t *testing.T) {
 	require.NoError(t, stopB())
 }
 
-func TestWorkerNeedsRedis(t *testing.T) {
+func TestWorkerNeedsPostgres(t *testing.T) {
 	err := run(context.Background(), []string{"worker"}, env(), io.Discard, io.Discard)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "-redis")
+	assert.Contains(t, err.Error(), "-postgres")
 }

@@ -18,16 +18,21 @@ import (
 )
 
 // newJobsAPI is newAPI with an in-process job pool.
-func newJobsAPI(t *testing.T) *apiTest {
+func newJobsAPI(t *testing.T) *apiTest { return newJobsAPIWith(t, httpapi.Config{}, jobs.Limits{}) }
+
+// newJobsAPIWith is newAPI with cfg and an in-process job pool bounded by
+// lim.
+func newJobsAPIWith(t *testing.T, cfg httpapi.Config, lim jobs.Limits) *apiTest {
 	t.Helper()
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
 	require.NoError(t, err)
 	snap, err := dataset.NewSnapshot(samples)
 	require.NoError(t, err)
 	a := &apiTest{t: t, store: dataset.NewMemory(snap, nil)}
-	pool := jobs.NewPool(&jobs.Runner{Data: a.store}, jobs.PoolOptions{})
+	pool := jobs.NewPool(&jobs.Runner{Data: a.store, Limits: lim}, jobs.PoolOptions{})
 	t.Cleanup(func() { pool.Close() })
-	a.api = httpapi.NewServer(httpapi.Config{Jobs: pool}, a.store)
+	cfg.Jobs = pool
+	a.api = httpapi.NewServer(cfg, a.store)
 	a.srv = httptest.NewServer(a.api)
 	t.Cleanup(a.srv.Close)
 	a.router = specRouter(t)

@@ -50,7 +50,7 @@ func (s Status) Final() bool {
 
 // Job is the state of a job as clients see it.
 type Job struct {
-	ID         string          `json:"id"`
+	ID         string          `json:"id,omitempty"` // empty only in a redacted listing
 	Type       Type            `json:"type"`
 	Status     Status          `json:"status"`
 	Progress   float64         `json:"progress"` // 0..1

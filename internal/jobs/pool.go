@@ -24,10 +24,10 @@ type Pool struct {
 
 	mu          sync.Mutex
 	jobs        map[string]*poolJob
-	seq         uint64 // order of submission, for List
-	active      int    // jobs queued or running
-	activeRows  int    // their rows
-	resultBytes int64  // bytes of results kept
+	seq         uint64        // order of submission, for List
+	active      int           // jobs queued or running
+	activeRows  int           // their rows
+	resultBytes int64         // bytes of results kept
 	pending     []*poolJob    // queued jobs, oldest first
 	wake        chan struct{} // a job was queued
 

@@ -34,7 +34,9 @@ func (jobArgs) Kind() string { return "irisknn_job" }
 // Options configures a Queue and a Worker. The zero value of a field means
 // its default.
 type Options struct {
-	Queue       string        // River queue name (default "irisknn")
+	// Queue is the River queue (default "irisknn"). The limits count the
+	// jobs and results of this queue; List lists its jobs.
+	Queue       string
 	Limits      jobs.Limits   // per job, backlog and kept results
 	MaxAttempts int           // runs of a job, counting retries after a failure or a dead worker (default 3)
 	Retention   time.Duration // how long a finished job is kept (default 24h)
@@ -132,7 +134,7 @@ func (q *Queue) Submit(ctx context.Context, spec jobs.Spec) (jobs.Job, error) {
 		}
 		var n, rows int
 		err := tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(j.rows), 0) FROM irisknn_jobs j JOIN river_job r ON r.id = j.job_id
-			WHERE r.state = ANY($1::river_job_state[])`, activeStates).Scan(&n, &rows)
+			WHERE r.state = ANY($1::river_job_state[]) AND r.queue = $2`, activeStates, q.opt.Queue).Scan(&n, &rows)
 		if err != nil {
 			return unavailable(err)
 		}
@@ -336,7 +338,7 @@ func (q *Queue) List(ctx context.Context, p jobs.ListParams) (jobs.Page, error) 
 		before = n
 	}
 	limit := max(p.Limit, 1)
-	rows, err := q.pool.Query(ctx, selectJob(false)+` WHERE ($1 = 0 OR j.job_id < $1) ORDER BY j.job_id DESC LIMIT $2`, before, limit+1)
+	rows, err := q.pool.Query(ctx, selectJob(false)+` WHERE ($1 = 0 OR j.job_id < $1) AND r.queue = $3 ORDER BY j.job_id DESC LIMIT $2`, before, limit+1, q.opt.Queue)
 	if err != nil {
 		return jobs.Page{}, unavailable(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -49,24 +48,29 @@ CREATE TABLE IF NOT EXISTS irisknn_job_workers (
 	seen_at timestamptz NOT NULL
 );`
 
-// Migrate brings River's schema and this package's tables up to date, in
-// one transaction under an advisory lock, so that replicas and workers
-// starting at once do not race.
+// Migrate brings River's schema and this package's tables up to date under
+// a session advisory lock, so that replicas and workers starting at once do
+// not race. (River's migrations cannot share one transaction: one adds an
+// enum value that a later one uses.)
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
 		return fmt.Errorf("riverjobs: migrator: %w", err)
 	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrate); err != nil {
-			return fmt.Errorf("riverjobs: migration lock: %w", err)
-		}
-		if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
-			return fmt.Errorf("riverjobs: river migrations: %w", err)
-		}
-		if _, err := tx.Exec(ctx, schemaSQL); err != nil {
-			return fmt.Errorf("riverjobs: tables: %w", err)
-		}
-		return nil
-	})
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("riverjobs: migration: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockMigrate); err != nil {
+		return fmt.Errorf("riverjobs: migration lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockMigrate)
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("riverjobs: river migrations: %w", err)
+	}
+	if _, err := conn.Exec(ctx, schemaSQL); err != nil {
+		return fmt.Errorf("riverjobs: tables: %w", err)
+	}
+	return nil
 }

@@ -223,8 +223,9 @@ func (w *Worker) finish(ctx context.Context, job *river.Job[jobArgs], st jobs.St
 				return err
 			}
 			rows, err := tx.Query(ctx, `SELECT job_id FROM (
-				SELECT job_id, sum(result_bytes) OVER (ORDER BY finished_at DESC, job_id DESC) AS kept
-				FROM irisknn_jobs WHERE result_bytes > 0) k WHERE kept > $1`, budget-int64(len(result)))
+				SELECT j.job_id, sum(j.result_bytes) OVER (ORDER BY j.finished_at DESC, j.job_id DESC) AS kept
+				FROM irisknn_jobs j JOIN river_job r ON r.id = j.job_id
+				WHERE j.result_bytes > 0 AND r.queue = $2) k WHERE kept > $1`, budget-int64(len(result)), w.opt.Queue)
 			if err != nil {
 				return err
 			}
