@@ -18,7 +18,7 @@ import (
 )
 
 // database starts a PostgreSQL of the test's own with the job schema.
-func database(t *testing.T) *pgxpool.Pool {
+func database(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	srv := pgtest.Start(t)
 	pool, err := pgxpool.New(context.Background(), srv.URL())
@@ -31,7 +31,7 @@ func database(t *testing.T) *pgxpool.Pool {
 var queues atomic.Int64
 
 // startWorker runs a worker on queue until the test ends.
-func startWorker(t *testing.T, pool *pgxpool.Pool, opt riverjobs.WorkerOptions, data jobs.Snapshots) {
+func startWorker(t testing.TB, pool *pgxpool.Pool, opt riverjobs.WorkerOptions, data jobs.Snapshots) {
 	t.Helper()
 	w, err := riverjobs.NewWorker(pool, &jobs.Runner{Data: data, Limits: opt.Limits, ProgressEvery: time.Millisecond}, opt)
 	require.NoError(t, err)

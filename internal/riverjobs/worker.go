@@ -188,15 +188,16 @@ func (rw *riverWorker) Work(ctx context.Context, job *river.Job[jobArgs]) error 
 	start := time.Now()
 	w.log.Info("job started", "job", job.ID, "type", spec.Type, "attempt", job.Attempt)
 	res, err := w.runner.Run(ctx, spec, func(f float64) {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if _, err := w.pool.Exec(pctx, `UPDATE irisknn_jobs SET progress = $2 WHERE job_id = $1`, job.ID, f); err != nil {
-			w.log.Warn("could not record progress", "job", job.ID, "error", err.Error())
+		if f < 1 { // finish records the end
+			w.progress(ctx, job.ID, f)
 		}
 	})
 	switch {
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		w.log.Warn("job timed out", "job", job.ID, "attempt", job.Attempt, "job_timeout", w.opt.JobTimeout.String())
+		return fmt.Errorf("the run took longer than the job timeout (-job-timeout %v): %w", w.opt.JobTimeout, err)
 	case err != nil && ctx.Err() != nil:
-		w.log.Info("job stopped", "job", job.ID, "cause", context.Cause(ctx))
+		w.log.Info("job stopped", "job", job.ID, "cause", context.Cause(ctx).Error())
 		return err
 	case err != nil && dataset.ErrorKind(err) == dataset.KindInvalid:
 		w.log.Info("job failed", "job", job.ID, "error", err.Error())
@@ -210,6 +211,25 @@ func (rw *riverWorker) Work(ctx context.Context, job *river.Job[jobArgs]) error 
 	}
 	w.log.Info("job succeeded", "job", job.ID, "type", spec.Type, "bytes", len(res), "duration", time.Since(start).String())
 	return nil
+}
+
+// progress records how far a job has got. Progress is not worth an fsync:
+// it is committed without waiting for the disk (synchronous_commit off for
+// this transaction), so that reporting it never slows the job down; a crash
+// may lose the last report, never a result.
+func (w *Worker) progress(ctx context.Context, id int64, f float64) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	err := pgx.BeginFunc(pctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(pctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(pctx, `UPDATE irisknn_jobs SET progress = $2 WHERE job_id = $1`, id, f)
+		return err
+	})
+	if err != nil {
+		w.log.Warn("could not record progress", "job", id, "error", err.Error())
+	}
 }
 
 // finish records a job's outcome and completes it in River, in one

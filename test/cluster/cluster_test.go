@@ -258,9 +258,7 @@ func TestCluster(t *testing.T) {
 	const nTrain = 20000
 	csv := trainingCSV(t, dir, nTrain)
 	pg := pgtest.Start(t)
-	// The jobs below are larger than the defaults admit (an evaluation of
-	// 20,000 samples at k_max 30 over two metrics finds 1.2M neighbours).
-	common := []string{"-redis", rds.URL(), "-data", csv, "-postgres", pg.URL(), "-job-max-neighbors", "5000000"}
+	common := []string{"-redis", rds.URL(), "-data", csv, "-postgres", pg.URL()}
 
 	var replicas []*proc
 	var addrs []string
@@ -417,7 +415,9 @@ func TestCluster(t *testing.T) {
 		killed := false
 		var killedAt time.Time
 		var second *proc
-		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":30}`, 6*time.Minute, func(j job) {
+		// 20,000 samples x k_max 20 x one metric: 400,000 neighbours, inside
+		// -job-max-neighbors and -job-timeout at their defaults.
+		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":20,"metrics":["euclidean"]}`, 6*time.Minute, func(j job) {
 			if !killed && j.Status == "running" && j.Progress > 0 {
 				worker.stop(syscall.SIGKILL)
 				killed, killedAt = true, time.Now()
@@ -429,7 +429,7 @@ func TestCluster(t *testing.T) {
 		require.NotNil(t, second)
 		require.Equal(t, "succeeded", j.Status, j.Error)
 		assert.GreaterOrEqual(t, j.Attempts, 1, "the job ran again")
-		t.Logf("JOB evaluate LOO k 1..30 on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries, %v after the kill (River's rescue)", nTrain, took, j.Attempts, time.Since(killedAt).Round(100*time.Millisecond))
+		t.Logf("JOB evaluate LOO k 1..20 (euclidean) on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries, %v after the kill (River's rescue)", nTrain, took, j.Attempts, time.Since(killedAt).Round(100*time.Millisecond))
 	})
 }
 
