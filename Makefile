@@ -11,13 +11,16 @@ PKGS    := ./...
 
 all: test build
 
-## run: serve on :8080 with the embedded Iris data (flags via ARGS=...)
+## run: serve on :8080 with the embedded Iris data (flags via ARGS=...);
+## the "listening" log line gives the URL to open
 run:
+	@echo "irisd: starting; open the URL in the \"listening\" line (http://localhost:8080/ by default). Ctrl-C stops it."
 	$(GO) run ./cmd/irisd $(ARGS)
 
-## build: a static binary in bin/irisd, built exactly as the Dockerfile does
+## build: a static binary in bin/irisd, stamped with version, commit and
+## build date (irisd -version), built exactly as the Dockerfile does (scripts/build.sh)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/irisd
+	sh scripts/build.sh $(BIN)
 
 ## test: everything CI runs: vet, gofmt check, the race-enabled test suite
 test: vet fmt-check unit
@@ -43,9 +46,11 @@ e2e:
 bench:
 	scripts/bench.sh
 
-## loadtest: irisd against the bare net/http ceiling server under wrk (a measurement, not a test)
+## loadtest: irisd against the bare net/http ceiling server under wrk, then durable writes/s
+## with group commit against fsync-per-write at 1, 8 and 32 writers (a measurement, not a test)
 loadtest:
 	scripts/loadtest.sh
+	scripts/writeload.sh
 
 # Developer tools, pinned in tools/go.mod (a module of their own, so that
 # their dependencies never mix with the service's).
@@ -92,7 +97,7 @@ cluster-test: deps
 
 ## docker: build the container image (needs a Docker engine)
 docker:
-	docker build -t irisknn .
+	docker build -t irisknn $$(sh scripts/build.sh --docker-build-args) .
 
 clean:
 	rm -rf bin

@@ -121,7 +121,7 @@ to_ms() {
 		else print v }'
 }
 
-irisd_args=(-addr 127.0.0.1:0)
+irisd_args=(-addr 127.0.0.1:0 -grpc-addr 127.0.0.1:0)
 [ -n "${DATA:-}" ] && irisd_args+=(-data "$DATA")
 # IRISD_ARGS adds flags, e.g. "-cache-bytes 0": the loads repeat one body,
 # which irisd's prediction cache answers without searching (batches only:

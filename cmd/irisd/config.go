@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
@@ -20,6 +22,7 @@ import (
 // the command line wins over the environment.
 type config struct {
 	Addr            string
+	AddrFile        string
 	CORSOrigins     string
 	DataPath        string
 	K               int
@@ -36,7 +39,9 @@ type config struct {
 	IdleTO          time.Duration
 	ShutdownTO      time.Duration
 	HealthcheckOnly bool
+	PrintVersion    bool
 	DataDir         string
+	GroupCommit     bool
 	APIKey          string
 	APIKeyFile      string
 	RateLimit       int
@@ -44,6 +49,9 @@ type config struct {
 	MaxHeavy        int
 	HeavyWait       time.Duration
 	DrainDelay      time.Duration
+	GRPCAddr        string
+	ModelName       string
+	KeepVersions    int
 
 	Redis             string
 	RedisPrefix       string
@@ -63,6 +71,9 @@ type config struct {
 	JobTimeout      time.Duration
 	JobRescueAfter  time.Duration
 	JobAttempts     int
+
+	// given holds the flags set on the command line (not by the environment).
+	given map[string]bool
 }
 
 // envName returns the environment variable that backs a flag.
@@ -81,7 +92,7 @@ func envFor(name string) string {
 }
 
 // noEnv lists flags that have no environment fallback.
-var noEnv = map[string]bool{"healthcheck": true}
+var noEnv = map[string]bool{"healthcheck": true, "version": true}
 
 // parseConfig parses args (without the program name), falling back to getenv
 // for flags not given, and validates the result.
@@ -91,6 +102,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs := flag.NewFlagSet("irisd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.AddrFile, "addr-file", "", "file the server writes the address it listens on to (and removes on exit); -healthcheck reads it, so it follows the server's -addr (the image sets /tmp/irisd.addr)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "comma-separated origins allowed to call the API from a browser (\"*\": any, without credentials)")
 	fs.StringVar(&c.DataPath, "data", "", "CSV training set to load instead of the embedded Iris data (header: sepal_length,sepal_width,petal_length,petal_width,species)")
 	fs.IntVar(&c.K, "k", d.DefaultK, "default number of neighbours")
@@ -107,6 +119,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.IdleTO, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.ShutdownTO, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory that keeps the training set durable across restarts (write-ahead log + snapshot); empty: in memory only")
+	fs.BoolVar(&c.GroupCommit, "group-commit", true, "with -data-dir, let concurrent writes share an fsync (each is still acknowledged only once on disk); false: one fsync per write, one write at a time")
 	fs.StringVar(&c.APIKey, "api-key", "", "API key required as \"Authorization: Bearer <key>\" on writes to the training set; empty: writes are open")
 	fs.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key (surrounding whitespace ignored); instead of -api-key")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
@@ -114,7 +127,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
 	fs.DurationVar(&c.HeavyWait, "max-inflight-wait", d.HeavyWait, "how long a batch waits for a free slot before the 503")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":8081", "address of the gRPC Open Inference Protocol server (host:port; port 0 picks a free one); empty or \"off\": no gRPC server")
+	fs.StringVar(&c.ModelName, "model-name", "", "the model's name in the Open Inference Protocol (/v2/models/NAME); empty: iris for the embedded set, the -data file's base name otherwise")
+	fs.IntVar(&c.KeepVersions, "keep-versions", dataset.DefaultKeepVersions, "dataset versions kept for pinned predictions (model versions of /v2, dataset_version of /predict); versions share structure, see README")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
+	fs.BoolVar(&c.PrintVersion, "version", false, "print the version, commit and build date, and exit")
 	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set and cache with other replicas; empty: all in memory")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
 	fs.Int64Var(&c.CacheBytes, "cache-bytes", 64<<20, "size of the in-process prediction cache in bytes (0: no cache)")
@@ -152,6 +169,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	c.given = given
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if given[f.Name] || noEnv[f.Name] {
@@ -260,11 +278,46 @@ func (c *config) validate() error {
 	if c.HeavyWait < 0 {
 		errs = append(errs, fmt.Errorf("-max-inflight-wait must not be negative, got %v", c.HeavyWait))
 	}
+	if c.KeepVersions < 1 {
+		errs = append(errs, fmt.Errorf("-keep-versions must be at least 1, got %d", c.KeepVersions))
+	}
+	if c.ModelName != "" && !validModelName(c.ModelName) {
+		errs = append(errs, fmt.Errorf("-model-name %q: use letters, digits, '.', '_' and '-' only (it is a URL path segment)", c.ModelName))
+	}
 	if c.DrainDelay < 0 {
 		errs = append(errs, fmt.Errorf("-drain-delay must not be negative, got %v", c.DrainDelay))
 	}
 	return errors.Join(errs...)
 }
+
+// validModelName reports whether name can stand in a URL path unescaped.
+func validModelName(name string) bool {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return name != "." && name != ".."
+}
+
+// modelName returns the model's name: -model-name, or iris for the
+// embedded set, or the -data file's base name without its extension.
+func (c *config) modelName() string {
+	if c.ModelName != "" {
+		return c.ModelName
+	}
+	if c.DataPath == "" {
+		return "iris"
+	}
+	base := filepath.Base(c.DataPath)
+	if name := strings.TrimSuffix(base, filepath.Ext(base)); name != "" && validModelName(name) {
+		return name
+	}
+	return "model"
+}
+
+// grpcEnabled reports whether a gRPC server is asked for.
+func (c *config) grpcEnabled() bool { return c.GRPCAddr != "" && c.GRPCAddr != "off" }
 
 // origins splits the -cors-origins list.
 func (c *config) origins() []string {
@@ -308,9 +361,18 @@ func (c *config) jobLimits() jobs.Limits {
 func (c *config) logger(w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}
 	if c.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationsAsText logs a time.Duration as Go writes it ("15s", "1.2ms"),
+// not as the JSON handler's integer nanoseconds.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

@@ -71,7 +71,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	d.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, args...)...)
 	d.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0 exitcode=66")
 	pr, pw := io.Pipe()
 	d.cmd.Stdout = pw

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/irisknn/irisknn/internal/buildinfo"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
@@ -68,14 +69,14 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork,
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, Prefix: cfg.RedisPrefix + "cache:", Logger: log}
 	if cfg.Redis == "" {
-		b.store = dataset.NewMemory(snap, journal)
+		b.store = dataset.NewMemoryKeep(snap, journal, cfg.KeepVersions)
 	} else {
 		rdb, err := openRedis(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		b.close = append(b.close, rdb.Close)
-		st, err := redisstore.Open(ctx, rdb, snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		st, err := redisstore.Open(ctx, rdb, snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -138,6 +139,10 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	if cfg.PrintVersion {
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return nil
+	}
 	if cfg.Postgres == "" {
 		return errors.New("irisd worker needs -postgres (or IRIS_POSTGRES_URL): jobs are queued in PostgreSQL")
 	}
@@ -153,7 +158,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer rdb.Close()
-		st, err := redisstore.Open(ctx, rdb, samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		st, err := redisstore.Open(ctx, rdb, samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)
 		}

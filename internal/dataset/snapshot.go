@@ -142,7 +142,13 @@ func (s *Snapshot) find(id int64) (int, bool) {
 type Filter struct {
 	Species string // only this species; "" for all
 	Limit   int    // at most this many
-	Offset  int    // after skipping this many
+	// Offset skips this many matching samples first: the skipped ones are
+	// walked, so a deep offset costs time in proportion to it.
+	Offset int
+	// AfterID starts after this id (a cursor: the last id of the page
+	// before). It seeks in the index, so every page costs the same at any
+	// depth. Ids are positive: 0 starts at the beginning.
+	AfterID int64
 }
 
 // List returns the samples matching f ordered by id, and the total number
@@ -164,7 +170,7 @@ func (s *Snapshot) List(f Filter) (page []Sample, total int) {
 	}
 	page = make([]Sample, 0, min(f.Limit, total-f.Offset))
 	skip := f.Offset
-	s.index.All(func(id int64, p []float64, label int) bool {
+	s.index.After(f.AfterID, func(id int64, p []float64, label int) bool {
 		if want >= 0 && label != want {
 			return true
 		}

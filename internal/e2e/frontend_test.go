@@ -78,7 +78,8 @@ func TestPredictFromMeasurements(t *testing.T) {
 			if tc.tie {
 				notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('tie').textContent`))
 				require.NoError(t, err)
-				assert.Contains(t, notice, "Tie: the top species had equal votes, so the tie rule picked "+ref.Species)
+				assert.Contains(t, notice, "so the tie rule picked "+ref.Species+", the first of them in the data's class order.")
+				assert.NotContains(t, notice, "odd k")
 			}
 			assert.Equal(t, ref.ids(), s.Neighbours, "neighbours table")
 			assert.Equal(t, 150, s.Points, "plot: every training sample")

@@ -28,7 +28,7 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		}))(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
+		case "/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready": // probes
 			next.ServeHTTP(w, r)
 		default:
 			limited.ServeHTTP(w, r)

@@ -22,34 +22,13 @@ type predictRequest struct {
 	K         *int          `json:"k"`
 	Metric    *string       `json:"metric"`
 	Weights   *string       `json:"weights"`
+	// DatasetVersion pins the answer to a kept dataset version.
+	DatasetVersion *uint64 `json:"dataset_version"`
 }
 
 // query converts the request's settings into a validated query for snap.
 func (s *Server) query(req *predictRequest, snap *dataset.Snapshot) (knn.Query, error) {
-	q := knn.Query{K: s.cfg.DefaultK, Metric: s.cfg.DefaultMetric, Weights: s.cfg.DefaultWeights}
-	if req.K != nil {
-		q.K = *req.K
-	} else {
-		q.K = min(q.K, snap.Len())
-	}
-	if q.K > s.cfg.MaxK {
-		return q, dataset.Invalidf("k", "k must be at most %d (the server's maximum k), got %d", s.cfg.MaxK, q.K)
-	}
-	if req.Metric != nil {
-		m, err := knn.ParseMetric(*req.Metric)
-		if err != nil {
-			return q, dataset.Invalidf("metric", "%v", err)
-		}
-		q.Metric = m
-	}
-	if req.Weights != nil {
-		w, err := knn.ParseWeights(*req.Weights)
-		if err != nil {
-			return q, dataset.Invalidf("weights", "%v", err)
-		}
-		q.Weights = w
-	}
-	return q, snap.CheckQuery(q)
+	return s.rules.Resolve(snap, req.K, req.Metric, req.Weights)
 }
 
 var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}
@@ -63,6 +42,13 @@ func (s *Server) handlePredict() http.HandlerFunc {
 			return
 		}
 		snap := s.store.Snapshot()
+		if req.DatasetVersion != nil {
+			var err error
+			if snap, err = s.store.SnapshotAt(*req.DatasetVersion); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 		q, err := s.query(&req, snap)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -200,6 +186,8 @@ func appendPrediction(b []byte, names [][]byte, pr *knn.Prediction, q *knn.Query
 	}
 	b = append(b, `],"tie":`...)
 	b = strconv.AppendBool(b, pr.Tie)
+	b = append(b, `,"exact_match":`...)
+	b = strconv.AppendBool(b, pr.ExactOnly)
 	if q == nil {
 		return append(b, '}')
 	}

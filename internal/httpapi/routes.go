@@ -39,6 +39,11 @@ func (s *Server) routes(r chi.Router) {
 
 	r.With(s.limitHeavy).Post("/predict", s.handlePredict())
 
+	// The Open Inference Protocol (its own errors and content rules).
+	if s.cfg.V2 != nil {
+		r.Mount("/v2", s.cfg.V2)
+	}
+
 	// Asynchronous jobs (503 when the server has no queue). Submitting and
 	// cancelling are writes; a job's id is what lets a client read it.
 	r.Group(func(r chi.Router) {

@@ -84,22 +84,42 @@ func queryInt(q url.Values, name string, def int) (int, error) {
 	return v, nil
 }
 
-// handleListSamples serves GET /samples?species=&limit=&offset=.
+// handleListSamples serves GET /samples?species=&limit=&offset=&after_id=.
 func (s *Server) handleListSamples() http.HandlerFunc {
 	type response struct {
-		Samples        []sampleJSON `json:"samples"`
-		Total          int          `json:"total"`
-		Limit          int          `json:"limit"`
-		Offset         int          `json:"offset"`
-		DatasetVersion uint64       `json:"dataset_version"`
+		Samples []sampleJSON `json:"samples"`
+		Total   int          `json:"total"`
+		Limit   int          `json:"limit"`
+		Offset  int          `json:"offset"`
+		// NextAfterID is the cursor of the next page (the last id of
+		// this one) when this page is full; absent on the last page.
+		NextAfterID    *int64 `json:"next_after_id,omitempty"`
+		DatasetVersion uint64 `json:"dataset_version"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		for name := range q {
-			if name != "species" && name != "limit" && name != "offset" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want species, limit or offset", name), nil))
+			if name != "species" && name != "limit" && name != "offset" && name != "after_id" {
+				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want species, limit, offset or after_id", name), nil))
 				return
 			}
+		}
+		var after int64
+		if raw := q.Get("after_id"); raw != "" {
+			v, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil {
+				s.writeError(w, r, badRequest("after_id", fmt.Sprintf("after_id must be an integer (the last id of the page before), got %q", raw), err))
+				return
+			}
+			if v < 0 {
+				s.writeError(w, r, dataset.Invalidf("after_id", "after_id must be 0 or more, got %d", v))
+				return
+			}
+			if q.Get("offset") != "" {
+				s.writeError(w, r, dataset.Invalidf("offset", "give after_id or offset, not both: after_id pages at the same cost at any depth"))
+				return
+			}
+			after = v
 		}
 		limit, err := queryInt(q, "limit", defaultLimit)
 		if err != nil {
@@ -127,10 +147,14 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		page, total := snap.List(dataset.Filter{Species: species, Limit: limit, Offset: offset})
+		page, total := snap.List(dataset.Filter{Species: species, Limit: limit, Offset: offset, AfterID: after})
 		resp := response{Samples: make([]sampleJSON, len(page)), Total: total, Limit: limit, Offset: offset, DatasetVersion: snap.Version()}
 		for i, x := range page {
 			resp.Samples[i] = toSampleJSON(x)
+		}
+		if len(page) == limit {
+			last := page[len(page)-1].ID
+			resp.NextAfterID = &last
 		}
 		writeJSON(w, http.StatusOK, snap.Version(), resp)
 	}

@@ -50,6 +50,9 @@ type Config struct {
 	// 503 with Retry-After.
 	MaxHeavy  int
 	HeavyWait time.Duration
+	// V2, when set, serves every route under /v2 (the Open Inference
+	// Protocol, package oip), behind the same middleware as the rest.
+	V2 http.Handler
 	// Metrics is the registry the API's metrics go into, served at
 	// GET /metrics; nil makes a private one.
 	Metrics *prometheus.Registry
@@ -113,6 +116,7 @@ type Server struct {
 	ready   atomic.Bool
 	handler http.Handler
 
+	rules     dataset.QueryRules
 	predictor Predictor
 	jobs      jobs.Queue
 	metrics   *metrics
@@ -122,6 +126,7 @@ type Server struct {
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
 	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs}
+	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {
 		s.predictor = cfg.WrapPredictor(s.predictor)
@@ -134,9 +139,16 @@ func NewServer(cfg Config, store dataset.Store) *Server {
 	return s
 }
 
+// QueryRules returns the server's prediction settings (defaults filled in),
+// for every protocol that resolves a request's k, metric and weights.
+func (s *Server) QueryRules() dataset.QueryRules { return s.rules }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // SetReady sets what GET /readyz reports; a server about to shut down sets
 // it false so that load balancers stop sending it traffic.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Ready reports what GET /readyz reports: whether the server takes traffic.
+func (s *Server) Ready() bool { return s.ready.Load() }

@@ -85,6 +85,7 @@ type (
 		Probabilities map[string]float64 `json:"probabilities"`
 		Neighbors     []neighborJSON     `json:"neighbors"`
 		Tie           bool               `json:"tie"`
+		ExactMatch    bool               `json:"exact_match"`
 	}
 	neighborJSON struct {
 		ID       int64   `json:"id"`
@@ -113,7 +114,7 @@ func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, 
 			return nil, err
 		}
 		for _, pr := range chunk {
-			p := predictionJSON{Species: classes[pr.Class], Tie: pr.Tie,
+			p := predictionJSON{Species: classes[pr.Class], Tie: pr.Tie, ExactMatch: pr.ExactOnly,
 				Probabilities: make(map[string]float64, len(classes)), Neighbors: make([]neighborJSON, len(pr.Neighbors))}
 			for c, v := range pr.Probabilities {
 				p.Probabilities[classes[c]] = v

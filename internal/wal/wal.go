@@ -9,8 +9,19 @@
 // version (the loaded set, the current samples, the version and the next
 // id), protected by a CRC-32C. "log" holds the changes after that version,
 // one record each: a 4-byte length, the CRC-32C of the payload, the
-// payload. Record appends one record and fsyncs the file before it
-// returns.
+// payload.
+//
+// # Group commit
+//
+// A change is acknowledged only once it is on disk, but concurrent changes
+// share an fsync, as PostgreSQL's commits do: [Log.Append] writes a record
+// (in order, without waiting) and [Log.Commit] waits until an fsync has
+// covered it. One commit at a time syncs the file, for every record
+// appended before it started; the commits that queued meanwhile are then
+// covered already, or the next of them syncs the next group at once. There
+// is no timer and no delay: a lone write costs one write and one fsync, as
+// before, and under load each fsync acknowledges all the writes that
+// arrived while the previous one ran. [Log.Record] is Append then Commit.
 //
 // # Compaction
 //
@@ -39,8 +50,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -74,16 +87,25 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	f       *os.File // the log, opened for appending
-	lock    *os.File // holds the directory's lock while open
-	size    int64    // bytes of whole records in the log
+	// One caller at a time leads: it alone may fsync, compact or close
+	// the file. syncDone is non-nil while one leads, closed when it lets
+	// go; commits waiting for an fsync wait on it.
+	syncMu   sync.Mutex // guards syncDone
+	syncDone chan struct{}
+	synced   atomic.Uint64 // the last sequence number known durable
+	syncs    atomic.Uint64 // fsyncs made by Commit
+
+	mu      sync.Mutex // guards what follows
+	f       *os.File   // the log, opened for appending
+	lock    *os.File   // holds the directory's lock while open
+	size    int64      // bytes of whole records in the log
 	cur     *dataset.Snapshot
-	records int   // records in the log since the last compaction
-	broken  error // set when the log may be in an unknown state
+	records int    // records in the log since the last compaction
+	written uint64 // sequence number of the last change appended
+	broken  error  // set when the log may be in an unknown state
 }
 
-var _ dataset.Journal = (*Log)(nil)
+var _ dataset.GroupJournal = (*Log)(nil)
 
 // Open opens (creating if needed) the data directory dir and recovers the
 // training set recorded there. loaded is the set the server loaded at
@@ -277,24 +299,34 @@ func allZero(b []byte) bool {
 }
 
 // Record appends c to the log and returns once it is on disk (fsynced). It
-// implements [dataset.Journal]. After an I/O failure the log refuses every
-// further change: what reached the disk is unknown until a restart
-// recovers it.
+// implements [dataset.Journal]: it is Append followed by Commit.
 func (l *Log) Record(ctx context.Context, c dataset.Change) error {
-	if err := ctx.Err(); err != nil {
+	seq, err := l.Append(ctx, c)
+	if err != nil {
 		return err
+	}
+	return l.Commit(ctx, seq)
+}
+
+// Append writes c to the log (into the page cache: not yet durable) and
+// returns its sequence number, for Commit. Changes are appended in the
+// order of the calls; each must follow the one before (its version one
+// more). It implements [dataset.GroupJournal].
+//
+// After an I/O failure the log refuses every further change: what reached
+// the disk is unknown until a restart recovers it.
+func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.broken != nil {
-		return fmt.Errorf("the journal failed earlier and refuses writes until a restart: %w", l.broken)
-	}
-	if l.f == nil {
-		return errors.New("the journal is closed")
+	if err := l.usable(); err != nil {
+		return 0, err
 	}
 	next, err := l.cur.Apply(c)
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return 0, fmt.Errorf("journal: %w", err)
 	}
 	rec := frame(encodeChange(c))
 	if _, err := l.f.Write(rec); err != nil {
@@ -303,37 +335,145 @@ func (l *Log) Record(ctx context.Context, c dataset.Change) error {
 		if terr := l.f.Truncate(l.size); terr != nil {
 			l.broken = errors.Join(err, terr)
 		}
-		return fmt.Errorf("journal write: %w", err)
-	}
-	if err := l.f.Sync(); err != nil {
-		// After a failed fsync the page cache state is unknown
-		// ("fsyncgate"): never retry, refuse further writes.
-		l.broken = err
-		return fmt.Errorf("journal fsync: %w", err)
+		return 0, fmt.Errorf("journal write: %w", err)
 	}
 	l.size += int64(len(rec))
 	l.cur = next
 	l.records++
-	if l.records >= l.opts.CompactEvery {
-		if err := l.compact(); err != nil {
-			// The change is durable in the log; compaction is retried
-			// after the next record.
-			l.log.Error("log compaction failed; the log keeps growing", "dir", l.dir, "error", err)
+	l.written++
+	return l.written, nil
+}
+
+// usable reports why the log cannot take a change, if it cannot. l.mu is
+// held.
+func (l *Log) usable() error {
+	if l.broken != nil {
+		return fmt.Errorf("the journal failed earlier and refuses writes until a restart: %w", l.broken)
+	}
+	if l.f == nil {
+		return errors.New("the journal is closed")
+	}
+	return nil
+}
+
+// Commit returns once every change appended up to sequence number seq is
+// on disk. Concurrent commits share one fsync (group commit, as in
+// PostgreSQL's commit): one caller at a time, the leader, syncs the file,
+// covering every change appended before its fsync started; the others wait
+// for it, all woken at once when it ends, and return if it covered them,
+// or elect the next leader, who syncs the next group at once. A lone
+// commit costs one fsync, as Record always did.
+//
+// A failed fsync is never retried (after one, the page cache's state is
+// unknown, "fsyncgate"): that commit and every later one fail, and the log
+// refuses further changes until a restart recovers what reached the disk.
+// ctx is not consulted: a change already appended is committed or the log
+// is broken, whether or not its caller still waits.
+func (l *Log) Commit(_ context.Context, seq uint64) error {
+	for l.synced.Load() < seq {
+		if done := l.lead(); done != nil {
+			<-done // another commit is syncing: see whether it covered seq
+			continue
+		}
+		err := l.syncGroup()
+		l.unlead()
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// Compact writes the current state as the snapshot and empties the log.
-func (l *Log) Compact() error {
+// lead makes the caller the one that may sync, compact or close the file,
+// and returns nil; or, when another holds that role, returns a channel
+// closed when it lets go.
+func (l *Log) lead() <-chan struct{} {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.syncDone != nil {
+		return l.syncDone
+	}
+	l.syncDone = make(chan struct{})
+	return nil
+}
+
+// unlead ends the caller's lead, waking every commit waiting for it.
+func (l *Log) unlead() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	close(l.syncDone)
+	l.syncDone = nil
+}
+
+// leadWait waits until the caller leads.
+func (l *Log) leadWait() {
+	for done := l.lead(); done != nil; done = l.lead() {
+		<-done
+	}
+}
+
+// syncGroup fsyncs the log for every change appended so far. The caller
+// leads.
+func (l *Log) syncGroup() error {
+	// Let writers that are ready to append do so first, so that this
+	// fsync covers them too (without them waiting the whole next one).
+	// Alone, this returns at once: a lone write does not wait.
+	runtime.Gosched()
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	f, upto := l.f, l.written
+	l.mu.Unlock()
+	// Appends go on while the file syncs: they make the next group.
+	l.syncs.Add(1)
+	if err := f.Sync(); err != nil {
+		l.mu.Lock()
+		l.broken = err
+		l.mu.Unlock()
+		return fmt.Errorf("journal fsync: %w", err)
+	}
+	l.synced.Store(upto)
+	l.maybeCompact()
+	return nil
+}
+
+// Syncs returns how many times the log has been fsynced by Commit: with
+// concurrent writers, fewer than the changes recorded.
+func (l *Log) Syncs() uint64 { return l.syncs.Load() }
+
+// maybeCompact compacts the log when it has reached CompactEvery records.
+// The caller leads (no fsync runs); appends wait while it works. A failure
+// leaves the records in the log, which stays valid, and compaction is tried
+// again after the next commit.
+func (l *Log) maybeCompact() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return errors.New("the journal is closed")
+	if l.records < l.opts.CompactEvery || l.usable() != nil {
+		return
+	}
+	if err := l.compact(); err != nil {
+		l.log.Error("log compaction failed; the log keeps growing", "dir", l.dir, "error", err)
+	}
+}
+
+// Compact writes the current state as the snapshot and empties the log.
+func (l *Log) Compact() error {
+	l.leadWait()
+	defer l.unlead()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
 	}
 	return l.compact()
 }
 
+// compact writes l.cur, which holds every change appended, as the
+// snapshot, and empties the log. The caller leads and holds l.mu. The
+// snapshot is fsynced, so every change appended so far is durable once it
+// returns.
 func (l *Log) compact() error {
 	if err := l.writeSnapshot(l.cur); err != nil {
 		return err
@@ -352,6 +492,7 @@ func (l *Log) compact() error {
 		return err
 	}
 	l.size, l.records = 0, 0
+	l.synced.Store(l.written)
 	l.log.Info("log compacted", "dir", l.dir, "version", l.cur.Version(), "samples", l.cur.Len())
 	return nil
 }
@@ -398,6 +539,8 @@ func syncDir(dir string) error {
 // Close closes the log and releases the directory. Changes recorded before
 // are durable; Record fails afterwards.
 func (l *Log) Close() error {
+	l.leadWait() // let a running fsync finish
+	defer l.unlead()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {

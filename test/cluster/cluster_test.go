@@ -263,7 +263,7 @@ func TestCluster(t *testing.T) {
 	var replicas []*proc
 	var addrs []string
 	for range 3 {
-		p := start(t, bin, append([]string{"-addr", "127.0.0.1:0"}, common...)...)
+		p := start(t, bin, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, common...)...)
 		addrs = append(addrs, p.waitLog(t, "listening")["addr"].(string))
 		replicas = append(replicas, p)
 	}

@@ -141,6 +141,18 @@ export class Client {
   deleteSample(id) { return this.request('DELETE', `/samples/${id}`, { write: true }); }
 
   reset() { return this.request('POST', '/dataset/reset', { write: true }).then((r) => r.data); }
+
+  /** createJob starts an asynchronous job (POST /jobs) and returns it (status queued). A write: it sends the key. */
+  createJob(body, opts) { return this.request('POST', '/jobs', { ...opts, body, write: true }).then((r) => r.data); }
+
+  /** getJob returns a job's status and progress. */
+  getJob(id, opts) { return this.request('GET', `/jobs/${encodeURIComponent(id)}`, opts).then((r) => r.data); }
+
+  /** jobResult returns the result of a job that succeeded. */
+  jobResult(id, opts) { return this.request('GET', `/jobs/${encodeURIComponent(id)}/result`, opts).then((r) => r.data); }
+
+  /** cancelJob cancels a queued or running job. */
+  cancelJob(id) { return this.request('DELETE', `/jobs/${encodeURIComponent(id)}`, { write: true }).then((r) => r.data); }
 }
 
 /** problemError turns a problem+json response (or any failed response) into an ApiError. */

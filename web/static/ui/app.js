@@ -3,6 +3,7 @@
 // (default: the page's own origin) through CORS.
 
 import { ApiError, Client, apiBase } from './api.js';
+import { initEvaluation } from './evaluate.js';
 import { colour, draw, legend } from './plot.js';
 
 const $ = (id) => document.getElementById(id);
@@ -218,10 +219,46 @@ function renderNoPrediction(why) {
   $('species').textContent = '—';
   $('species').removeAttribute('data-species');
   $('tie').hidden = true;
+  $('exact').hidden = true;
   $('probs').replaceChildren();
   $('result-meta').textContent = why;
   $('k-caption').textContent = 'k';
   $('neighbours').tBodies[0].replaceChildren();
+}
+
+/** share formats a vote share as a percentage. */
+const share = (v) => `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`;
+
+/** listing joins names as "a", "a and b", "a, b and c". */
+const listing = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+
+/**
+ * tieNotice says what tied, what decided it and what would break the tie:
+ * another k, or votes by distance (unless only exact matches voted, where
+ * only uniform votes let the other neighbours count).
+ */
+function tieNotice(p) {
+  const top = Math.max(...Object.values(p.probabilities));
+  const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
+  const tied = classes.filter((c) => p.probabilities[c] === top);
+  const what = `Tie: ${listing(tied)} had equal shares of the vote (${share(top)} each), so the tie rule picked ${p.species}, the first of them in the data's class order.`;
+  const other = [p.k - 1, p.k + 1].filter((k) => k >= 1 && k <= Math.max(1, state.samples.length));
+  const otherK = other.length ? `a different k (such as ${other.join(' or ')})` : 'a different k';
+  if (p.exact_match) {
+    return `${what} The samples at exactly these measurements disagree, and with 1/distance votes only they count: ` +
+      'uniform votes would let all the neighbours vote.';
+  }
+  if (p.weights === 'uniform') {
+    return `${what} To break it, try ${otherK}, or 1/distance votes so that nearer neighbours count for more.`;
+  }
+  return `${what} The neighbours' 1/distance weights summed to the same total: ${otherK} changes who votes.`;
+}
+
+/** exactNotice explains an answer in which only the neighbours at distance 0 voted (the server's exact_match). */
+function exactNotice(p) {
+  return 'Only exact matches voted: with 1/distance votes a neighbour at distance 0 from these measurements ' +
+    'outweighs every other, so the neighbours at distance 0 decided alone and the others in the table had no say. ' +
+    `The shares are theirs alone; uniform votes would count all ${p.neighbors.length}.`;
 }
 
 function renderPrediction(p) {
@@ -231,15 +268,16 @@ function renderPrediction(p) {
   sp.style.setProperty('--c', colour(state.classes.indexOf(p.species)));
   const tie = $('tie');
   tie.hidden = !p.tie;
-  tie.textContent = p.tie
-    ? `Tie: the top species had equal votes, so the tie rule picked ${p.species} (the first of them in the data's class order). Try an odd k or distance weights.`
-    : '';
+  tie.textContent = p.tie ? tieNotice(p) : '';
+  const exact = $('exact');
+  exact.hidden = !p.exact_match;
+  exact.textContent = p.exact_match ? exactNotice(p) : '';
   const probs = $('probs');
   probs.replaceChildren();
   const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
   classes.forEach((c, i) => {
     const v = p.probabilities[c] ?? 0;
-    const pct = `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`;
+    const pct = share(v);
     const bar = el('span', { class: 'bar', 'aria-hidden': 'true' }, el('span', { class: 'fill' }));
     bar.firstChild.style.width = `${(v * 100).toFixed(2)}%`;
     bar.firstChild.style.background = colour(i);
@@ -478,6 +516,18 @@ async function refreshAll() {
   await Promise.all([loadPage(), predict()]);
 }
 
+// ---- the evaluation view's "Use this setting" -----------------------------
+
+/** useSetting puts an evaluated setting into the prediction controls and predicts. */
+function useSetting({ k, metric, weights }) {
+  $('k').value = String(k);
+  $('k-range').value = String(k);
+  $('metric').value = metric;
+  $('weights').value = weights;
+  $('eval-used').textContent = `The prediction now uses k = ${k}, ${metric} distance, ${weights} votes.`;
+  predict();
+}
+
 // ---- start ----------------------------------------------------------------
 
 function buildAxes() {
@@ -547,6 +597,7 @@ async function main() {
     return;
   }
   setApiState('connected', true);
+  initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
   buildMeasurements();
   buildAxes();
   buildEditor();
