@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,7 @@ import (
 type backend struct {
 	store dataset.Store
 	jobs  jobs.Queue
+	ui    http.Handler // River's UI, with -postgres
 	wrap  func(httpapi.Predictor) httpapi.Predictor
 	close []func() error
 }
@@ -42,6 +44,7 @@ func (b *backend) Close() error {
 func (b *backend) apiConfig(c httpapi.Config) httpapi.Config {
 	c.WrapPredictor = b.wrap
 	c.Jobs = b.jobs
+	c.JobsUI = b.ui
 	return c
 }
 
@@ -120,7 +123,12 @@ func (b *backend) openJobs(ctx context.Context, cfg *config, log *slog.Logger) e
 	}
 	b.jobs = q
 	b.close = append(b.close, q.Close)
-	log.Info("jobs queued in postgres for irisd worker", "backlog", lim.Backlog, "backlog_rows", lim.BacklogRows)
+	uictx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+	b.close = append(b.close, func() error { stopUI(); return nil })
+	if b.ui, err = q.UI(uictx); err != nil {
+		return err
+	}
+	log.Info("jobs queued in postgres for irisd worker", "river_ui", riverjobs.UIPrefix+"/", "backlog", lim.Backlog, "backlog_rows", lim.BacklogRows)
 	return nil
 }
 

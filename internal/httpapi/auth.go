@@ -41,11 +41,36 @@ func (s *Server) mayWrite(r *http.Request) (ok, given bool) {
 		return true, false
 	}
 	token, given := bearerToken(r.Header.Get("Authorization"))
+	if !given {
+		// A browser sends the key as the password of Basic authentication
+		// (River's UI): the same key, another envelope.
+		_, token, given = r.BasicAuth()
+		given = given && token != ""
+	}
 	// Compare digests, so that neither the content nor the length of the
 	// key leaks through timing.
 	want := sha256.Sum256([]byte(s.cfg.APIKey))
 	got := sha256.Sum256([]byte(token))
 	return given && subtle.ConstantTimeCompare(got[:], want[:]) == 1, given
+}
+
+// requireKeyBrowser is requireKey for pages a person opens in a browser
+// (River's UI): the challenge asks for Basic authentication, whose password
+// is the API key, so that the browser prompts for it.
+func (s *Server) requireKeyBrowser(next http.Handler) http.Handler {
+	if s.cfg.APIKey == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, _ := s.mayWrite(r); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.metrics.reject("unauthorized")
+		w.Header().Set("WWW-Authenticate", `Basic realm="irisknn operators: any user name, the API key as password", charset="UTF-8"`)
+		w.Header().Add("WWW-Authenticate", `Bearer realm="irisknn"`)
+		writeProblem(w, r, http.StatusUnauthorized, "River's UI needs the API key: as the password of Basic authentication, or as Authorization: Bearer <key>", nil)
+	})
 }
 
 // bearerToken extracts the token of a Bearer Authorization header (the

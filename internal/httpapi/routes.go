@@ -54,6 +54,10 @@ func (s *Server) routes(r chi.Router) {
 		r.With(s.requireKey).Delete("/jobs/{id}", s.handleCancelJob())
 		r.Get("/jobs/{id}/result", s.handleJobResult())
 	})
+	if s.cfg.JobsUI != nil {
+		r.With(s.requireKeyBrowser).Handle("/riverui", s.cfg.JobsUI)
+		r.With(s.requireKeyBrowser).Handle("/riverui/*", s.cfg.JobsUI)
+	}
 
 	r.Get("/dataset", s.handleDataset())
 	r.Get("/samples", s.handleListSamples())

@@ -37,6 +37,9 @@ type Config struct {
 	WrapPredictor func(Predictor) Predictor
 	// Jobs runs asynchronous jobs (/jobs); nil answers those routes 503.
 	Jobs jobs.Queue
+	// JobsUI, when set, is River's web UI for operators, mounted at
+	// /riverui behind the API key.
+	JobsUI http.Handler
 
 	// APIKey, when set, is required as "Authorization: Bearer <key>" on
 	// every write to the training set.

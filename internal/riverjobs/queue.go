@@ -361,6 +361,22 @@ func (q *Queue) List(ctx context.Context, p jobs.ListParams) (jobs.Page, error) 
 	if err := rows.Err(); err != nil {
 		return jobs.Page{}, unavailable(err)
 	}
+	rows.Close()
+	for i := range page.Jobs {
+		if page.Jobs[i].Status != jobs.StatusQueued {
+			continue
+		}
+		detail, err := q.noWorker(ctx) // once, for every queued job of the page
+		if err != nil {
+			return jobs.Page{}, err
+		}
+		for k := i; k < len(page.Jobs); k++ {
+			if page.Jobs[k].Status == jobs.StatusQueued {
+				page.Jobs[k].Detail = detail
+			}
+		}
+		break
+	}
 	if more {
 		page.NextCursor = strconv.FormatInt(last, 10)
 	}

@@ -84,6 +84,7 @@ func TestSeenThroughEveryReplica(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Jobs, 1)
 	assert.Equal(t, j.ID, page.Jobs[0].ID)
+	assert.Contains(t, page.Jobs[0].Detail, "no worker has ever run", "the listing says so too")
 
 	startWorker(t, pool, riverjobs.WorkerOptions{Options: opt}, data)
 	got, _ = jobstest.WaitFinal(t, b, j.ID, time.Minute)
