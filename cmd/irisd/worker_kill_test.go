@@ -129,7 +129,7 @@ func TestWorkerKilledMidJobIsRescued(t *testing.T) {
 	}
 	bin := buildIrisd(t)
 	pg := pgtest.Start(t)
-	csv := trainingSet(t, 3000)
+	csv := trainingSet(t, 2000)
 	common := []string{"-postgres", pg.URL(), "-data", csv, "-job-max-neighbors", "10000000", "-log-level", "info"}
 	replica := startDaemon(t, bin, common...)
 
@@ -141,9 +141,9 @@ func TestWorkerKilledMidJobIsRescued(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
 		return replica.base + resp.Header.Get("Location")
 	}
-	// Leave-one-out over 3,000 samples at k 1..30 with three metrics: long
+	// Leave-one-out over 2,000 samples at k 1..20 with two metrics: long
 	// enough to be killed mid-run, well inside -job-timeout.
-	job := submit(`{"type":"evaluate","k_max":30,"metrics":["euclidean","manhattan","chebyshev"]}`)
+	job := submit(`{"type":"evaluate","k_max":20,"metrics":["euclidean","manhattan"]}`)
 	j := getJob(t, job)
 	assert.Equal(t, "queued", j.Status)
 	assert.Contains(t, j.Detail, "irisd worker", "a job no worker can pick up says so")
