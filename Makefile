@@ -7,7 +7,7 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln
+.PHONY: all run build test vet fmt-check unit kserve-check k8s-test bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln proto
 
 all: test build
 
@@ -22,11 +22,17 @@ run:
 build:
 	sh scripts/build.sh $(BIN)
 
-## test: everything CI runs: vet, gofmt check, the race-enabled test suite
-test: vet fmt-check unit
+## test: everything CI runs: vet, gofmt check, the race-enabled test suite, the KServe manifests check
+test: vet fmt-check unit kserve-check
+
+## kserve-check: decode deploy/kserve's manifests strictly against KServe's API types
+## (a module of its own: deploy/kserve/check, so Kubernetes' modules stay out of go.mod)
+kserve-check:
+	cd deploy/kserve/check && $(GO) vet . && $(GO) test -count=1 .
 
 vet:
 	$(GO) vet $(PKGS)
+	cd test/k8s && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -35,6 +41,13 @@ fmt-check:
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -tags purego -short -count=1 ./internal/knn ./internal/dataset
+	$(MAKE) k8s-test
+
+## k8s-test: render deploy/k8s's overlays (kustomize as a library), decode every
+## object strictly into the Kubernetes API types and check them against irisd
+## (test/k8s, a module of its own so that its dependencies stay out of go.mod)
+k8s-test:
+	cd test/k8s && $(GO) test -count=1 ./...
 
 ## e2e: the browser tests: headless Chromium against irisd through CORS
 ## (with CI set, installs Chromium first; UPDATE_SCREENSHOTS=1 rewrites docs/*.png)
@@ -57,6 +70,11 @@ loadtest:
 TOOLS_BIN := $(CURDIR)/bin/tools
 VULNDB    := $(CURDIR)/bin/vulndb
 
+## proto: regenerate internal/oip/inferencepb from its .proto (pure Go: tools/protogen,
+## protocompile + protoc-gen-go + protoc-gen-go-grpc pinned in tools/go.mod; no protoc)
+proto:
+	cd internal/oip/inferencepb && $(GO) generate .
+
 ## lint: go vet plus staticcheck (pinned in tools/go.mod)
 lint: vet
 	cd tools && $(GO) build -o $(TOOLS_BIN)/ honnef.co/go/tools/cmd/staticcheck
@@ -76,7 +94,7 @@ vuln:
 ## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
 FUZZTIME  ?= 30s
 FUZZFLAGS ?=
-FUZZ_TARGETS := FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/dataset FuzzReplay:./internal/wal
+FUZZ_TARGETS := FuzzInferDecode:./internal/oip FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/dataset FuzzReplay:./internal/wal
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
 	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installs the real servers the tests run (redis-server, nginx, PostgreSQL)
-# when they are missing; apt-get update only runs when something must be
-# installed. The tests start their own instances (internal/redistest,
+# Installs the real servers the tests run (redis-server, nginx, PostgreSQL),
+# and curl (the README's curl lines are run as written), when they are
+# missing; apt-get update only runs when something must be installed. The tests start their own instances (internal/redistest,
 # internal/pgtest) in temp dirs on spare loopback ports, so the system
 # services the packages start are stopped again.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # PostgreSQL: Debian's packages put initdb and postgres in /usr/lib/postgresql/N/bin.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 # scikit-learn: make bench compares the KNN index with it (scripts/bench_sklearn.py).

@@ -66,7 +66,7 @@ func TestDataDirThroughRun(t *testing.T) {
 	dir := t.TempDir()
 	base, stop := startRun(t, "-data-dir", dir, "-api-key", "k")
 	client := &http.Client{Timeout: 30 * time.Second}
-	r := send(client, base, "k", writeReq{Op: dataset.OpPut, Post: true, Features: [4]float64{6.5, 3, 5.2, 2}, Species: "virginica"})
+	r := send(client, base, "k", writeReq{Op: dataset.OpPut, Post: true, Features: []float64{6.5, 3, 5.2, 2}, Species: "virginica"})
 	require.NoError(t, r.err)
 	require.Equal(t, 201, r.status)
 	require.NoError(t, stop())

@@ -29,9 +29,9 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	if soak() {
 		cycles = 20
 	}
-	loaded, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	loaded, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	model, err := dataset.NewSnapshot(loaded)
+	model, err := dataset.NewSnapshot(loaded.Schema, loaded.Samples)
 	require.NoError(t, err)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
 	seed := uint64(time.Now().UnixNano())

@@ -69,7 +69,7 @@ func TestKill9GroupCommitKeepsAcknowledgedWrites(t *testing.T) {
 					i := seqs[g] % idsEach
 					w := &write{id: idOf(g, i), seq: seqs[g]}
 					r := send(client, d.base, "", writeReq{Op: dataset.OpPut, ID: w.id,
-						Features: dataset.Features{float64(g), float64(w.seq), 1, 1}, Species: "setosa"})
+						Features: []float64{float64(g), float64(w.seq), 1, 1}, Species: "setosa"})
 					mu.Lock()
 					switch {
 					case r.err != nil:

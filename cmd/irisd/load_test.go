@@ -38,7 +38,7 @@ type predictionWire struct {
 // observation is a prediction a client got, to check against the version
 // it claims.
 type observation struct {
-	f    dataset.Features
+	f    []float64
 	k    int
 	pred predictionWire
 }
@@ -64,9 +64,9 @@ func (p *predictor) fail(format string, args ...any) {
 // predictOnce sends one request (a batch of n rows when n > 1).
 func (p *predictor) predictOnce(c *http.Client, base string, rng *rand.Rand, n int) error {
 	k := 1 + rng.IntN(15)
-	fs := make([]dataset.Features, n)
+	fs := make([][]float64, n)
 	for i := range fs {
-		fs[i] = dataset.Features{4 + rng.Float64()*4, 2 + rng.Float64()*2.5, 1 + rng.Float64()*6, rng.Float64() * 2.5}
+		fs[i] = []float64{4 + rng.Float64()*4, 2 + rng.Float64()*2.5, 1 + rng.Float64()*6, rng.Float64() * 2.5}
 	}
 	var body []byte
 	if n == 1 {
@@ -178,9 +178,9 @@ func TestLoadWithConcurrentWrites(t *testing.T) {
 
 	// Rebuild every version from the acknowledged writes and check each
 	// prediction against the set it claims to come from.
-	loaded, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	loaded, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(loaded)
+	snap, err := dataset.NewSnapshot(loaded.Schema, loaded.Samples)
 	require.NoError(t, err)
 	checked, maxV := 0, l.maxAcked()
 	var pr knn.Prediction
@@ -193,7 +193,7 @@ func TestLoadWithConcurrentWrites(t *testing.T) {
 				got := o.pred.Neighbors[i]
 				x, _ := snap.Get(nb.ID)
 				require.Equal(t, nb.ID, got.ID, "version %d, %v k=%d: neighbour %d", snap.Version(), o.f, o.k, i)
-				require.Equal(t, x.Species, got.Species, "version %d: neighbour %d's species", snap.Version(), nb.ID)
+				require.Equal(t, x.Label, got.Species, "version %d: neighbour %d's species", snap.Version(), nb.ID)
 			}
 			require.Equal(t, snap.Classes()[pr.Class], o.pred.Species, "version %d, %v k=%d", snap.Version(), o.f, o.k)
 			checked++
@@ -247,7 +247,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				f := dataset.Features{4 + rng.Float64()*4, 2 + rng.Float64()*2, 1 + rng.Float64()*6, rng.Float64() * 2.5}
+				f := []float64{4 + rng.Float64()*4, 2 + rng.Float64()*2, 1 + rng.Float64()*6, rng.Float64() * 2.5}
 				b, _ := json.Marshal(map[string]any{"features": f})
 				sent.Add(1)
 				resp, err := client.Post(d.base+"/predict", "application/json", bytes.NewReader(b))

@@ -72,11 +72,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := cfg.logger(logw)
 
 	start := time.Now()
-	samples, source, err := loadSamples(cfg.DataPath)
+	table, source, err := loadTable(cfg.DataPath, "")
 	if err != nil {
 		return err
 	}
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	debug.FreeOSMemory()
 	bi := buildinfo.Get()
 	log.Info("irisd starting", "version", bi.Version, "commit", bi.Commit, "build_date", bi.Date, "go_version", bi.GoVersion)
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "features", snap.Schema().Features(), "label", snap.Schema().Label(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
 	be, err := openBackend(ctx, cfg, snap, journal, log)
 	if err != nil {
 		return err
@@ -140,10 +140,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "cors_origins", cfg.origins(),
-		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
-		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
-
 	if cfg.AddrFile != "" {
 		if err := writeAddrFile(cfg.AddrFile, ln.Addr().String()); err != nil {
 			log.Warn("could not write -addr-file: -healthcheck will use -addr", "error", err.Error())
@@ -151,6 +147,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			defer os.Remove(cfg.AddrFile)
 		}
 	}
+
+	log.Info("listening", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "cors_origins", cfg.origins(),
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
+		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -199,23 +199,23 @@ type serialJournal struct{ j dataset.Journal }
 
 func (s serialJournal) Record(ctx context.Context, c dataset.Change) error { return s.j.Record(ctx, c) }
 
-// loadSamples reads the training set from path, or the embedded Iris data
-// when path is empty.
-func loadSamples(path string) ([]dataset.Sample, string, error) {
+// loadTable reads the training set from path, or the embedded Iris data
+// when path is empty; label names its label column ("" for the default).
+func loadTable(path, label string) (dataset.Table, string, error) {
 	if path == "" {
-		s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
-		return s, "embedded iris.csv", err
+		t, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), label)
+		return t, "embedded iris.csv", err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, path, fmt.Errorf("-data: %w", err)
+		return dataset.Table{}, path, fmt.Errorf("-data: %w", err)
 	}
 	defer f.Close()
-	s, err := dataset.ParseCSV(f)
+	t, err := dataset.ParseCSV(f, label)
 	if err != nil {
-		return nil, path, fmt.Errorf("-data %s: %w", path, err)
+		return dataset.Table{}, path, fmt.Errorf("-data %s: %w", path, err)
 	}
-	return s, path, nil
+	return t, path, nil
 }
 
 // browseURL is the URL to open for a server listening on addr: localhost

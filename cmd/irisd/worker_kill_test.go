@@ -104,7 +104,7 @@ type jobState struct {
 	Progress float64 `json:"progress"`
 	Attempts int     `json:"attempts"`
 	Error    string  `json:"error"`
-	Detail   string  `json:"detail"`
+	Notice   string  `json:"notice"`
 }
 
 func getJob(t *testing.T, url string) jobState {
@@ -146,7 +146,7 @@ func TestWorkerKilledMidJobIsRescued(t *testing.T) {
 	job := submit(`{"type":"evaluate","k_max":20,"metrics":["euclidean","manhattan"]}`)
 	j := getJob(t, job)
 	assert.Equal(t, "queued", j.Status)
-	assert.Contains(t, j.Detail, "irisd worker", "a job no worker can pick up says so")
+	assert.Contains(t, j.Notice, "no irisd worker is running", "a job no worker can pick up says so")
 
 	first := startWorker(t, bin, common...)
 	deadline := time.Now().Add(time.Minute)

@@ -22,14 +22,14 @@ type writeReq struct {
 	Op       dataset.Op
 	Post     bool  // OpPut through POST /samples (the server picks the id)
 	ID       int64 // PUT and DELETE
-	Features dataset.Features
+	Features []float64
 	Species  string
 }
 
 // randomWrite picks a write: PUTs (creating and replacing), POSTs, DELETEs
 // (some of ids that may be gone: 404) and the occasional reset.
 func randomWrite(rng *rand.Rand, g int) writeReq {
-	f := dataset.Features{rng.Float64() * 8, rng.Float64() * 5, rng.Float64() * 7, rng.Float64() * 3}
+	f := []float64{rng.Float64() * 8, rng.Float64() * 5, rng.Float64() * 7, rng.Float64() * 3}
 	sp := species[rng.IntN(len(species))]
 	id := int64(1 + rng.IntN(150))
 	if rng.IntN(2) == 0 {
@@ -128,7 +128,7 @@ func (w writeReq) change(cur *dataset.Snapshot) (dataset.Change, bool) {
 		if w.Post {
 			id = cur.NextID()
 		}
-		c.Sample = dataset.Sample{ID: id, Features: w.Features, Species: w.Species}
+		c.Sample = dataset.Sample{ID: id, Features: w.Features[:], Label: w.Species}
 	case dataset.OpDelete:
 		if _, ok := cur.Get(w.ID); !ok {
 			return c, false
@@ -243,7 +243,7 @@ func sameState(s *dataset.Snapshot, want serverState) bool {
 	}
 	var got []sampleWire
 	s.All(func(x dataset.Sample) bool {
-		got = append(got, sampleWire{ID: x.ID, Features: x.Features, Species: x.Species})
+		got = append(got, sampleWire{ID: x.ID, Features: [4]float64(x.Features), Species: x.Label})
 		return true
 	})
 	return slices.Equal(got, want.Samples)

@@ -14,7 +14,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -66,11 +68,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 func generate(w io.Writer, n int, seed uint64) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	bw.WriteString(dataset.CSVHeader + "\n")
+	schema := dataset.IrisSchema()
+	bw.WriteString(strings.Join(append(slices.Clone(schema.Features()), schema.Label()), ",") + "\n")
 	var line []byte
 	for range n {
 		line = line[:0]
-		for range dataset.Dim {
+		for range schema.Dim() {
 			// Thousandths of a cm: an integer, so the text is exact.
 			line = strconv.AppendFloat(line, float64(rng.IntN(10_000))/1000, 'f', -1, 64)
 			line = append(line, ',')

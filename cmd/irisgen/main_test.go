@@ -17,7 +17,8 @@ func TestGenerateIsReproducibleAndParses(t *testing.T) {
 	require.NoError(t, run([]string{"-n", "1000", "-seed", "8"}, &c, &bytes.Buffer{}))
 	assert.Equal(t, a.String(), b.String(), "same seed, same file")
 	assert.NotEqual(t, a.String(), c.String())
-	samples, err := dataset.ParseCSV(&a)
+	table, err := dataset.ParseCSV(&a, "")
+	samples := table.Samples
 	require.NoError(t, err)
 	require.Len(t, samples, 1000)
 	assert.Equal(t, []string{"setosa", "versicolor", "virginica"}, dataset.Classes(samples))

@@ -14,7 +14,7 @@ func benchSnapshot(b *testing.B, n int) *Snapshot {
 	if s, ok := benchSnapshots[n]; ok {
 		return s
 	}
-	s, err := NewSnapshot(randomSamples(rand.New(rand.NewPCG(1, 2)), n))
+	s, err := NewSnapshot(IrisSchema(), randomSamples(rand.New(rand.NewPCG(1, 2)), n))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,9 +39,9 @@ func BenchmarkSnapshotApply(b *testing.B) {
 					c := Change{Version: s.Version() + 1, Op: OpPut}
 					switch op {
 					case "insert":
-						c.Sample = Sample{ID: s.NextID(), Species: testSpecies[rng.IntN(3)], Features: Features{rng.Float64(), 1, 2, 3}}
+						c.Sample = Sample{ID: s.NextID(), Label: testSpecies[rng.IntN(3)], Features: []float64{rng.Float64(), 1, 2, 3}}
 					case "replace":
-						c.Sample = Sample{ID: 1 + rng.Int64N(int64(n)), Species: testSpecies[rng.IntN(3)], Features: Features{rng.Float64(), 1, 2, 3}}
+						c.Sample = Sample{ID: 1 + rng.Int64N(int64(n)), Label: testSpecies[rng.IntN(3)], Features: []float64{rng.Float64(), 1, 2, 3}}
 					default:
 						c.Op, c.ID = OpDelete, 1+rng.Int64N(s.NextID()-1)
 					}
@@ -50,7 +50,7 @@ func BenchmarkSnapshotApply(b *testing.B) {
 				// Check: a write is visible in the version it makes.
 				c := next()
 				v, err := s.Apply(c)
-				if err != nil || (c.Op == OpPut && mustGet(v, c.Sample.ID).Features != c.Sample.Features) {
+				if err != nil || (c.Op == OpPut && !slices.Equal(mustGet(v, c.Sample.ID).Features, c.Sample.Features)) {
 					b.Fatalf("write not visible: %v", err)
 				}
 				b.ReportAllocs()

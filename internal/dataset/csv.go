@@ -11,30 +11,27 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
-	"unsafe"
+
+	"slices"
 )
 
-// MaxClasses bounds the number of distinct species in a dataset, so that a
-// prediction's probabilities stay small.
-const MaxClasses = 256
+// Table is a dataset read from a CSV file: its schema and its rows.
+type Table struct {
+	Schema  *Schema
+	Samples []Sample
+}
 
-// MaxSpeciesLen bounds the length of a species name in bytes.
-const MaxSpeciesLen = 64
-
-// CSVHeader is the header line of a training-set CSV file.
-const CSVHeader = "sepal_length,sepal_width,petal_length,petal_width,species"
-
-// ParseCSV reads a training set: a header naming the four feature columns
-// and species (in any order), then one sample per line. Samples get ids 1..n
-// in file order. Errors name the line and column at fault.
+// ParseCSV reads a training set: a header naming the columns, then one
+// sample per line. label names the label column; "" means DefaultLabel when
+// the header has it, else the last column. Every other column is a numeric
+// feature, in header order. Samples get ids 1..n in file order. Errors name
+// the line (and column) at fault.
 //
 // Files without a double quote (all that WriteCSV and irisgen produce) are
 // parsed by a fast path that splits lines and fields by hand; any file with
 // a quote goes through encoding/csv. Both accept and reject the same files
 // with the same messages (TestParseCSVFastMatchesEncodingCSV).
-func ParseCSV(r io.Reader) ([]Sample, error) {
+func ParseCSV(r io.Reader, label string) (Table, error) {
 	var data []byte
 	if b, ok := r.(*bytes.Reader); ok && b.Size() <= 1<<31 {
 		data = make([]byte, b.Len())
@@ -47,35 +44,149 @@ func ParseCSV(r io.Reader) ([]Sample, error) {
 			}
 		}
 		if _, err := buf.ReadFrom(r); err != nil {
-			return nil, fmt.Errorf("reading CSV: %w", err)
+			return Table{}, fmt.Errorf("reading CSV: %w", err)
 		}
 		data = buf.Bytes()
 	}
 	if bytes.IndexByte(data, '"') < 0 {
-		return parseCSVFast(data)
+		return parseCSVFast(data, label)
 	}
-	return parseCSVReader(bytes.NewReader(data))
+	return parseCSVReader(bytes.NewReader(data), label)
+}
+
+// errEmpty is the error for a file without a header.
+var errEmpty = errors.New("empty file: want a header line naming the columns (the features and a label)")
+
+// errNoRows is the error for a file with a header and no rows.
+var errNoRows = errors.New("no samples after the header")
+
+// layout is where a CSV file's columns go: the schema, and for each column
+// of the file its feature position, or -1 for the label.
+type layout struct {
+	schema *Schema
+	col    []int
+}
+
+// header reads a header row into a layout.
+func header(names []string, label string) (layout, error) {
+	names = slices.Clone(names)
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
+	}
+	if len(names) > 0 {
+		names[0] = strings.TrimSpace(strings.TrimPrefix(names[0], "\ufeff"))
+	}
+	if len(names) < 2 {
+		return layout{}, fmt.Errorf("line 1: the header has %d column: want at least one feature and a label", len(names))
+	}
+	li := -1
+	switch {
+	case label != "":
+		li = slices.Index(names, label)
+		if li < 0 {
+			return layout{}, fmt.Errorf("line 1: no label column %q (-label): the columns are %s", label, strings.Join(names, ", "))
+		}
+	case slices.Contains(names, DefaultLabel):
+		li = slices.Index(names, DefaultLabel)
+	default:
+		li = len(names) - 1
+	}
+	lay := layout{col: make([]int, len(names))}
+	features := make([]string, 0, len(names)-1)
+	for i, n := range names {
+		if i == li {
+			lay.col[i] = -1
+			continue
+		}
+		lay.col[i] = len(features)
+		features = append(features, n)
+	}
+	schema, err := NewSchema(features, names[li])
+	if err != nil {
+		return layout{}, fmt.Errorf("line 1: %w", err)
+	}
+	lay.schema = schema
+	return lay, nil
+}
+
+// fieldCountError is the error for a row with the wrong number of fields.
+func (l *layout) fieldCountError(line, got int) error {
+	return fmt.Errorf("line %d: %d fields, but the header has %d columns", line, got, len(l.col))
+}
+
+// row converts the fields of one line into features and a label, reusing
+// f; intern maps label text to one string per class.
+func (l *layout) row(line int, fields func(i int) []byte, f []float64, labels *labelSet) ([]float64, string, error) {
+	name := ""
+	for i, c := range l.col {
+		field := bytes.TrimSpace(fields(i))
+		if c < 0 {
+			var err error
+			if name, err = labels.intern(field); err != nil {
+				return nil, "", fmt.Errorf("line %d: %s: %w", line, l.schema.label, err)
+			}
+			continue
+		}
+		v, err := parseNumber(field)
+		if err == nil {
+			err = CheckValue(v)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("line %d: %s: %q is not a number this service accepts: %w", line, l.schema.features[c], field, err)
+		}
+		f[c] = v
+	}
+	return f, name, nil
+}
+
+// labelSet interns the labels of a file and bounds their number.
+type labelSet struct {
+	names    map[string]string
+	last     []byte
+	lastName string
+}
+
+func (s *labelSet) intern(b []byte) (string, error) {
+	if s.last != nil && bytes.Equal(b, s.last) {
+		return s.lastName, nil
+	}
+	name, ok := s.names[string(b)]
+	if !ok {
+		if err := CheckLabel(string(b)); err != nil {
+			return "", err
+		}
+		if len(s.names) == MaxClasses {
+			return "", fmt.Errorf("more than %d distinct labels", MaxClasses)
+		}
+		if s.names == nil {
+			s.names = map[string]string{}
+		}
+		name = string(b)
+		s.names[name] = name
+	}
+	s.last, s.lastName = b, name
+	return name, nil
 }
 
 // parseCSVReader is ParseCSV through encoding/csv.
-func parseCSVReader(r io.Reader) ([]Sample, error) {
+func parseCSVReader(r io.Reader, label string) (Table, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
-	cr.FieldsPerRecord = Dim + 1
-	header, err := cr.Read()
+	head, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, errors.New("empty file: want a header line " + CSVHeader)
+		return Table{}, errEmpty
 	}
 	if err != nil {
-		return nil, csvError(err)
+		return Table{}, csvError(err)
 	}
-	col, err := csvColumns(header)
+	lay, err := header(head, label)
 	if err != nil {
-		return nil, err
+		return Table{}, err
 	}
+	cr.FieldsPerRecord = len(lay.col)
 	var (
 		samples []Sample
-		classes = map[string]string{} // interned names
+		labels  labelSet
 	)
 	for {
 		rec, err := cr.Read()
@@ -83,40 +194,23 @@ func parseCSVReader(r io.Reader) ([]Sample, error) {
 			break
 		}
 		if err != nil {
-			return nil, csvError(err)
+			if pe, ok := errors.AsType[*csv.ParseError](err); ok && errors.Is(err, csv.ErrFieldCount) {
+				return Table{}, lay.fieldCountError(pe.StartLine, len(rec))
+			}
+			return Table{}, csvError(err)
 		}
 		line, _ := cr.FieldPos(0)
-		s := Sample{ID: int64(len(samples) + 1)}
-		for i := range Dim {
-			field := strings.TrimSpace(rec[col[i]])
-			v, err := strconv.ParseFloat(field, 64)
-			if err != nil || v != v || v > maxFloat || v < -maxFloat {
-				return nil, fmt.Errorf("line %d: %s: %q is not a finite number", line, FeatureNames[i], field)
-			}
-			s.Features[i] = v
+		f, name, err := lay.row(line, func(i int) []byte { return []byte(rec[i]) }, make([]float64, lay.schema.Dim()), &labels)
+		if err != nil {
+			return Table{}, err
 		}
-		name := strings.TrimSpace(rec[col[Dim]])
-		sp, ok := classes[name]
-		if !ok {
-			if err := CheckSpeciesName(name); err != nil {
-				return nil, fmt.Errorf("line %d: species: %w", line, err)
-			}
-			if len(classes) == MaxClasses {
-				return nil, fmt.Errorf("line %d: more than %d distinct species", line, MaxClasses)
-			}
-			sp = strings.Clone(name)
-			classes[sp] = sp
-		}
-		s.Species = sp
-		samples = append(samples, s)
+		samples = append(samples, Sample{ID: int64(len(samples) + 1), Features: f, Label: name})
 	}
 	if len(samples) == 0 {
-		return nil, errors.New("no samples after the header")
+		return Table{}, errNoRows
 	}
-	return samples, nil
+	return Table{Schema: lay.schema, Samples: samples}, nil
 }
-
-const maxFloat = 1.7976931348623157e308
 
 // parseCSVFast parses a CSV file that has no quotes, exactly as
 // encoding/csv with FieldsPerRecord = Dim+1 would (lines end in \n or
@@ -124,26 +218,33 @@ const maxFloat = 1.7976931348623157e308
 // dropped), without allocating per line. A big file is split at line
 // boundaries and its parts parsed on all CPUs; if any part fails, the
 // file is parsed again in one piece, so that the error is the first one.
-func parseCSVFast(data []byte) ([]Sample, error) {
+func parseCSVFast(data []byte, label string) (Table, error) {
 	lr := lineReader{data: data}
 	rec, err := lr.next()
 	if err != nil {
-		return nil, err
+		return Table{}, err
 	}
 	if rec == nil {
-		return nil, errors.New("empty file: want a header line " + CSVHeader)
+		return Table{}, errEmpty
 	}
-	header := make([]string, len(rec))
+	head := make([]string, len(rec))
 	for i, f := range rec {
-		header[i] = string(f)
+		head[i] = string(f)
 	}
-	col, err := csvColumns(header)
+	lay, err := header(head, label)
 	if err != nil {
-		return nil, err
+		return Table{}, err
+	}
+	lr.lay = &lay
+	table := func(samples []Sample, err error) (Table, error) {
+		if err != nil {
+			return Table{}, err
+		}
+		return Table{Schema: lay.schema, Samples: samples}, nil
 	}
 	parts := runtime.GOMAXPROCS(0)
 	if len(lr.data) < 4<<20 || parts < 2 {
-		return lr.rows(col, 0)
+		return table(lr.rows(0))
 	}
 	// Cut the rest into parts at line boundaries.
 	type part struct {
@@ -163,30 +264,30 @@ func parseCSVFast(data []byte) ([]Sample, error) {
 				cut = len(rest)
 			}
 		}
-		ps = append(ps, part{lr: lineReader{data: rest[:cut], line: line}})
+		ps = append(ps, part{lr: lineReader{data: rest[:cut], line: line, lay: &lay}})
 		line += bytes.Count(rest[:cut], []byte{'\n'})
 		rest = rest[cut:]
 	}
 	var wg sync.WaitGroup
 	for i := range ps {
-		wg.Go(func() { ps[i].samples, ps[i].err = ps[i].lr.rows(col, -1) })
+		wg.Go(func() { ps[i].samples, ps[i].err = ps[i].lr.rows(-1) })
 	}
 	wg.Wait()
 	total := 0
 	names := map[string]bool{}
 	for _, p := range ps {
 		if p.err != nil {
-			return lr.rows(col, 0) // the first error, as a single pass finds it
+			return table(lr.rows(0)) // the first error, as a single pass finds it
 		}
 		total += len(p.samples)
 		for i, s := range p.samples {
-			if i == 0 || s.Species != p.samples[i-1].Species {
-				names[s.Species] = true
+			if i == 0 || s.Label != p.samples[i-1].Label {
+				names[s.Label] = true
 			}
 		}
 	}
 	if total == 0 || len(names) > MaxClasses {
-		return lr.rows(col, 0)
+		return table(lr.rows(0))
 	}
 	samples := make([]Sample, 0, total)
 	for _, p := range ps {
@@ -195,14 +296,15 @@ func parseCSVFast(data []byte) ([]Sample, error) {
 	for i := range samples {
 		samples[i].ID = int64(i + 1)
 	}
-	return samples, nil
+	return table(samples, nil)
 }
 
 // lineReader yields the records of a quote-free CSV text.
 type lineReader struct {
 	data   []byte
-	line   int // lines read so far
-	fields [Dim + 1][]byte
+	line   int     // lines read so far
+	lay    *layout // the columns, once the header is read
+	fields [][]byte
 }
 
 // next returns the fields of the next non-empty line, or nil at the end.
@@ -221,29 +323,33 @@ func (lr *lineReader) next() ([][]byte, error) {
 		if len(l) == 0 {
 			continue
 		}
-		for i := range Dim {
+		lr.fields = lr.fields[:0]
+		for {
 			j := bytes.IndexByte(l, ',')
 			if j < 0 {
-				return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, Dim+1, CSVHeader)
+				break
 			}
-			lr.fields[i], l = l[:j], l[j+1:]
+			lr.fields = append(lr.fields, l[:j])
+			l = l[j+1:]
 		}
-		if bytes.IndexByte(l, ',') >= 0 {
-			return nil, fmt.Errorf("line %d: want %d columns (%s)", lr.line, Dim+1, CSVHeader)
+		lr.fields = append(lr.fields, l)
+		if lr.lay != nil && len(lr.fields) != len(lr.lay.col) {
+			return nil, lr.lay.fieldCountError(lr.line, len(lr.fields))
 		}
-		lr.fields[Dim] = l
-		return lr.fields[:], nil
+		return lr.fields, nil
 	}
 	return nil, nil
 }
 
 // rows parses the remaining lines into samples with ids 1, 2, ... It
 // requires at least one sample unless minRows < 0 (a part of a file).
-func (lr *lineReader) rows(col [Dim + 1]int, minRows int) ([]Sample, error) {
-	samples := make([]Sample, 0, bytes.Count(lr.data, []byte{'\n'})+1)
-	classes := map[string]string{} // interned names
-	var last []byte
-	lastName := ""
+func (lr *lineReader) rows(minRows int) ([]Sample, error) {
+	dim := lr.lay.schema.Dim()
+	n := bytes.Count(lr.data, []byte{'\n'}) + 1
+	samples := make([]Sample, 0, n)
+	// One backing array for every row's features.
+	backing := make([]float64, 0, n*dim)
+	var labels labelSet
 	for {
 		rec, err := lr.next()
 		if err != nil {
@@ -252,111 +358,46 @@ func (lr *lineReader) rows(col [Dim + 1]int, minRows int) ([]Sample, error) {
 		if rec == nil {
 			break
 		}
-		s := Sample{ID: int64(len(samples) + 1)}
-		for i := range Dim {
-			field := bytes.TrimSpace(rec[col[i]])
-			v, err := parseFloat(field)
-			if err != nil || v != v || v > maxFloat || v < -maxFloat {
-				return nil, fmt.Errorf("line %d: %s: %q is not a finite number", lr.line, FeatureNames[i], field)
-			}
-			s.Features[i] = v
+		if len(backing)+dim > cap(backing) {
+			backing = make([]float64, 0, 1024*dim)
 		}
-		name := bytes.TrimSpace(rec[col[Dim]])
-		if last == nil || !bytes.Equal(name, last) {
-			sp, ok := classes[string(name)]
-			if !ok {
-				if err := CheckSpeciesName(string(name)); err != nil {
-					return nil, fmt.Errorf("line %d: species: %w", lr.line, err)
-				}
-				if len(classes) == MaxClasses {
-					return nil, fmt.Errorf("line %d: more than %d distinct species", lr.line, MaxClasses)
-				}
-				sp = string(name)
-				classes[sp] = sp
-			}
-			last, lastName = name, sp
+		f := backing[len(backing) : len(backing)+dim : len(backing)+dim]
+		backing = backing[:len(backing)+dim]
+		f, name, err := lr.lay.row(lr.line, func(i int) []byte { return rec[i] }, f, &labels)
+		if err != nil {
+			return nil, err
 		}
-		s.Species = lastName
-		samples = append(samples, s)
+		samples = append(samples, Sample{ID: int64(len(samples) + 1), Features: f, Label: name})
 	}
 	if len(samples) == 0 && minRows >= 0 {
-		return nil, errors.New("no samples after the header")
+		return nil, errNoRows
 	}
 	return samples, nil
 }
 
-// parseFloat is strconv.ParseFloat on bytes without copying them into a
-// string: the string does not outlive the call (the error, which would
-// keep it, is dropped by the caller).
-func parseFloat(b []byte) (float64, error) {
-	if len(b) == 0 {
-		return strconv.ParseFloat("", 64)
-	}
-	return strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
-}
-
-// CheckSpeciesName reports whether name can be a species label: non-empty,
-// at most MaxSpeciesLen bytes of printable UTF-8.
-func CheckSpeciesName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty species name")
-	case len(name) > MaxSpeciesLen:
-		return fmt.Errorf("species name longer than %d bytes", MaxSpeciesLen)
-	case !utf8.ValidString(name):
-		return errors.New("species name is not valid UTF-8")
-	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		return errors.New("species name has unprintable characters")
-	}
-	return nil
-}
-
-// csvColumns maps the header to column positions: FeatureNames, then species.
-func csvColumns(header []string) ([Dim + 1]int, error) {
-	var col [Dim + 1]int
-	want := append(FeatureNames[:], "species")
-	seen := map[string]bool{}
-	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		j := -1
-		for k, w := range want {
-			if h == w {
-				j = k
-			}
-		}
-		if j < 0 || seen[h] {
-			return col, fmt.Errorf("line 1: bad header %q: want the columns %s", strings.Join(header, ","), CSVHeader)
-		}
-		seen[h] = true
-		col[j] = i
-	}
-	return col, nil
-}
-
+// csvError turns an encoding/csv error into ParseCSV's.
 func csvError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		if errors.Is(pe.Err, csv.ErrFieldCount) {
-			return fmt.Errorf("line %d: want %d columns (%s)", pe.Line, Dim+1, CSVHeader)
-		}
 		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
 	}
 	return fmt.Errorf("reading CSV: %w", err)
 }
 
-// WriteCSV writes samples in the format ParseCSV reads (ids are not written:
-// they are the line order).
-func WriteCSV(w io.Writer, samples []Sample) error {
+// WriteCSV writes samples of schema in the format ParseCSV reads: the
+// features, then the label (ids are not written: they are the line order).
+func WriteCSV(w io.Writer, schema *Schema, samples []Sample) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(strings.Split(CSVHeader, ",")); err != nil {
+	rec := append(slices.Clone(schema.features), schema.label)
+	if err := cw.Write(rec); err != nil {
 		return err
 	}
-	rec := make([]string, Dim+1)
+	dim := schema.Dim()
 	for _, s := range samples {
 		for i, v := range s.Features {
 			rec[i] = strconv.FormatFloat(v, 'g', -1, 64)
 		}
-		rec[Dim] = s.Species
+		rec[dim] = s.Label
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

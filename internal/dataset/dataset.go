@@ -1,6 +1,8 @@
-// Package dataset holds the domain of the service: samples of the Iris
-// training set, their validation, immutable versioned snapshots of the set,
-// and the Store interface through which the set changes.
+// Package dataset holds the domain of the service: the schema of a tabular
+// training set (its feature columns and label column, read from a CSV
+// header), its samples and their validation, immutable versioned snapshots
+// of the set, and the Store interface through which the set changes. The
+// shipped set is Iris, but nothing here depends on its shape.
 //
 // It imports no HTTP, Redis or storage code. A [Snapshot] is immutable: a
 // reader that holds one sees one consistent version for as long as it likes,
@@ -13,26 +15,25 @@ package dataset
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash/fnv"
 	"math"
 	"slices"
 )
 
-// Dim is the number of features of a sample.
-const Dim = 4
-
-// FeatureNames are the names of the four measurements, in the order used by
-// feature arrays everywhere (CSV columns, JSON arrays). All are in cm.
-var FeatureNames = [Dim]string{"sepal_length", "sepal_width", "petal_length", "petal_width"}
-
-// Features are the four measurements of a flower, in FeatureNames order.
-type Features [Dim]float64
-
-// Sample is one labelled flower of the training set.
+// Sample is one labelled row of the training set.
 type Sample struct {
 	ID       int64
-	Features Features
-	Species  string
+	Features []float64 // in the schema's order
+	Label    string    // the class, under the schema's label name
+}
+
+// Equal reports whether s and o are the same sample: id, features (bit
+// for bit) and label.
+func (s Sample) Equal(o Sample) bool {
+	return s.ID == o.ID && s.Label == o.Label && slices.EqualFunc(s.Features, o.Features, func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b)
+	})
 }
 
 // ETag returns a strong entity tag for the sample's current content, for
@@ -46,7 +47,7 @@ func (s Sample) ETag() string {
 		binary.LittleEndian.PutUint64(b[:], math.Float64bits(f))
 		h.Write(b[:])
 	}
-	h.Write([]byte(s.Species))
+	h.Write([]byte(s.Label))
 	return `"` + hex.EncodeToString(h.Sum(nil)) + `"`
 }
 
@@ -59,31 +60,43 @@ const (
 	MinFeature = 1e-100 // the smallest magnitude of a non-zero feature
 )
 
-// CheckFeatures validates measurements: every value must be finite, and 0
-// or of a magnitude between MinFeature and MaxFeature. Negative values are
-// accepted: a custom dataset may be standardised.
-func CheckFeatures(f Features) error {
+// CheckValue reports whether v can be a feature value: finite, and 0 or
+// of a magnitude between MinFeature and MaxFeature. Negative values are
+// accepted: a dataset may be standardised.
+func CheckValue(v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("must be a finite number, got %v", v)
+	}
+	if a := math.Abs(v); a > MaxFeature || (a != 0 && a < MinFeature) {
+		return fmt.Errorf("must be 0 or of a magnitude between %g and %g, got %g", MinFeature, MaxFeature, v)
+	}
+	return nil
+}
+
+// CheckFeatures validates a row of features for s: one value per feature,
+// each accepted by CheckValue. Errors name the field and the feature.
+func (s *Schema) CheckFeatures(field string, f []float64) error {
+	if len(f) != len(s.features) {
+		return Invalidf(field, "%s must have %d numbers (%s), got %d", field, len(s.features), s.FeatureList(), len(f))
+	}
 	for i, v := range f {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return Invalidf("features", "%s must be a finite number, got %v", FeatureNames[i], v)
-		}
-		if a := math.Abs(v); a > MaxFeature || (a != 0 && a < MinFeature) {
-			return Invalidf("features", "%s must be 0 or of a magnitude between %g and %g, got %g", FeatureNames[i], MinFeature, MaxFeature, v)
+		if err := CheckValue(v); err != nil {
+			return Invalidf(field, "%s: %s %v", field, s.features[i], err)
 		}
 	}
 	return nil
 }
 
-// Classes returns the sorted, distinct species of samples.
+// Classes returns the sorted, distinct labels of samples.
 func Classes(samples []Sample) []string {
 	seen := map[string]bool{}
 	var cs []string
 	last := ""
 	for i, s := range samples {
-		if i > 0 && s.Species == last { // species usually come in runs
+		if i > 0 && s.Label == last { // labels usually come in runs
 			continue
 		}
-		last = s.Species
+		last = s.Label
 		if !seen[last] {
 			seen[last] = true
 			cs = append(cs, last)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +20,9 @@ import (
 )
 
 func irisSnapshot(t testing.TB) *dataset.Snapshot {
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	return snap
 }
@@ -34,14 +35,14 @@ func TestAgreesWithScikitLearn(t *testing.T) {
 	require.NoError(t, err)
 	var ref struct {
 		Cases []struct {
-			Features      dataset.Features `json:"features"`
-			K             int              `json:"k"`
-			Metric        string           `json:"metric"`
-			Weights       string           `json:"weights"`
-			Species       string           `json:"species"`
-			Probabilities []float64        `json:"probabilities"`
-			Distances     []float64        `json:"distances"`
-			DecidedByTie  bool             `json:"decided_by_tie"`
+			Features      []float64 `json:"features"`
+			K             int       `json:"k"`
+			Metric        string    `json:"metric"`
+			Weights       string    `json:"weights"`
+			Species       string    `json:"species"`
+			Probabilities []float64 `json:"probabilities"`
+			Distances     []float64 `json:"distances"`
+			DecidedByTie  bool      `json:"decided_by_tie"`
 		} `json:"cases"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &ref))
@@ -75,43 +76,90 @@ func TestAgreesWithScikitLearn(t *testing.T) {
 
 func TestParseCSVErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name, csv, want string
+		name, csv, label, want string
 	}{
-		{"empty", "", "empty file"},
-		{"header only", dataset.CSVHeader + "\n", "no samples"},
-		{"bad header", "a,b,c,d,e\n1,2,3,4,x\n", "bad header"},
-		{"missing column", "sepal_length,sepal_width,petal_length,species\n1,2,3,x\n", "want 5 columns"},
-		{"short row", dataset.CSVHeader + "\n1,2,3,setosa\n", "line 2: want 5 columns"},
-		{"not a number", dataset.CSVHeader + "\n1,2,x,4,setosa\n", `line 2: petal_length: "x" is not a finite number`},
-		{"NaN", dataset.CSVHeader + "\n1,2,3,NaN,setosa\n", "petal_width"},
-		{"Inf", dataset.CSVHeader + "\n1,2,3,4,setosa\n1,Inf,3,4,setosa\n", "line 3: sepal_width"},
-		{"overflow", dataset.CSVHeader + "\n1e999,2,3,4,setosa\n", "sepal_length"},
-		{"empty species", dataset.CSVHeader + "\n1,2,3,4, \n", "empty species"},
-		{"bad quote", dataset.CSVHeader + "\n1,2,3,4,\"setosa\n", "line"},
+		{"empty", "", "", "empty file"},
+		{"header only", irisHeader + "\n", "", "no samples"},
+		{"one column", "species\nsetosa\n", "", "line 1: the header has 1 column"},
+		{"duplicate column", "a,b,a,species\n1,2,3,x\n", "", `line 1: column "a" appears twice`},
+		{"empty column name", "a,,species\n1,2,x\n", "", "line 1: feature column 2"},
+		{"unknown label", irisHeader + "\n1,2,3,4,setosa\n", "class", `line 1: no label column "class" (-label)`},
+		{"short row", irisHeader + "\n1,2,3,setosa\n", "", "line 2: 4 fields, but the header has 5 columns"},
+		{"long row", irisHeader + "\n1,2,3,4,5,setosa\n", "", "line 2: 6 fields, but the header has 5 columns"},
+		{"not a number", irisHeader + "\n1,2,x,4,setosa\n", "", `line 2: petal_length: "x" is not a number`},
+		{"NaN", irisHeader + "\n1,2,3,NaN,setosa\n", "", "line 2: petal_width"},
+		{"Inf", irisHeader + "\n1,2,3,4,setosa\n1,Inf,3,4,setosa\n", "", "line 3: sepal_width"},
+		{"overflow", irisHeader + "\n1e999,2,3,4,setosa\n", "", "line 2: sepal_length"},
+		{"underflow", irisHeader + "\n1e-400,2,3,4,setosa\n", "", "line 2: sepal_length: \"1e-400\" is not a number this service accepts: too small"},
+		{"subnormal", irisHeader + "\n1e-320,2,3,4,setosa\n", "", "line 2: sepal_length"},
+		{"digit separator", irisHeader + "\n1_0,2,3,4,setosa\n", "", `line 2: sepal_length: "1_0" is not a number`},
+		{"hexadecimal", irisHeader + "\n0x10,2,3,4,setosa\n", "", `line 2: sepal_length: "0x10"`},
+		{"empty label", irisHeader + "\n1,2,3,4, \n", "", "line 2: species: empty label"},
+		{"label as a feature", "a,b,class\n1,x,c\n", "class", `line 2: b: "x"`},
+		{"bad quote", irisHeader + "\n1,2,3,4,\"setosa\n", "", "line"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := dataset.ParseCSV(strings.NewReader(tc.csv))
+			_, err := dataset.ParseCSV(strings.NewReader(tc.csv), tc.label)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
 }
 
-func TestParseCSVColumnOrderAndRoundTrip(t *testing.T) {
-	in := "species,petal_width,petal_length,sepal_width,sepal_length\nb,4,3,2,1\na, 0.5 ,1e-3,2,3\n"
-	samples, err := dataset.ParseCSV(strings.NewReader(in))
-	require.NoError(t, err)
-	want := []dataset.Sample{
-		{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "b"},
-		{ID: 2, Features: dataset.Features{3, 2, 0.001, 0.5}, Species: "a"},
-	}
-	assert.Equal(t, want, samples)
+// TestParseCSVSchemaFromHeader checks that the header decides the schema:
+// the features in header order, the label column chosen by name, by the
+// default "species", or as the last column.
+func TestParseCSVSchemaFromHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name, csv, label string
+		features         []string
+		wantLabel        string
+		first            dataset.Sample
+	}{
+		{"species anywhere", "species,petal_width,petal_length,sepal_width,sepal_length\nb,4,3,2,1\n", "",
+			[]string{"petal_width", "petal_length", "sepal_width", "sepal_length"}, "species",
+			dataset.Sample{ID: 1, Features: []float64{4, 3, 2, 1}, Label: "b"}},
+		{"last column by default", "alcohol,malic acid (g/l),class\n13.2, 1.78 ,2\n", "",
+			[]string{"alcohol", "malic acid (g/l)"}, "class",
+			dataset.Sample{ID: 1, Features: []float64{13.2, 1.78}, Label: "2"}},
+		{"named label", "diagnosis,mean radius,mean texture\nmalignant,17.99,10.38\n", "diagnosis",
+			[]string{"mean radius", "mean texture"}, "diagnosis",
+			dataset.Sample{ID: 1, Features: []float64{17.99, 10.38}, Label: "malignant"}},
+		{"one feature", "x,y\n.5,a\n", "",
+			[]string{"x"}, "y", dataset.Sample{ID: 1, Features: []float64{0.5}, Label: "a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			table, err := dataset.ParseCSV(strings.NewReader(tc.csv), tc.label)
+			require.NoError(t, err)
+			assert.Equal(t, tc.features, table.Schema.Features())
+			assert.Equal(t, tc.wantLabel, table.Schema.Label())
+			assert.Equal(t, []dataset.Sample{tc.first}, table.Samples)
 
-	var buf bytes.Buffer
-	require.NoError(t, dataset.WriteCSV(&buf, samples))
-	again, err := dataset.ParseCSV(&buf)
+			var buf bytes.Buffer
+			require.NoError(t, dataset.WriteCSV(&buf, table.Schema, table.Samples))
+			again, err := dataset.ParseCSV(&buf, tc.wantLabel)
+			require.NoError(t, err)
+			assert.Equal(t, table, again, "WriteCSV writes what ParseCSV reads")
+		})
+	}
+}
+
+// TestParseCSVManyFeatures loads a dataset with the most features allowed
+// and refuses one more.
+func TestParseCSVManyFeatures(t *testing.T) {
+	csvOf := func(n int) string {
+		var head, row []string
+		for i := range n {
+			head = append(head, fmt.Sprintf("feature %d", i))
+			row = append(row, strconv.Itoa(i))
+		}
+		return strings.Join(append(head, "label"), ",") + "\n" + strings.Join(append(row, "x"), ",") + "\n"
+	}
+	table, err := dataset.ParseCSV(strings.NewReader(csvOf(dataset.MaxFeatures)), "")
 	require.NoError(t, err)
-	assert.Equal(t, want, again)
+	assert.Equal(t, dataset.MaxFeatures, table.Schema.Dim())
+	_, err = dataset.ParseCSV(strings.NewReader(csvOf(dataset.MaxFeatures+1)), "")
+	assert.ErrorContains(t, err, "want 1 to 1024")
 }
 
 func TestSnapshotListAndGet(t *testing.T) {
@@ -127,7 +175,7 @@ func TestSnapshotListAndGet(t *testing.T) {
 	require.Len(t, page, 2)
 	assert.Equal(t, int64(149), page[0].ID)
 
-	page, total = snap.List(dataset.Filter{Species: "versicolor", Limit: 2, Offset: 49})
+	page, total = snap.List(dataset.Filter{Label: "versicolor", Limit: 2, Offset: 49})
 	assert.Equal(t, 50, total)
 	require.Len(t, page, 1)
 	assert.Equal(t, int64(100), page[0].ID)
@@ -138,7 +186,7 @@ func TestSnapshotListAndGet(t *testing.T) {
 
 	s, ok := snap.Get(51)
 	require.True(t, ok)
-	assert.Equal(t, "versicolor", s.Species)
+	assert.Equal(t, "versicolor", s.Label)
 	_, ok = snap.Get(151)
 	assert.False(t, ok)
 }
@@ -149,7 +197,7 @@ func TestMemoryStoreWrites(t *testing.T) {
 	m := dataset.NewMemory(snap0, nil)
 
 	// Create assigns one more than the largest id ever used.
-	s, snap, err := m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	s, snap, err := m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(151), s.ID)
 	assert.Equal(t, uint64(2), snap.Version())
@@ -157,24 +205,24 @@ func TestMemoryStoreWrites(t *testing.T) {
 	assert.Equal(t, 150, snap0.Len(), "an old snapshot never changes")
 
 	// Put creates with the client's id and moves the counter past it.
-	created, snap, err := m.Put(ctx, dataset.Sample{ID: 500, Features: dataset.Features{1, 1, 1, 1}, Species: "virginica"}, "")
+	created, snap, err := m.Put(ctx, dataset.Sample{ID: 500, Features: []float64{1, 1, 1, 1}, Label: "virginica"}, "")
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, int64(501), snap.NextID())
 
 	// Put replaces.
-	created, snap, err = m.Put(ctx, dataset.Sample{ID: 1, Features: dataset.Features{9, 9, 9, 9}, Species: "virginica"}, "")
+	created, snap, err = m.Put(ctx, dataset.Sample{ID: 1, Features: []float64{9, 9, 9, 9}, Label: "virginica"}, "")
 	require.NoError(t, err)
 	assert.False(t, created)
 	got, _ := snap.Get(1)
-	assert.Equal(t, dataset.Features{9, 9, 9, 9}, got.Features)
+	assert.Equal(t, []float64{9, 9, 9, 9}, got.Features)
 
 	// Deleted ids are never handed out again.
 	snap, err = m.Delete(ctx, 500, "")
 	require.NoError(t, err)
 	_, still := snap.Get(500)
 	assert.False(t, still)
-	s, _, err = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	s, _, err = m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(501), s.ID)
 
@@ -185,16 +233,16 @@ func TestMemoryStoreWrites(t *testing.T) {
 	assert.Equal(t, before+1, snap.Version())
 	assert.Equal(t, 150, snap.Len())
 	got, _ = snap.Get(1)
-	assert.Equal(t, dataset.Features{5.1, 3.5, 1.4, 0.2}, got.Features)
+	assert.Equal(t, []float64{5.1, 3.5, 1.4, 0.2}, got.Features)
 	assert.Equal(t, int64(502), snap.NextID())
 
 	// Errors, and no version change for them.
 	v := m.Snapshot().Version()
 	_, err = m.Delete(ctx, 9999, "")
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
-	_, _, err = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "rose")
+	_, _, err = m.Create(ctx, []float64{1, 2, 3, 4}, "rose")
 	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 0, Species: "setosa"}, "")
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 0, Label: "setosa"}, "")
 	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
 	assert.Equal(t, v, m.Snapshot().Version())
 }
@@ -213,7 +261,7 @@ func TestMemoryStoreIfMatch(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = m.Put(ctx, next, etag) // the tag changed with the content
 	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 999, Species: "setosa"}, "*")
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 999, Label: "setosa"}, "*")
 	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err), "If-Match on an absent sample")
 	_, err = m.Delete(ctx, 7, `"stale"`)
 	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
@@ -222,7 +270,7 @@ func TestMemoryStoreIfMatch(t *testing.T) {
 }
 
 func TestCannotDeleteLastSample(t *testing.T) {
-	snap, err := dataset.NewSnapshot([]dataset.Sample{{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "a"}})
+	snap, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}})
 	require.NoError(t, err)
 	m := dataset.NewMemory(snap, nil)
 	_, err = m.Delete(context.Background(), 1, "")
@@ -247,8 +295,8 @@ func TestJournalReplayRebuildsTheSet(t *testing.T) {
 	ctx := context.Background()
 	j := &recorder{}
 	m := dataset.NewMemory(irisSnapshot(t), j)
-	_, _, _ = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
-	_, _, _ = m.Put(ctx, dataset.Sample{ID: 3, Features: dataset.Features{4, 4, 4, 4}, Species: "virginica"}, "")
+	_, _, _ = m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	_, _, _ = m.Put(ctx, dataset.Sample{ID: 3, Features: []float64{4, 4, 4, 4}, Label: "virginica"}, "")
 	_, _ = m.Delete(ctx, 10, "")
 	_, _ = m.Reset(ctx)
 	_, _ = m.Delete(ctx, 11, "")
@@ -269,7 +317,7 @@ func TestJournalReplayRebuildsTheSet(t *testing.T) {
 	// A journal failure leaves the set unchanged.
 	j.fail = fmt.Errorf("disk full")
 	v := m.Snapshot().Version()
-	_, _, err = m.Create(ctx, dataset.Features{1, 2, 3, 4}, "setosa")
+	_, _, err = m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Equal(t, v, m.Snapshot().Version())
 }
@@ -277,19 +325,19 @@ func TestJournalReplayRebuildsTheSet(t *testing.T) {
 func TestRestoreSnapshot(t *testing.T) {
 	orig := irisSnapshot(t)
 	m := dataset.NewMemory(orig, nil)
-	_, _, _ = m.Create(context.Background(), dataset.Features{1, 2, 3, 4}, "setosa")
+	_, _, _ = m.Create(context.Background(), []float64{1, 2, 3, 4}, "setosa")
 	_, _ = m.Delete(context.Background(), 2, "")
 	cur := m.Snapshot()
 	var samples []dataset.Sample
 	cur.All(func(s dataset.Sample) bool { samples = append(samples, s); return true })
 
-	restored, err := dataset.RestoreSnapshot(cur.Initial(), samples, cur.Version(), cur.NextID())
+	restored, err := dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), NextID: cur.NextID()})
 	require.NoError(t, err)
 	assertSameSet(t, cur, restored)
 
-	_, err = dataset.RestoreSnapshot(cur.Initial(), samples, cur.Version(), 5)
+	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), NextID: 5})
 	assert.Error(t, err, "next id below an existing id")
-	_, err = dataset.RestoreSnapshot(cur.Initial(), append(samples, samples[0]), cur.Version(), cur.NextID())
+	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: append(samples, samples[0]), Version: cur.Version(), NextID: cur.NextID()})
 	assert.Error(t, err, "duplicate id")
 }
 
@@ -312,7 +360,7 @@ func TestConcurrentReadersSeeOneVersion(t *testing.T) {
 	for w := range 2 {
 		wg.Go(func() {
 			for i := range 100 {
-				s, _, err := m.Create(ctx, dataset.Features{float64(w), float64(i), 1, 1}, "setosa")
+				s, _, err := m.Create(ctx, []float64{float64(w), float64(i), 1, 1}, "setosa")
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -327,7 +375,7 @@ func TestConcurrentReadersSeeOneVersion(t *testing.T) {
 			for range 300 {
 				snap := m.Snapshot()
 				n := snap.Len()
-				if !assert.NoError(t, snap.Predict(&pr, dataset.Features{1, 1, 1, 1}, knn.Query{K: n})) {
+				if !assert.NoError(t, snap.Predict(&pr, []float64{1, 1, 1, 1}, knn.Query{K: n})) {
 					return
 				}
 				// Every neighbour of a k=n query is a sample of this snapshot.
@@ -346,7 +394,7 @@ func TestConcurrentReadersSeeOneVersion(t *testing.T) {
 
 func TestPredictBatchMatchesSingle(t *testing.T) {
 	snap := irisSnapshot(t)
-	var fs []dataset.Features
+	var fs [][]float64
 	snap.All(func(s dataset.Sample) bool { fs = append(fs, s.Features); return true })
 	q := knn.Query{K: 7, Metric: knn.Manhattan, Weights: knn.Distance}
 	out := make([]knn.Prediction, len(fs))
@@ -361,7 +409,7 @@ func TestPredictBatchMatchesSingle(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, snap.PredictBatch(ctx, out, fs, q), context.Canceled)
 
-	bad := append([]dataset.Features{}, fs...)
+	bad := append([][]float64{}, fs...)
 	bad[3][2] = nanValue()
 	err := snap.PredictBatch(context.Background(), out, bad, q)
 	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
@@ -374,10 +422,10 @@ func nanValue() float64 {
 }
 
 func ExampleSnapshot_Predict() {
-	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
-	snap, _ := dataset.NewSnapshot(samples)
+	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
+	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	var pr knn.Prediction
-	_ = snap.Predict(&pr, dataset.Features{6.0, 3.0, 4.8, 1.8}, knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform})
+	_ = snap.Predict(&pr, []float64{6.0, 3.0, 4.8, 1.8}, knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform})
 	fmt.Println(snap.Classes()[pr.Class], pr.Probabilities)
 	for _, n := range pr.Neighbors {
 		fmt.Printf("%d %s %.3f\n", n.ID, snap.Classes()[n.Label], n.Distance)
@@ -390,3 +438,6 @@ func ExampleSnapshot_Predict() {
 	// 127 virginica 0.283
 	// 150 virginica 0.316
 }
+
+// irisHeader is the header of the shipped Iris CSV.
+const irisHeader = "sepal_length,sepal_width,petal_length,petal_width,species"

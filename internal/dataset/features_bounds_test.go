@@ -17,7 +17,7 @@ func TestCheckFeaturesBounds(t *testing.T) {
 		{1e101, false}, {-1e101, false}, {1e308, false}, {1e-101, false}, {5e-324, false},
 		{math.NaN(), false}, {math.Inf(1), false}, {math.Inf(-1), false},
 	} {
-		err := CheckFeatures(Features{1, 2, tc.v, 3})
+		err := IrisSchema().CheckFeatures("features", []float64{1, 2, tc.v, 3})
 		assert.Equal(t, tc.ok, err == nil, "%g: %v", tc.v, err)
 		if err != nil {
 			assert.Equal(t, KindInvalid, ErrorKind(err))

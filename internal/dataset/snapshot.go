@@ -21,6 +21,7 @@ import (
 // million samples take about 60 bytes each (features, id and label, the
 // tree, an id table and tombstones).
 type Snapshot struct {
+	schema  *Schema
 	version uint64
 	nextID  int64      // the id the next POST assigns
 	classes []string   // sorted; fixed by the loaded data
@@ -29,19 +30,19 @@ type Snapshot struct {
 	counts  []int      // samples per class; shared, never modified
 }
 
-// NewSnapshot returns version 1 of a training set made of initial, which
-// must be non-empty with unique positive ids and valid values. The species
-// found in initial become the set's classes for its whole life. initial is
-// not retained.
-func NewSnapshot(initial []Sample) (*Snapshot, error) {
+// NewSnapshot returns version 1 of a training set of the given schema made
+// of initial, which must be non-empty with unique positive ids and valid
+// values. The labels found in initial become the set's classes for its whole
+// life. initial is not retained.
+func NewSnapshot(schema *Schema, initial []Sample) (*Snapshot, error) {
 	if len(initial) == 0 {
 		return nil, errors.New("a training set needs at least one sample")
 	}
 	classes := Classes(initial)
 	if len(classes) > MaxClasses {
-		return nil, fmt.Errorf("%d species: at most %d are supported", len(classes), MaxClasses)
+		return nil, fmt.Errorf("%d classes: at most %d are supported", len(classes), MaxClasses)
 	}
-	s := &Snapshot{version: 1, classes: classes}
+	s := &Snapshot{schema: schema, version: 1, classes: classes}
 	index, counts, err := s.buildIndex(initial)
 	if err != nil {
 		return nil, err
@@ -61,32 +62,33 @@ func maxID(samples []Sample) int64 {
 
 // buildIndex validates samples against s's classes and indexes them.
 func (s *Snapshot) buildIndex(samples []Sample) (*knn.Index, []int, error) {
+	dim := s.schema.Dim()
 	ids := make([]int64, len(samples))
-	points := make([]float64, len(samples)*Dim)
+	points := make([]float64, len(samples)*dim)
 	labels := make([]uint8, len(samples))
 	counts := make([]int, len(s.classes))
-	// Samples of one species usually come in runs: remember the last.
+	// Samples of one class usually come in runs: remember the last.
 	last, lastLabel := "", -1
 	for i, x := range samples {
 		if x.ID < 1 {
 			return nil, nil, fmt.Errorf("sample id %d: ids must be positive", x.ID)
 		}
-		if err := CheckFeatures(x.Features); err != nil {
+		if err := s.schema.CheckFeatures("features", x.Features); err != nil {
 			return nil, nil, fmt.Errorf("sample %d: %w", x.ID, err)
 		}
-		if x.Species != last || lastLabel < 0 {
-			l, ok := s.ClassIndex(x.Species)
+		if x.Label != last || lastLabel < 0 {
+			l, ok := s.ClassIndex(x.Label)
 			if !ok {
-				return nil, nil, fmt.Errorf("sample %d: %w", x.ID, Invalidf("species", "unknown species %q: want one of %v", x.Species, s.classes))
+				return nil, nil, fmt.Errorf("sample %d: %w", x.ID, s.unknownClass(x.Label))
 			}
-			last, lastLabel = x.Species, l
+			last, lastLabel = x.Label, l
 		}
 		ids[i] = x.ID
-		copy(points[i*Dim:], x.Features[:])
+		copy(points[i*dim:], x.Features)
 		labels[i] = uint8(lastLabel)
 		counts[lastLabel]++
 	}
-	index, err := knn.NewIndexOwned(Dim, s.classes, ids, points, labels)
+	index, err := knn.NewIndexOwned(dim, s.classes, ids, points, labels)
 	if err != nil {
 		if msg := err.Error(); strings.HasPrefix(msg, "knn: id ") {
 			return nil, nil, fmt.Errorf("sample id %s", strings.TrimPrefix(msg, "knn: id "))
@@ -98,10 +100,16 @@ func (s *Snapshot) buildIndex(samples []Sample) (*knn.Index, []int, error) {
 
 // sample returns the domain sample for an indexed point.
 func (s *Snapshot) sample(id int64, p []float64, label int) Sample {
-	x := Sample{ID: id, Species: s.classes[label]}
-	copy(x.Features[:], p)
-	return x
+	return Sample{ID: id, Features: slices.Clone(p), Label: s.classes[label]}
 }
+
+// unknownClass is the error for a label that is not one of the classes.
+func (s *Snapshot) unknownClass(label string) error {
+	return Invalidf(s.schema.label, "unknown %s %q: want one of %v", s.schema.label, label, s.classes)
+}
+
+// Schema returns the set's schema.
+func (s *Snapshot) Schema() *Schema { return s.schema }
 
 // Version returns the snapshot's version: 1 for the loaded set, one more for
 // every change since.
@@ -114,18 +122,17 @@ func (s *Snapshot) Len() int { return s.index.Len() }
 // largest id ever used, so a deleted id is never handed out again.
 func (s *Snapshot) NextID() int64 { return s.nextID }
 
-// Classes returns the sorted species names; do not modify the result.
+// Classes returns the sorted labels; do not modify the result.
 func (s *Snapshot) Classes() []string { return s.classes }
 
-// ClassIndex returns the position of species in Classes.
-func (s *Snapshot) ClassIndex(species string) (int, bool) {
-	return slices.BinarySearch(s.classes, species)
+// ClassIndex returns the position of label in Classes.
+func (s *Snapshot) ClassIndex(label string) (int, bool) {
+	return slices.BinarySearch(s.classes, label)
 }
 
 // Get returns the sample with the given id.
 func (s *Snapshot) Get(id int64) (Sample, bool) {
-	var buf [Dim]float64
-	p, label, ok := s.index.Lookup(buf[:0], id)
+	p, label, ok := s.index.Lookup(nil, id)
 	if !ok {
 		return Sample{}, false
 	}
@@ -140,8 +147,8 @@ func (s *Snapshot) find(id int64) (int, bool) {
 
 // Filter selects samples for List.
 type Filter struct {
-	Species string // only this species; "" for all
-	Limit   int    // at most this many
+	Label string // only this class; "" for all
+	Limit int    // at most this many
 	// Offset skips this many matching samples first: the skipped ones are
 	// walked, so a deep offset costs time in proportion to it.
 	Offset int
@@ -155,8 +162,8 @@ type Filter struct {
 // matching before paging.
 func (s *Snapshot) List(f Filter) (page []Sample, total int) {
 	want := -1
-	if f.Species != "" {
-		l, ok := s.ClassIndex(f.Species)
+	if f.Label != "" {
+		l, ok := s.ClassIndex(f.Label)
 		if !ok {
 			return []Sample{}, 0
 		}
@@ -204,14 +211,14 @@ func (s *Snapshot) CheckQuery(q knn.Query) error {
 
 // Predict classifies f into pr, reusing pr's slices. Probabilities are in
 // Classes order; neighbours' labels index Classes.
-func (s *Snapshot) Predict(pr *knn.Prediction, f Features, q knn.Query) error {
+func (s *Snapshot) Predict(pr *knn.Prediction, f []float64, q knn.Query) error {
 	if err := s.CheckQuery(q); err != nil {
 		return err
 	}
-	if err := CheckFeatures(f); err != nil {
+	if err := s.schema.CheckFeatures("features", f); err != nil {
 		return err
 	}
-	return s.index.PredictInto(pr, f[:], q)
+	return s.index.PredictInto(pr, f, q)
 }
 
 // parallelMin is the batch size from which PredictBatch uses every CPU.
@@ -223,23 +230,22 @@ const parallelMin = 256
 // PredictBatch classifies every row of fs into out (which must have the
 // same length), using all CPUs for large batches. It stops early, returning
 // ctx's error, when ctx is done.
-func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []Features, q knn.Query) error {
+func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs [][]float64, q knn.Query) error {
 	if len(out) != len(fs) {
-		return fmt.Errorf("iris: %d outputs for %d rows", len(out), len(fs))
+		return fmt.Errorf("dataset: %d outputs for %d rows", len(out), len(fs))
 	}
 	if err := s.CheckQuery(q); err != nil {
 		return err
 	}
 	for i, f := range fs {
-		if err := CheckFeatures(f); err != nil {
-			field := fmt.Sprintf("instances[%d]", i)
-			return Invalidf(field, "%s: %s", field, err.(*Error).Message)
+		if err := s.schema.CheckFeatures(fmt.Sprintf("instances[%d]", i), f); err != nil {
+			return err
 		}
 	}
 	// A big batch on a big set is searched in tree order (the answers
 	// land in their rows all the same): neighbouring queries then share
 	// the cache.
-	order := s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] })
+	order := s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i] })
 	workers := min(runtime.GOMAXPROCS(0), (len(fs)+parallelMin-1)/parallelMin)
 	if order != nil {
 		return s.predictOrdered(ctx, out, fs, q, order, workers)
@@ -262,7 +268,7 @@ func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs []
 
 // predictOrdered predicts rows order[0], order[1], ... on workers
 // goroutines.
-func (s *Snapshot) predictOrdered(ctx context.Context, out []knn.Prediction, fs []Features, q knn.Query, order []int32, workers int) error {
+func (s *Snapshot) predictOrdered(ctx context.Context, out []knn.Prediction, fs [][]float64, q knn.Query, order []int32, workers int) error {
 	var (
 		wg   sync.WaitGroup
 		errs = make([]error, workers)
@@ -276,7 +282,7 @@ func (s *Snapshot) predictOrdered(ctx context.Context, out []knn.Prediction, fs 
 					errs[w] = ctx.Err()
 					return
 				}
-				if err := s.index.PredictInto(&out[i], fs[i][:], q); err != nil {
+				if err := s.index.PredictInto(&out[i], fs[i], q); err != nil {
 					errs[w] = err
 					return
 				}
@@ -287,23 +293,33 @@ func (s *Snapshot) predictOrdered(ctx context.Context, out []knn.Prediction, fs 
 	return errors.Join(errs...)
 }
 
-func (s *Snapshot) predictRange(ctx context.Context, out []knn.Prediction, fs []Features, q knn.Query) error {
+func (s *Snapshot) predictRange(ctx context.Context, out []knn.Prediction, fs [][]float64, q knn.Query) error {
 	for i := range fs {
 		if i%256 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := s.index.PredictInto(&out[i], fs[i][:], q); err != nil {
+		if err := s.index.PredictInto(&out[i], fs[i], q); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// RestoreSnapshot rebuilds a snapshot from recorded state: the loaded set
-// (restored by a reset), the current samples, the version and the next id.
-// Durable and replicated stores use it to recover or to resynchronise.
-func RestoreSnapshot(initial, current []Sample, version uint64, nextID int64) (*Snapshot, error) {
-	s, err := NewSnapshot(initial)
+// State is the recorded state of a training set, from which RestoreSnapshot
+// rebuilds a snapshot.
+type State struct {
+	Schema  *Schema
+	Initial []Sample // the loaded set, restored by a reset
+	Current []Sample // the samples now
+	Version uint64
+	NextID  int64
+}
+
+// RestoreSnapshot rebuilds a snapshot from recorded state. Durable and
+// replicated stores use it to recover or to resynchronise.
+func RestoreSnapshot(st State) (*Snapshot, error) {
+	initial, current, version, nextID := st.Initial, st.Current, st.Version, st.NextID
+	s, err := NewSnapshot(st.Schema, initial)
 	if err != nil {
 		return nil, fmt.Errorf("loaded set: %w", err)
 	}
@@ -353,14 +369,14 @@ func (s *Snapshot) All(yield func(Sample) bool) {
 // apply returns the snapshot that c produces from s (see Apply): each
 // write costs time independent of the number of samples.
 func (s *Snapshot) apply(c Change) (*Snapshot, error) {
-	next := &Snapshot{version: c.Version, nextID: s.nextID, classes: s.classes, index: s.index, initial: s.initial, counts: s.counts}
+	next := &Snapshot{schema: s.schema, version: c.Version, nextID: s.nextID, classes: s.classes, index: s.index, initial: s.initial, counts: s.counts}
 	switch c.Op {
 	case OpPut:
 		if err := s.checkSample(c.Sample); err != nil {
 			return nil, err
 		}
-		label, _ := s.ClassIndex(c.Sample.Species)
-		index, old, err := s.index.Put(c.Sample.ID, c.Sample.Features[:], label)
+		label, _ := s.ClassIndex(c.Sample.Label)
+		index, old, err := s.index.Put(c.Sample.ID, c.Sample.Features, label)
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +407,7 @@ func (s *Snapshot) apply(c Change) (*Snapshot, error) {
 		})
 		next.nextID = max(s.nextID, s.initialMaxID()+1)
 	default:
-		return nil, fmt.Errorf("iris: unknown change op %v", c.Op)
+		return nil, fmt.Errorf("dataset: unknown change op %v", c.Op)
 	}
 	return next, nil
 }

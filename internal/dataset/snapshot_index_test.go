@@ -18,7 +18,7 @@ var testSpecies = []string{"setosa", "versicolor", "virginica"}
 func randomSamples(rng *rand.Rand, n int) []Sample {
 	out := make([]Sample, n)
 	for i := range out {
-		out[i] = Sample{ID: int64(i + 1), Species: testSpecies[rng.IntN(3)]}
+		out[i] = Sample{ID: int64(i + 1), Label: testSpecies[rng.IntN(3)], Features: make([]float64, 4)}
 		for j := range out[i].Features {
 			out[i].Features[j] = float64(rng.IntN(40)) / 4 // ties are common
 		}
@@ -51,20 +51,20 @@ func checkSnapshot(t *testing.T, rng *rand.Rand, s *Snapshot, o oracle) {
 	assert.Equal(t, len(want), total)
 	assert.Equal(t, want[min(3, len(want)):min(10, len(want))], page)
 	counts := make([]int, len(s.Classes()))
-	d := knn.NewDataset(Dim, s.Classes())
+	d := knn.NewDataset(IrisSchema().Dim(), s.Classes())
 	for _, x := range want {
-		l, _ := s.ClassIndex(x.Species)
+		l, _ := s.ClassIndex(x.Label)
 		counts[l]++
-		require.NoError(t, d.Add(x.ID, x.Features[:], l))
+		require.NoError(t, d.Add(x.ID, x.Features, l))
 	}
 	assert.Equal(t, counts, s.Counts())
 	var vir []Sample
 	for _, x := range want {
-		if x.Species == "virginica" {
+		if x.Label == "virginica" {
 			vir = append(vir, x)
 		}
 	}
-	page, total = s.List(Filter{Species: "virginica", Limit: 5, Offset: 1})
+	page, total = s.List(Filter{Label: "virginica", Limit: 5, Offset: 1})
 	assert.Equal(t, len(vir), total)
 	assert.Equal(t, vir[min(1, len(vir)):min(6, len(vir))], page)
 	for _, x := range want[:min(5, len(want))] {
@@ -73,7 +73,7 @@ func checkSnapshot(t *testing.T, rng *rand.Rand, s *Snapshot, o oracle) {
 		require.Equal(t, x, got)
 	}
 	for range 5 {
-		var f Features
+		f := make([]float64, IrisSchema().Dim())
 		for j := range f {
 			f[j] = float64(rng.IntN(44))/4 - 0.5
 		}
@@ -89,7 +89,7 @@ func checkSnapshot(t *testing.T, rng *rand.Rand, s *Snapshot, o oracle) {
 func TestSnapshotMatchesOracle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	initial := randomSamples(rng, 300)
-	s, err := NewSnapshot(initial)
+	s, err := NewSnapshot(IrisSchema(), initial)
 	require.NoError(t, err)
 	o := oracle{}
 	for _, x := range initial {
@@ -160,7 +160,7 @@ func TestSnapshotMatchesOracle(t *testing.T) {
 	assert.Equal(t, initial, s.Initial())
 
 	// A restored snapshot reads the same.
-	r, err := RestoreSnapshot(initial, o.sorted(), s.Version(), s.NextID())
+	r, err := RestoreSnapshot(State{Schema: IrisSchema(), Initial: initial, Current: o.sorted(), Version: s.Version(), NextID: s.NextID()})
 	require.NoError(t, err)
 	checkSnapshot(t, rng, r, o)
 	assert.Equal(t, s.NextID(), r.NextID())
@@ -168,25 +168,25 @@ func TestSnapshotMatchesOracle(t *testing.T) {
 }
 
 func TestSnapshotValidates(t *testing.T) {
-	ok := Sample{ID: 1, Species: "a"}
+	ok := Sample{ID: 1, Label: "a", Features: []float64{0, 0, 0, 0}}
 	for _, tc := range []struct {
 		name    string
 		samples []Sample
 		want    string
 	}{
 		{"empty", nil, "at least one"},
-		{"id", []Sample{{ID: 0, Species: "a"}}, "ids must be positive"},
+		{"id", []Sample{{ID: 0, Label: "a", Features: ok.Features}}, "ids must be positive"},
 		{"duplicate", []Sample{ok, ok}, "sample id 1 appears twice"},
-		{"nan", []Sample{{ID: 1, Species: "a", Features: Features{1, nan()}}}, "finite"},
+		{"nan", []Sample{{ID: 1, Label: "a", Features: []float64{1, nan(), 0, 0}}}, "finite"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewSnapshot(tc.samples)
+			_, err := NewSnapshot(IrisSchema(), tc.samples)
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
-	s, err := NewSnapshot([]Sample{ok})
+	s, err := NewSnapshot(IrisSchema(), []Sample{ok})
 	require.NoError(t, err)
-	_, err = s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 2, Species: "b"}})
+	_, err = s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 2, Label: "b", Features: ok.Features}})
 	assert.Equal(t, KindInvalid, ErrorKind(err))
 	_, err = s.Apply(Change{Version: 2, Op: OpDelete, ID: 1})
 	assert.Equal(t, KindConflict, ErrorKind(err))
@@ -198,20 +198,20 @@ func nan() float64 { z := 0.0; return z / z }
 
 func TestMemoryStoreWrites(t *testing.T) {
 	ctx := context.Background()
-	s, err := NewSnapshot(randomSamples(rand.New(rand.NewPCG(1, 1)), 50))
+	s, err := NewSnapshot(IrisSchema(), randomSamples(rand.New(rand.NewPCG(1, 1)), 50))
 	require.NoError(t, err)
 	m := NewMemory(s, nil)
-	x, snap, err := m.Create(ctx, Features{1, 2, 3, 4}, "setosa")
+	x, snap, err := m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(51), x.ID)
 	assert.Equal(t, 51, snap.Len())
 	got, ok := m.Snapshot().Get(51)
 	require.True(t, ok)
 	assert.Equal(t, x, got)
-	created, _, err := m.Put(ctx, Sample{ID: 51, Features: Features{4, 3, 2, 1}, Species: "virginica"}, got.ETag())
+	created, _, err := m.Put(ctx, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}, got.ETag())
 	require.NoError(t, err)
 	assert.False(t, created)
-	_, _, err = m.Put(ctx, Sample{ID: 51, Features: Features{4, 3, 2, 1}, Species: "virginica"}, got.ETag())
+	_, _, err = m.Put(ctx, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}, got.ETag())
 	assert.Equal(t, KindPrecondition, ErrorKind(err), "stale ETag")
 	_, err = m.Delete(ctx, 51, "")
 	require.NoError(t, err)
@@ -224,13 +224,13 @@ func TestMemoryStoreWrites(t *testing.T) {
 }
 
 func ExampleSnapshot_Apply() {
-	s, _ := NewSnapshot([]Sample{
-		{ID: 1, Features: Features{5.1, 3.5, 1.4, 0.2}, Species: "setosa"},
-		{ID: 2, Features: Features{6.3, 3.3, 6.0, 2.5}, Species: "virginica"},
+	s, _ := NewSnapshot(IrisSchema(), []Sample{
+		{ID: 1, Features: []float64{5.1, 3.5, 1.4, 0.2}, Label: "setosa"},
+		{ID: 2, Features: []float64{6.3, 3.3, 6.0, 2.5}, Label: "virginica"},
 	})
-	next, _ := s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 3, Features: Features{5.0, 3.4, 1.5, 0.2}, Species: "setosa"}})
+	next, _ := s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 3, Features: []float64{5.0, 3.4, 1.5, 0.2}, Label: "setosa"}})
 	var pr knn.Prediction
-	_ = next.Predict(&pr, Features{5.0, 3.4, 1.5, 0.25}, knn.Query{K: 1})
+	_ = next.Predict(&pr, []float64{5.0, 3.4, 1.5, 0.25}, knn.Query{K: 1})
 	fmt.Println(s.Len(), next.Len(), next.Classes()[pr.Class], pr.Neighbors[0].ID)
 	// Output: 2 3 setosa 3
 }
@@ -240,11 +240,11 @@ func ExampleSnapshot_Apply() {
 func TestPredictBatchBigSet(t *testing.T) {
 	n := 60_000
 	rng := rand.New(rand.NewPCG(5, 6))
-	s, err := NewSnapshot(randomSamples(rng, n))
+	s, err := NewSnapshot(IrisSchema(), randomSamples(rng, n))
 	require.NoError(t, err)
-	fs := make([]Features, 1000)
+	fs := make([][]float64, 1000)
 	for i := range fs {
-		fs[i] = Features{rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10}
+		fs[i] = []float64{rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10}
 	}
 	require.NotNil(t, s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] }))
 	out := make([]knn.Prediction, len(fs))

@@ -23,7 +23,7 @@ type Store interface {
 	// Versions returns the kept versions, oldest first.
 	Versions() []uint64
 	// Create adds a sample with a new id (NextID) and returns it.
-	Create(ctx context.Context, f Features, species string) (Sample, *Snapshot, error)
+	Create(ctx context.Context, f []float64, label string) (Sample, *Snapshot, error)
 	// Put replaces the sample with s.ID, or creates it (created is true).
 	Put(ctx context.Context, s Sample, ifMatch string) (created bool, snap *Snapshot, err error)
 	// Delete removes the sample with the given id (KindNotFound if absent).
@@ -68,7 +68,7 @@ type Change struct {
 var ErrVersion = fmt.Errorf("change does not follow the snapshot's version")
 
 // Apply returns the snapshot that c produces from s. c.Version must be
-// s.Version()+1 and c must be valid for s (a put of a known species, a
+// s.Version()+1 and c must be valid for s (a put of a known class, a
 // delete of an existing id); s is not modified.
 func (s *Snapshot) Apply(c Change) (*Snapshot, error) {
 	if c.Version != s.version+1 {
@@ -82,11 +82,11 @@ func (s *Snapshot) checkSample(x Sample) error {
 	if x.ID < 1 {
 		return Invalidf("id", "id must be a positive integer, got %d", x.ID)
 	}
-	if err := CheckFeatures(x.Features); err != nil {
+	if err := s.schema.CheckFeatures("features", x.Features); err != nil {
 		return err
 	}
-	if _, ok := s.ClassIndex(x.Species); !ok {
-		return Invalidf("species", "unknown species %q: want one of %v", x.Species, s.classes)
+	if _, ok := s.ClassIndex(x.Label); !ok {
+		return s.unknownClass(x.Label)
 	}
 	return nil
 }
@@ -232,9 +232,9 @@ func (m *Memory) publishThrough(v uint64) {
 }
 
 // Create implements Store.
-func (m *Memory) Create(ctx context.Context, f Features, species string) (Sample, *Snapshot, error) {
+func (m *Memory) Create(ctx context.Context, f []float64, label string) (Sample, *Snapshot, error) {
 	snap, c, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
-		return Change{Op: OpPut, Sample: Sample{ID: cur.nextID, Features: f, Species: species}}, nil
+		return Change{Op: OpPut, Sample: Sample{ID: cur.nextID, Features: f, Label: label}}, nil
 	})
 	return c.Sample, snap, err
 }

@@ -36,9 +36,9 @@ func (l *authLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestAPIKey(t *testing.T) {
 	page := startIrisd(t)
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	cfg := httpapi.DefaultConfig()
 	cfg.CORSOrigins = []string{page.URL}

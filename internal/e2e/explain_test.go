@@ -23,7 +23,7 @@ func text(t *testing.T, ctx context.Context, id string) (string, bool) {
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[struct {
 		Text   string `json:"text"`
 		Hidden bool   `json:"hidden"`
-	}](`(() => { const e = document.getElementById('` + id + `'); return { text: e.textContent, hidden: e.hidden }; })()`))
+	}](`(() => { const e = document.getElementById('`+id+`'); return { text: e.textContent, hidden: e.hidden }; })()`))
 	require.NoError(t, err)
 	return got.Text, !got.Hidden
 }

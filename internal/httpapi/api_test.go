@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -36,9 +37,9 @@ type apiTest struct {
 
 func newAPI(t *testing.T, cfg httpapi.Config) *apiTest {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	a := &apiTest{t: t, store: dataset.NewMemory(snap, nil)}
 	a.api = httpapi.NewServer(cfg, a.store)
@@ -462,13 +463,24 @@ func TestCORS(t *testing.T) {
 	})
 }
 
-// panicStore panics on every read, to exercise the recoverer.
-type panicStore struct{ dataset.Store }
+// panicStore panics on every read once armed, to exercise the recoverer.
+type panicStore struct {
+	dataset.Store
+	armed atomic.Bool
+}
 
-func (panicStore) Snapshot() *dataset.Snapshot { panic("boom") }
+func (p *panicStore) Snapshot() *dataset.Snapshot {
+	if p.armed.Load() {
+		panic("boom")
+	}
+	return p.Store.Snapshot()
+}
 
 func TestPanicBecomesProblem(t *testing.T) {
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{}, panicStore{}))
+	ps := &panicStore{Store: newAPI(t, httpapi.Config{}).store}
+	api := httpapi.NewServer(httpapi.Config{}, ps)
+	ps.armed.Store(true)
+	srv := httptest.NewServer(api)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/samples/1")
 	require.NoError(t, err)

@@ -75,7 +75,7 @@ func TestBadInput(t *testing.T) {
 		{name: "no features", path: "/predict", body: `{"features":[]}`, want: 422},
 		{name: "named feature missing", path: "/predict", body: `{"features":{"sepal_length":1,"sepal_width":1,"petal_length":1}}`, want: 422},
 		{name: "empty object", path: "/predict", body: `{}`, want: 422},
-		{name: "null body", path: "/predict", body: `null`, want: 422},
+		{name: "null body", path: "/predict", body: `null`, want: 400},
 		{name: "empty batch", path: "/predict", body: `{"instances":[]}`, want: 422},
 		{name: "batch over max", path: "/predict", body: `{"instances":[` + strings.Repeat(row, 100) + ok + `]}`, want: 422},
 		{name: "batch row with 3 features", path: "/predict", body: `{"instances":[` + ok + `,[1,2,3]]}`, want: 422},

@@ -19,9 +19,9 @@ import (
 // allowed origins.
 func corsAPI(t *testing.T, origins ...string) http.Handler {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	cfg := httpapi.DefaultConfig()
 	cfg.CORSOrigins = origins

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -60,8 +62,15 @@ func (s *Server) withJSONBody(w http.ResponseWriter, r *http.Request, use func(b
 	return use(buf.Bytes())
 }
 
-// decodeJSON strictly decodes one JSON value from body into v.
+// decodeJSON strictly decodes one JSON value from body into v, a pointer to
+// a struct whose json tags name every key the object may have.
 func decodeJSON(body []byte, v any) error {
+	return decodeJSONKeys(body, v, structKeys(v))
+}
+
+// decodeJSONKeys is decodeJSON for a body whose top-level object may have
+// exactly the given keys (v may then be a map).
+func decodeJSONKeys(body []byte, v any, keys []string) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("", "request body is empty: send a JSON object", nil)
 	}
@@ -76,13 +85,35 @@ func decodeJSON(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("", "unexpected data after the JSON value: send exactly one JSON object", err)
 	}
-	return checkDuplicateKeys(body)
+	return checkStrict(body, keys)
 }
 
-// checkDuplicateKeys rejects an object that names a key twice: encoding/json
-// would silently keep the last, hiding a client's mistake. body is known to
-// be valid JSON.
-func checkDuplicateKeys(body []byte) error {
+// structKeysCache holds the json keys of each struct type decoded.
+var structKeysCache sync.Map // reflect.Type -> []string
+
+// structKeys returns the json keys of the struct v points to.
+func structKeys(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	if keys, ok := structKeysCache.Load(t); ok {
+		return keys.([]string)
+	}
+	var keys []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	structKeysCache.Store(t, keys)
+	return keys
+}
+
+// checkStrict enforces what encoding/json lets through, on a body known to
+// be valid JSON: an object that names a key twice (encoding/json would
+// silently keep the last, hiding a client's mistake), a top-level key that
+// is not exactly one of keys (encoding/json matches keys case-insensitively:
+// "FEATURES" would be taken for "features"), and null anywhere (encoding/json
+// would read it as "absent", or as 0 in an array of numbers).
+func checkStrict(body []byte, keys []string) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	type frame struct {
@@ -90,7 +121,10 @@ func checkDuplicateKeys(body []byte) error {
 		object bool
 		key    bool // the next token in this object is a key
 	}
-	var stack []frame
+	var (
+		stack []frame
+		field string // the top-level key being read
+	)
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -107,6 +141,12 @@ func checkDuplicateKeys(body []byte) error {
 			if _, dup := top.keys[name]; dup {
 				return badRequest(name, fmt.Sprintf("duplicate key %q: give each field once", name), nil)
 			}
+			if len(stack) == 1 {
+				if !slices.Contains(keys, name) {
+					return badRequest(name, fmt.Sprintf("unknown field %q (keys are case-sensitive: want one of %s)", name, strings.Join(keys, ", ")), nil)
+				}
+				field = name
+			}
 			top.keys[name] = struct{}{}
 			top.key = false
 			continue
@@ -120,6 +160,12 @@ func checkDuplicateKeys(body []byte) error {
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
+		case nil:
+			name := field
+			if name == "" {
+				name = "body"
+			}
+			return badRequest(name, fmt.Sprintf("%s: null is not a value this API accepts; leave the field out or give a value", name), nil)
 		}
 		// A value (scalar or closed container) ends; in an object the next
 		// token is a key again.
@@ -171,117 +217,116 @@ func jsonError(err error) error {
 	return badRequest("", "malformed JSON: "+err.Error(), err)
 }
 
-// instancesJSON is a batch of rows. It decodes each row itself so that a
-// row the decoder rejects is named in the error (instances[i]), not just
-// "features".
-type instancesJSON []featuresJSON
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (in *instancesJSON) UnmarshalJSON(b []byte) error {
-	if string(bytes.TrimSpace(b)) == "null" {
-		return nil
-	}
-	var rows []json.RawMessage
-	if err := json.Unmarshal(b, &rows); err != nil {
-		return badRequest("instances", "instances must be an array of rows, each an array of 4 numbers or an object with "+strings.Join(dataset.FeatureNames[:], ", "), err)
-	}
-	out := make([]featuresJSON, len(rows))
-	for i, raw := range rows {
-		if err := out[i].UnmarshalJSON(raw); err != nil {
-			field := fmt.Sprintf("instances[%d]", i)
-			msg := "each measurement must be a JSON number within float64 range"
-			if he, ok := errors.AsType[*httpError](err); ok {
-				msg = strings.TrimPrefix(he.msg, "features ") // the row is named instead
-			} else if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
-				msg = te.Field + " must be a JSON number within float64 range"
-			}
-			return badRequest(field, field+": "+msg, err)
-		}
-	}
-	*in = out
-	return nil
-}
-
-// featuresJSON accepts a sample's measurements either as an array of four
-// numbers in FeatureNames order or as an object naming them. Counting and
-// completeness are checked later (a 422, not a 400), by features().
+// featuresJSON is a row of features as decoded, before the checks that
+// make it a 422 rather than a 400: vals holds the numbers in schema order
+// (the array form: as given; the named form: in their schema positions),
+// have which of them the named form gave (nil: all, or the array form).
 type featuresJSON struct {
 	vals  []float64
 	named bool
-	have  [dataset.Dim]bool
+	have  []bool
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *featuresJSON) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) > 0 && b[0] == '[':
-		f.named = false
-		if err := json.Unmarshal(b, &f.vals); err != nil {
-			if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-				return badRequest("features", "each measurement must be a JSON number within float64 range", err)
-			}
-			return err
-		}
-		return nil
-	case len(b) > 0 && b[0] == '{':
-		var obj struct {
-			SepalLength *float64 `json:"sepal_length"`
-			SepalWidth  *float64 `json:"sepal_width"`
-			PetalLength *float64 `json:"petal_length"`
-			PetalWidth  *float64 `json:"petal_width"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&obj); err != nil {
-			if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-				return badRequest("features", fmt.Sprintf("unknown measurement %s: want %s", name, strings.Join(dataset.FeatureNames[:], ", ")), err)
-			}
-			return err
-		}
-		f.named = true
-		f.vals = make([]float64, dataset.Dim)
-		for i, p := range []*float64{obj.SepalLength, obj.SepalWidth, obj.PetalLength, obj.PetalWidth} {
-			if p != nil {
-				f.vals[i], f.have[i] = *p, true
-			}
-		}
-		return nil
-	case string(b) == "null":
-		return nil
+// parseFeatures decodes a row of features, an array of numbers in schema
+// order or an object naming them, as the JSON decoder would: anything that
+// is not such a row is a 400 naming field.
+func parseFeatures(raw json.RawMessage, schema *dataset.Schema, field string) (featuresJSON, error) {
+	shape := func(cause error) error {
+		return badRequest(field, fmt.Sprintf("%s must be an array of %d numbers (%s) or an object naming them", field, schema.Dim(), schema.FeatureList()), cause)
 	}
-	return badRequest("features", "features must be an array of 4 numbers or an object with "+strings.Join(dataset.FeatureNames[:], ", "), nil)
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return featuresJSON{}, shape(nil)
+	}
+	number := func(name string, v json.RawMessage) (float64, error) {
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+			return 0, badRequest(field, fmt.Sprintf("%s must be a number, got %s", name, v), nil)
+		}
+		f, err := dataset.ParseNumber(string(v))
+		if err != nil {
+			return 0, badRequest(field, fmt.Sprintf("%s: %s is %v", name, v, err), err)
+		}
+		return f, nil
+	}
+	switch raw[0] {
+	case '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return featuresJSON{}, shape(err)
+		}
+		f := featuresJSON{vals: make([]float64, len(items))}
+		for i, item := range items {
+			v, err := number(fmt.Sprintf("%s[%d]", field, i), item)
+			if err != nil {
+				return featuresJSON{}, err
+			}
+			f.vals[i] = v
+		}
+		return f, nil
+	case '{':
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return featuresJSON{}, shape(err)
+		}
+		names := slices.Sorted(maps.Keys(obj))
+		f := featuresJSON{vals: make([]float64, schema.Dim()), named: true, have: make([]bool, schema.Dim())}
+		for _, name := range names {
+			j, ok := schema.FeatureIndex(name)
+			if !ok {
+				return featuresJSON{}, badRequest(field, fmt.Sprintf("%s: unknown feature %q: want %s", field, name, schema.FeatureList()), nil)
+			}
+			v, err := number(field+"."+name, obj[name])
+			if err != nil {
+				return featuresJSON{}, err
+			}
+			f.vals[j], f.have[j] = v, true
+		}
+		if !slices.Contains(f.have, false) {
+			f.have = nil // complete: as the fast parser leaves it
+		}
+		return f, nil
+	}
+	return featuresJSON{}, shape(nil)
+}
+
+// parseInstances decodes a batch: an array of rows, each named
+// instances[i] in an error.
+func parseInstances(raw json.RawMessage, schema *dataset.Schema) ([]featuresJSON, error) {
+	var rows []json.RawMessage
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, badRequest("instances", fmt.Sprintf("instances must be an array of rows, each an array of %d numbers or an object with %s", schema.Dim(), schema.FeatureList()), err)
+	}
+	out := make([]featuresJSON, len(rows))
+	for i, row := range rows {
+		f, err := parseFeatures(row, schema, fmt.Sprintf("instances[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = f
+	}
+	return out, nil
 }
 
 // features converts the wire form into validated domain features; field
 // names the JSON field for error messages.
-func (f *featuresJSON) features(field string) (dataset.Features, error) {
-	return f.featuresNamed(func() string { return field })
+func (f *featuresJSON) features(schema *dataset.Schema, field string) ([]float64, error) {
+	return f.featuresNamed(schema, func() string { return field })
 }
 
 // featuresNamed is features with the field's name made only for an error
 // (a batch would otherwise format "instances[i]" for every row).
-func (f *featuresJSON) featuresNamed(name func() string) (dataset.Features, error) {
-	var out dataset.Features
-	if f.named && !slices.Contains(f.have[:], false) || !f.named && len(f.vals) == dataset.Dim {
-		copy(out[:], f.vals)
-		if dataset.CheckFeatures(out) == nil {
-			return out, nil
+func (f *featuresJSON) featuresNamed(schema *dataset.Schema, name func() string) ([]float64, error) {
+	if !slices.Contains(f.have, false) && len(f.vals) == schema.Dim() {
+		if err := schema.CheckFeatures("", f.vals); err == nil {
+			return f.vals, nil
 		}
 	}
 	field := name()
-	if f.named {
-		for i, ok := range f.have {
-			if !ok {
-				return out, dataset.Invalidf(field, "%s.%s is missing: give all of %s", field, dataset.FeatureNames[i], strings.Join(dataset.FeatureNames[:], ", "))
-			}
+	for i, ok := range f.have {
+		if !ok {
+			return nil, dataset.Invalidf(field, "%s.%s is missing: give all of %s", field, schema.Features()[i], schema.FeatureList())
 		}
-	} else if len(f.vals) != dataset.Dim {
-		return out, dataset.Invalidf(field, "%s must have %d numbers (%s), got %d", field, dataset.Dim, strings.Join(dataset.FeatureNames[:], ", "), len(f.vals))
 	}
-	copy(out[:], f.vals)
-	if err := dataset.CheckFeatures(out); err != nil {
-		return out, dataset.Invalidf(field, "%s: %s", field, err.(*dataset.Error).Message)
-	}
-	return out, nil
+	return f.vals, schema.CheckFeatures(field, f.vals)
 }

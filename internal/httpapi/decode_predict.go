@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -16,29 +17,42 @@ import (
 // (400/415/413, and the 422s that follow decoding) are those of the
 // encoding/json path by construction (TestDecodePredictMatchesEncodingJSON,
 // FuzzDecodePredict).
-func (s *Server) decodePredict(w http.ResponseWriter, r *http.Request, req *predictRequest) error {
-	return s.withJSONBody(w, r, func(body []byte) error { return decodePredictBody(body, req) })
+func (s *Server) decodePredict(w http.ResponseWriter, r *http.Request, schema *dataset.Schema, req *predictRequest) error {
+	return s.withJSONBody(w, r, func(body []byte) error { return decodePredictBody(body, schema, req) })
 }
 
 // decodePredictBody decodes a predict body: fast when it can, through
 // decodeJSON otherwise.
-func decodePredictBody(body []byte, req *predictRequest) error {
-	p := predictParser{b: body, nums: make([]float64, 0, len(body)/4+4)}
+func decodePredictBody(body []byte, schema *dataset.Schema, req *predictRequest) error {
+	p := predictParser{b: body, schema: schema, nums: make([]float64, 0, len(body)/4+4)}
 	if p.parse() {
 		*req = p.req
 		return nil
 	}
-	return decodeJSON(body, req)
+	return decodePredictSlow(body, schema, req)
+}
+
+// decodePredictSlow decodes a predict body through encoding/json: the
+// reference for the fast parser, and the path every error takes.
+func decodePredictSlow(body []byte, schema *dataset.Schema, req *predictRequest) error {
+	var b predictBody
+	if err := decodeJSON(body, &b); err != nil {
+		return err
+	}
+	r, err := b.request(schema)
+	*req = r
+	return err
 }
 
 // predictParser parses the common forms of a predict body. Every method
 // returns false at the first byte it does not fully understand; the
 // caller then uses encoding/json, which knows the right error.
 type predictParser struct {
-	b    []byte
-	i    int
-	req  predictRequest
-	nums []float64 // every number of every row, in order
+	b      []byte
+	i      int
+	schema *dataset.Schema
+	req    predictRequest
+	nums   []float64 // every number of every row, in order
 }
 
 func (p *predictParser) parse() bool {
@@ -164,10 +178,10 @@ func (p *predictParser) parse() bool {
 	return true
 }
 
-// features parses an array of numbers or an object naming the four
-// measurements (each at most once), appending the numbers to p.nums in
-// feature order. The returned value has named and have set; vals is filled
-// by the caller.
+// features parses an array of numbers or an object naming every feature
+// of the schema exactly once, appending the numbers to p.nums in schema
+// order. The returned value has named set; vals is filled by the caller. An
+// object that misses a feature is left to the slow path, which names it.
 func (p *predictParser) features() (featuresJSON, bool) {
 	var f featuresJSON
 	switch p.peek() {
@@ -193,27 +207,29 @@ func (p *predictParser) features() (featuresJSON, bool) {
 	case '{':
 		p.i++
 		f.named = true
-		var vals [dataset.Dim]float64
+		dim := p.schema.Dim()
+		start := len(p.nums)
+		p.nums = slices.Grow(p.nums, dim)[:start+dim]
+		vals := p.nums[start:]
+		var have [(dataset.MaxFeatures + 63) / 64]uint64
+		n := 0
 		if p.peek() != '}' {
 			for {
 				key, ok := p.plainBytes()
 				if !ok || !p.consume(':') {
 					return f, false
 				}
-				j := -1
-				for k, name := range dataset.FeatureNames {
-					if string(key) == name {
-						j = k
-					}
-				}
-				if j < 0 || f.have[j] {
+				j, known := p.schema.FeatureIndex(string(key)) // no allocation: a map lookup
+				if !known || have[j/64]&(1<<(j%64)) != 0 {
 					return f, false
 				}
 				v, ok := p.number()
 				if !ok {
 					return f, false
 				}
-				vals[j], f.have[j] = v, true
+				vals[j] = v
+				have[j/64] |= 1 << (j % 64)
+				n++
 				if p.peek() == '}' {
 					break
 				}
@@ -223,8 +239,7 @@ func (p *predictParser) features() (featuresJSON, bool) {
 			}
 		}
 		p.i++
-		p.nums = append(p.nums, vals[:]...)
-		return f, true
+		return f, n == dim
 	}
 	return f, false // null, strings, numbers...: the slow path knows
 }
@@ -333,9 +348,9 @@ func (p *predictParser) numberEnd() (int, bool) {
 	return i, float
 }
 
-// number parses a JSON number exactly as encoding/json does
-// (strconv.ParseFloat of its text); out-of-range numbers are left to the
-// slow path.
+// number parses a JSON number with the rule of every input
+// (dataset.ParseNumber); numbers it refuses (out of range, underflowing)
+// are left to the slow path, which says why.
 func (p *predictParser) number() (float64, bool) {
 	p.skip()
 	end, _ := p.numberEnd()
@@ -343,7 +358,7 @@ func (p *predictParser) number() (float64, bool) {
 		return 0, false
 	}
 	text := p.b[p.i:end]
-	v, err := strconv.ParseFloat(unsafe.String(&text[0], len(text)), 64)
+	v, err := dataset.ParseNumber(unsafe.String(&text[0], len(text)))
 	if err != nil {
 		return 0, false
 	}

@@ -14,12 +14,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/internal/dataset"
 )
 
 // slowDecode is the reference: the encoding/json path alone.
 func slowDecode(body []byte) (predictRequest, error) {
 	var req predictRequest
-	err := decodeJSON(body, &req)
+	err := decodePredictSlow(body, dataset.IrisSchema(), &req)
 	return req, err
 }
 
@@ -55,11 +57,11 @@ func describe(req predictRequest, err error) string {
 func checkSame(t testing.TB, body []byte) bool {
 	want, werr := slowDecode(bytes.Clone(body))
 	var got predictRequest
-	gerr := decodePredictBody(bytes.Clone(body), &got)
+	gerr := decodePredictBody(bytes.Clone(body), dataset.IrisSchema(), &got)
 	if describe(want, werr) != describe(got, gerr) || (werr == nil && !reflect.DeepEqual(want, got)) {
 		t.Fatalf("body %q:\nencoding/json: %s\nfast:          %s", body, describe(want, werr), describe(got, gerr))
 	}
-	p := predictParser{b: body, nums: make([]float64, 0, 8)}
+	p := predictParser{b: body, schema: dataset.IrisSchema(), nums: make([]float64, 0, 8)}
 	return p.parse()
 }
 
@@ -252,7 +254,7 @@ func BenchmarkDecodePredict(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var req predictRequest
-				if err := decodePredictBody(tc.body, &req); err != nil {
+				if err := decodePredictBody(tc.body, dataset.IrisSchema(), &req); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -261,7 +263,7 @@ func BenchmarkDecodePredict(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var req predictRequest
-				if err := decodeJSON(tc.body, &req); err != nil {
+				if err := decodePredictSlow(tc.body, dataset.IrisSchema(), &req); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -16,8 +16,8 @@ import (
 // The API over an in-memory store of the embedded Iris data, on a test
 // server: one prediction.
 func ExampleNewServer() {
-	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
-	snap, _ := dataset.NewSnapshot(samples)
+	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
+	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.DefaultConfig(), dataset.NewMemory(snap, nil)))
 	defer srv.Close()
 

@@ -14,11 +14,11 @@ import (
 // fuzzServer is the API over a fresh store, with small limits so that the
 // fuzzer reaches them.
 func fuzzServer(t testing.TB) (*Server, *dataset.Memory) {
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // evaluate takes k_min, k_max, metrics, weights (a list) and folds.
 type jobRequest struct {
 	Type      string          `json:"type"`
-	Instances instancesJSON   `json:"instances"`
+	Instances json.RawMessage `json:"instances"`
 	K         *int            `json:"k"`
 	Metric    *string         `json:"metric"`
 	Weights   json.RawMessage `json:"weights"`
@@ -25,6 +25,8 @@ type jobRequest struct {
 	KMax      *int            `json:"k_max"`
 	Metrics   []string        `json:"metrics"`
 	Folds     *int            `json:"folds"`
+
+	rows []featuresJSON // the batch: Instances decoded, or the rows of a CSV body
 }
 
 // spec converts the request into a job spec (validated by the queue).
@@ -46,12 +48,12 @@ func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, er
 		if err != nil {
 			return jobs.Spec{}, err
 		}
-		if req.Instances == nil {
+		if req.rows == nil {
 			return jobs.Spec{}, dataset.Invalidf("instances", "a batch_predict job needs instances (an array of rows)")
 		}
-		fs := make([]dataset.Features, len(req.Instances))
-		for i := range req.Instances {
-			f, err := req.Instances[i].features(fmt.Sprintf("instances[%d]", i))
+		fs := make([][]float64, len(req.rows))
+		for i := range req.rows {
+			f, err := req.rows[i].features(snap.Schema(), fmt.Sprintf("instances[%d]", i))
 			if err != nil {
 				return jobs.Spec{}, err
 			}
@@ -59,7 +61,7 @@ func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, er
 		}
 		return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: fs, Query: q}}, nil
 	case jobs.TypeEvaluate:
-		if req.Instances != nil || req.K != nil || req.Metric != nil {
+		if req.rows != nil || req.K != nil || req.Metric != nil {
 			return jobs.Spec{}, dataset.Invalidf("type", "instances, k and metric belong to batch_predict jobs; evaluate takes k_min, k_max, metrics, weights and folds")
 		}
 		e := jobs.DefaultEvaluate()
@@ -111,12 +113,12 @@ var errNoJobs = dataset.Unavailable("asynchronous jobs are not configured on thi
 // csvJobRequest).
 func (s *Server) handleCreateJob() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		req, err := s.readJobRequest(w, r)
+		snap := s.store.Snapshot()
+		req, err := s.readJobRequest(w, r, snap.Schema())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		snap := s.store.Snapshot()
 		spec, err := s.jobSpec(req, snap)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -133,12 +135,22 @@ func (s *Server) handleCreateJob() http.HandlerFunc {
 }
 
 // readJobRequest reads a JSON body, or a CSV one (text/csv) for a batch.
-func (s *Server) readJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequest, error) {
+func (s *Server) readJobRequest(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (*jobRequest, error) {
 	if isCSV(r) {
-		return s.csvJobRequest(w, r)
+		return s.csvJobRequest(w, r, schema)
 	}
 	var req jobRequest
-	return &req, s.decode(w, r, &req)
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.Instances != nil {
+		rows, err := parseInstances(req.Instances, schema)
+		if err != nil {
+			return nil, err
+		}
+		req.rows = rows
+	}
+	return &req, nil
 }
 
 // requireJobs answers 503 on the job routes when no queue is configured.
@@ -195,7 +207,7 @@ func (s *Server) handleCancelJob() http.HandlerFunc {
 // with status and progress but no results. A client that may write (the key,
 // or no key configured) sees each job whole; any other sees the queue's
 // activity only: no ids (an id is what lets a client read a result or cancel
-// a job), no errors and no details.
+// a job), no errors and no notices.
 func (s *Server) handleListJobs() http.HandlerFunc {
 	type response struct {
 		Jobs       []jobs.Job `json:"jobs"`
@@ -231,7 +243,7 @@ func (s *Server) handleListJobs() http.HandlerFunc {
 		if !ok {
 			for i := range page.Jobs {
 				j := &page.Jobs[i]
-				j.ID, j.Error, j.Detail = "", "", ""
+				j.ID, j.Error, j.Notice = "", "", ""
 			}
 		}
 		w.Header().Set("Cache-Control", "no-store")

@@ -25,9 +25,9 @@ func isCSV(r *http.Request) bool {
 
 // csvJobRequest reads POST /jobs with a CSV body: a batch_predict job whose
 // rows are the CSV's, with k, metric and weights in the query string. The
-// header names the four feature columns (in any order); other columns (a
-// species, an id) are ignored.
-func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequest, error) {
+// header names the schema's feature columns (in any order); other columns
+// (a label, an id) are ignored.
+func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (*jobRequest, error) {
 	q := r.URL.Query()
 	for name := range q {
 		if !slices.Contains([]string{"type", "k", "metric", "weights"}, name) {
@@ -63,37 +63,38 @@ func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request) (*jobRequ
 		}
 		return nil, badRequest("", "could not read the request body", err)
 	}
-	rows, err := parseFeatureCSV(body)
+	rows, err := parseFeatureCSV(body, schema)
 	if err != nil {
 		return nil, err
 	}
-	req.Instances = make([]featuresJSON, len(rows))
+	req.rows = make([]featuresJSON, len(rows))
 	for i, f := range rows {
-		req.Instances[i] = featuresJSON{vals: f[:]}
+		req.rows[i] = featuresJSON{vals: f}
 	}
 	return req, nil
 }
 
-// parseFeatureCSV reads rows of the four features from a CSV with a header.
-func parseFeatureCSV(body []byte) ([]dataset.Features, error) {
+// parseFeatureCSV reads rows of the schema's features from a CSV with a
+// header.
+func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, error) {
 	cr := csv.NewReader(bytes.NewReader(body))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err == io.EOF {
-		return nil, dataset.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(dataset.FeatureNames[:], ","))
+		return nil, dataset.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(schema.Features(), ","))
 	}
 	if err != nil {
 		return nil, badRequest("", "the body is not valid CSV", err)
 	}
-	var col [dataset.Dim]int
-	for i, name := range dataset.FeatureNames {
-		col[i] = slices.Index(head, name)
+	col := make([]int, schema.Dim())
+	for i, name := range schema.Features() {
+		col[i] = slices.IndexFunc(head, func(h string) bool { return strings.TrimSpace(h) == name })
 		if col[i] < 0 {
-			return nil, dataset.Invalidf("instances", "the CSV header must name the columns %s; it has %q", strings.Join(dataset.FeatureNames[:], ", "), head)
+			return nil, dataset.Invalidf("instances", "the CSV header must name the columns %s; it has %q", schema.FeatureList(), head)
 		}
 	}
-	var rows []dataset.Features
+	var rows [][]float64
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -102,14 +103,14 @@ func parseFeatureCSV(body []byte) ([]dataset.Features, error) {
 		if err != nil {
 			return nil, badRequest("", "the body is not valid CSV", err)
 		}
-		var f dataset.Features
+		f := make([]float64, len(col))
 		for i, c := range col {
 			if c >= len(rec) {
 				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d has %d fields, fewer than the header", line, len(rec))
 			}
-			v, err := strconv.ParseFloat(strings.TrimSpace(rec[c]), 64)
+			v, err := dataset.ParseNumber(strings.TrimSpace(rec[c]))
 			if err != nil {
-				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number: %q", line, dataset.FeatureNames[i], rec[c])
+				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number (%v): %q", line, schema.Features()[i], err, rec[c])
 			}
 			f[i] = v
 		}

@@ -24,9 +24,9 @@ func newJobsAPI(t *testing.T) *apiTest { return newJobsAPIWith(t, httpapi.Config
 // lim.
 func newJobsAPIWith(t *testing.T, cfg httpapi.Config, lim jobs.Limits) *apiTest {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	a := &apiTest{t: t, store: dataset.NewMemory(snap, nil)}
 	pool := jobs.NewPool(&jobs.Runner{Data: a.store, Limits: lim}, jobs.PoolOptions{})

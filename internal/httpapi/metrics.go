@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ type metrics struct {
 // newMetrics creates the metrics and registers them, with gauges that read
 // the store's current snapshot at scrape time.
 func newMetrics(reg *prometheus.Registry, store dataset.Store) *metrics {
+	snap := store.Snapshot()
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -45,8 +47,8 @@ func newMetrics(reg *prometheus.Registry, store dataset.Store) *metrics {
 		}, []string{"route", "method", "status"}),
 		predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "irisknn_predictions_total",
-			Help: "Predictions made (single and batch rows), by predicted species.",
-		}, []string{"species"}),
+			Help: "Predictions made (single and batch rows), by predicted class.",
+		}, []string{classLabel(snap.Schema())}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "irisknn_predict_batch_size",
 			Help:    "Rows in each batch prediction.",
@@ -67,10 +69,29 @@ func newMetrics(reg *prometheus.Registry, store dataset.Store) *metrics {
 			Help: "Version of the current training set.",
 		}, func() float64 { return float64(store.Snapshot().Version()) }),
 	)
+	// Export zeros, so that rates work from the start.
 	for _, reason := range []string{"rate_limited", "overloaded", "unauthorized"} {
-		m.rejected.WithLabelValues(reason) // export zeros, so that rates work from the start
+		m.rejected.WithLabelValues(reason)
+	}
+	for _, class := range snap.Classes() {
+		m.species(class)
 	}
 	return m
+}
+
+// classLabel is the name of the predictions' class label: the schema's
+// label name (species for Iris) when Prometheus allows it as a label name,
+// else "class".
+func classLabel(schema *dataset.Schema) string {
+	name := schema.Label()
+	ok := !strings.HasPrefix(name, "__")
+	for i, c := range name {
+		ok = ok && (c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9')
+	}
+	if !ok {
+		return "class"
+	}
+	return name
 }
 
 // instrument counts every request and times it, labelled with chi's route

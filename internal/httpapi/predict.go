@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -14,16 +15,48 @@ import (
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
-// predictRequest is the body of POST /predict: one of features (a single
-// prediction) or instances (a batch), and optional settings.
+// predictRequest is a decoded body of POST /predict: one of features (a
+// single prediction) or instances (a batch), and optional settings.
 type predictRequest struct {
-	Features  *featuresJSON `json:"features"`
-	Instances instancesJSON `json:"instances"`
-	K         *int          `json:"k"`
-	Metric    *string       `json:"metric"`
-	Weights   *string       `json:"weights"`
+	Features  *featuresJSON
+	Instances []featuresJSON // nil when absent
+	K         *int
+	Metric    *string
+	Weights   *string
+	// DatasetVersion pins the answer to a kept dataset version.
+	DatasetVersion *uint64
+}
+
+// predictBody is the body of POST /predict as encoding/json decodes it; the
+// rows are decoded with the schema (parseFeatures).
+type predictBody struct {
+	Features  json.RawMessage `json:"features"`
+	Instances json.RawMessage `json:"instances"`
+	K         *int            `json:"k"`
+	Metric    *string         `json:"metric"`
+	Weights   *string         `json:"weights"`
 	// DatasetVersion pins the answer to a kept dataset version.
 	DatasetVersion *uint64 `json:"dataset_version"`
+}
+
+// request converts the decoded body into a predictRequest.
+func (b *predictBody) request(schema *dataset.Schema) (predictRequest, error) {
+	req := predictRequest{K: b.K, Metric: b.Metric, Weights: b.Weights, DatasetVersion: b.DatasetVersion}
+	if b.Features != nil {
+		f, err := parseFeatures(b.Features, schema, "features")
+		if err != nil {
+			return req, err
+		}
+		req.Features = &f
+	}
+	if b.Instances != nil {
+		rows, err := parseInstances(b.Instances, schema)
+		if err != nil {
+			return req, err
+		}
+		req.Instances = rows
+	}
+	return req, nil
 }
 
 // query converts the request's settings into a validated query for snap.
@@ -37,11 +70,11 @@ var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}
 func (s *Server) handlePredict() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req predictRequest
-		if err := s.decodePredict(w, r, &req); err != nil {
+		snap := s.store.Snapshot()
+		if err := s.decodePredict(w, r, snap.Schema(), &req); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		snap := s.store.Snapshot()
 		if req.DatasetVersion != nil {
 			var err error
 			if snap, err = s.store.SnapshotAt(*req.DatasetVersion); err != nil {
@@ -58,7 +91,7 @@ func (s *Server) handlePredict() http.HandlerFunc {
 		case req.Features != nil && req.Instances != nil:
 			s.writeError(w, r, dataset.Invalidf("instances", "give either features (one prediction) or instances (a batch), not both"))
 		case req.Features != nil:
-			f, err := req.Features.features("features")
+			f, err := req.Features.features(snap.Schema(), "features")
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -67,7 +100,7 @@ func (s *Server) handlePredict() http.HandlerFunc {
 		case req.Instances != nil:
 			s.predictBatch(w, r, &req, snap, q)
 		default:
-			s.writeError(w, r, dataset.Invalidf("features", "give features (an array of %d numbers or an object with the named measurements) or instances (an array of them)", dataset.Dim))
+			s.writeError(w, r, dataset.Invalidf("features", "give features (an array of %d numbers or an object with the named measurements) or instances (an array of them)", snap.Schema().Dim()))
 		}
 	}
 }
@@ -82,9 +115,9 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		s.writeError(w, r, dataset.Invalidf("instances", "a batch may have at most %d rows, got %d; split it or use an async job", s.cfg.MaxBatch, n))
 		return
 	}
-	fs := make([]dataset.Features, n)
+	fs := make([][]float64, n)
 	for i := range req.Instances {
-		f, err := req.Instances[i].featuresNamed(func() string { return fmt.Sprintf("instances[%d]", i) })
+		f, err := req.Instances[i].featuresNamed(snap.Schema(), func() string { return fmt.Sprintf("instances[%d]", i) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -109,7 +142,7 @@ const maxPooledNeighbors = 1 << 16
 // computeSingle computes and encodes a single prediction.
 func (s *Server) computeSingle(req PredictRequest) ([]byte, error) {
 	snap, q := req.Snapshot, req.Query
-	names := s.classNames(snap.Classes())
+	names := wireNamesOf(snap)
 	pr := predictionPool.Get().(*knn.Prediction)
 	defer predictionPool.Put(pr)
 	if err := snap.Predict(pr, req.Features, q); err != nil {
@@ -123,7 +156,7 @@ func (s *Server) computeSingle(req PredictRequest) ([]byte, error) {
 // computeBatch computes and encodes a batch of predictions.
 func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, error) {
 	snap, q, fs := req.Snapshot, req.Query, req.Instances
-	names := s.classNames(snap.Classes())
+	names := wireNamesOf(snap)
 	n := len(fs)
 	// The rows' predictions, with one backing array for every row's
 	// neighbours and probabilities, are scratch reused across batches
@@ -134,11 +167,12 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, 
 	}
 	out := slices.Grow(sc.out[:0], n)[:n]
 	nb := slices.Grow(sc.nb[:0], n*q.K)
-	probs := slices.Grow(sc.probs[:0], n*len(names))
+	nc := len(names.quoted)
+	probs := slices.Grow(sc.probs[:0], n*nc)
 	sc.out, sc.nb, sc.probs = out, nb, probs
 	for i := range out {
 		out[i].Neighbors = nb[i*q.K : i*q.K : (i+1)*q.K]
-		out[i].Probabilities = probs[i*len(names) : i*len(names) : (i+1)*len(names)]
+		out[i].Probabilities = probs[i*nc : i*nc : (i+1)*nc]
 	}
 	if err := snap.PredictBatch(ctx, out, fs, q); err != nil {
 		return nil, err
@@ -159,15 +193,16 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, 
 // appendPrediction appends one prediction as a JSON object. With q non-nil
 // the settings and dataset version are included (a single prediction);
 // without, they are left to the enclosing batch object.
-func appendPrediction(b []byte, names [][]byte, pr *knn.Prediction, q *knn.Query, version uint64) []byte {
-	b = append(b, `{"species":`...)
-	b = append(b, names[pr.Class]...)
+func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, q *knn.Query, version uint64) []byte {
+	b = append(b, '{')
+	b = append(b, names.label...)
+	b = append(b, names.quoted[pr.Class]...)
 	b = append(b, `,"probabilities":{`...)
 	for c, p := range pr.Probabilities {
 		if c > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, names[c]...)
+		b = append(b, names.quoted[c]...)
 		b = append(b, ':')
 		b = appendFloat(b, p)
 	}
@@ -178,8 +213,9 @@ func appendPrediction(b []byte, names [][]byte, pr *knn.Prediction, q *knn.Query
 		}
 		b = append(b, `{"id":`...)
 		b = strconv.AppendInt(b, n.ID, 10)
-		b = append(b, `,"species":`...)
-		b = append(b, names[n.Label]...)
+		b = append(b, ',')
+		b = append(b, names.label...)
+		b = append(b, names.quoted[n.Label]...)
 		b = append(b, `,"distance":`...)
 		b = appendFloat(b, n.Distance)
 		b = append(b, '}')
@@ -227,25 +263,30 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
-// classNames caches the JSON-quoted class names of the current classes
-// (they change only when a different dataset is loaded).
-type classNameCache struct {
+// wireNames are the JSON-quoted names an answer repeats: the label key
+// (with its colon) and the class names. They change only when a different
+// dataset is loaded, so the last ones are kept.
+type wireNames struct {
+	schema  *dataset.Schema
 	classes []string
-	quoted  [][]byte
+	label   []byte   // "species":
+	quoted  [][]byte // the classes, quoted
 }
 
-var classNamesCache atomic.Pointer[classNameCache]
+var lastWireNames atomic.Pointer[wireNames]
 
-func (s *Server) classNames(classes []string) [][]byte {
-	if c := classNamesCache.Load(); c != nil && sameStrings(c.classes, classes) {
-		return c.quoted
+// wireNamesOf returns the wire names of snap's schema and classes.
+func wireNamesOf(snap *dataset.Snapshot) *wireNames {
+	schema, classes := snap.Schema(), snap.Classes()
+	if c := lastWireNames.Load(); c != nil && c.schema == schema && sameStrings(c.classes, classes) {
+		return c
 	}
-	c := &classNameCache{classes: classes, quoted: make([][]byte, len(classes))}
+	c := &wireNames{schema: schema, classes: classes, label: append(quoteJSON(schema.Label()), ':'), quoted: make([][]byte, len(classes))}
 	for i, name := range classes {
 		c.quoted[i] = quoteJSON(name)
 	}
-	classNamesCache.Store(c)
-	return c.quoted
+	lastWireNames.Store(c)
+	return c
 }
 
 func sameStrings(a, b []string) bool {

@@ -13,10 +13,10 @@ import (
 // numbers, whatever shape the client sent them in. Two requests that must
 // get the same answer have equal PredictRequests, so a cache keys on it.
 type PredictRequest struct {
-	Snapshot  *dataset.Snapshot  // the training set version to answer from
-	Query     knn.Query          // k, metric and weights, resolved
-	Features  dataset.Features   // the row of a single prediction (Batch false)
-	Instances []dataset.Features // the rows of a batch (Batch true)
+	Snapshot  *dataset.Snapshot // the training set version to answer from
+	Query     knn.Query         // k, metric and weights, resolved
+	Features  []float64         // the row of a single prediction (Batch false)
+	Instances [][]float64       // the rows of a batch (Batch true)
 	Batch     bool
 }
 

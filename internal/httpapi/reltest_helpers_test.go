@@ -17,9 +17,9 @@ import (
 // Iris data, behind a real HTTP server.
 func relServer(t testing.TB, cfg Config) (*Server, *dataset.Memory, *httptest.Server) {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	m := dataset.NewMemory(snap, nil)
 	s := NewServer(cfg, m)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,37 +18,93 @@ const (
 	maxLimit     = 1000
 )
 
-// sampleJSON is a sample on the wire.
+// sampleJSON is a sample on the wire: {"id", "features" (an array in
+// schema order), and the label under the schema's label name}.
 type sampleJSON struct {
-	ID       int64                `json:"id"`
-	Features [dataset.Dim]float64 `json:"features"`
-	Species  string               `json:"species"`
+	x     dataset.Sample
+	label []byte // the quoted label key
 }
 
-func toSampleJSON(s dataset.Sample) sampleJSON {
-	return sampleJSON{ID: s.ID, Features: s.Features, Species: s.Species}
+func toSampleJSON(schema *dataset.Schema, x dataset.Sample) sampleJSON {
+	return sampleJSON{x: x, label: quoteJSON(schema.Label())}
 }
 
-// sampleRequest is the body of POST /samples and PUT /samples/{id}.
+// MarshalJSON implements json.Marshaler.
+func (s sampleJSON) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 64+24*len(s.x.Features))
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, s.x.ID, 10)
+	b = append(b, `,"features":[`...)
+	for i, v := range s.x.Features {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFloat(b, v)
+	}
+	b = append(b, "],"...)
+	b = append(b, s.label...)
+	b = append(b, ':')
+	b = append(b, quoteJSON(s.x.Label)...)
+	return append(b, '}'), nil
+}
+
+// sampleRequest is the body of POST /samples and PUT /samples/{id}: id
+// (optional), features and the label under the schema's label name.
 type sampleRequest struct {
-	ID       *int64        `json:"id"`
-	Features *featuresJSON `json:"features"`
-	Species  *string       `json:"species"`
+	ID       *int64
+	Features *featuresJSON
+	Label    *string
+}
+
+// decodeSample reads a sample body for schema.
+func (s *Server) decodeSample(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (sampleRequest, error) {
+	var (
+		req sampleRequest
+		obj map[string]json.RawMessage
+	)
+	label := schema.Label()
+	if err := s.withJSONBody(w, r, func(body []byte) error {
+		return decodeJSONKeys(body, &obj, []string{"id", "features", label})
+	}); err != nil {
+		return req, err
+	}
+	if raw, ok := obj["id"]; ok {
+		var id int64
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return req, badRequest("id", "id must be an integer, and in range", err)
+		}
+		req.ID = &id
+	}
+	if raw, ok := obj["features"]; ok {
+		f, err := parseFeatures(raw, schema, "features")
+		if err != nil {
+			return req, err
+		}
+		req.Features = &f
+	}
+	if raw, ok := obj[label]; ok {
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return req, badRequest(label, fmt.Sprintf("%s must be a string", label), err)
+		}
+		req.Label = &v
+	}
+	return req, nil
 }
 
 // sample converts the request into a domain sample with the given id.
-func (req *sampleRequest) sample(id int64) (dataset.Sample, error) {
+func (req *sampleRequest) sample(schema *dataset.Schema, id int64) (dataset.Sample, error) {
 	if req.Features == nil {
-		return dataset.Sample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object with the named measurements", dataset.Dim)
+		return dataset.Sample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object with the named measurements", schema.Dim())
 	}
-	f, err := req.Features.features("features")
+	f, err := req.Features.features(schema, "features")
 	if err != nil {
 		return dataset.Sample{}, err
 	}
-	if req.Species == nil || *req.Species == "" {
-		return dataset.Sample{}, dataset.Invalidf("species", "species is required")
+	if req.Label == nil || *req.Label == "" {
+		return dataset.Sample{}, dataset.Invalidf(schema.Label(), "%s is required", schema.Label())
 	}
-	return dataset.Sample{ID: id, Features: f, Species: *req.Species}, nil
+	return dataset.Sample{ID: id, Features: f, Label: *req.Label}, nil
 }
 
 // pathID parses the {id} path parameter: a positive decimal integer.
@@ -84,7 +141,8 @@ func queryInt(q url.Values, name string, def int) (int, error) {
 	return v, nil
 }
 
-// handleListSamples serves GET /samples?species=&limit=&offset=&after_id=.
+// handleListSamples serves GET /samples?<label>=&limit=&offset=&after_id=
+// (the filter is named after the schema's label: species for Iris).
 func (s *Server) handleListSamples() http.HandlerFunc {
 	type response struct {
 		Samples []sampleJSON `json:"samples"`
@@ -98,9 +156,11 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		snap := s.store.Snapshot()
+		label := snap.Schema().Label()
 		for name := range q {
-			if name != "species" && name != "limit" && name != "offset" && name != "after_id" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want species, limit, offset or after_id", name), nil))
+			if name != label && name != "limit" && name != "offset" && name != "after_id" {
+				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit, offset or after_id", name, label), nil))
 				return
 			}
 		}
@@ -131,26 +191,25 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		snap := s.store.Snapshot()
-		species := q.Get("species")
+		class := q.Get(label)
 		switch {
 		case limit < 1 || limit > maxLimit:
 			err = dataset.Invalidf("limit", "limit must be between 1 and %d, got %d", maxLimit, limit)
 		case offset < 0:
 			err = dataset.Invalidf("offset", "offset must be 0 or more, got %d", offset)
-		case species != "":
-			if _, ok := snap.ClassIndex(species); !ok {
-				err = dataset.Invalidf("species", "unknown species %q: want one of %v", species, snap.Classes())
+		case class != "":
+			if _, ok := snap.ClassIndex(class); !ok {
+				err = dataset.Invalidf(label, "unknown %s %q: want one of %v", label, class, snap.Classes())
 			}
 		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		page, total := snap.List(dataset.Filter{Species: species, Limit: limit, Offset: offset, AfterID: after})
+		page, total := snap.List(dataset.Filter{Label: class, Limit: limit, Offset: offset, AfterID: after})
 		resp := response{Samples: make([]sampleJSON, len(page)), Total: total, Limit: limit, Offset: offset, DatasetVersion: snap.Version()}
 		for i, x := range page {
-			resp.Samples[i] = toSampleJSON(x)
+			resp.Samples[i] = toSampleJSON(snap.Schema(), x)
 		}
 		if len(page) == limit {
 			last := page[len(page)-1].ID
@@ -175,15 +234,16 @@ func (s *Server) handleGetSample() http.HandlerFunc {
 			return
 		}
 		w.Header().Set("ETag", x.ETag())
-		writeJSON(w, http.StatusOK, snap.Version(), toSampleJSON(x))
+		writeJSON(w, http.StatusOK, snap.Version(), toSampleJSON(snap.Schema(), x))
 	}
 }
 
 // handleCreateSample serves POST /samples.
 func (s *Server) handleCreateSample() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req sampleRequest
-		if err := s.decode(w, r, &req); err != nil {
+		schema := s.store.Snapshot().Schema()
+		req, err := s.decodeSample(w, r, schema)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -191,19 +251,19 @@ func (s *Server) handleCreateSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.Invalidf("id", "id is assigned by the server on POST; use PUT /samples/{id} to choose one"))
 			return
 		}
-		x, err := req.sample(0)
+		x, err := req.sample(schema, 0)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		x, snap, err := s.store.Create(r.Context(), x.Features, x.Species)
+		x, snap, err := s.store.Create(r.Context(), x.Features, x.Label)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
 		w.Header().Set("ETag", x.ETag())
-		writeJSON(w, http.StatusCreated, snap.Version(), toSampleJSON(x))
+		writeJSON(w, http.StatusCreated, snap.Version(), toSampleJSON(schema, x))
 	}
 }
 
@@ -215,8 +275,9 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		var req sampleRequest
-		if err := s.decode(w, r, &req); err != nil {
+		schema := s.store.Snapshot().Schema()
+		req, err := s.decodeSample(w, r, schema)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -224,7 +285,7 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.Invalidf("id", "id in the body (%d) differs from the id in the path (%d)", *req.ID, id))
 			return
 		}
-		x, err := req.sample(id)
+		x, err := req.sample(schema, id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -240,7 +301,7 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
 		}
 		w.Header().Set("ETag", x.ETag())
-		writeJSON(w, status, snap.Version(), toSampleJSON(x))
+		writeJSON(w, status, snap.Version(), toSampleJSON(schema, x))
 	}
 }
 
@@ -277,7 +338,7 @@ func toDatasetJSON(snap *dataset.Snapshot) datasetJSON {
 		DatasetVersion: snap.Version(),
 		Total:          snap.Len(),
 		NextID:         snap.NextID(),
-		Features:       dataset.FeatureNames[:],
+		Features:       snap.Schema().Features(),
 		Classes:        snap.Classes(),
 		Counts:         map[string]int{},
 	}

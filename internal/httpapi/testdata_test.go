@@ -9,11 +9,11 @@ import (
 
 // irisSamples returns a store over the embedded Iris data.
 func irisSamples() (dataset.Store, error) {
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	if err != nil {
 		return nil, err
 	}
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	if err != nil {
 		return nil, err
 	}

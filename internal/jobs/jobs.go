@@ -60,9 +60,22 @@ type Job struct {
 	Attempts   int             `json:"attempts,omitempty"` // runs started after a failure (retries)
 	Result     json.RawMessage `json:"result,omitempty"`
 	Error      string          `json:"error,omitempty"`
-	// Detail says why a queued job is still waiting when that is not
-	// simply a busy worker: no worker is running to pick it up.
-	Detail string `json:"detail,omitempty"`
+	// Notice says why a queued job has not started, when the queue can
+	// tell: no worker is running to pick it up, or every worker is busy.
+	// A queue computes it when it reports the job; it is never stored.
+	Notice string `json:"notice,omitempty"`
+}
+
+// Notices of queued jobs, shared by the queues.
+const (
+	// NoticeNoWorker: a shared queue with no worker process.
+	NoticeNoWorker = "no irisd worker is running for this queue: the job waits until one starts (irisd worker, with the same -postgres as the server)"
+)
+
+// NoticeBusy is the notice of a job waiting while busy jobs run (on the
+// workers that flag names) and ahead jobs wait before it.
+func NoticeBusy(busy, ahead int, flag string) string {
+	return fmt.Sprintf("waiting for a free worker: %d busy (%s), %d queued before this job", busy, flag, ahead)
 }
 
 // Spec is what a job must do: its type and the input of that type.
@@ -74,8 +87,8 @@ type Spec struct {
 
 // BatchPredict classifies every row of Instances with one query.
 type BatchPredict struct {
-	Instances []dataset.Features `json:"instances"`
-	Query     knn.Query          `json:"query"`
+	Instances [][]float64 `json:"instances"`
+	Query     knn.Query   `json:"query"`
 }
 
 // Evaluate measures the accuracy of every combination of k in KMin..KMax,
@@ -108,8 +121,8 @@ func (s *Spec) Check(snap *dataset.Snapshot) error {
 			return err
 		}
 		for i, f := range b.Instances {
-			if err := dataset.CheckFeatures(f); err != nil {
-				return dataset.Invalidf(fmt.Sprintf("instances[%d]", i), "%s", err.(*dataset.Error).Message)
+			if err := snap.Schema().CheckFeatures(fmt.Sprintf("instances[%d]", i), f); err != nil {
+				return err
 			}
 		}
 	case TypeEvaluate:

@@ -43,20 +43,20 @@ func (f fixed) Snapshot() *dataset.Snapshot { return f.snap }
 // tiny is a set checkable by hand: class a at x=0 and x=1, class b at x=10
 // and x=11.
 func tiny(t *testing.T) fixed {
-	snap, err := dataset.NewSnapshot([]dataset.Sample{
-		{ID: 1, Features: dataset.Features{0, 0, 0, 0}, Species: "a"},
-		{ID: 2, Features: dataset.Features{1, 0, 0, 0}, Species: "a"},
-		{ID: 3, Features: dataset.Features{10, 0, 0, 0}, Species: "b"},
-		{ID: 4, Features: dataset.Features{11, 0, 0, 0}, Species: "b"},
+	snap, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{
+		{ID: 1, Features: []float64{0, 0, 0, 0}, Label: "a"},
+		{ID: 2, Features: []float64{1, 0, 0, 0}, Label: "a"},
+		{ID: 3, Features: []float64{10, 0, 0, 0}, Label: "b"},
+		{ID: 4, Features: []float64{11, 0, 0, 0}, Label: "b"},
 	})
 	require.NoError(t, err)
 	return fixed{snap}
 }
 
 func irisData(t *testing.T) fixed {
-	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
 	require.NoError(t, err)
 	return fixed{snap}
 }
@@ -146,7 +146,7 @@ func TestSpecCheck(t *testing.T) {
 	}{
 		{"unknown type", jobs.Spec{Type: "sleep"}, "type"},
 		{"empty batch", jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Query: knn.Query{K: 1}}}, "instances"},
-		{"k too large", jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: []dataset.Features{{}}, Query: knn.Query{K: 5}}}, "k"},
+		{"k too large", jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: [][]float64{{}}, Query: knn.Query{K: 5}}}, "k"},
 		{"k_max above the training set", jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &jobs.Evaluate{KMin: 1, KMax: 4, Metrics: []knn.Metric{0}, Weights: []knn.Weights{0}}}, "k_max"},
 		{"k_min above k_max", jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &jobs.Evaluate{KMin: 3, KMax: 2, Metrics: []knn.Metric{0}, Weights: []knn.Weights{0}}}, "k_min"},
 		{"one fold", jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &jobs.Evaluate{KMin: 1, KMax: 1, Metrics: []knn.Metric{0}, Weights: []knn.Weights{0}, Folds: 1}}, "folds"},
@@ -162,6 +162,31 @@ func TestSpecCheck(t *testing.T) {
 			assert.Equal(t, tt.field, e.Fields[0].Field)
 		})
 	}
+}
+
+// waitFinal polls a job until it is final.
+func waitFinal(t *testing.T, q jobs.Queue, id string, timeout time.Duration) (jobs.Job, []float64) {
+	t.Helper()
+	var progress []float64
+	deadline := time.Now().Add(timeout)
+	for {
+		j, err := q.Get(context.Background(), id)
+		require.NoError(t, err)
+		progress = append(progress, j.Progress)
+		if j.Status.Final() {
+			return j, progress
+		}
+		require.True(t, time.Now().Before(deadline), "job %s still %s after %v", id, j.Status, timeout)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func batchSpec(n int) jobs.Spec {
+	rows := make([][]float64, n)
+	for i := range rows {
+		rows[i] = []float64{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
+	}
+	return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: rows, Query: knn.Query{K: 5}}}
 }
 
 func TestPool(t *testing.T) {
@@ -181,4 +206,38 @@ func TestPoolRetention(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	_, err = p.Get(context.Background(), j.ID)
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
+}
+
+// TestPoolSaysWhatAQueuedJobWaitsFor: with every worker busy, a queued job
+// names how many run and wait before it.
+func TestPoolSaysWhatAQueuedJobWaitsFor(t *testing.T) {
+	lim := jobs.Limits{MaxRows: 200000, MaxNeighbors: 1_000_000} // the first job is larger than the defaults admit
+	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), Limits: lim, ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
+	defer p.Close()
+	ctx := context.Background()
+	first, err := p.Submit(ctx, batchSpec(200000)) // long enough to keep the one worker busy
+	require.NoError(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		got, err := p.Get(ctx, first.ID)
+		require.NoError(t, err)
+		if got.Status == jobs.StatusRunning {
+			assert.Empty(t, got.Notice, "a running job has no notice")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the first job never started")
+	}
+	second, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	third, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 0 queued before this job", second.Notice)
+	got, err := p.Get(ctx, third.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 1 queued before this job", got.Notice)
+
+	_, err = p.Cancel(ctx, first.ID)
+	require.NoError(t, err)
+	got, _ = waitFinal(t, p, third.ID, time.Minute)
+	assert.Equal(t, jobs.StatusSucceeded, got.Status)
+	assert.Empty(t, got.Notice)
 }

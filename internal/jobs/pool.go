@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,6 +22,7 @@ type Pool struct {
 	runner    *Runner
 	retention time.Duration
 	limits    Limits
+	workers   int
 
 	mu          sync.Mutex
 	jobs        map[string]*poolJob
@@ -64,7 +66,7 @@ func NewPool(runner *Runner, opt PoolOptions) *Pool {
 	lim := runner.Limits
 	lim.Fill()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{runner: runner, retention: opt.Retention, limits: lim, jobs: map[string]*poolJob{},
+	p := &Pool{runner: runner, retention: opt.Retention, limits: lim, workers: opt.Workers, jobs: map[string]*poolJob{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	for range opt.Workers {
 		p.wg.Go(p.work)
@@ -91,7 +93,7 @@ func (p *Pool) Submit(ctx context.Context, spec Spec) (Job, error) {
 	p.active++
 	p.activeRows += j.rows
 	p.jobs[j.job.ID] = j
-	return j.job, nil
+	return p.report(j), nil
 }
 
 // Get implements Queue.
@@ -103,7 +105,29 @@ func (p *Pool) Get(ctx context.Context, id string) (Job, error) {
 	if !ok {
 		return Job{}, NotFound(id)
 	}
-	return j.job, nil
+	return p.report(j), nil
+}
+
+// report is what a client sees of j: its state and, while it waits, how
+// many jobs run and wait before it; p.mu held.
+func (p *Pool) report(j *poolJob) Job {
+	out := j.job
+	if out.Status != StatusQueued {
+		return out
+	}
+	busy, ahead := 0, 0
+	for _, o := range p.jobs {
+		switch {
+		case o.job.Status == StatusRunning:
+			busy++
+		case o.job.Status == StatusQueued && o.seq < j.seq:
+			ahead++
+		}
+	}
+	if busy+ahead > 0 {
+		out.Notice = NoticeBusy(busy, ahead, fmt.Sprintf("-job-workers %d", p.workers))
+	}
+	return out
 }
 
 // Cancel implements Queue.

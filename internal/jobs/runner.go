@@ -163,7 +163,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 	n, nc := len(samples), len(classes)
 	label := make([]int, n)
 	for i, x := range samples {
-		label[i], _ = snap.ClassIndex(x.Species)
+		label[i], _ = snap.ClassIndex(x.Label)
 	}
 	res := &evaluateResult{DatasetVersion: snap.Version(), Samples: n, Classes: classes, Folds: e.Folds, Validation: "leave-one-out"}
 	if e.Folds > 0 {
@@ -185,12 +185,12 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 	folds := max(e.Folds, 1)
 	train := make([]*knn.Dataset, folds)
 	for f := range train {
-		d := knn.NewDataset(dataset.Dim, classes)
+		d := knn.NewDataset(snap.Schema().Dim(), classes)
 		for i, x := range samples {
 			if e.Folds > 0 && i%e.Folds == f {
 				continue
 			}
-			if err := d.Add(x.ID, x.Features[:], label[i]); err != nil {
+			if err := d.Add(x.ID, x.Features, label[i]); err != nil {
 				return nil, err
 			}
 		}
@@ -211,7 +211,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 			if e.Folds == 0 {
 				// One more than needed: the sample itself is among them
 				// (unless KMax+1 duplicates precede it) and is dropped.
-				nb = train[0].Nearest(nb[:0], x.Features[:], e.KMax+1, metric)
+				nb = train[0].Nearest(nb[:0], x.Features, e.KMax+1, metric)
 				near = nb[:0]
 				for _, y := range nb {
 					if y.ID != x.ID {
@@ -220,7 +220,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 				}
 				near = near[:min(len(near), e.KMax)]
 			} else {
-				nb = train[i%e.Folds].Nearest(nb[:0], x.Features[:], e.KMax, metric)
+				nb = train[i%e.Folds].Nearest(nb[:0], x.Features, e.KMax, metric)
 				near = nb
 			}
 			if len(near) < e.KMax {

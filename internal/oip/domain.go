@@ -3,26 +3,30 @@ package oip
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
 // This file is the package's whole view of the domain's feature vectors:
-// adapting to another shape of dataset.Features changes only these
-// functions.
+// the schema of the snapshot gives its shape.
 
 // featureDim returns d, the number of features of a row of snap.
-func featureDim(*dataset.Snapshot) int { return dataset.Dim }
+func featureDim(snap *dataset.Snapshot) int { return snap.Schema().Dim() }
 
 // featureNames returns the names of the features, in row order.
-func featureNames(*dataset.Snapshot) []string { return dataset.FeatureNames[:] }
+func featureNames(snap *dataset.Snapshot) []string { return snap.Schema().Features() }
+
+// rowScratch is reusable memory for the domain's rows.
+type rowScratch struct{ fs [][]float64 }
 
 // predictRows classifies the rows of flat (row-major, d per row) into out.
-func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Prediction, flat []float64, d int, q knn.Query) error {
-	fs := make([]dataset.Features, len(out))
+func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Prediction, flat []float64, d int, q knn.Query, sc *rowScratch) error {
+	fs := slices.Grow(sc.fs[:0], len(out))[:len(out)]
+	sc.fs = fs
 	for i := range fs {
-		copy(fs[i][:], flat[i*d:(i+1)*d])
+		fs[i] = flat[i*d : (i+1)*d : (i+1)*d]
 	}
 	return snap.PredictBatch(ctx, out, fs, q)
 }

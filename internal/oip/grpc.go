@@ -164,27 +164,29 @@ func (g *grpcService) infer(ctx context.Context, req *pb.ModelInferRequest) (*pb
 	if err != nil {
 		return nil, err
 	}
-	flat := make([]float64, r.rows*r.dim)
+	sc := getScratch(r)
+	flat := sc.flat
 	raw := len(req.GetRawInputContents()) > 0
 	switch {
 	case raw && in.GetContents() != nil:
-		return nil, dataset.Invalidf("inputs", "give the input as contents or as raw_input_contents, not both")
+		err = dataset.Invalidf("inputs", "give the input as contents or as raw_input_contents, not both")
+	case raw && len(req.GetRawInputContents()) != 1:
+		err = dataset.Invalidf("raw_input_contents", "raw_input_contents must hold one entry per input (1), got %d", len(req.GetRawInputContents()))
 	case raw:
-		if len(req.GetRawInputContents()) != 1 {
-			return nil, dataset.Invalidf("raw_input_contents", "raw_input_contents must hold one entry per input (1), got %d", len(req.GetRawInputContents()))
-		}
-		if err := decodeRaw(r.datatype, req.GetRawInputContents()[0], flat); err != nil {
-			return nil, err
-		}
+		err = decodeRaw(r.datatype, req.GetRawInputContents()[0], flat)
 	default:
-		if err := decodeContents(r.datatype, in.GetContents(), flat); err != nil {
-			return nil, err
-		}
+		err = decodeContents(r.datatype, in.GetContents(), flat)
 	}
-	res, err := g.m.infer(ctx, r, flat)
 	if err != nil {
+		sc.release()
 		return nil, err
 	}
+	res, err := g.m.infer(ctx, r, sc)
+	if err != nil {
+		sc.release()
+		return nil, err
+	}
+	defer res.release()
 	resp := &pb.ModelInferResponse{
 		ModelName:    g.m.Name,
 		ModelVersion: versionString(res.snap.Version()),
@@ -197,18 +199,19 @@ func (g *grpcService) infer(ctx context.Context, req *pb.ModelInferRequest) (*pb
 		},
 	}
 	for i := range res.outputs {
-		t := &res.outputs[i]
-		o := &pb.ModelInferResponse_InferOutputTensor{Name: t.Name, Datatype: t.Datatype, Shape: t.Shape}
-		if len(t.Params) > 0 {
+		name, dt, shape, params := res.meta(i)
+		o := &pb.ModelInferResponse_InferOutputTensor{Name: name, Datatype: dt, Shape: shape}
+		if len(params) > 0 {
 			o.Parameters = map[string]*pb.InferParameter{}
-			for k, v := range t.Params {
+			for k, v := range params {
 				o.Parameters[k] = &pb.InferParameter{ParameterChoice: &pb.InferParameter_StringParam{StringParam: v}}
 			}
 		}
 		if raw {
 			// A client that sent raw contents reads raw contents.
-			resp.RawOutputContents = append(resp.RawOutputContents, appendRaw(make([]byte, 0, rawSize(t)), t))
+			resp.RawOutputContents = append(resp.RawOutputContents, res.appendRaw(make([]byte, 0, res.rawSize(i)), i))
 		} else {
+			t := res.tensor(i)
 			o.Contents = &pb.InferTensorContents{BytesContents: t.Bytes, Fp64Contents: t.F64, Int64Contents: t.I64, BoolContents: t.Bool}
 		}
 		resp.Outputs = append(resp.Outputs, o)

@@ -43,9 +43,9 @@ type stack struct {
 
 func newStack(t testing.TB, keep int) *stack {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	table, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
 	require.NoError(t, err)
 	st := &stack{store: dataset.NewMemoryKeep(snap, nil, keep)}
 	cfg := httpapi.DefaultConfig()

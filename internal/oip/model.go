@@ -24,9 +24,9 @@ package oip
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
@@ -198,8 +198,9 @@ func (m *Model) prepare(snap *dataset.Snapshot, s settings, datatype string, sha
 	return &request{snap: snap, query: q, datatype: datatype, rows: int(shape[0]), dim: d, outputs: outputs}, nil
 }
 
-// Tensor is one output: exactly one of its value slices is set, per its
-// datatype (BYTES: Bytes, FP64: F64, INT64: I64, BOOL: Bool).
+// Tensor is one output with its values copied out: exactly one of its
+// value slices is set, per its datatype (BYTES: Bytes, FP64: F64, INT64:
+// I64, BOOL: Bool).
 type Tensor struct {
 	Name     string
 	Datatype string
@@ -212,77 +213,126 @@ type Tensor struct {
 	Params map[string]string
 }
 
-// result is an answered request.
+// scratch is the per-request memory of an inference, reused across
+// requests: a 10,000-row batch would otherwise allocate megabytes.
+type scratch struct {
+	flat  []float64
+	preds []knn.Prediction
+	nb    []knn.Neighbor
+	probs []float64
+	rows  rowScratch
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxPooledValues caps the scratch kept in the pool (a few MB).
+const maxPooledValues = 1 << 17
+
+// getScratch returns scratch for a request: flat sized for r's values.
+func getScratch(r *request) *scratch {
+	sc := scratchPool.Get().(*scratch)
+	sc.flat = slices.Grow(sc.flat[:0], r.rows*r.dim)[:r.rows*r.dim]
+	return sc
+}
+
+// release returns sc to the pool; sc must not be used after.
+func (sc *scratch) release() {
+	if cap(sc.flat)+cap(sc.nb)+cap(sc.probs) <= maxPooledValues {
+		scratchPool.Put(sc)
+	}
+}
+
+// result is an answered request. Its values live in the request's scratch
+// until release.
 type result struct {
 	snap    *dataset.Snapshot
 	query   knn.Query
-	outputs []Tensor
+	outputs []string
+	preds   []knn.Prediction
+	classes [][]byte
+	sc      *scratch
 }
 
-// infer predicts the request's rows (flat, row-major n*d values) and builds
-// the selected outputs.
-func (m *Model) infer(ctx context.Context, r *request, flat []float64) (*result, error) {
-	if len(flat) != r.rows*r.dim {
-		return nil, fmt.Errorf("oip: %d values for %d rows of %d", len(flat), r.rows, r.dim)
-	}
+// release gives the result's memory back; res must not be used after.
+func (res *result) release() { res.sc.release() }
+
+// infer predicts the request's rows (sc.flat: row-major, n*d values) and
+// returns the result, which owns sc.
+func (m *Model) infer(ctx context.Context, r *request, sc *scratch) (*result, error) {
 	n, k := r.rows, r.query.K
 	classes := r.snap.Classes()
-	preds := make([]knn.Prediction, n)
-	nb := make([]knn.Neighbor, n*k)
-	probs := make([]float64, n*len(classes))
+	c := len(classes)
+	preds := slices.Grow(sc.preds[:0], n)[:n]
+	nb := slices.Grow(sc.nb[:0], n*k)
+	probs := slices.Grow(sc.probs[:0], n*c)
+	sc.preds, sc.nb, sc.probs = preds, nb, probs
 	for i := range preds {
 		preds[i].Neighbors = nb[i*k : i*k : (i+1)*k]
-		preds[i].Probabilities = probs[i*len(classes) : i*len(classes) : (i+1)*len(classes)]
+		preds[i].Probabilities = probs[i*c : i*c : (i+1)*c]
 	}
-	if err := predictRows(ctx, r.snap, preds, flat, r.dim, r.query); err != nil {
+	if err := predictRows(ctx, r.snap, preds, sc.flat, r.dim, r.query, &sc.rows); err != nil {
 		return nil, err
 	}
-	res := &result{snap: r.snap, query: r.query, outputs: make([]Tensor, 0, len(r.outputs))}
-	rows := int64(n)
-	for _, name := range r.outputs {
-		t := Tensor{Name: name}
-		switch name {
-		case OutputLabel:
-			t.Datatype, t.Shape = "BYTES", []int64{rows}
-			names := make([][]byte, len(classes))
-			for i, c := range classes {
-				names[i] = []byte(c)
-			}
-			t.Bytes = make([][]byte, n)
-			for i := range preds {
-				t.Bytes[i] = names[preds[i].Class]
-			}
-		case OutputProbs:
-			t.Datatype, t.Shape = "FP64", []int64{rows, int64(len(classes))}
-			t.F64 = make([]float64, 0, n*len(classes))
-			for i := range preds {
-				t.F64 = append(t.F64, preds[i].Probabilities...)
-			}
-			t.Params = map[string]string{"classes": classesParam(classes)}
-		case OutputNeighborIDs:
-			t.Datatype, t.Shape = "INT64", []int64{rows, int64(k)}
-			t.I64 = make([]int64, 0, n*k)
-			for i := range preds {
-				for _, x := range preds[i].Neighbors {
-					t.I64 = append(t.I64, x.ID)
-				}
-			}
-		case OutputNeighborDst:
-			t.Datatype, t.Shape = "FP64", []int64{rows, int64(k)}
-			t.F64 = make([]float64, 0, n*k)
-			for i := range preds {
-				for _, x := range preds[i].Neighbors {
-					t.F64 = append(t.F64, x.Distance)
-				}
-			}
-		case OutputTie:
-			t.Datatype, t.Shape = "BOOL", []int64{rows}
-			t.Bool = make([]bool, n)
-			for i := range preds {
-				t.Bool[i] = preds[i].Tie
-			}
-		}
-		res.outputs = append(res.outputs, t)
+	res := &result{snap: r.snap, query: r.query, outputs: r.outputs, preds: preds, sc: sc, classes: make([][]byte, c)}
+	for i, name := range classes {
+		res.classes[i] = []byte(name)
 	}
 	return res, nil
+}
+
+// meta returns output i's name, datatype, shape and parameters.
+func (res *result) meta(i int) (name, datatype string, shape []int64, params map[string]string) {
+	n, k, c := int64(len(res.preds)), int64(res.query.K), int64(len(res.classes))
+	switch name = res.outputs[i]; name {
+	case OutputLabel:
+		return name, "BYTES", []int64{n}, nil
+	case OutputProbs:
+		return name, "FP64", []int64{n, c}, map[string]string{"classes": classesParam(res.snap.Classes())}
+	case OutputNeighborIDs:
+		return name, "INT64", []int64{n, k}, nil
+	case OutputNeighborDst:
+		return name, "FP64", []int64{n, k}, nil
+	case OutputTie:
+		return name, "BOOL", []int64{n}, nil
+	}
+	panic("oip: unknown output " + name)
+}
+
+// tensor returns output i with its values copied out.
+func (res *result) tensor(i int) Tensor {
+	name, dt, shape, params := res.meta(i)
+	t := Tensor{Name: name, Datatype: dt, Shape: shape, Params: params}
+	preds := res.preds
+	switch name {
+	case OutputLabel:
+		t.Bytes = make([][]byte, len(preds))
+		for j := range preds {
+			t.Bytes[j] = res.classes[preds[j].Class]
+		}
+	case OutputProbs:
+		t.F64 = make([]float64, 0, len(preds)*len(res.classes))
+		for j := range preds {
+			t.F64 = append(t.F64, preds[j].Probabilities...)
+		}
+	case OutputNeighborIDs:
+		t.I64 = make([]int64, 0, len(preds)*res.query.K)
+		for j := range preds {
+			for _, x := range preds[j].Neighbors {
+				t.I64 = append(t.I64, x.ID)
+			}
+		}
+	case OutputNeighborDst:
+		t.F64 = make([]float64, 0, len(preds)*res.query.K)
+		for j := range preds {
+			for _, x := range preds[j].Neighbors {
+				t.F64 = append(t.F64, x.Distance)
+			}
+		}
+	case OutputTie:
+		t.Bool = make([]bool, len(preds))
+		for j := range preds {
+			t.Bool[j] = preds[j].Tie
+		}
+	}
+	return t
 }

@@ -286,7 +286,7 @@ func TestGRPCErrors(t *testing.T) {
 func TestMetadataAndHealth(t *testing.T) {
 	st := newStack(t, 3)
 	for range 4 { // versions 2..5; 3..5 kept
-		_, _, err := st.store.Create(context.Background(), [4]float64{5, 3, 1.5, 0.2}, "setosa")
+		_, _, err := st.store.Create(context.Background(), []float64{5, 3, 1.5, 0.2}, "setosa")
 		require.NoError(t, err)
 	}
 	get := func(path string) (int, map[string]any) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -261,11 +262,13 @@ func (h *rest) infer(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	res, err := h.m.infer(r.Context(), ri.req, ri.flat)
+	res, err := h.m.infer(r.Context(), ri.req, ri.sc)
 	if err != nil {
+		ri.sc.release()
 		h.fail(w, r, err)
 		return
 	}
+	defer res.release()
 	resp := jsonResponse{
 		ModelName:    h.m.Name,
 		ModelVersion: versionString(res.snap.Version()),
@@ -273,37 +276,41 @@ func (h *rest) infer(w http.ResponseWriter, r *http.Request) {
 		Parameters:   responseParams(res),
 		Outputs:      make([]jsonOutput, len(res.outputs)),
 	}
-	var bin []byte
-	anyBinary := false
+	binSize := 0
 	for i := range res.outputs {
-		t := &res.outputs[i]
-		o := jsonOutput{Name: t.Name, Datatype: t.Datatype, Shape: t.Shape}
-		if len(t.Params) > 0 || ri.binary[i] {
+		name, dt, shape, params := res.meta(i)
+		o := jsonOutput{Name: name, Datatype: dt, Shape: shape}
+		if len(params) > 0 || ri.binary[i] {
 			o.Parameters = map[string]any{}
-			for k, v := range t.Params {
+			for k, v := range params {
 				o.Parameters[k] = v
 			}
 		}
 		if ri.binary[i] {
-			anyBinary = true
-			if bin == nil {
-				bin = make([]byte, 0, totalRaw(res, ri.binary))
-			}
-			o.Parameters["binary_data_size"] = rawSize(t)
-			bin = appendRaw(bin, t)
+			n := res.rawSize(i)
+			o.Parameters["binary_data_size"] = n
+			binSize += n
 		} else {
-			o.Data = jsonData(t)
+			t := res.tensor(i)
+			o.Data = jsonData(&t)
 		}
 		resp.Outputs[i] = o
 	}
 	b, _ := json.Marshal(resp)
 	w.Header().Set("X-Dataset-Version", versionString(res.snap.Version()))
-	if !anyBinary {
+	if binSize == 0 && !slices.Contains(ri.binary, true) {
 		writeBody(w, r, "application/json", b)
 		return
 	}
 	w.Header().Set(HeaderLength, strconv.Itoa(len(b)))
-	writeBody(w, r, "application/octet-stream", append(b, bin...))
+	out := make([]byte, 0, len(b)+binSize)
+	out = append(out, b...)
+	for i := range res.outputs {
+		if ri.binary[i] {
+			out = res.appendRaw(out, i)
+		}
+	}
+	writeBody(w, r, "application/octet-stream", out)
 }
 
 // responseParams are an answer's parameters: the dataset version answered
@@ -315,16 +322,6 @@ func responseParams(res *result) map[string]any {
 		"metric":          res.query.Metric.String(),
 		"weights":         res.query.Weights.String(),
 	}
-}
-
-func totalRaw(res *result, binary []bool) int {
-	n := 0
-	for i := range res.outputs {
-		if binary[i] {
-			n += rawSize(&res.outputs[i])
-		}
-	}
-	return n
 }
 
 // jsonData returns t's values as JSON data (flat, row-major).

@@ -36,8 +36,8 @@ type jsonOutputReq struct {
 type restInfer struct {
 	id       string
 	req      *request
-	flat     []float64
-	binary   []bool // per output of req.outputs: answer it as binary data
+	sc       *scratch // the values, in sc.flat
+	binary   []bool   // per output of req.outputs: answer it as binary data
 	settings settings
 }
 
@@ -87,7 +87,7 @@ func (m *Model) decodeInfer(name, version string, body []byte, headerLen int) (*
 	if err != nil {
 		return nil, err
 	}
-	ri := &restInfer{id: jr.ID, req: r, settings: s, flat: make([]float64, r.rows*r.dim), binary: make([]bool, len(r.outputs))}
+	ri := &restInfer{id: jr.ID, req: r, settings: s, binary: make([]bool, len(r.outputs))}
 	for i := range r.outputs {
 		b := allBinary != nil && *allBinary
 		if len(jr.Outputs) > 0 {
@@ -101,39 +101,52 @@ func (m *Model) decodeInfer(name, version string, body []byte, headerLen int) (*
 		}
 		ri.binary[i] = b
 	}
-	size, err := paramInt(in.Parameters, "binary_data_size")
-	if err != nil {
+	if err := ri.values(in, headerLen, bin); err != nil {
 		return nil, err
 	}
+	return ri, nil
+}
+
+// values converts the input's values, binary or JSON, into scratch memory
+// that ri then owns.
+func (ri *restInfer) values(in *jsonInput, headerLen int, bin []byte) (err error) {
+	r := ri.req
+	size, err := paramInt(in.Parameters, "binary_data_size")
+	if err != nil {
+		return err
+	}
+	sc := getScratch(r)
+	defer func() {
+		if err != nil {
+			sc.release()
+		} else {
+			ri.sc = sc
+		}
+	}()
 	switch {
 	case size != nil:
 		if headerLen < 0 {
-			return nil, dataset.Invalidf("Inference-Header-Content-Length", "input %q has binary_data_size but the request has no Inference-Header-Content-Length header to find it", in.Name)
+			return dataset.Invalidf("Inference-Header-Content-Length", "input %q has binary_data_size but the request has no Inference-Header-Content-Length header to find it", in.Name)
 		}
 		if len(in.Data) > 0 {
-			return nil, dataset.Invalidf("inputs", "input %q has both data and binary_data_size: give one", in.Name)
+			return dataset.Invalidf("inputs", "input %q has both data and binary_data_size: give one", in.Name)
 		}
 		if *size < 0 || *size > len(bin) {
-			return nil, dataset.Invalidf("inputs", "input %q has binary_data_size %d but %d bytes of binary data follow the JSON", in.Name, *size, len(bin))
+			return dataset.Invalidf("inputs", "input %q has binary_data_size %d but %d bytes of binary data follow the JSON", in.Name, *size, len(bin))
 		}
 		if *size != len(bin) {
-			return nil, dataset.Invalidf("inputs", "%d bytes of binary data follow the JSON but the input's binary_data_size is %d", len(bin), *size)
+			return dataset.Invalidf("inputs", "%d bytes of binary data follow the JSON but the input's binary_data_size is %d", len(bin), *size)
 		}
-		if err := decodeRaw(r.datatype, bin[:*size], ri.flat); err != nil {
-			return nil, err
-		}
+		return decodeRaw(r.datatype, bin[:*size], sc.flat)
 	default:
 		if len(bin) > 0 {
-			return nil, dataset.Invalidf("inputs", "%d bytes of binary data follow the JSON but no input has binary_data_size", len(bin))
+			return dataset.Invalidf("inputs", "%d bytes of binary data follow the JSON but no input has binary_data_size", len(bin))
 		}
 		if len(in.Data) == 0 {
-			return nil, dataset.Invalidf("inputs", "input %q has no data: give data (nested or flat) or binary_data_size", in.Name)
+			return dataset.Invalidf("inputs", "input %q has no data: give data (nested or flat) or binary_data_size", in.Name)
 		}
-		if err := parseTensorData(in.Data, in.Shape, r.datatype, ri.flat); err != nil {
-			return nil, err
-		}
+		return parseTensorData(in.Data, in.Shape, r.datatype, sc.flat)
 	}
-	return ri, nil
 }
 
 // jsonError shortens encoding/json's messages for a client.

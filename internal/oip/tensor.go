@@ -207,28 +207,40 @@ func hasNonzeroDigit(s []byte) bool {
 	return false
 }
 
-// appendRaw appends t's values in the binary representation: little-endian
-// numbers, one byte per BOOL, and BYTES as a 4-byte little-endian length
-// followed by the bytes.
-func appendRaw(b []byte, t *Tensor) []byte {
+// appendRaw appends output i's values in the binary representation,
+// straight from the predictions: little-endian numbers, one byte per BOOL,
+// and BYTES as a 4-byte little-endian length followed by the bytes.
+func (res *result) appendRaw(b []byte, i int) []byte {
 	le := binary.LittleEndian
-	switch t.Datatype {
-	case "BYTES":
-		for _, s := range t.Bytes {
+	preds := res.preds
+	switch res.outputs[i] {
+	case OutputLabel:
+		for j := range preds {
+			s := res.classes[preds[j].Class]
 			b = le.AppendUint32(b, uint32(len(s)))
 			b = append(b, s...)
 		}
-	case "FP64":
-		for _, v := range t.F64 {
-			b = le.AppendUint64(b, math.Float64bits(v))
+	case OutputProbs:
+		for j := range preds {
+			for _, v := range preds[j].Probabilities {
+				b = le.AppendUint64(b, math.Float64bits(v))
+			}
 		}
-	case "INT64":
-		for _, v := range t.I64 {
-			b = le.AppendUint64(b, uint64(v))
+	case OutputNeighborIDs:
+		for j := range preds {
+			for _, x := range preds[j].Neighbors {
+				b = le.AppendUint64(b, uint64(x.ID))
+			}
 		}
-	case "BOOL":
-		for _, v := range t.Bool {
-			if v {
+	case OutputNeighborDst:
+		for j := range preds {
+			for _, x := range preds[j].Neighbors {
+				b = le.AppendUint64(b, math.Float64bits(x.Distance))
+			}
+		}
+	case OutputTie:
+		for j := range preds {
+			if preds[j].Tie {
 				b = append(b, 1)
 			} else {
 				b = append(b, 0)
@@ -238,21 +250,22 @@ func appendRaw(b []byte, t *Tensor) []byte {
 	return b
 }
 
-// rawSize returns the size of t's binary representation.
-func rawSize(t *Tensor) int {
-	switch t.Datatype {
-	case "BYTES":
-		n := 0
-		for _, s := range t.Bytes {
-			n += 4 + len(s)
+// rawSize returns the size of output i's binary representation.
+func (res *result) rawSize(i int) int {
+	n := len(res.preds)
+	switch res.outputs[i] {
+	case OutputLabel:
+		size := 4 * n
+		for j := range res.preds {
+			size += len(res.classes[res.preds[j].Class])
 		}
+		return size
+	case OutputProbs:
+		return 8 * n * len(res.classes)
+	case OutputNeighborIDs, OutputNeighborDst:
+		return 8 * n * res.query.K
+	case OutputTie:
 		return n
-	case "FP64":
-		return 8 * len(t.F64)
-	case "INT64":
-		return 8 * len(t.I64)
-	case "BOOL":
-		return len(t.Bool)
 	}
 	return 0
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/knn"
 
@@ -74,9 +73,9 @@ func BenchmarkLayer(b *testing.B) {
 		out := make([]knn.Prediction, len(req.Instances))
 		return httpapi.PredictAnswer{Body: []byte{}}, snap.PredictBatch(ctx, out, req.Instances, req.Query)
 	})
-	rows := make([]dataset.Features, 1000)
+	rows := make([][]float64, 1000)
 	for i := range rows {
-		rows[i] = dataset.Features{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
+		rows[i] = []float64{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
 	}
 	for _, c := range []struct {
 		name string
@@ -104,6 +103,10 @@ func BenchmarkLayer(b *testing.B) {
 			cache := predcache.New(compute, predcache.Options{MinWork: 1})
 			req := c.req
 			req.Instances = slices.Clone(req.Instances)
+			req.Features = slices.Clone(req.Features)
+			if req.Batch {
+				req.Instances[0] = slices.Clone(req.Instances[0])
+			}
 			i := 0.0
 			for b.Loop() {
 				i++ // a new request each time

@@ -144,18 +144,18 @@ func Key(req *httpapi.PredictRequest) [sha256.Size]byte {
 		b[18] = 1
 	}
 	h.Write(b[:24])
-	row := func(f *[4]float64) {
-		for i, v := range f {
-			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
+	row := func(f []float64) {
+		for _, v := range f {
+			binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+			h.Write(b[:8])
 		}
-		h.Write(b[:])
 	}
 	if req.Batch {
-		for i := range req.Instances {
-			row((*[4]float64)(&req.Instances[i]))
+		for _, f := range req.Instances {
+			row(f)
 		}
 	} else {
-		row((*[4]float64)(&req.Features))
+		row(req.Features)
 	}
 	var k [sha256.Size]byte
 	h.Sum(k[:0])

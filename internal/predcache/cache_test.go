@@ -20,9 +20,9 @@ import (
 )
 
 func newStore(t testing.TB) *dataset.Memory {
-	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
 	require.NoError(t, err)
 	return dataset.NewMemory(snap, nil)
 }
@@ -76,7 +76,7 @@ func TestLocalCache(t *testing.T) {
 	assert.Equal(t, predcache.Hit, post(cached, named).Header().Get("X-Cache"))
 
 	// A write makes old entries unreachable.
-	_, _, err := store.Create(context.Background(), dataset.Features{5, 3, 1, 0.2}, "setosa")
+	_, _, err := store.Create(context.Background(), []float64{5, 3, 1, 0.2}, "setosa")
 	require.NoError(t, err)
 	third := post(cached, body)
 	assert.Equal(t, predcache.Miss, third.Header().Get("X-Cache"))
@@ -119,7 +119,7 @@ func TestLRUEvicts(t *testing.T) {
 	}), predcache.Options{MaxBytes: 10000, MinWork: 1})
 	snap := newStore(t).Snapshot()
 	for i := range 50 {
-		_, err := c.Predict(context.Background(), httpapi.PredictRequest{Snapshot: snap, Features: dataset.Features{float64(i)}})
+		_, err := c.Predict(context.Background(), httpapi.PredictRequest{Snapshot: snap, Features: []float64{float64(i)}})
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 10, c.Len())

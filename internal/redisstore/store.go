@@ -55,6 +55,7 @@ type Options struct {
 // Store is an dataset.Store backed by Redis. Create it with Open; stop its
 // follower with Close.
 type Store struct {
+	schema *dataset.Schema
 	rdb    redis.UniversalClient
 	keys   []string
 	maxLen int64
@@ -74,13 +75,13 @@ var _ dataset.Store = (*Store)(nil)
 
 // wireSample is a sample as stored in Redis.
 type wireSample struct {
-	ID int64            `json:"id"`
-	F  dataset.Features `json:"f"`
-	S  string           `json:"s"`
+	ID int64     `json:"id"`
+	F  []float64 `json:"f"`
+	S  string    `json:"s"`
 }
 
 func encodeSample(s dataset.Sample) string {
-	b, _ := json.Marshal(wireSample{ID: s.ID, F: s.Features, S: s.Species})
+	b, _ := json.Marshal(wireSample{ID: s.ID, F: s.Features, S: s.Label})
 	return string(b)
 }
 
@@ -89,14 +90,15 @@ func decodeSample(v string) (dataset.Sample, error) {
 	if err := json.Unmarshal([]byte(v), &w); err != nil {
 		return dataset.Sample{}, fmt.Errorf("redisstore: bad sample %q: %w", v, err)
 	}
-	return dataset.Sample{ID: w.ID, Features: w.F, Species: w.S}, nil
+	return dataset.Sample{ID: w.ID, Features: w.F, Label: w.S}, nil
 }
 
 // Open connects the store to rdb: it seeds Redis with initial when the
 // namespace is empty (a no-op when another replica already did), loads the
 // current state and starts following changes. initial is only used for
-// seeding: a replica always serves what Redis holds.
-func Open(ctx context.Context, rdb redis.UniversalClient, initial []dataset.Sample, opt Options) (*Store, error) {
+// seeding: a replica always serves what Redis holds. Every replica must load
+// a set of the same schema.
+func Open(ctx context.Context, rdb redis.UniversalClient, schema *dataset.Schema, initial []dataset.Sample, opt Options) (*Store, error) {
 	if opt.Prefix == "" {
 		opt.Prefix = "irisknn:"
 	}
@@ -108,6 +110,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, initial []dataset.Samp
 	}
 	p := opt.Prefix
 	s := &Store{
+		schema: schema,
 		rdb:    rdb,
 		keys:   []string{p + "meta", p + "samples", p + "etags", p + "initial", p + "ietags", p + "changes"},
 		maxLen: opt.StreamLen,
@@ -117,7 +120,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, initial []dataset.Samp
 		done:   make(chan struct{}),
 	}
 	// Validate before seeding, so that a bad set never reaches Redis.
-	if _, err := dataset.NewSnapshot(initial); err != nil {
+	if _, err := dataset.NewSnapshot(schema, initial); err != nil {
 		return nil, err
 	}
 	if _, err := s.seed(ctx, initial); err != nil {
@@ -245,7 +248,7 @@ func (s *Store) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	snap, err := dataset.RestoreSnapshot(initial, cur, version, nextID)
+	snap, err := dataset.RestoreSnapshot(dataset.State{Schema: s.schema, Initial: initial, Current: cur, Version: version, NextID: nextID})
 	if err != nil {
 		return fmt.Errorf("redisstore: the state in Redis is inconsistent: %w", err)
 	}
@@ -416,11 +419,12 @@ func check(snap *dataset.Snapshot, x dataset.Sample) error {
 	if x.ID < 1 {
 		return dataset.Invalidf("id", "id must be a positive integer, got %d", x.ID)
 	}
-	if err := dataset.CheckFeatures(x.Features); err != nil {
+	if err := snap.Schema().CheckFeatures("features", x.Features); err != nil {
 		return err
 	}
-	if _, ok := snap.ClassIndex(x.Species); !ok {
-		return dataset.Invalidf("species", "unknown species %q: want one of %v", x.Species, snap.Classes())
+	if _, ok := snap.ClassIndex(x.Label); !ok {
+		label := snap.Schema().Label()
+		return dataset.Invalidf(label, "unknown %s %q: want one of %v", label, x.Label, snap.Classes())
 	}
 	return nil
 }
@@ -435,8 +439,8 @@ func (s *Store) put(ctx context.Context, x dataset.Sample, ifMatch string) (bool
 }
 
 // Create implements dataset.Store.
-func (s *Store) Create(ctx context.Context, f dataset.Features, species string) (dataset.Sample, *dataset.Snapshot, error) {
-	x := dataset.Sample{ID: 1, Features: f, Species: species}
+func (s *Store) Create(ctx context.Context, f []float64, label string) (dataset.Sample, *dataset.Snapshot, error) {
+	x := dataset.Sample{ID: 1, Features: f, Label: label}
 	if err := check(s.Snapshot(), x); err != nil {
 		return dataset.Sample{}, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -20,15 +21,15 @@ import (
 )
 
 func irisSamples(t testing.TB) []dataset.Sample {
-	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	return s
+	return s.Samples
 }
 
 // open starts a replica on the server's namespace.
 func open(t testing.TB, srv *redistest.Server, prefix string) *redisstore.Store {
 	t.Helper()
-	st, err := redisstore.Open(context.Background(), srv.Client(t), irisSamples(t), redisstore.Options{Prefix: prefix})
+	st, err := redisstore.Open(context.Background(), srv.Client(t), dataset.IrisSchema(), irisSamples(t), redisstore.Options{Prefix: prefix})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st
@@ -50,7 +51,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	require.Equal(t, uint64(1), a.Snapshot().Version())
 	require.Equal(t, 150, b.Snapshot().Len())
 
-	x, snap, err := a.Create(ctx, dataset.Features{5, 3, 1.5, 0.2}, "setosa")
+	x, snap, err := a.Create(ctx, []float64{5, 3, 1.5, 0.2}, "setosa")
 	require.NoError(t, err)
 	assert.Equal(t, int64(151), x.ID)
 	// Read your writes on the writing replica: no wait.
@@ -64,7 +65,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, x, got)
 
-	created, _, err := b.Put(ctx, dataset.Sample{ID: 151, Features: dataset.Features{6, 3, 4, 1.3}, Species: "versicolor"}, x.ETag())
+	created, _, err := b.Put(ctx, dataset.Sample{ID: 151, Features: []float64{6, 3, 4, 1.3}, Label: "versicolor"}, x.ETag())
 	require.NoError(t, err)
 	assert.False(t, created)
 	_, err = b.Delete(ctx, 1, "")
@@ -73,7 +74,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	_, ok = as.Get(1)
 	assert.False(t, ok)
 	got, _ = as.Get(151)
-	assert.Equal(t, "versicolor", got.Species)
+	assert.Equal(t, "versicolor", got.Label)
 
 	rs, err := a.Reset(ctx)
 	require.NoError(t, err)
@@ -87,7 +88,7 @@ func TestReplicasShareWrites(t *testing.T) {
 	// A third replica started now loads the current state, not its own set.
 	c := open(t, srv, "t1:")
 	assert.Equal(t, uint64(5), c.Snapshot().Version())
-	x2, _, err := c.Create(ctx, dataset.Features{1, 1, 1, 1}, "virginica")
+	x2, _, err := c.Create(ctx, []float64{1, 1, 1, 1}, "virginica")
 	require.NoError(t, err)
 	assert.Equal(t, int64(152), x2.ID)
 }
@@ -104,11 +105,11 @@ func TestWriteErrors(t *testing.T) {
 	}{
 		{"delete missing", func() error { _, err := a.Delete(ctx, 999, ""); return err }, dataset.KindNotFound},
 		{"put stale etag", func() error {
-			_, _, err := a.Put(ctx, dataset.Sample{ID: 1, Features: one.Features, Species: "virginica"}, `"0000"`)
+			_, _, err := a.Put(ctx, dataset.Sample{ID: 1, Features: one.Features, Label: "virginica"}, `"0000"`)
 			return err
 		}, dataset.KindPrecondition},
 		{"put if-match on missing", func() error {
-			_, _, err := a.Put(ctx, dataset.Sample{ID: 500, Features: one.Features, Species: "virginica"}, "*")
+			_, _, err := a.Put(ctx, dataset.Sample{ID: 500, Features: one.Features, Label: "virginica"}, "*")
 			return err
 		}, dataset.KindPrecondition},
 		{"delete stale etag", func() error { _, err := a.Delete(ctx, 1, `"0000"`); return err }, dataset.KindPrecondition},
@@ -150,6 +151,7 @@ func TestConcurrentPutsNeverLoseAnUpdate(t *testing.T) {
 					cur, ok := st.Snapshot().Get(7)
 					require.True(t, ok)
 					next := cur
+					next.Features = slices.Clone(cur.Features)
 					next.Features[0]++
 					_, _, err := st.Put(ctx, next, cur.ETag())
 					if err == nil {
@@ -186,7 +188,7 @@ func TestConcurrentSeedingDoesNotDuplicate(t *testing.T) {
 	stores := make([]*redisstore.Store, 6)
 	for i := range stores {
 		wg.Go(func() {
-			st, err := redisstore.Open(context.Background(), srv.Client(t), irisSamples(t), redisstore.Options{Prefix: "t4:"})
+			st, err := redisstore.Open(context.Background(), srv.Client(t), dataset.IrisSchema(), irisSamples(t), redisstore.Options{Prefix: "t4:"})
 			if assert.NoError(t, err) {
 				stores[i] = st
 			}
@@ -216,7 +218,7 @@ func TestGapTriggersReload(t *testing.T) {
 	require.NoError(t, b.Close()) // b stops following
 	ctx := context.Background()
 	for i := range 20 {
-		_, _, err := a.Create(ctx, dataset.Features{float64(i), 1, 1, 1}, "setosa")
+		_, _, err := a.Create(ctx, []float64{float64(i), 1, 1, 1}, "setosa")
 		require.NoError(t, err)
 	}
 	c := srv.Client(t)
@@ -235,7 +237,7 @@ func TestGapTriggersReload(t *testing.T) {
 
 func TestSeedRefusesAnInvalidSet(t *testing.T) {
 	srv := redistest.Start(t)
-	_, err := redisstore.Open(context.Background(), srv.Client(t), nil, redisstore.Options{Prefix: "t6:"})
+	_, err := redisstore.Open(context.Background(), srv.Client(t), dataset.IrisSchema(), nil, redisstore.Options{Prefix: "t6:"})
 	require.Error(t, err)
 }
 
@@ -248,7 +250,7 @@ func TestPropagationDelay(t *testing.T) {
 	var delays []time.Duration
 	for i := range 200 {
 		start := time.Now()
-		_, snap, err := a.Create(ctx, dataset.Features{float64(i), 2, 3, 4}, "setosa")
+		_, snap, err := a.Create(ctx, []float64{float64(i), 2, 3, 4}, "setosa")
 		require.NoError(t, err)
 		waitVersion(t, b, snap.Version())
 		delays = append(delays, time.Since(start))
@@ -267,7 +269,7 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	ln.Close() // nothing listens there now
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
-	_, err = redisstore.Open(context.Background(), c, irisSamples(t), redisstore.Options{})
+	_, err = redisstore.Open(context.Background(), c, dataset.IrisSchema(), irisSamples(t), redisstore.Options{})
 	require.Error(t, err)
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 }
@@ -278,7 +280,7 @@ func TestWritesFailWhileRedisIsDown(t *testing.T) {
 	srv := redistest.Start(t)
 	a := open(t, srv, "t8:")
 	srv.Client(t).Shutdown(context.Background()) // answers by closing the connection
-	_, _, err := a.Create(context.Background(), dataset.Features{1, 2, 3, 4}, "setosa")
+	_, _, err := a.Create(context.Background(), []float64{1, 2, 3, 4}, "setosa")
 	require.Error(t, err)
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Equal(t, 150, a.Snapshot().Len(), "reads still served")

@@ -266,8 +266,7 @@ func (q *Queue) get(ctx context.Context, public string, withResult bool) (row, e
 	return r, nil
 }
 
-// Get implements jobs.Queue. A queued job says so when no worker has been
-// seen lately.
+// Get implements jobs.Queue. A queued job says why it waits.
 func (q *Queue) Get(ctx context.Context, id string) (jobs.Job, error) {
 	r, err := q.get(ctx, id, true)
 	if err != nil {
@@ -275,29 +274,50 @@ func (q *Queue) Get(ctx context.Context, id string) (jobs.Job, error) {
 	}
 	j := toJob(r)
 	if j.Status == jobs.StatusQueued {
-		j.Detail, err = q.noWorker(ctx)
+		var w workers
+		if w, err = q.workers(ctx); err == nil {
+			err = w.explain(ctx, q, &j, r.id)
+		}
 	}
 	return j, err
 }
 
-// noWorker returns why no worker will pick a job up, or "" when one is
-// running.
-func (q *Queue) noWorker(ctx context.Context) (string, error) {
-	var seen *time.Time
-	var age *float64
-	err := q.pool.QueryRow(ctx, `SELECT max(seen_at), extract(epoch FROM now() - max(seen_at))::float8 FROM irisknn_job_workers`).Scan(&seen, &age)
+// workers is what the heartbeats say of the queue's workers.
+type workers struct {
+	slots, busy int // worker slots alive, jobs running
+}
+
+// workers reads the live workers' slots (heartbeats younger than
+// WorkerGone) and the jobs running on the queue.
+func (q *Queue) workers(ctx context.Context) (workers, error) {
+	var w workers
+	err := q.pool.QueryRow(ctx, `SELECT
+		(SELECT coalesce(sum(concurrency), 0) FROM irisknn_job_workers WHERE queue = $1 AND seen_at > now() - make_interval(secs => $2)),
+		(SELECT count(*) FROM river_job WHERE queue = $1 AND state = 'running')`,
+		q.opt.Queue, q.opt.WorkerGone.Seconds()).Scan(&w.slots, &w.busy)
 	if err != nil {
-		return "", unavailable(err)
+		return w, unavailable(err)
 	}
-	const start = "jobs on PostgreSQL run in `irisd worker -postgres URL` processes; start one"
+	return w, nil
+}
+
+// explain gives a queued job (River id rid) its notice: no worker runs, or
+// every worker slot is busy (with the jobs waiting before it).
+func (w workers) explain(ctx context.Context, q *Queue, j *jobs.Job, rid int64) error {
 	switch {
-	case seen == nil:
-		return "no worker has ever run on this queue: " + start, nil
-	case *age > q.opt.WorkerGone.Seconds():
-		return fmt.Sprintf("no worker has been seen for %s (last at %s): %s",
-			(time.Duration(*age) * time.Second).Round(time.Second), seen.UTC().Format(time.RFC3339), start), nil
+	case j.Status != jobs.StatusQueued:
+	case w.slots == 0:
+		j.Notice = jobs.NoticeNoWorker
+	case w.busy >= w.slots:
+		var ahead int
+		err := q.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = $1 AND id < $2
+			AND state IN ('available', 'scheduled', 'retryable', 'pending')`, q.opt.Queue, rid).Scan(&ahead)
+		if err != nil {
+			return unavailable(err)
+		}
+		j.Notice = jobs.NoticeBusy(w.busy, ahead, fmt.Sprintf("%d irisd worker slots", w.slots))
 	}
-	return "", nil
+	return nil
 }
 
 // Cancel implements jobs.Queue. A queued job is cancelled at once; a running
@@ -362,25 +382,48 @@ func (q *Queue) List(ctx context.Context, p jobs.ListParams) (jobs.Page, error) 
 		return jobs.Page{}, unavailable(err)
 	}
 	rows.Close()
-	for i := range page.Jobs {
-		if page.Jobs[i].Status != jobs.StatusQueued {
-			continue
-		}
-		detail, err := q.noWorker(ctx) // once, for every queued job of the page
-		if err != nil {
-			return jobs.Page{}, err
-		}
-		for k := i; k < len(page.Jobs); k++ {
-			if page.Jobs[k].Status == jobs.StatusQueued {
-				page.Jobs[k].Detail = detail
-			}
-		}
-		break
+	if err := q.explainPage(ctx, page.Jobs); err != nil {
+		return jobs.Page{}, err
 	}
 	if more {
 		page.NextCursor = strconv.FormatInt(last, 10)
 	}
 	return page, nil
+}
+
+// explainPage gives the queued jobs of a page (newest first) their notices
+// with two queries, whatever the page's length.
+func (q *Queue) explainPage(ctx context.Context, page []jobs.Job) error {
+	oldest := int64(0) // River id of the oldest queued job on the page
+	for _, j := range page {
+		if j.Status == jobs.StatusQueued {
+			oldest, _, _ = parseID(j.ID)
+		}
+	}
+	if oldest == 0 {
+		return nil
+	}
+	w, err := q.workers(ctx)
+	if err != nil || w.slots == 0 || w.busy < w.slots {
+		if err == nil {
+			for i := range page {
+				w.explain(ctx, q, &page[i], 0) // no worker, or a free slot: no query
+			}
+		}
+		return err
+	}
+	var ahead int
+	if err := q.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = $1 AND id < $2
+		AND state IN ('available', 'scheduled', 'retryable', 'pending')`, q.opt.Queue, oldest).Scan(&ahead); err != nil {
+		return unavailable(err)
+	}
+	for i := len(page) - 1; i >= 0; i-- { // oldest first
+		if page[i].Status == jobs.StatusQueued {
+			page[i].Notice = jobs.NoticeBusy(w.busy, ahead, fmt.Sprintf("%d irisd worker slots", w.slots))
+			ahead++
+		}
+	}
+	return nil
 }
 
 // Close implements jobs.Queue. It does not close the pool.

@@ -79,17 +79,37 @@ func TestSeenThroughEveryReplica(t *testing.T) {
 	got, err := b.Get(ctx, j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, jobs.StatusQueued, got.Status)
-	assert.Contains(t, got.Detail, "no worker has ever run", "a job no worker can pick up says so")
+	assert.Contains(t, got.Notice, "no irisd worker is running", "a job no worker can pick up says so")
 	page, err := b.List(ctx, jobs.ListParams{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, page.Jobs, 1)
 	assert.Equal(t, j.ID, page.Jobs[0].ID)
-	assert.Contains(t, page.Jobs[0].Detail, "no worker has ever run", "the listing says so too")
+	assert.Contains(t, page.Jobs[0].Notice, "no irisd worker is running", "the listing says so too")
 
 	startWorker(t, pool, riverjobs.WorkerOptions{Options: opt}, data)
 	got, _ = jobstest.WaitFinal(t, b, j.ID, time.Minute)
 	assert.Equal(t, jobs.StatusSucceeded, got.Status, got.Error)
-	assert.Empty(t, got.Detail)
+	assert.Empty(t, got.Notice)
+
+	// Every worker slot busy: a queued job says how many run and wait.
+	long, err := a.Submit(ctx, jobstest.BatchSpec(100_000, 1))
+	require.NoError(t, err)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		got, err := b.Get(ctx, long.ID)
+		require.NoError(t, err)
+		if got.Status == jobs.StatusRunning {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the long job never ran")
+	}
+	next, err := a.Submit(ctx, jobstest.BatchSpec(10, 1))
+	require.NoError(t, err)
+	got, err = b.Get(ctx, next.ID)
+	require.NoError(t, err)
+	if got.Status == jobs.StatusQueued { // (the long job may just have finished)
+		assert.Equal(t, "waiting for a free worker: 1 busy (1 irisd worker slots), 0 queued before this job", got.Notice)
+	}
+	jobstest.WaitFinal(t, b, next.ID, time.Minute)
 
 	// The secret half of the id matters: River's id alone reads nothing.
 	_, err = b.Get(ctx, j.ID[:len(j.ID)-1]+"0")

@@ -9,7 +9,8 @@
 // that River's row stays small and is cheap to poll), the secret half of the
 // job's id, progress, and the result, counted in bytes so that kept results
 // stay within jobs.Limits.ResultBytes. Workers record a heartbeat in
-// irisknn_job_workers, so that a job that no worker can pick up says so.
+// irisknn_job_workers (with their queue and concurrency), so that a queued
+// job says why it waits: no worker, or every worker busy.
 package riverjobs
 
 import (
@@ -44,9 +45,13 @@ CREATE TABLE IF NOT EXISTS irisknn_jobs (
 );
 CREATE INDEX IF NOT EXISTS irisknn_jobs_results ON irisknn_jobs (finished_at DESC, job_id DESC) WHERE result_bytes > 0;
 CREATE TABLE IF NOT EXISTS irisknn_job_workers (
-	id      text PRIMARY KEY,
-	seen_at timestamptz NOT NULL
-);`
+	id          text PRIMARY KEY,
+	seen_at     timestamptz NOT NULL,
+	queue       text NOT NULL DEFAULT '',
+	concurrency integer NOT NULL DEFAULT 1
+);
+ALTER TABLE irisknn_job_workers ADD COLUMN IF NOT EXISTS queue text NOT NULL DEFAULT '';
+ALTER TABLE irisknn_job_workers ADD COLUMN IF NOT EXISTS concurrency integer NOT NULL DEFAULT 1;`
 
 // Migrate brings River's schema and this package's tables up to date under
 // a session advisory lock, so that replicas and workers starting at once do

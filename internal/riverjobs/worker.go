@@ -144,8 +144,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // beat records that this worker is alive.
 func (w *Worker) beat(ctx context.Context, id string) error {
-	_, err := w.pool.Exec(ctx, `INSERT INTO irisknn_job_workers (id, seen_at) VALUES ($1, now())
-		ON CONFLICT (id) DO UPDATE SET seen_at = now()`, id)
+	_, err := w.pool.Exec(ctx, `INSERT INTO irisknn_job_workers (id, seen_at, queue, concurrency) VALUES ($1, now(), $2, $3)
+		ON CONFLICT (id) DO UPDATE SET seen_at = now()`, id, w.opt.Queue, w.opt.Concurrency)
 	return err
 }
 

@@ -15,26 +15,34 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Framing of one log record: a 4-byte little-endian payload length, the
 // 4-byte CRC-32C of the payload, then the payload.
-const (
-	headerSize = 8
-	// maxPayload bounds a record's length (a put of a sample with the
-	// longest species name is under 150 bytes), so that a corrupt length
-	// field is recognised as such.
-	maxPayload = 1 << 12
-)
+const headerSize = 8
+
+// maxPayload bounds the length of a record of a dataset with dim features
+// (a put of a sample with the longest label), so that a corrupt length
+// field is recognised as such. It is never below 4 KiB, the bound of the
+// Iris-only format.
+func maxPayload(dim int) int64 {
+	return int64(max(1<<12, 8+1+8+8*dim+2+dataset.MaxLabelLen))
+}
 
 // errShort reports a payload that ends before its fields do.
 var errShort = errors.New("record too short")
 
-// appendSample encodes a sample: id, the four features as IEEE-754 bits
-// (so they round-trip exactly), the species as a length-prefixed string.
+// appendSample encodes a sample: id, the features (as many as the schema
+// has) as IEEE-754 bits (so they round-trip exactly), the label as a
+// length-prefixed string.
 func appendSample(b []byte, s dataset.Sample) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.ID))
 	for _, f := range s.Features {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 	}
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(s.Species)))
-	return append(b, s.Species...)
+	return appendString(b, s.Label)
+}
+
+// appendString appends a string with a 2-byte length.
+func appendString(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
 }
 
 // reader decodes fields from a byte slice, remembering the first error.
@@ -84,13 +92,15 @@ func (r *reader) u8() uint8 {
 	return 0
 }
 
-func (r *reader) sample() dataset.Sample {
-	var s dataset.Sample
-	s.ID = int64(r.u64())
+func (r *reader) string() string { return string(r.take(int(r.u16()))) }
+
+// sample reads a sample of dim features.
+func (r *reader) sample(dim int) dataset.Sample {
+	s := dataset.Sample{ID: int64(r.u64()), Features: make([]float64, dim)}
 	for i := range s.Features {
 		s.Features[i] = math.Float64frombits(r.u64())
 	}
-	s.Species = string(r.take(int(r.u16())))
+	s.Label = r.string()
 	return s
 }
 
@@ -108,13 +118,13 @@ func encodeChange(c dataset.Change) []byte {
 	return b
 }
 
-// decodeChange decodes a record payload.
-func decodeChange(p []byte) (dataset.Change, error) {
+// decodeChange decodes a record payload of a dataset with dim features.
+func decodeChange(p []byte, dim int) (dataset.Change, error) {
 	r := &reader{b: p}
 	c := dataset.Change{Version: r.u64(), Op: dataset.Op(r.u8())}
 	switch c.Op {
 	case dataset.OpPut:
-		c.Sample = r.sample()
+		c.Sample = r.sample(dim)
 	case dataset.OpDelete:
 		c.ID = int64(r.u64())
 	case dataset.OpReset:
@@ -137,15 +147,25 @@ func frame(payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// snapshotMagic starts every snapshot file; the trailing digit is the format
-// version.
-const snapshotMagic = "IRISSNP1"
+// Snapshot formats: the magic that starts the file; the trailing digit is
+// the format version. Format 1 (the Iris-only build) has no schema: its
+// samples are Iris. Format 2 starts with the schema.
+const (
+	snapshotMagicV1 = "IRISSNP1"
+	snapshotMagic   = "IRISSNP2"
+)
 
-// encodeSnapshot encodes the whole state of s: version, next id, the loaded
-// set (that a reset restores) and the current samples, followed by the
-// CRC-32C of everything before it.
+// encodeSnapshot encodes the whole state of s: the schema, version, next
+// id, the loaded set (that a reset restores) and the current samples,
+// followed by the CRC-32C of everything before it.
 func encodeSnapshot(s *dataset.Snapshot) []byte {
 	b := []byte(snapshotMagic)
+	schema := s.Schema()
+	b = binary.LittleEndian.AppendUint32(b, uint32(schema.Dim()))
+	for _, name := range schema.Features() {
+		b = appendString(b, name)
+	}
+	b = appendString(b, schema.Label())
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.NextID()))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Initial())))
@@ -160,9 +180,13 @@ func encodeSnapshot(s *dataset.Snapshot) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeSnapshot checks and decodes a snapshot file.
+// decodeSnapshot checks and decodes a snapshot file of either format.
 func decodeSnapshot(b []byte) (*dataset.Snapshot, error) {
-	if len(b) < len(snapshotMagic)+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
+	if len(b) < len(snapshotMagic)+4 {
+		return nil, errors.New("not an irisknn snapshot (too short)")
+	}
+	magic := string(b[:len(snapshotMagic)])
+	if magic != snapshotMagic && magic != snapshotMagicV1 {
 		return nil, errors.New("not an irisknn snapshot (bad magic)")
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
@@ -170,30 +194,56 @@ func decodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 		return nil, errors.New("checksum mismatch: the snapshot is corrupt")
 	}
 	r := &reader{b: body[len(snapshotMagic):]}
-	version, nextID := r.u64(), int64(r.u64())
+	st := dataset.State{Schema: dataset.IrisSchema()}
+	if magic == snapshotMagic {
+		schema, err := r.schema()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		st.Schema = schema
+	}
+	st.Version, st.NextID = r.u64(), int64(r.u64())
+	dim := st.Schema.Dim()
 	samples := func() []dataset.Sample {
 		n := r.u32()
-		if r.err != nil || int(n) > len(r.b)/42 { // 42: the smallest encoded sample
+		if r.err != nil || int(n) > len(r.b)/(8+8*dim+2) { // the smallest encoded sample
 			r.err = errShort
 			return nil
 		}
 		out := make([]dataset.Sample, n)
 		for i := range out {
-			out[i] = r.sample()
+			out[i] = r.sample(dim)
 		}
 		return out
 	}
-	initial := samples()
-	current := samples()
+	st.Initial = samples()
+	st.Current = samples()
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%d unexpected bytes at the end", len(r.b))
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("snapshot: %w", r.err)
 	}
-	s, err := dataset.RestoreSnapshot(initial, current, version, nextID)
+	s, err := dataset.RestoreSnapshot(st)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return s, nil
+}
+
+// schema reads a schema: the number of features, their names, the label's.
+func (r *reader) schema() (*dataset.Schema, error) {
+	n := r.u32()
+	if r.err != nil || n > dataset.MaxFeatures {
+		return nil, fmt.Errorf("bad schema (%d features)", n)
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = r.string()
+	}
+	label := r.string()
+	if r.err != nil {
+		return nil, r.err
+	}
+	return dataset.NewSchema(names, label)
 }

@@ -52,8 +52,8 @@ func TestOpensADirectoryWrittenByTheIrisOnlyBuild(t *testing.T) {
 	snap.All(func(s dataset.Sample) bool {
 		w := want.Samples[i]
 		assert.Equal(t, w.ID, s.ID)
-		assert.Equal(t, w.Features, s.Features[:])
-		assert.Equal(t, w.Species, s.Species)
+		assert.Equal(t, w.Features, s.Features)
+		assert.Equal(t, w.Species, s.Label)
 		i++
 		return true
 	})

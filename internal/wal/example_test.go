@@ -17,15 +17,15 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "irisknn-wal")
 	defer os.RemoveAll(dir)
-	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
-	loaded, _ := dataset.NewSnapshot(samples)
+	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
+	loaded, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
 
 	l, snap, err := wal.Open(dir, loaded, wal.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	store := dataset.NewMemory(snap, l)
-	s, _, _ := store.Create(context.Background(), dataset.Features{6.1, 2.8, 4.7, 1.2}, "versicolor")
+	s, _, _ := store.Create(context.Background(), []float64{6.1, 2.8, 4.7, 1.2}, "versicolor")
 	store.Delete(context.Background(), 7, "")
 	l.Close() // or a crash: every acknowledged write is already on disk
 
@@ -36,6 +36,6 @@ func Example() {
 	defer l.Close()
 	got, _ := snap.Get(s.ID)
 	_, has7 := snap.Get(7)
-	fmt.Println(snap.Version(), snap.Len(), snap.NextID(), got.Species, has7)
+	fmt.Println(snap.Version(), snap.Len(), snap.NextID(), got.Label, has7)
 	// Output: 3 150 152 versicolor false
 }

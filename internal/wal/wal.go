@@ -150,7 +150,7 @@ func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 	case err != nil:
 		return nil, err
 	default:
-		if !slices.Equal(snap.Initial(), loaded.Initial()) {
+		if !snap.Schema().Equal(loaded.Schema()) || !slices.EqualFunc(snap.Initial(), loaded.Initial(), dataset.Sample.Equal) {
 			l.log.Warn("the data dir was created from a different loaded set; its recorded set wins (a reset restores the recorded one)", "dir", l.dir)
 		}
 	}
@@ -213,6 +213,8 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 		off      int64
 		replayed int
 		end      = int64(len(data))
+		dim      = snap.Schema().Dim()
+		maxLen   = maxPayload(dim)
 	)
 	for off < end {
 		rest := data[off:]
@@ -230,10 +232,10 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 		}
 		n := int64(binary.LittleEndian.Uint32(rest[0:4]))
 		sum := binary.LittleEndian.Uint32(rest[4:8])
-		if n == 0 || n > maxPayload {
+		if n == 0 || n > maxLen {
 			// A length no record can have. Within the last record's
 			// reach it is the torn end; further from it, corruption.
-			if len(rest) <= headerSize+maxPayload {
+			if int64(len(rest)) <= headerSize+maxLen {
 				torn(fmt.Sprintf("impossible length %d", n))
 				break
 			}
@@ -248,13 +250,13 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 		if crc32.Checksum(payload, castagnoli) != sum {
 			// The last record, or one whose length field was hit so
 			// that what follows is no record either: the torn end.
-			if last || !validRecord(rest[headerSize+n:]) {
+			if last || !validRecord(rest[headerSize+n:], maxLen) {
 				torn("checksum mismatch")
 				break
 			}
 			return nil, 0, &CorruptError{Offset: off, Reason: "checksum mismatch"}
 		}
-		c, err := decodeChange(payload)
+		c, err := decodeChange(payload, dim)
 		if err != nil {
 			return nil, 0, &CorruptError{Offset: off, Reason: err.Error()}
 		}
@@ -281,14 +283,14 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 	return snap, replayed, nil
 }
 
-// validRecord reports whether b starts with a whole record whose checksum
-// holds.
-func validRecord(b []byte) bool {
+// validRecord reports whether b starts with a whole record, at most maxLen
+// long, whose checksum holds.
+func validRecord(b []byte, maxLen int64) bool {
 	if len(b) < headerSize {
 		return false
 	}
 	n := int(binary.LittleEndian.Uint32(b[0:4]))
-	if n == 0 || n > maxPayload || headerSize+n > len(b) {
+	if n == 0 || int64(n) > maxLen || headerSize+n > len(b) {
 		return false
 	}
 	return crc32.Checksum(b[headerSize:headerSize+n], castagnoli) == binary.LittleEndian.Uint32(b[4:8])

@@ -18,9 +18,9 @@ import (
 
 func loaded(t testing.TB) *dataset.Snapshot {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	s, err := dataset.NewSnapshot(samples)
+	s, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
 	require.NoError(t, err)
 	return s
 }
@@ -49,17 +49,17 @@ func writes(t *testing.T, m *dataset.Memory) []state {
 		require.NoError(t, err)
 		out = append(out, stateOf(m.Snapshot()))
 	}
-	_, _, err := m.Create(ctx, dataset.Features{5.1, 3.5, 1.4, 0.2}, "setosa")
+	_, _, err := m.Create(ctx, []float64{5.1, 3.5, 1.4, 0.2}, "setosa")
 	step(err)
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 500, Features: dataset.Features{6.1, 2.9, 4.7, 1.4}, Species: "versicolor"}, "")
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 500, Features: []float64{6.1, 2.9, 4.7, 1.4}, Label: "versicolor"}, "")
 	step(err)
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 3, Features: dataset.Features{0.1, -2.5, 1e-9, 7.25}, Species: "virginica"}, "")
+	_, _, err = m.Put(ctx, dataset.Sample{ID: 3, Features: []float64{0.1, -2.5, 1e-9, 7.25}, Label: "virginica"}, "")
 	step(err)
 	_, err = m.Delete(ctx, 7, "")
 	step(err)
 	_, err = m.Reset(ctx)
 	step(err)
-	_, _, err = m.Create(ctx, dataset.Features{7.7, 3.8, 6.7, 2.2}, "virginica")
+	_, _, err = m.Create(ctx, []float64{7.7, 3.8, 6.7, 2.2}, "virginica")
 	step(err)
 	_, err = m.Delete(ctx, 1, "")
 	step(err)
@@ -120,7 +120,7 @@ func recordOffsets(t *testing.T) (string, []state, []int64) {
 	require.NoError(t, err)
 	var ends []int64
 	for off := 0; off < len(b); {
-		require.True(t, validRecord(b[off:]))
+		require.True(t, validRecord(b[off:], maxPayload(4)))
 		n := int(b[off]) | int(b[off+1])<<8
 		off += headerSize + n
 		ends = append(ends, int64(off))
@@ -226,7 +226,7 @@ func TestRecordedSetWinsOverLoaded(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 
-	other, err := dataset.NewSnapshot([]dataset.Sample{{ID: 1, Features: dataset.Features{1, 2, 3, 4}, Species: "x"}})
+	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "x"}})
 	require.NoError(t, err)
 	l2, got, err := Open(dir, other, Options{})
 	require.NoError(t, err)
@@ -237,17 +237,17 @@ func TestRecordedSetWinsOverLoaded(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	for _, c := range []dataset.Change{
-		{Version: 2, Op: dataset.OpPut, Sample: dataset.Sample{ID: 1 << 62, Features: dataset.Features{math.Copysign(0, -1), 1e308, -1e-308, 5e-324}, Species: "Iris-ﬁ"}},
+		{Version: 2, Op: dataset.OpPut, Sample: dataset.Sample{ID: 1 << 62, Features: []float64{math.Copysign(0, -1), 1e308, -1e-308, 5e-324}, Label: "Iris-ﬁ"}},
 		{Version: 1 << 63, Op: dataset.OpDelete, ID: 9},
 		{Version: 3, Op: dataset.OpReset},
 	} {
-		got, err := decodeChange(encodeChange(c))
+		got, err := decodeChange(encodeChange(c), 4)
 		require.NoError(t, err)
 		assert.Equal(t, c, got)
 	}
-	_, err := decodeChange([]byte{1, 2, 3})
+	_, err := decodeChange([]byte{1, 2, 3}, 4)
 	assert.Error(t, err)
-	_, err = decodeChange(append(encodeChange(dataset.Change{Version: 2, Op: dataset.OpReset}), 0))
+	_, err = decodeChange(append(encodeChange(dataset.Change{Version: 2, Op: dataset.OpReset}), 0), 4)
 	assert.Error(t, err)
 }
 
@@ -309,7 +309,7 @@ func BenchmarkWrite(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				s := dataset.Sample{ID: int64(1 + i%150), Features: dataset.Features{5, 3, 1.5, float64(i%20) / 10}, Species: "setosa"}
+				s := dataset.Sample{ID: int64(1 + i%150), Features: []float64{5, 3, 1.5, float64(i%20) / 10}, Label: "setosa"}
 				if _, _, err := m.Put(ctx, s, ""); err != nil {
 					b.Fatal(err)
 				}

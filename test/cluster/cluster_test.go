@@ -138,7 +138,7 @@ func startNginx(t *testing.T, dir string, replicas []string) string {
 	require.NoError(t, err)
 	port := freePort(t)
 	i := 0
-	site := regexp.MustCompile(`server replica\d:8080`).ReplaceAllStringFunc(string(conf), func(string) string {
+	site := regexp.MustCompile(`server replica\d:8080( resolve)?`).ReplaceAllStringFunc(string(conf), func(string) string {
 		s := "server " + replicas[i]
 		i++
 		return s

@@ -27,18 +27,18 @@ func (f Fixed) Snapshot() *dataset.Snapshot { return f.Snap }
 
 // Iris returns the embedded Iris set.
 func Iris(t testing.TB) Fixed {
-	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV))
+	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
 	require.NoError(t, err)
 	return Fixed{snap}
 }
 
 // BatchSpec is a batch_predict job of n rows at k.
 func BatchSpec(n, k int) jobs.Spec {
-	rows := make([]dataset.Features, n)
+	rows := make([][]float64, n)
 	for i := range rows {
-		rows[i] = dataset.Features{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
+		rows[i] = []float64{4 + float64(i%40)/10, 3, 1 + float64(i%60)/10, float64(i%25) / 10}
 	}
 	return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: rows, Query: knn.Query{K: k}}}
 }
