@@ -25,6 +25,8 @@ type config struct {
 	AddrFile        string
 	CORSOrigins     string
 	DataPath        string
+	Label           string
+	Scale           string
 	K               int
 	Metric          string
 	Weights         string
@@ -104,7 +106,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&c.AddrFile, "addr-file", "", "file the server writes the address it listens on to (and removes on exit); -healthcheck reads it, so it follows the server's -addr (the image sets /tmp/irisd.addr)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "comma-separated origins allowed to call the API from a browser (\"*\": any, without credentials)")
-	fs.StringVar(&c.DataPath, "data", "", "CSV training set to load instead of the embedded Iris data (header: sepal_length,sepal_width,petal_length,petal_width,species)")
+	fs.StringVar(&c.DataPath, "data", "", "CSV training set to load instead of the embedded Iris data: a header naming the columns, numeric features and one label column")
+	fs.StringVar(&c.Label, "label", "", "the label column of -data (default: species when the header has it, else the last column)")
+	fs.StringVar(&c.Scale, "scale", "none", "feature scaling, fitted on the loaded set: none, standard ((x-mean)/std) or minmax ((x-min)/(max-min))")
 	fs.IntVar(&c.K, "k", d.DefaultK, "default number of neighbours")
 	fs.StringVar(&c.Metric, "metric", d.DefaultMetric.String(), "default metric: euclidean, manhattan or chebyshev")
 	fs.StringVar(&c.Weights, "weights", d.DefaultWeights.String(), "default weights: uniform or distance")
@@ -232,6 +236,9 @@ func (c *config) validate() error {
 	if _, err := knn.ParseWeights(c.Weights); err != nil {
 		errs = append(errs, fmt.Errorf("-weights: %v", err))
 	}
+	if _, err := dataset.ParseScale(c.Scale); err != nil {
+		errs = append(errs, fmt.Errorf("-scale: %v", err))
+	}
 	if c.CacheBytes < 0 || c.CacheMinWork < 0 || c.RedisCacheMinWork < 0 || c.RedisCacheTTL <= 0 {
 		errs = append(errs, errors.New("-cache-bytes, -cache-min-work and -redis-cache-min-work must not be negative, -redis-cache-ttl must be positive"))
 	}
@@ -328,6 +335,12 @@ func (c *config) origins() []string {
 		}
 	}
 	return out
+}
+
+// scale returns the -scale setting (validated).
+func (c *config) scale() dataset.ScaleKind {
+	k, _ := dataset.ParseScale(c.Scale)
+	return k
 }
 
 // apiConfig converts the settings for the HTTP API.

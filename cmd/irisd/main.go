@@ -72,11 +72,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := cfg.logger(logw)
 
 	start := time.Now()
-	table, source, err := loadTable(cfg.DataPath, "")
+	table, source, err := loadTable(cfg.DataPath, cfg.Label)
 	if err != nil {
 		return err
 	}
-	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, cfg.scale())
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	debug.FreeOSMemory()
 	bi := buildinfo.Get()
 	log.Info("irisd starting", "version", bi.Version, "commit", bi.Commit, "build_date", bi.Date, "go_version", bi.GoVersion)
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "features", snap.Schema().Features(), "label", snap.Schema().Label(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "features", snap.Schema().Features(), "label", snap.Schema().Label(), "scale", snap.Scaler().Kind.String(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
 	be, err := openBackend(ctx, cfg, snap, journal, log)
 	if err != nil {
 		return err

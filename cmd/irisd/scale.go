@@ -79,7 +79,7 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 			return nil, err
 		}
 		b.close = append(b.close, rdb.Close)
-		st, err := redisstore.Open(ctx, rdb, snap.Schema(), snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
+		st, err := redisstore.Open(ctx, rdb, snap.Schema(), snap.Initial(), redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, Scale: cfg.scale(), KeepVersions: cfg.KeepVersions})
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -155,7 +155,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("irisd worker needs -postgres (or IRIS_POSTGRES_URL): jobs are queued in PostgreSQL")
 	}
 	log := cfg.logger(stdout)
-	table, source, err := loadTable(cfg.DataPath, "")
+	table, source, err := loadTable(cfg.DataPath, cfg.Label)
 	if err != nil {
 		return err
 	}
@@ -166,14 +166,14 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer rdb.Close()
-		st, err := redisstore.Open(ctx, rdb, table.Schema, table.Samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, KeepVersions: cfg.KeepVersions})
+		st, err := redisstore.Open(ctx, rdb, table.Schema, table.Samples, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, Scale: cfg.scale(), KeepVersions: cfg.KeepVersions})
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)
 		}
 		defer st.Close()
 		data = st
 	} else {
-		snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+		snap, err := dataset.NewSnapshot(table.Schema, table.Samples, cfg.scale())
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)
 		}

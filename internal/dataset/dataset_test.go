@@ -22,7 +22,7 @@ import (
 func irisSnapshot(t testing.TB) *dataset.Snapshot {
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return snap
 }
@@ -270,7 +270,7 @@ func TestMemoryStoreIfMatch(t *testing.T) {
 }
 
 func TestCannotDeleteLastSample(t *testing.T) {
-	snap, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}})
+	snap, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}}, dataset.ScaleNone)
 	require.NoError(t, err)
 	m := dataset.NewMemory(snap, nil)
 	_, err = m.Delete(context.Background(), 1, "")
@@ -331,13 +331,13 @@ func TestRestoreSnapshot(t *testing.T) {
 	var samples []dataset.Sample
 	cur.All(func(s dataset.Sample) bool { samples = append(samples, s); return true })
 
-	restored, err := dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), NextID: cur.NextID()})
+	restored, err := dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), Next: cur.Next()})
 	require.NoError(t, err)
 	assertSameSet(t, cur, restored)
 
-	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), NextID: 5})
+	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), Next: 5})
 	assert.Error(t, err, "next id below an existing id")
-	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: append(samples, samples[0]), Version: cur.Version(), NextID: cur.NextID()})
+	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: append(samples, samples[0]), Version: cur.Version(), Next: cur.Next()})
 	assert.Error(t, err, "duplicate id")
 }
 
@@ -423,7 +423,7 @@ func nanValue() float64 {
 
 func ExampleSnapshot_Predict() {
 	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	var pr knn.Prediction
 	_ = snap.Predict(&pr, []float64{6.0, 3.0, 4.8, 1.8}, knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform})
 	fmt.Println(snap.Classes()[pr.Class], pr.Probabilities)

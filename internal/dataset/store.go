@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -32,6 +33,10 @@ type Store interface {
 	// still never handed out again.
 	Reset(ctx context.Context) (*Snapshot, error)
 }
+
+// ErrNoIDLeft answers a create once the largest possible id has been used:
+// ids are never handed out twice, so POST has none left.
+var ErrNoIDLeft = &Error{Kind: KindConflict, Message: fmt.Sprintf("no id is left to assign: %d, the largest possible, has been used and ids are never reused; create the sample with an id of your choice", int64(math.MaxInt64))}
 
 // Op is the kind of a Change.
 type Op uint8
@@ -234,7 +239,11 @@ func (m *Memory) publishThrough(v uint64) {
 // Create implements Store.
 func (m *Memory) Create(ctx context.Context, f []float64, label string) (Sample, *Snapshot, error) {
 	snap, c, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
-		return Change{Op: OpPut, Sample: Sample{ID: cur.nextID, Features: f, Label: label}}, nil
+		id := cur.NextID()
+		if id == 0 {
+			return Change{}, ErrNoIDLeft
+		}
+		return Change{Op: OpPut, Sample: Sample{ID: id, Features: f, Label: label}}, nil
 	})
 	return c.Sample, snap, err
 }

@@ -1,7 +1,9 @@
-package httpapi
+package httpapi_test
 
 import (
 	"encoding/json"
+	"github.com/irisknn/irisknn/internal/apitest"
+	"github.com/irisknn/irisknn/internal/httpapi"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,11 +17,12 @@ import (
 // changes the training set.
 func TestBadInput(t *testing.T) {
 	const key = "bad-input-key"
-	cfg := DefaultConfig()
+	cfg := httpapi.DefaultConfig()
 	cfg.MaxBatch = 100
 	cfg.MaxBodyBytes = 64 << 10
 	cfg.APIKey = key
-	_, store, ts := relServer(t, cfg)
+	a := apitest.Start(t, cfg, nil)
+	store := a.Store
 	before := store.Snapshot()
 
 	const ok = `[5.1,3.5,1.4,0.2]`
@@ -154,15 +157,18 @@ func TestBadInput(t *testing.T) {
 			if tc.body != "" {
 				body = []byte(tc.body)
 			}
-			resp, b := relDo(t, method, ts.URL+tc.path, h, body)
-			assert.Equal(t, tc.want, resp.StatusCode, "%s", b)
+			resp, b := relDo(a, method, tc.path, h, body)
+			assert.Equal(t, tc.want, resp.Status, "%s", b)
 			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
-			var p problem
+			var p struct {
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+			}
 			if assert.NoError(t, json.Unmarshal(b, &p), "%s", b) {
 				assert.NotEmpty(t, p.Detail)
-				assert.Equal(t, resp.StatusCode, p.Status)
+				assert.Equal(t, resp.Status, p.Status)
 			}
-			if resp.StatusCode == http.StatusUnauthorized {
+			if resp.Status == http.StatusUnauthorized {
 				assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `Bearer realm="irisknn"`)
 			}
 			assert.Same(t, before, store.Snapshot(), "the training set changed")

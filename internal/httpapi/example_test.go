@@ -17,7 +17,7 @@ import (
 // server: one prediction.
 func ExampleNewServer() {
 	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.DefaultConfig(), dataset.NewMemory(snap, nil)))
 	defer srv.Close()
 

@@ -21,19 +21,19 @@ func TestJobWritesNeedTheKey(t *testing.T) {
 	a := newJobsAPIWith(t, httpapi.Config{APIKey: "sekret"}, jobs.Limits{})
 	body := `{"type":"evaluate","k_max":3}`
 	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}} {
-		r := a.do(http.MethodPost, "/jobs", body, h...)
+		r := a.Do(http.MethodPost, "/jobs", body, h...)
 		require.Equal(t, http.StatusUnauthorized, r.Status, "submitting without the key")
 		assert.True(t, strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer"), r.Header.Get("WWW-Authenticate"))
 	}
-	r := a.do(http.MethodPost, "/jobs", body, "Authorization", "Bearer sekret")
+	r := a.Do(http.MethodPost, "/jobs", body, "Authorization", "Bearer sekret")
 	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
 	loc := r.Header.Get("Location")
-	assert.Equal(t, http.StatusOK, a.do(http.MethodGet, loc, "").Status, "reading a job by its id needs no key")
+	assert.Equal(t, http.StatusOK, a.Do(http.MethodGet, loc, "").Status, "reading a job by its id needs no key")
 
-	r = a.do(http.MethodDelete, loc, "")
+	r = a.Do(http.MethodDelete, loc, "")
 	assert.Equal(t, http.StatusUnauthorized, r.Status, "cancelling without the key")
 	assert.True(t, strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer"))
-	r = a.do(http.MethodDelete, loc, "", "Authorization", "Bearer sekret")
+	r = a.Do(http.MethodDelete, loc, "", "Authorization", "Bearer sekret")
 	assert.Contains(t, []int{http.StatusOK, http.StatusConflict}, r.Status, "cancelled, or already finished")
 }
 
@@ -42,12 +42,12 @@ func TestListJobs(t *testing.T) {
 	key := []string{"Authorization", "Bearer sekret"}
 	var locs []string
 	for i := range 3 {
-		r := a.do(http.MethodPost, "/jobs", fmt.Sprintf(`{"type":"evaluate","k_max":%d}`, i+1), key...)
+		r := a.Do(http.MethodPost, "/jobs", fmt.Sprintf(`{"type":"evaluate","k_max":%d}`, i+1), key...)
 		require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
 		locs = append(locs, r.Header.Get("Location"))
-		a.poll(locs[i])
+		poll(a, locs[i])
 	}
-	r := a.do(http.MethodGet, "/jobs?limit=2", "", key...)
+	r := a.Do(http.MethodGet, "/jobs?limit=2", "", key...)
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
 	page := r.JSON(t)
 	assert.Equal(t, false, page["redacted"])
@@ -58,14 +58,14 @@ func TestListJobs(t *testing.T) {
 	assert.EqualValues(t, 1, list[0].(map[string]any)["progress"])
 	assert.Nil(t, list[0].(map[string]any)["result"], "a listing carries no results")
 	cursor := page["next_cursor"].(string)
-	r = a.do(http.MethodGet, "/jobs?limit=2&cursor="+cursor, "", key...)
+	r = a.Do(http.MethodGet, "/jobs?limit=2&cursor="+cursor, "", key...)
 	page = r.JSON(t)
 	require.Len(t, page["jobs"], 1)
 	assert.Nil(t, page["next_cursor"], "the last page has no cursor")
 	assert.Equal(t, "/jobs/"+page["jobs"].([]any)[0].(map[string]any)["id"].(string), locs[0])
 
 	// Without the key: the queue's activity, but no ids.
-	r = a.do(http.MethodGet, "/jobs", "")
+	r = a.Do(http.MethodGet, "/jobs", "")
 	require.Equal(t, http.StatusOK, r.Status)
 	page = r.JSON(t)
 	assert.Equal(t, true, page["redacted"])
@@ -79,7 +79,7 @@ func TestListJobs(t *testing.T) {
 		query  string
 		status int
 	}{{"?limit=0", 422}, {"?limit=1001", 422}, {"?limit=x", 400}, {"?cursor=zz", 422}, {"?page=2", 400}} {
-		assert.Equal(t, tt.status, a.do(http.MethodGet, "/jobs"+tt.query, "", key...).Status, tt.query)
+		assert.Equal(t, tt.status, a.Do(http.MethodGet, "/jobs"+tt.query, "", key...).Status, tt.query)
 	}
 }
 
@@ -137,7 +137,7 @@ func TestJobsAreBounded(t *testing.T) {
 	require.InDelta(t, 800_000, len(body), 1000)
 	base := heapNow()
 	watch := heapWatch()
-	r := a.do(http.MethodPost, "/jobs?k=150", body, "Content-Type", "text/csv")
+	r := a.Do(http.MethodPost, "/jobs?k=150", body, "Content-Type", "text/csv")
 	peak := watch()
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
 	assert.Contains(t, r.JSON(t)["detail"], "-job-max-neighbors")
@@ -146,20 +146,20 @@ func TestJobsAreBounded(t *testing.T) {
 		base>>20, peak>>20, (peak-min(peak, base))>>20)
 	assert.Less(t, peak-min(peak, base), uint64(256<<20), "refusing the job costs little memory")
 
-	r = a.do(http.MethodPost, "/jobs", body+strings.TrimPrefix(csvRows(1), "sepal_length,sepal_width,petal_length,petal_width\n"), "Content-Type", "text/csv")
+	r = a.Do(http.MethodPost, "/jobs", body+strings.TrimPrefix(csvRows(1), "sepal_length,sepal_width,petal_length,petal_width\n"), "Content-Type", "text/csv")
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	assert.Contains(t, r.JSON(t)["detail"], "-job-max-rows")
 
 	// The largest batch the defaults admit: 100,000 rows at k=10.
 	base = heapNow()
 	watch = heapWatch()
-	r = a.do(http.MethodPost, "/jobs?k=10", body, "Content-Type", "text/csv")
+	r = a.Do(http.MethodPost, "/jobs?k=10", body, "Content-Type", "text/csv")
 	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
 	loc := r.Header.Get("Location")
 	// Polled through the listing (no results), then the result read and
 	// thrown away, so that the test's own decoding does not count.
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		st := a.do(http.MethodGet, "/jobs?limit=1", "").JSON(t)["jobs"].([]any)[0].(map[string]any)["status"]
+		st := a.Do(http.MethodGet, "/jobs?limit=1", "").JSON(t)["jobs"].([]any)[0].(map[string]any)["status"]
 		if st == "succeeded" {
 			break
 		}
@@ -167,7 +167,7 @@ func TestJobsAreBounded(t *testing.T) {
 		require.True(t, time.Now().Before(deadline))
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, err := a.srv.Client().Get(a.srv.URL + loc + "/result")
+	resp, err := http.Get(a.URL + loc + "/result")
 	require.NoError(t, err)
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -183,11 +183,11 @@ func TestJobsAreBounded(t *testing.T) {
 	// A full queue: 503 with Retry-After.
 	b := newJobsAPIWith(t, httpapi.Config{}, jobs.Limits{Backlog: 1})
 	slow := `{"type":"evaluate","k_max":140,"metrics":["euclidean","manhattan","chebyshev"]}`
-	r = b.do(http.MethodPost, "/jobs", slow)
+	r = b.Do(http.MethodPost, "/jobs", slow)
 	require.Equal(t, http.StatusAccepted, r.Status)
-	r2 := b.do(http.MethodPost, "/jobs", slow)
+	r2 := b.Do(http.MethodPost, "/jobs", slow)
 	require.Equal(t, http.StatusServiceUnavailable, r2.Status, string(r2.Body))
 	assert.Equal(t, "1", r2.Header.Get("Retry-After"))
 	assert.Contains(t, r2.JSON(t)["detail"], "-job-backlog")
-	b.do(http.MethodDelete, r.Header.Get("Location"), "")
+	b.Do(http.MethodDelete, r.Header.Get("Location"), "")
 }

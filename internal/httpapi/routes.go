@@ -8,7 +8,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 
-	"github.com/irisknn/irisknn/api"
 	"github.com/irisknn/irisknn/web"
 )
 
@@ -27,7 +26,7 @@ func (s *Server) routes(r chi.Router) {
 
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
-	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
+	r.Get("/openapi.yaml", handleOpenAPI(s.spec))
 	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
 
 	// The browser frontend: the page at /, the API docs at /docs and their

@@ -323,27 +323,56 @@ func (s *Server) handleDeleteSample() http.HandlerFunc {
 	}
 }
 
-// datasetJSON describes the training set as a whole.
+// datasetJSON describes the training set as a whole: its version and
+// size, the schema (features in order, the label's name), the classes with
+// their counts, the scaler, and the range of each feature in the loaded set.
 type datasetJSON struct {
 	DatasetVersion uint64         `json:"dataset_version"`
 	Total          int            `json:"total"`
-	NextID         int64          `json:"next_id"`
+	NextID         *int64         `json:"next_id,omitempty"` // absent once no id is left
 	Features       []string       `json:"features"`
+	Label          string         `json:"label"`
 	Classes        []string       `json:"classes"`
 	Counts         map[string]int `json:"counts"`
+	Scaler         scalerJSON     `json:"scaler"`
+	FeatureRanges  []rangeJSON    `json:"feature_ranges"`
+}
+
+// scalerJSON is a scaler on the wire: feature i is scaled to
+// (x - offset[i]) / scale[i] (none: left as it is).
+type scalerJSON struct {
+	Kind   string    `json:"kind"`
+	Offset []float64 `json:"offset,omitempty"`
+	Scale  []float64 `json:"scale,omitempty"`
+}
+
+// rangeJSON is the range of one feature.
+type rangeJSON struct {
+	Name string  `json:"name"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
 }
 
 func toDatasetJSON(snap *dataset.Snapshot) datasetJSON {
+	schema, sc := snap.Schema(), snap.Scaler()
 	d := datasetJSON{
 		DatasetVersion: snap.Version(),
 		Total:          snap.Len(),
-		NextID:         snap.NextID(),
-		Features:       snap.Schema().Features(),
+		Features:       schema.Features(),
+		Label:          schema.Label(),
 		Classes:        snap.Classes(),
 		Counts:         map[string]int{},
+		Scaler:         scalerJSON{Kind: sc.Kind.String(), Offset: sc.Offset, Scale: sc.Scale},
+		FeatureRanges:  make([]rangeJSON, schema.Dim()),
+	}
+	if id := snap.NextID(); id != 0 {
+		d.NextID = &id
 	}
 	for i, n := range snap.Counts() {
 		d.Counts[snap.Classes()[i]] = n
+	}
+	for i, r := range snap.Ranges() {
+		d.FeatureRanges[i] = rangeJSON{Name: schema.Features()[i], Min: r.Min, Max: r.Max}
 	}
 	return d
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/irisknn/irisknn/api"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
@@ -123,6 +124,7 @@ type Server struct {
 	predictor Predictor
 	jobs      jobs.Queue
 	metrics   *metrics
+	spec      []byte // the OpenAPI document for the loaded schema
 }
 
 // NewServer returns the API over store. It starts ready.
@@ -135,6 +137,14 @@ func NewServer(cfg Config, store dataset.Store) *Server {
 		s.predictor = cfg.WrapPredictor(s.predictor)
 	}
 	s.metrics = newMetrics(cfg.Metrics, store)
+	snap := store.Snapshot()
+	spec, err := specFor(api.OpenAPIYAML, snap.Schema(), snap.Classes())
+	if err != nil {
+		// Only a broken api/openapi.yaml gets here (TestServedSpec...).
+		s.log.Error("the OpenAPI document could not be generated for the loaded schema; serving the Iris one", "error", err)
+		spec = api.OpenAPIYAML
+	}
+	s.spec = spec
 	s.ready.Store(true)
 	r := chi.NewRouter()
 	s.routes(r)

@@ -48,7 +48,7 @@ func tiny(t *testing.T) fixed {
 		{ID: 2, Features: []float64{1, 0, 0, 0}, Label: "a"},
 		{ID: 3, Features: []float64{10, 0, 0, 0}, Label: "b"},
 		{ID: 4, Features: []float64{11, 0, 0, 0}, Label: "b"},
-	})
+	}, dataset.ScaleNone)
 	require.NoError(t, err)
 	return fixed{snap}
 }
@@ -56,7 +56,7 @@ func tiny(t *testing.T) fixed {
 func irisData(t *testing.T) fixed {
 	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return fixed{snap}
 }

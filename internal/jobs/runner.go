@@ -157,8 +157,15 @@ type (
 // weighting then classifies from a prefix of that list, so the sweep costs
 // one neighbour search per sample and metric, not per setting.
 func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report func(done, total int)) (*evaluateResult, error) {
+	// The samples in the space distances are measured in: scaled, when the
+	// set is.
 	var samples []dataset.Sample
-	snap.All(func(x dataset.Sample) bool { samples = append(samples, x); return true })
+	scaler := snap.Scaler()
+	snap.All(func(x dataset.Sample) bool {
+		x.Features = scaler.Apply(x.Features[:0:0], x.Features)
+		samples = append(samples, x)
+		return true
+	})
 	classes := snap.Classes()
 	n, nc := len(samples), len(classes)
 	label := make([]int, n)

@@ -26,7 +26,7 @@ func FuzzInferDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, dataset.ScaleNone)
 	if err != nil {
 		f.Fatal(err)
 	}

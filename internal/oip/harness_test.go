@@ -45,7 +45,7 @@ func newStack(t testing.TB, keep int) *stack {
 	t.Helper()
 	table, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	st := &stack{store: dataset.NewMemoryKeep(snap, nil, keep)}
 	cfg := httpapi.DefaultConfig()

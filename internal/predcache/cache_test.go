@@ -22,7 +22,7 @@ import (
 func newStore(t testing.TB) *dataset.Memory {
 	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return dataset.NewMemory(snap, nil)
 }

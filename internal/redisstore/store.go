@@ -50,12 +50,15 @@ type Options struct {
 	// pinned reads (default dataset.DefaultKeepVersions). A replica keeps
 	// the versions it has seen: one it skipped by reloading is not kept.
 	KeepVersions int
+	// Scale is how features are scaled; every replica must use the same.
+	Scale dataset.ScaleKind
 }
 
 // Store is an dataset.Store backed by Redis. Create it with Open; stop its
 // follower with Close.
 type Store struct {
 	schema *dataset.Schema
+	scale  dataset.ScaleKind
 	rdb    redis.UniversalClient
 	keys   []string
 	maxLen int64
@@ -111,6 +114,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, schema *dataset.Schema
 	p := opt.Prefix
 	s := &Store{
 		schema: schema,
+		scale:  opt.Scale,
 		rdb:    rdb,
 		keys:   []string{p + "meta", p + "samples", p + "etags", p + "initial", p + "ietags", p + "changes"},
 		maxLen: opt.StreamLen,
@@ -120,7 +124,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, schema *dataset.Schema
 		done:   make(chan struct{}),
 	}
 	// Validate before seeding, so that a bad set never reaches Redis.
-	if _, err := dataset.NewSnapshot(schema, initial); err != nil {
+	if _, err := dataset.NewSnapshot(schema, initial, opt.Scale); err != nil {
 		return nil, err
 	}
 	if _, err := s.seed(ctx, initial); err != nil {
@@ -223,7 +227,7 @@ func (s *Store) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: bad version %v", res[0])
 	}
-	nextID, err := strconv.ParseInt(fmt.Sprint(res[1]), 10, 64)
+	next, err := strconv.ParseUint(fmt.Sprint(res[1]), 10, 64)
 	if err != nil {
 		return fmt.Errorf("redisstore: bad next id %v", res[1])
 	}
@@ -248,7 +252,10 @@ func (s *Store) reload(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	snap, err := dataset.RestoreSnapshot(dataset.State{Schema: s.schema, Initial: initial, Current: cur, Version: version, NextID: nextID})
+	// The scaler is fitted on the loaded set that Redis holds, the same for
+	// every replica.
+	scaler := dataset.Fit(s.scale, s.schema.Dim(), initial)
+	snap, err := dataset.RestoreSnapshot(dataset.State{Schema: s.schema, Scaler: scaler, Initial: initial, Current: cur, Version: version, Next: next})
 	if err != nil {
 		return fmt.Errorf("redisstore: the state in Redis is inconsistent: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -149,10 +150,12 @@ func frame(payload []byte) []byte {
 
 // Snapshot formats: the magic that starts the file; the trailing digit is
 // the format version. Format 1 (the Iris-only build) has no schema: its
-// samples are Iris. Format 2 starts with the schema.
+// samples are Iris, unscaled. Format 2 starts with the schema; format 3
+// follows it with the scaler.
 const (
 	snapshotMagicV1 = "IRISSNP1"
-	snapshotMagic   = "IRISSNP2"
+	snapshotMagicV2 = "IRISSNP2"
+	snapshotMagic   = "IRISSNP3"
 )
 
 // encodeSnapshot encodes the whole state of s: the schema, version, next
@@ -166,8 +169,15 @@ func encodeSnapshot(s *dataset.Snapshot) []byte {
 		b = appendString(b, name)
 	}
 	b = appendString(b, schema.Label())
+	sc := s.Scaler()
+	b = append(b, byte(sc.Kind))
+	if !sc.Identity() {
+		for _, v := range append(slices.Clone(sc.Offset), sc.Scale...) {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+	}
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.NextID()))
+	b = binary.LittleEndian.AppendUint64(b, s.Next())
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Initial())))
 	for _, x := range s.Initial() {
 		b = appendSample(b, x)
@@ -186,7 +196,7 @@ func decodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 		return nil, errors.New("not an irisknn snapshot (too short)")
 	}
 	magic := string(b[:len(snapshotMagic)])
-	if magic != snapshotMagic && magic != snapshotMagicV1 {
+	if magic != snapshotMagic && magic != snapshotMagicV2 && magic != snapshotMagicV1 {
 		return nil, errors.New("not an irisknn snapshot (bad magic)")
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
@@ -195,14 +205,17 @@ func decodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 	}
 	r := &reader{b: body[len(snapshotMagic):]}
 	st := dataset.State{Schema: dataset.IrisSchema()}
-	if magic == snapshotMagic {
+	if magic != snapshotMagicV1 {
 		schema, err := r.schema()
 		if err != nil {
 			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 		st.Schema = schema
 	}
-	st.Version, st.NextID = r.u64(), int64(r.u64())
+	if magic == snapshotMagic {
+		st.Scaler = r.scaler(st.Schema.Dim())
+	}
+	st.Version, st.Next = r.u64(), r.u64()
 	dim := st.Schema.Dim()
 	samples := func() []dataset.Sample {
 		n := r.u32()
@@ -229,6 +242,22 @@ func decodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return s, nil
+}
+
+// scaler reads a scaler of dim features: its kind, then unless it is the
+// identity the offsets and the scales.
+func (r *reader) scaler(dim int) dataset.Scaler {
+	sc := dataset.Scaler{Kind: dataset.ScaleKind(r.u8())}
+	if sc.Identity() {
+		return sc
+	}
+	sc.Offset, sc.Scale = make([]float64, dim), make([]float64, dim)
+	for _, xs := range [][]float64{sc.Offset, sc.Scale} {
+		for i := range xs {
+			xs[i] = math.Float64frombits(r.u64())
+		}
+	}
+	return sc
 }
 
 // schema reads a schema: the number of features, their names, the label's.

@@ -18,7 +18,7 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "irisknn-wal")
 	defer os.RemoveAll(dir)
 	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	loaded, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	loaded, _ := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 
 	l, snap, err := wal.Open(dir, loaded, wal.Options{})
 	if err != nil {

@@ -174,7 +174,7 @@ func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 		return nil, err
 	}
 	l.f, l.cur, l.records = f, snap, replayed
-	l.log.Info("training set recovered", "dir", l.dir, "version", snap.Version(), "samples", snap.Len(), "next_id", snap.NextID(), "replayed", replayed)
+	l.log.Info("training set recovered", "dir", l.dir, "version", snap.Version(), "samples", snap.Len(), "next", snap.Next(), "replayed", replayed)
 	return snap, nil
 }
 

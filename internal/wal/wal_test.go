@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,7 +21,7 @@ func loaded(t testing.TB) *dataset.Snapshot {
 	t.Helper()
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	s, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	s, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return s
 }
@@ -226,7 +227,7 @@ func TestRecordedSetWinsOverLoaded(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 
-	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "x"}})
+	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "x"}}, dataset.ScaleNone)
 	require.NoError(t, err)
 	l2, got, err := Open(dir, other, Options{})
 	require.NoError(t, err)
@@ -315,5 +316,35 @@ func BenchmarkWrite(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecoversSchemaAndScaler checks that a data directory keeps a set of
+// another shape with its scaler: after writes and a restart the schema,
+// the scaler (as fitted at load, not refitted) and the samples as written
+// come back, even when the server is then started with other data.
+func TestRecoversSchemaAndScaler(t *testing.T) {
+	for _, every := range []int{1, 1000} {
+		table, err := dataset.ParseCSV(strings.NewReader("mean radius,diagnosis,mean texture\n17.99,malignant,10.38\n13.54,benign,14.36\n20.57,malignant,17.77\n"), "diagnosis")
+		require.NoError(t, err)
+		first, err := dataset.NewSnapshot(table.Schema, table.Samples, dataset.ScaleStandard)
+		require.NoError(t, err)
+		dir := t.TempDir()
+		l, snap, err := Open(dir, first, Options{CompactEvery: every})
+		require.NoError(t, err)
+		m := dataset.NewMemory(snap, l)
+		_, _, err = m.Create(context.Background(), []float64{0.1 + 0.2, 1e-9}, "benign")
+		require.NoError(t, err)
+		_, err = m.Delete(context.Background(), 1, "")
+		require.NoError(t, err)
+		want := stateOf(m.Snapshot())
+		require.NoError(t, l.Close())
+
+		l2, got, err := Open(dir, loaded(t), Options{CompactEvery: every}) // Iris given: the recorded set wins
+		require.NoError(t, err)
+		assert.True(t, got.Schema().Equal(table.Schema), "CompactEvery=%d", every)
+		assert.Equal(t, first.Scaler(), got.Scaler())
+		assert.Equal(t, want, stateOf(got))
+		require.NoError(t, l2.Close())
 	}
 }

@@ -29,7 +29,7 @@ func (f Fixed) Snapshot() *dataset.Snapshot { return f.Snap }
 func Iris(t testing.TB) Fixed {
 	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return Fixed{snap}
 }
