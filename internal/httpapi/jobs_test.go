@@ -15,7 +15,9 @@ import (
 )
 
 // newJobsAPI is newAPI with an in-process job pool.
-func newJobsAPI(t *testing.T) *apitest.Server { return newJobsAPIWith(t, httpapi.Config{}, jobs.Limits{}) }
+func newJobsAPI(t *testing.T) *apitest.Server {
+	return newJobsAPIWith(t, httpapi.Config{}, jobs.Limits{})
+}
 
 // newJobsAPIWith serves cfg with an in-process job pool bounded by lim.
 func newJobsAPIWith(t *testing.T, cfg httpapi.Config, lim jobs.Limits) *apitest.Server {
