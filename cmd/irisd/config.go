@@ -13,6 +13,7 @@ import (
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
+	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
 	"github.com/irisknn/irisknn/internal/novelty"
 )
@@ -70,6 +71,16 @@ type config struct {
 	NoveltyPercentile float64
 	novelty           *novelty.Tracker // made once from NoveltyPercentile (tracker)
 
+	Postgres        string
+	JobMaxRows      int
+	JobMaxNeighbors int
+	JobBacklog      int
+	JobBacklogRows  int
+	JobResultsBytes int64
+	JobTimeout      time.Duration
+	JobRescueAfter  time.Duration
+	JobAttempts     int
+
 	// given holds the flags set on the command line (not by the environment).
 	given map[string]bool
 }
@@ -80,7 +91,7 @@ func envName(flagName string) string {
 }
 
 // envOverrides maps flags whose variable is not simply envName(flag).
-var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA", "redis": "IRIS_REDIS_URL"}
+var envOverrides = map[string]string{"cors-origins": "IRIS_CORS_ORIGINS", "data": "IRIS_DATA", "redis": "IRIS_REDIS_URL", "postgres": "IRIS_POSTGRES_URL"}
 
 func envFor(name string) string {
 	if e, ok := envOverrides[name]; ok {
@@ -134,18 +145,28 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.KeepVersions, "keep-versions", dataset.DefaultKeepVersions, "dataset versions kept for pinned predictions (model versions of /v2, dataset_version of /predict); versions share structure, see README")
 	fs.BoolVar(&c.HealthcheckOnly, "healthcheck", false, "check GET /healthz of the server at -addr, exit 0 if healthy (for container health checks)")
 	fs.BoolVar(&c.PrintVersion, "version", false, "print the version, commit and build date, and exit")
-	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set, cache and job queue with other replicas; empty: all in memory")
+	fs.StringVar(&c.Redis, "redis", "", "Redis URL (redis://host:port/db): share the training set and cache with other replicas; empty: all in memory")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "irisknn:", "prefix of every Redis key (replicas sharing a training set use the same)")
 	fs.Int64Var(&c.CacheBytes, "cache-bytes", 64<<20, "size of the in-process prediction cache in bytes (0: no cache)")
 	fs.IntVar(&c.CacheMinWork, "cache-min-work", 5000, "cache only predictions of at least this many rows x training samples")
 	fs.IntVar(&c.RedisCacheMinWork, "redis-cache-min-work", 100000, "share in Redis only predictions of at least this many rows x training samples")
 	fs.DurationVar(&c.RedisCacheTTL, "redis-cache-ttl", 10*time.Minute, "how long Redis keeps a shared prediction")
-	fs.IntVar(&c.JobWorkers, "job-workers", 1, "jobs run at once (by this server without -redis, by irisd worker with it)")
+	fs.IntVar(&c.JobWorkers, "job-workers", 1, "jobs run at once (by this server without -postgres, by each irisd worker with it)")
 	fs.DurationVar(&c.JobRetention, "job-retention", 24*time.Hour, "how long a finished job's status and result are kept")
 	fs.Float64Var(&c.NoveltyPercentile, "novelty-percentile", novelty.DefaultThreshold, "flag a query as unusual (novelty.unusual) when its nearest training distance is above this percentile of the training set's nearest-neighbour distances (0 < p <= 100)")
+	fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL URL (postgres://user@host:port/db): queue jobs there (River) for irisd worker processes, visible through every replica; empty: jobs run in this process")
+	jl := jobs.DefaultLimits()
+	fs.IntVar(&c.JobMaxRows, "job-max-rows", jl.MaxRows, "most rows in one batch_predict job (422 beyond)")
+	fs.IntVar(&c.JobMaxNeighbors, "job-max-neighbors", jl.MaxNeighbors, "most neighbours one job may find: rows x k for a batch, samples x k_max x metrics for an evaluation (422 beyond)")
+	fs.IntVar(&c.JobBacklog, "job-backlog", jl.Backlog, "most jobs queued or running at once (503 with Retry-After beyond)")
+	fs.IntVar(&c.JobBacklogRows, "job-backlog-rows", jl.BacklogRows, "most rows of batch jobs queued or running at once (503 with Retry-After beyond)")
+	fs.Int64Var(&c.JobResultsBytes, "job-results-bytes", jl.ResultBytes, "bytes of job results kept; the oldest finished jobs are forgotten first, and a job whose result alone is larger fails")
+	fs.DurationVar(&c.JobTimeout, "job-timeout", 20*time.Second, "longest one run of a job may take on irisd worker (then it is retried)")
+	fs.DurationVar(&c.JobRescueAfter, "job-rescue-after", 25*time.Second, "how long a job may stay running before its worker is taken for dead and the job runs again on another (must exceed -job-timeout; River checks every 30s)")
+	fs.IntVar(&c.JobAttempts, "job-attempts", 3, "runs of a queued job at most, counting retries after a failure or a dead worker")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "irisd serves k-nearest-neighbour predictions on the Iris dataset over HTTP.\n\n")
-		fmt.Fprintf(stderr, "Usage: irisd [flags]\n       irisd worker [flags]   (run queued jobs; needs -redis)\n\nFlags (each may also be set by the environment variable shown):\n")
+		fmt.Fprintf(stderr, "Usage: irisd [flags]\n       irisd worker [flags]   (run jobs queued in PostgreSQL; needs -postgres)\n\nFlags (each may also be set by the environment variable shown):\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			env := ""
 			if !noEnv[f.Name] {
@@ -285,6 +306,15 @@ func (c *config) validate() error {
 	if c.JobWorkers < 1 || c.JobRetention <= 0 {
 		errs = append(errs, fmt.Errorf("-job-workers must be at least 1 and -job-retention positive, got %d and %v", c.JobWorkers, c.JobRetention))
 	}
+	if c.JobMaxRows < 1 || c.JobMaxNeighbors < 1 || c.JobBacklog < 1 || c.JobBacklogRows < 1 || c.JobResultsBytes < 1 || c.JobAttempts < 1 {
+		errs = append(errs, errors.New("-job-max-rows, -job-max-neighbors, -job-backlog, -job-backlog-rows, -job-results-bytes and -job-attempts must be at least 1"))
+	}
+	if c.JobBacklogRows < c.JobMaxRows {
+		errs = append(errs, fmt.Errorf("-job-backlog-rows %d must be at least -job-max-rows %d, or the largest job could never be queued", c.JobBacklogRows, c.JobMaxRows))
+	}
+	if c.JobTimeout <= 0 || c.JobRescueAfter <= c.JobTimeout {
+		errs = append(errs, fmt.Errorf("-job-timeout must be positive and -job-rescue-after longer than it (a running job would be taken for stuck), got %v and %v", c.JobTimeout, c.JobRescueAfter))
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.LogFormat))
 	}
@@ -408,6 +438,12 @@ func (c *config) tracker() *novelty.Tracker {
 		c.novelty = novelty.NewTracker(c.NoveltyPercentile)
 	}
 	return c.novelty
+}
+
+// jobLimits converts the job settings.
+func (c *config) jobLimits() jobs.Limits {
+	return jobs.Limits{MaxRows: c.JobMaxRows, MaxNeighbors: c.JobMaxNeighbors, Backlog: c.JobBacklog,
+		BacklogRows: c.JobBacklogRows, ResultBytes: c.JobResultsBytes}
 }
 
 // logger returns the logger the settings ask for.

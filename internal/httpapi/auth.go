@@ -51,26 +51,11 @@ func (c *Config) keys() []keyDigest {
 // actor (its name, or a digest), which the store records with each change.
 // Without a configured key every request passes, as the anonymous actor.
 // Reads and predictions are not behind it: routes.go puts it on the writes
-// group only.
+// (to the training set, and submitting and cancelling jobs) only.
 func (s *Server) requireKey(next http.Handler) http.Handler {
-	keys := s.cfg.keys()
-	if len(keys) == 0 {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(dataset.WithActor(r.Context(), AnonymousActor)))
-		})
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, given := bearerToken(r.Header.Get("Authorization"))
-		// Compare digests, so that neither the content nor the length
-		// of a key leaks through timing; every key is compared.
-		got := sha256.Sum256([]byte(token))
-		actor := ""
-		for _, k := range keys {
-			if subtle.ConstantTimeCompare(got[:], k.sum[:]) == 1 {
-				actor = k.actor
-			}
-		}
-		if given && actor != "" {
+		actor, given := s.writer(r)
+		if actor != "" {
 			next.ServeHTTP(w, r.WithContext(dataset.WithActor(r.Context(), actor)))
 			return
 		}
@@ -83,6 +68,61 @@ func (s *Server) requireKey(next http.Handler) http.Handler {
 		s.metrics.reject("unauthorized")
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeProblem(w, r, http.StatusUnauthorized, msg, nil)
+	})
+}
+
+// mayWrite reports whether r may write: no key is configured, or r carries
+// one. given reports whether r carried a token at all.
+func (s *Server) mayWrite(r *http.Request) (ok, given bool) {
+	actor, given := s.writer(r)
+	return actor != "", given
+}
+
+// writer returns the actor r writes as: AnonymousActor when no key is
+// configured, the matching key's actor, or "" when r carries no valid key.
+// The key comes as a Bearer token, or as the password of Basic
+// authentication (a browser's prompt, for River's UI): the same key, another
+// envelope. given reports whether r carried a token at all.
+func (s *Server) writer(r *http.Request) (actor string, given bool) {
+	keys := s.keys
+	if len(keys) == 0 {
+		return AnonymousActor, false
+	}
+	token, given := bearerToken(r.Header.Get("Authorization"))
+	if !given {
+		_, token, given = r.BasicAuth()
+		given = given && token != ""
+	}
+	// Compare digests, so that neither the content nor the length of a
+	// key leaks through timing; every key is compared.
+	got := sha256.Sum256([]byte(token))
+	for _, k := range keys {
+		if subtle.ConstantTimeCompare(got[:], k.sum[:]) == 1 {
+			actor = k.actor
+		}
+	}
+	if !given {
+		return "", false
+	}
+	return actor, given
+}
+
+// requireKeyBrowser is requireKey for pages a person opens in a browser
+// (River's UI): the challenge asks for Basic authentication, whose password
+// is the API key, so that the browser prompts for it.
+func (s *Server) requireKeyBrowser(next http.Handler) http.Handler {
+	if len(s.keys) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, _ := s.mayWrite(r); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.metrics.reject("unauthorized")
+		w.Header().Set("WWW-Authenticate", `Basic realm="irisknn operators: any user name, the API key as password", charset="UTF-8"`)
+		w.Header().Add("WWW-Authenticate", `Bearer realm="irisknn"`)
+		writeProblem(w, r, http.StatusUnauthorized, "River's UI needs the API key: as the password of Basic authentication, or as Authorization: Bearer <key>", nil)
 	})
 }
 

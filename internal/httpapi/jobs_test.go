@@ -16,11 +16,17 @@ import (
 
 // newJobsAPI is newAPI with an in-process job pool.
 func newJobsAPI(t *testing.T) *apitest.Server {
+	return newJobsAPIWith(t, httpapi.Config{}, jobs.Limits{})
+}
+
+// newJobsAPIWith serves cfg with an in-process job pool bounded by lim.
+func newJobsAPIWith(t *testing.T, cfg httpapi.Config, lim jobs.Limits) *apitest.Server {
 	t.Helper()
 	store := apitest.Iris(t)
-	pool := jobs.NewPool(&jobs.Runner{Data: store}, jobs.PoolOptions{})
+	pool := jobs.NewPool(&jobs.Runner{Data: store, Limits: lim}, jobs.PoolOptions{})
 	t.Cleanup(func() { pool.Close() })
-	return apitest.Start(t, httpapi.Config{Jobs: pool}, store)
+	cfg.Jobs = pool
+	return apitest.Start(t, cfg, store)
 }
 
 // poll GETs a job until it is final.

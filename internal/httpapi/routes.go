@@ -46,14 +46,20 @@ func (s *Server) routes(r chi.Router) {
 		r.Mount("/v2", s.cfg.V2)
 	}
 
-	// Asynchronous jobs (503 when the server has no queue).
+	// Asynchronous jobs (503 when the server has no queue). Submitting and
+	// cancelling are writes; a job's id is what lets a client read it.
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireJobs)
-		r.Post("/jobs", s.handleCreateJob())
+		r.Get("/jobs", s.handleListJobs())
+		r.With(s.requireKey).Post("/jobs", s.handleCreateJob())
 		r.Get("/jobs/{id}", s.handleGetJob())
-		r.Delete("/jobs/{id}", s.handleCancelJob())
+		r.With(s.requireKey).Delete("/jobs/{id}", s.handleCancelJob())
 		r.Get("/jobs/{id}/result", s.handleJobResult())
 	})
+	if s.cfg.JobsUI != nil {
+		r.With(s.requireKeyBrowser).Handle("/riverui", s.cfg.JobsUI)
+		r.With(s.requireKeyBrowser).Handle("/riverui/*", s.cfg.JobsUI)
+	}
 
 	r.Get("/dataset", s.handleDataset())
 	r.Get("/dataset/changes", s.handleChanges())

@@ -40,6 +40,9 @@ type Config struct {
 	WrapPredictor func(Predictor) Predictor
 	// Jobs runs asynchronous jobs (/jobs); nil answers those routes 503.
 	Jobs jobs.Queue
+	// JobsUI, when set, is River's web UI for operators, mounted at
+	// /riverui behind the API key.
+	JobsUI http.Handler
 
 	// APIKey, when set, is required as "Authorization: Bearer <key>" on
 	// every write to the training set; the change feed names its writes
@@ -145,7 +148,8 @@ type Server struct {
 	predictor Predictor
 	jobs      jobs.Queue
 	metrics   *metrics
-	spec      []byte // the OpenAPI document for the loaded schema
+	spec      []byte      // the OpenAPI document for the loaded schema
+	keys      []keyDigest // the keys that may write (none: anyone may)
 
 	// shutdown is closed when the server stops being ready: long-lived
 	// responses (change event streams) end, so that shutdown need not
@@ -157,7 +161,7 @@ type Server struct {
 // NewServer returns the API over store. It starts ready.
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{})}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{}), keys: cfg.keys()}
 	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {

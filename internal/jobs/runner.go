@@ -21,6 +21,9 @@ type Snapshots interface {
 // Runner does the work of jobs on the current training set.
 type Runner struct {
 	Data Snapshots
+	// Limits bound each job (checked again when it runs, on the set it
+	// then runs on) and the size of its result.
+	Limits Limits
 	// ProgressEvery is the least time between two progress reports
 	// (default 100ms), so that reporting never dominates the work.
 	ProgressEvery time.Duration
@@ -45,7 +48,7 @@ func (r *Runner) tracker() *novelty.Tracker {
 // with the share done (0..1) as the work goes on. A cancelled ctx stops it.
 func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (json.RawMessage, error) {
 	snap := r.Data.Snapshot()
-	if err := spec.Check(snap); err != nil {
+	if err := r.Limits.Admit(&spec, snap); err != nil {
 		return nil, err
 	}
 	every := r.ProgressEvery
@@ -72,8 +75,17 @@ func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (js
 	if err != nil {
 		return nil, err
 	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	lim := r.Limits
+	lim.Fill()
+	if int64(len(b)) > lim.ResultBytes {
+		return nil, dataset.Invalidf("k", "the result is %d bytes, more than the server keeps for all results (-job-results-bytes %d): lower k or split the rows", len(b), lim.ResultBytes)
+	}
 	progress(1)
-	return json.Marshal(v)
+	return b, nil
 }
 
 // The result of a batch prediction: the shape of a POST /predict batch.

@@ -11,7 +11,7 @@ import (
 )
 
 // traceCarrier is a job's trace context, carried from its submission to
-// its run (in the asynq payload, or the pool's memory): the W3C traceparent
+// its run (in the pool's memory; River jobs do not carry it yet): the W3C traceparent
 // and tracestate that the process's propagator writes. With tracing off
 // the propagator writes nothing and the carrier stays empty.
 type traceCarrier map[string]string

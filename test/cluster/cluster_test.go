@@ -31,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/internal/nginxtest"
+	"github.com/irisknn/irisknn/internal/pgtest"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
 
@@ -199,7 +200,8 @@ func TestCluster(t *testing.T) {
 	rds := redistest.Start(t)
 	const nTrain = 20000
 	csv := trainingCSV(t, dir, nTrain)
-	common := []string{"-redis", rds.URL(), "-data", csv}
+	pg := pgtest.Start(t)
+	common := []string{"-redis", rds.URL(), "-data", csv, "-postgres", pg.URL()}
 
 	var replicas []*proc
 	var addrs []string
@@ -349,11 +351,14 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a job survives its worker being killed", func(t *testing.T) {
 		killed := false
+		var killedAt time.Time
 		var second *proc
-		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":30}`, 6*time.Minute, func(j job) {
+		// 20,000 samples x k_max 20 x one metric: 400,000 neighbours, inside
+		// -job-max-neighbors and -job-timeout at their defaults.
+		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":20,"metrics":["euclidean"]}`, 6*time.Minute, func(j job) {
 			if !killed && j.Status == "running" && j.Progress > 0 {
 				worker.stop(syscall.SIGKILL)
-				killed = true
+				killed, killedAt = true, time.Now()
 				t.Logf("worker killed at progress %.2f; starting another", j.Progress)
 				second = startWorker()
 			}
@@ -362,7 +367,7 @@ func TestCluster(t *testing.T) {
 		require.NotNil(t, second)
 		require.Equal(t, "succeeded", j.Status, j.Error)
 		assert.GreaterOrEqual(t, j.Attempts, 1, "the job ran again")
-		t.Logf("JOB evaluate LOO k 1..30 on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries", nTrain, took, j.Attempts)
+		t.Logf("JOB evaluate LOO k 1..20 (euclidean) on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries, %v after the kill (River's rescue)", nTrain, took, j.Attempts, time.Since(killedAt).Round(100*time.Millisecond))
 	})
 }
 

@@ -145,8 +145,8 @@ export class Client {
 
   reset() { return this.request('POST', '/dataset/reset', { write: true }).then((r) => r.data); }
 
-  /** createJob starts an asynchronous job (POST /jobs) and returns it (status queued). */
-  createJob(body, opts) { return this.request('POST', '/jobs', { ...opts, body }).then((r) => r.data); }
+  /** createJob starts an asynchronous job (POST /jobs) and returns it (status queued). A write: it sends the key. */
+  createJob(body, opts) { return this.request('POST', '/jobs', { ...opts, body, write: true }).then((r) => r.data); }
 
   /** getJob returns a job's status and progress. */
   getJob(id, opts) { return this.request('GET', `/jobs/${encodeURIComponent(id)}`, opts).then((r) => r.data); }
@@ -155,7 +155,7 @@ export class Client {
   jobResult(id, opts) { return this.request('GET', `/jobs/${encodeURIComponent(id)}/result`, opts).then((r) => r.data); }
 
   /** cancelJob cancels a queued or running job. */
-  cancelJob(id) { return this.request('DELETE', `/jobs/${encodeURIComponent(id)}`).then((r) => r.data); }
+  cancelJob(id) { return this.request('DELETE', `/jobs/${encodeURIComponent(id)}`, { write: true }).then((r) => r.data); }
 }
 
 /** problemError turns a problem+json response (or any failed response) into an ApiError. */
