@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/irisknn/irisknn/internal/nginxtest"
+	"github.com/irisknn/irisknn/internal/pgtest"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
 
@@ -173,6 +174,7 @@ func attr(s receivedSpan, key string) string {
 func TestTracesCrossNginxReplicaAndWorker(t *testing.T) {
 	rc := startOTLPReceiver(t)
 	rdb := redistest.Start(t)
+	pg := pgtest.Start(t)
 	otel := []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + rc.url,
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
@@ -180,8 +182,8 @@ func TestTracesCrossNginxReplicaAndWorker(t *testing.T) {
 		"OTEL_TRACES_SAMPLER=parentbased_always_on",
 	}
 	bin := buildIrisd(t)
-	replica := startDaemonEnv(t, bin, append(otel, "OTEL_SERVICE_NAME=irisd-replica"), "-redis", rdb.URL())
-	worker := exec.Command(bin, "worker", "-redis", rdb.URL())
+	replica := startDaemonEnv(t, bin, append(otel, "OTEL_SERVICE_NAME=irisd-replica"), "-redis", rdb.URL(), "-postgres", pg.URL())
+	worker := exec.Command(bin, "worker", "-redis", rdb.URL(), "-postgres", pg.URL())
 	worker.Env = append(append(os.Environ(), otel...), "OTEL_SERVICE_NAME=irisd-worker")
 	var workerLog syncBuffer
 	worker.Stdout, worker.Stderr = &workerLog, &workerLog

@@ -11,7 +11,7 @@ import (
 )
 
 // traceCarrier is a job's trace context, carried from its submission to
-// its run (in the pool's memory; River jobs do not carry it yet): the W3C traceparent
+// its run (in the pool's memory, or a River job's args): the W3C traceparent
 // and tracestate that the process's propagator writes. With tracing off
 // the propagator writes nothing and the carrier stays empty.
 type traceCarrier map[string]string
@@ -43,4 +43,18 @@ func startRunSpan(ctx context.Context, c traceCarrier, id string, typ Type) (con
 		}
 		span.End()
 	}
+}
+
+// TraceCarrier is the trace context of a submission, for a queue that keeps
+// jobs outside this process (River): CarryTrace takes it from the
+// submitting request, StartRunSpan continues it where the job runs.
+type TraceCarrier = traceCarrier
+
+// CarryTrace returns the trace context of ctx as a carrier (see carryTrace).
+func CarryTrace(ctx context.Context) TraceCarrier { return carryTrace(ctx) }
+
+// StartRunSpan starts the span of one run of a job, a child of the span
+// that submitted it (see startRunSpan).
+func StartRunSpan(ctx context.Context, c TraceCarrier, id string, typ Type) (context.Context, func(err error)) {
+	return startRunSpan(ctx, c, id, typ)
 }

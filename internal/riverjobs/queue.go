@@ -26,6 +26,9 @@ import (
 type jobArgs struct {
 	Type jobs.Type `json:"type"`
 	Rows int       `json:"rows"`
+	// Trace is the submitting request's trace context (W3C headers);
+	// empty with tracing off.
+	Trace jobs.TraceCarrier `json:"trace,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -141,7 +144,7 @@ func (q *Queue) Submit(ctx context.Context, spec jobs.Spec) (jobs.Job, error) {
 		if !lim.Fits(n, rows, spec.Rows()) {
 			return lim.Full(n, rows)
 		}
-		res, err := q.client.InsertTx(ctx, tx, jobArgs{Type: spec.Type, Rows: spec.Rows()},
+		res, err := q.client.InsertTx(ctx, tx, jobArgs{Type: spec.Type, Rows: spec.Rows(), Trace: jobs.CarryTrace(ctx)},
 			&river.InsertOpts{Queue: q.opt.Queue, MaxAttempts: q.opt.MaxAttempts})
 		if err != nil {
 			return unavailable(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -187,11 +188,13 @@ func (rw *riverWorker) Work(ctx context.Context, job *river.Job[jobArgs]) error 
 	}
 	start := time.Now()
 	w.log.Info("job started", "job", job.ID, "type", spec.Type, "attempt", job.Attempt)
-	res, err := w.runner.Run(ctx, spec, func(f float64) {
+	runCtx, end := jobs.StartRunSpan(ctx, job.Args.Trace, strconv.FormatInt(job.ID, 10), spec.Type)
+	res, err := w.runner.Run(runCtx, spec, func(f float64) {
 		if f < 1 { // finish records the end
 			w.progress(ctx, job.ID, f)
 		}
 	})
+	end(err)
 	switch {
 	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		w.log.Warn("job timed out", "job", job.ID, "attempt", job.Attempt, "job_timeout", w.opt.JobTimeout.String())
