@@ -89,7 +89,6 @@ type settings struct {
 
 func intp(v int) *int          { return &v }
 func strp(v string) *string    { return &v }
-func u64p(v uint64) *uint64    { return &v }
 func f32(v float64) float64    { return float64(float32(v)) }
 func jsonNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
