@@ -7,23 +7,32 @@ GO      ?= go
 BIN     := bin/irisd
 PKGS    := ./...
 
-.PHONY: all run build test vet fmt-check unit bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln
+.PHONY: all run build test vet fmt-check unit kserve-check k8s-test bench loadtest lint docker clean e2e deps cluster-test fuzz soak vuln proto
 
 all: test build
 
-## run: serve on :8080 with the embedded Iris data (flags via ARGS=...)
+## run: serve on :8080 with the embedded Iris data (flags via ARGS=...);
+## the "listening" log line gives the URL to open
 run:
+	@echo "irisd: starting; open the URL in the \"listening\" line (http://localhost:8080/ by default). Ctrl-C stops it."
 	$(GO) run ./cmd/irisd $(ARGS)
 
-## build: a static binary in bin/irisd, built exactly as the Dockerfile does
+## build: a static binary in bin/irisd, stamped with version, commit and
+## build date (irisd -version), built exactly as the Dockerfile does (scripts/build.sh)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/irisd
+	sh scripts/build.sh $(BIN)
 
-## test: everything CI runs: vet, gofmt check, the race-enabled test suite
-test: vet fmt-check unit
+## test: everything CI runs: vet, gofmt check, the race-enabled test suite, the KServe manifests check
+test: vet fmt-check unit kserve-check
+
+## kserve-check: decode deploy/kserve's manifests strictly against KServe's API types
+## (a module of its own: deploy/kserve/check, so Kubernetes' modules stay out of go.mod)
+kserve-check:
+	cd deploy/kserve/check && $(GO) vet . && $(GO) test -count=1 .
 
 vet:
 	$(GO) vet $(PKGS)
+	cd test/k8s && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -32,6 +41,13 @@ fmt-check:
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -tags purego -short -count=1 ./internal/knn ./internal/dataset
+	$(MAKE) k8s-test
+
+## k8s-test: render deploy/k8s's overlays (kustomize as a library), decode every
+## object strictly into the Kubernetes API types and check them against irisd
+## (test/k8s, a module of its own so that its dependencies stay out of go.mod)
+k8s-test:
+	cd test/k8s && $(GO) test -count=1 ./...
 
 ## e2e: the browser tests: headless Chromium against irisd through CORS
 ## (with CI set, installs Chromium first; UPDATE_SCREENSHOTS=1 rewrites docs/*.png)
@@ -43,14 +59,23 @@ e2e:
 bench:
 	scripts/bench.sh
 
-## loadtest: irisd against the bare net/http ceiling server under wrk (a measurement, not a test)
+## loadtest: irisd against the bare net/http ceiling server under wrk, then durable writes/s
+## with group commit against fsync-per-write at 1, 8 and 32 writers, then 1M-row import,
+## export and paging with scikit-learn's fit for reference (a measurement, not a test)
 loadtest:
 	scripts/loadtest.sh
+	scripts/writeload.sh
+	scripts/bulkload.sh
 
 # Developer tools, pinned in tools/go.mod (a module of their own, so that
 # their dependencies never mix with the service's).
 TOOLS_BIN := $(CURDIR)/bin/tools
 VULNDB    := $(CURDIR)/bin/vulndb
+
+## proto: regenerate internal/oip/inferencepb from its .proto (pure Go: tools/protogen,
+## protocompile + protoc-gen-go + protoc-gen-go-grpc pinned in tools/go.mod; no protoc)
+proto:
+	cd internal/oip/inferencepb && $(GO) generate .
 
 ## lint: go vet plus staticcheck (pinned in tools/go.mod)
 lint: vet
@@ -83,7 +108,7 @@ fuzz:
 soak:
 	CGO_ENABLED=1 IRISKNN_SOAK=1 $(GO) test -race -count=1 -timeout 30m -v -run 'Kill9|Load|Graceful|Slow' ./cmd/irisd
 
-## deps: install redis-server and nginx (Debian packages) when missing
+## deps: install redis-server, nginx and PostgreSQL (Debian packages) when missing
 deps:
 	bash scripts/ensure-deps.sh
 
@@ -94,7 +119,7 @@ cluster-test: deps
 
 ## docker: build the container image (needs a Docker engine)
 docker:
-	docker build -t irisknn .
+	docker build -t irisknn $$(sh scripts/build.sh --docker-build-args) .
 
 clean:
 	rm -rf bin

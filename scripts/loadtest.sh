@@ -8,6 +8,9 @@
 # GOMAXPROCS=1 (the load generator takes most of a core on a 2-core box).
 # irisd runs with its default configuration, access log on (to a file).
 #
+# Then one 10,000-row batch as OIP binary FP32 against the same rows as
+# JSON /predict (scripts/oipload): server CPU per row, rows/s, the ratio.
+#
 # Environment: DURATION (per run, default 10s), CONNS (32), THREADS (1),
 # ROUNDS (1: repeat the whole comparison to see the drift), DATA (a -data
 # CSV for irisd; default the embedded Iris set), SERVERS (procs settings,
@@ -121,7 +124,7 @@ to_ms() {
 		else print v }'
 }
 
-irisd_args=(-addr 127.0.0.1:0)
+irisd_args=(-addr 127.0.0.1:0 -grpc-addr 127.0.0.1:0)
 [ -n "${DATA:-}" ] && irisd_args+=(-data "$DATA")
 # IRISD_ARGS adds flags, e.g. "-cache-bytes 0": the loads repeat one body,
 # which irisd's prediction cache answers without searching (batches only:
@@ -155,3 +158,14 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 echo "ratio = irisd req/s / ceiling req/s (target >= 0.90); p99x = irisd p99 / ceiling p99 (target <= 2);"
 echo "cpux = irisd CPU per request / ceiling CPU per request (1/cpux is the throughput ratio on a machine that is not shared)"
+
+# The Open Inference Protocol's binary path against JSON /predict: one
+# 10,000-row batch, the same FP32 rows both ways, server CPU per row and
+# rows/s in one run (scripts/oipload). The prediction cache is off: the
+# load repeats one body, which the cache would answer without searching.
+echo
+echo "== OIP binary FP32 vs JSON /predict, 10,000-row batches (irisd -cache-bytes 0)"
+CGO_ENABLED=0 go build -trimpath -o "$work/oipload" ./scripts/oipload
+start irisd default "$work/irisd" "${irisd_args[@]}" -cache-bytes 0
+"$work/oipload" -addr "$ADDR" -pid "$PID" -rows 10000 -requests "${OIP_REQUESTS:-30}"
+kill "$PID"; wait "$PID" 2>/dev/null || true

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,6 +57,8 @@ func TestParseConfig(t *testing.T) {
 		{nil, env("IRIS_READ_TIMEOUT", "-1s"), "-read-timeout must be positive"},
 		{[]string{"extra"}, env(), "unexpected arguments"},
 		{[]string{"-log-level", "loud"}, env(), "-log-level"},
+		{[]string{"-keep-versions", "0"}, env(), "-keep-versions must be at least 1"},
+		{nil, env("IRIS_MODEL_NAME", "my/model"), "-model-name"},
 	} {
 		_, err := parseConfig(tc.args, tc.env, io.Discard)
 		require.Error(t, err, "%v", tc.args)
@@ -86,7 +89,7 @@ func startRunEnv(t *testing.T, getenv func(string) string, args ...string) (stri
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), getenv, pw, io.Discard)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, args...), getenv, pw, io.Discard)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -155,6 +158,65 @@ func TestRunWithDataFile(t *testing.T) {
 	assert.Contains(t, err.Error(), "line 2: petal_length")
 	err = run(context.Background(), []string{"-data", filepath.Join(dir, "missing.csv")}, env(), io.Discard, io.Discard)
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	for _, args := range [][]string{{"-version"}, {"worker", "-version"}} {
+		var out strings.Builder
+		require.NoError(t, run(context.Background(), args, env(), &out, io.Discard), "%v", args)
+		assert.Regexp(t, `^irisd \S+ \(commit \S+, built \S+, go\S+\)\n$`, out.String(), "%v", args)
+	}
+}
+
+func TestMetricsReportTheBuild(t *testing.T) {
+	base, stop := startRun(t)
+	defer stop()
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Regexp(t, `(?m)^irisknn_build_info\{build_date="[^"]+",commit="[^"]+",go_version="go[^"]+",version="[^"]+"\} 1$`, string(b))
+}
+
+func TestLogDurationsReadAsDurations(t *testing.T) {
+	c, err := parseConfig([]string{"-shutdown-timeout", "15s"}, env(), io.Discard)
+	require.NoError(t, err)
+	var out strings.Builder
+	c.logger(&out).Info("shutting down", "timeout", c.ShutdownTO)
+	assert.Contains(t, out.String(), `"timeout":"15s"`)
+}
+
+func TestHealthcheckFollowsTheAddressTheServerWrote(t *testing.T) {
+	addrFile := filepath.Join(t.TempDir(), "irisd.addr")
+	base, stop := startRun(t, "-addr-file", addrFile)
+	addr := strings.TrimPrefix(base, "http://")
+	b, err := os.ReadFile(addrFile)
+	require.NoError(t, err)
+	assert.Equal(t, addr+"\n", string(b))
+
+	// The image's health check gives no -addr: IRIS_ADDR says :8080 (where
+	// nothing listens), the file says where the server is.
+	hcEnv := env("IRIS_ADDR", "127.0.0.1:1", "IRIS_ADDR_FILE", addrFile)
+	assert.NoError(t, run(context.Background(), []string{"-healthcheck"}, hcEnv, io.Discard, io.Discard))
+	// An -addr on the command line wins over the file.
+	assert.Error(t, run(context.Background(), []string{"-healthcheck", "-addr", "127.0.0.1:1"}, hcEnv, io.Discard, io.Discard))
+
+	require.NoError(t, stop())
+	assert.NoFileExists(t, addrFile, "removed on exit")
+	assert.Error(t, run(context.Background(), []string{"-healthcheck"}, hcEnv, io.Discard, io.Discard))
+}
+
+func TestBrowseURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::]:8080":      "http://localhost:8080/",
+		"0.0.0.0:9000":   "http://localhost:9000/",
+		"127.0.0.1:8081": "http://127.0.0.1:8081/",
+		"[::1]:8080":     "http://[::1]:8080/",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		require.NoError(t, err)
+		assert.Equal(t, want, browseURL(a), addr)
+	}
 }
 
 // TestRunWithOwnData loads a set that is not Iris, its label chosen with

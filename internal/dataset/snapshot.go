@@ -297,9 +297,15 @@ func (s *Snapshot) find(id int64) (int, bool) {
 
 // Filter selects samples for List.
 type Filter struct {
-	Label  string // only this class; "" for all
-	Limit  int    // at most this many
-	Offset int    // after skipping this many
+	Label string // only this class; "" for all
+	Limit int    // at most this many
+	// Offset skips this many matching samples first: the skipped ones are
+	// walked, so a deep offset costs time in proportion to it.
+	Offset int
+	// AfterID starts after this id (a cursor: the last id of the page
+	// before). It seeks in the index, so every page costs the same at any
+	// depth. Ids are positive: 0 starts at the beginning.
+	AfterID int64
 }
 
 // List returns the samples matching f ordered by id, and the total number
@@ -321,7 +327,7 @@ func (s *Snapshot) List(f Filter) (page []Sample, total int) {
 	}
 	page = make([]Sample, 0, min(f.Limit, total-f.Offset))
 	skip := f.Offset
-	s.cur.rows.All(func(id int64, p []float64, label int) bool {
+	s.cur.rows.After(f.AfterID, func(id int64, p []float64, label int) bool {
 		if want >= 0 && label != want {
 			return true
 		}
@@ -579,6 +585,8 @@ func (s *Snapshot) apply(c Change) (*Snapshot, error) {
 			next.counts[label]++
 			return true
 		})
+	case OpImport:
+		return s.importSnapshot(c)
 	default:
 		return nil, fmt.Errorf("dataset: unknown change op %v", c.Op)
 	}

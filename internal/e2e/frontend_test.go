@@ -78,7 +78,8 @@ func TestPredictFromMeasurements(t *testing.T) {
 			if tc.tie {
 				notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('tie').textContent`))
 				require.NoError(t, err)
-				assert.Contains(t, notice, "Tie: the top species had equal votes, so the tie rule picked "+ref.Species)
+				assert.Contains(t, notice, "so the tie rule picked "+ref.Species+", the first of them in the data's class order.")
+				assert.NotContains(t, notice, "odd k")
 			}
 			assert.Equal(t, ref.ids(), s.Neighbours, "neighbours table")
 			assert.Equal(t, 150, s.Points, "plot: every training sample")
@@ -169,10 +170,10 @@ func TestAddSampleChangesPrediction(t *testing.T) {
 	require.Equal(t, "setosa", edited.Species)
 	waitFor(t, ctx, "setosa after the edit", showsPrediction(edited))
 
-	// A bad value is refused next to its field, before anything is sent.
-	typeInto(t, ctx, "f-sepal_length", "-1")
+	// A missing value is refused next to its field, before anything is sent
+	// (the form is empty again after the save).
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("save"))))
-	waitFor(t, ctx, "the field error", `document.getElementById('err-f-sepal_length').textContent === 'A length cannot be negative.'`)
+	waitFor(t, ctx, "the field error", `document.getElementById('err-f-sepal_length').textContent === 'Enter a number of centimetres.'`)
 	assert.Len(t, api.requests("POST", "/samples"), 1, "the bad sample was not sent")
 
 	// Delete it: the prediction is the original one again.

@@ -203,7 +203,7 @@ func startIrisd(t *testing.T, args ...string) *irisd {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	cmd := exec.Command(irisdBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(irisdBin, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no IRIS_* from the caller
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)

@@ -32,5 +32,5 @@ func ExampleNewServer() {
 	fmt.Print(string(body))
 	// Output:
 	// 200 OK
-	// {"species":"virginica","probabilities":{"setosa":0,"versicolor":0,"virginica":1},"neighbors":[{"id":147,"species":"virginica","distance":0},{"id":124,"species":"virginica","distance":0.24494897427831777},{"id":112,"species":"virginica","distance":0.3741657386773942}],"tie":false,"k":3,"metric":"euclidean","weights":"uniform","dataset_version":1}
+	// {"species":"virginica","probabilities":{"setosa":0,"versicolor":0,"virginica":1},"neighbors":[{"id":147,"species":"virginica","distance":0},{"id":124,"species":"virginica","distance":0.24494897427831777},{"id":112,"species":"virginica","distance":0.3741657386773942}],"tie":false,"exact_match":false,"novelty":{"percentile":0,"unusual":false},"k":3,"metric":"euclidean","weights":"uniform","dataset_version":1}
 }

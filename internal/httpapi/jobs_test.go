@@ -16,11 +16,17 @@ import (
 
 // newJobsAPI is newAPI with an in-process job pool.
 func newJobsAPI(t *testing.T) *apitest.Server {
+	return newJobsAPIWith(t, httpapi.Config{}, jobs.Limits{})
+}
+
+// newJobsAPIWith serves cfg with an in-process job pool bounded by lim.
+func newJobsAPIWith(t *testing.T, cfg httpapi.Config, lim jobs.Limits) *apitest.Server {
 	t.Helper()
 	store := apitest.Iris(t)
-	pool := jobs.NewPool(&jobs.Runner{Data: store}, jobs.PoolOptions{})
+	pool := jobs.NewPool(&jobs.Runner{Data: store, Limits: lim}, jobs.PoolOptions{})
 	t.Cleanup(func() { pool.Close() })
-	return apitest.Start(t, httpapi.Config{Jobs: pool}, store)
+	cfg.Jobs = pool
+	return apitest.Start(t, cfg, store)
 }
 
 // poll GETs a job until it is final.
@@ -161,9 +167,18 @@ func TestCSVJob(t *testing.T) {
 	assert.Equal(t, "text/csv; charset=utf-8", r.Header.Get("Content-Type"))
 	lines := strings.Split(strings.TrimSpace(string(r.Body)), "\n")
 	require.Len(t, lines, 3)
-	assert.Equal(t, "row,species,tie,p_setosa,p_versicolor,p_virginica", lines[0])
-	assert.True(t, strings.HasPrefix(lines[1], "0,setosa,false,1,0,0"), lines[1])
-	assert.True(t, strings.HasPrefix(lines[2], "1,virginica,"), lines[2])
+	// The inputs are echoed (in schema order), and the label column is kept
+	// beside the prediction: an empty cell is not scored, an unknown label
+	// counts as wrong.
+	assert.Equal(t, "row,sepal_length,sepal_width,petal_length,petal_width,given_species,correct,species,tie,exact_match,novelty_percentile,unusual,p_setosa,p_versicolor,p_virginica", lines[0])
+	assert.True(t, strings.HasPrefix(lines[1], "0,5.1,3.5,1.4,0.2,,false,setosa,false,true,0,false,1,0,0"), lines[1])
+	assert.True(t, strings.HasPrefix(lines[2], "1,6.7,3,5.2,2.3,x,false,virginica,"), lines[2])
+	score := res["against_labels"].(map[string]any)
+	assert.Equal(t, "species", score["label"])
+	assert.EqualValues(t, 1, score["total"])
+	assert.EqualValues(t, 1, score["unlabelled"])
+	assert.EqualValues(t, 0, score["correct"])
+	assert.Equal(t, []any{"x"}, score["unknown"])
 	r = a.Do(http.MethodGet, loc+"/result", "", "Accept", "text/csv")
 	assert.Equal(t, "text/csv; charset=utf-8", r.Header.Get("Content-Type"))
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // metrics are the service's Prometheus metrics. They live in the registry
@@ -24,6 +25,7 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	predictions  *prometheus.CounterVec
 	batchSize    prometheus.Histogram
+	novelty      prometheus.Histogram
 	rejected     *prometheus.CounterVec
 	cache        sync.Map // seriesKey -> *requestSeries
 	speciesCache sync.Map // species name -> prometheus.Counter
@@ -53,12 +55,17 @@ func newMetrics(reg *prometheus.Registry, store dataset.Store) *metrics {
 			Help:    "Rows in each batch prediction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8), // 1 .. 16384
 		}),
+		novelty: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "irisknn_prediction_novelty_percentile",
+			Help:    "How unusual each query was: its nearest training distance as a percentile of the training set's nearest-neighbour distances (above -novelty-percentile it is flagged unusual).",
+			Buckets: []float64{10, 25, 50, 75, 90, 95, 99, 99.9, 100},
+		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "irisknn_rejected_requests_total",
 			Help: "Requests turned away before their handler ran: rate_limited (429), overloaded (503, too many batches in flight), unauthorized (401).",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.predictions, m.batchSize, m.rejected,
+	reg.MustRegister(m.requests, m.latency, m.predictions, m.batchSize, m.novelty, m.rejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "irisknn_dataset_samples",
 			Help: "Samples in the current training set.",
@@ -198,4 +205,13 @@ func (m *metrics) species(name string) prometheus.Counter {
 	}
 	c, _ := m.speciesCache.LoadOrStore(name, m.predictions.WithLabelValues(name))
 	return c.(prometheus.Counter)
+}
+
+// observeNovelty records how unusual one query was, so that drift shows on
+// a dashboard.
+func (m *metrics) observeNovelty(a novelty.Assessment) {
+	if m == nil {
+		return
+	}
+	m.novelty.Observe(a.Percentile)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // predictRequest is a decoded body of POST /predict: one of features (a
@@ -23,6 +24,8 @@ type predictRequest struct {
 	K         *int
 	Metric    *string
 	Weights   *string
+	// DatasetVersion pins the answer to a kept dataset version.
+	DatasetVersion *uint64
 }
 
 // predictBody is the body of POST /predict as encoding/json decodes it; the
@@ -33,11 +36,13 @@ type predictBody struct {
 	K         *int            `json:"k"`
 	Metric    *string         `json:"metric"`
 	Weights   *string         `json:"weights"`
+	// DatasetVersion pins the answer to a kept dataset version.
+	DatasetVersion *uint64 `json:"dataset_version"`
 }
 
 // request converts the decoded body into a predictRequest.
 func (b *predictBody) request(schema *dataset.Schema) (predictRequest, error) {
-	req := predictRequest{K: b.K, Metric: b.Metric, Weights: b.Weights}
+	req := predictRequest{K: b.K, Metric: b.Metric, Weights: b.Weights, DatasetVersion: b.DatasetVersion}
 	if b.Features != nil {
 		f, err := parseFeatures(b.Features, schema, "features")
 		if err != nil {
@@ -57,40 +62,7 @@ func (b *predictBody) request(schema *dataset.Schema) (predictRequest, error) {
 
 // query converts the request's settings into a validated query for snap.
 func (s *Server) query(req *predictRequest, snap *dataset.Snapshot) (knn.Query, error) {
-	q, err := s.settings(req, snap)
-	if err != nil {
-		return q, err
-	}
-	return q, snap.CheckQuery(q)
-}
-
-// settings resolves the request's settings (the server's defaults for
-// those not given) within the server's limits; CheckQuery checks the rest.
-func (s *Server) settings(req *predictRequest, snap *dataset.Snapshot) (knn.Query, error) {
-	q := knn.Query{K: s.cfg.DefaultK, Metric: s.cfg.DefaultMetric, Weights: s.cfg.DefaultWeights}
-	if req.K != nil {
-		q.K = *req.K
-	} else {
-		q.K = min(q.K, snap.Len())
-	}
-	if q.K > s.cfg.MaxK {
-		return q, dataset.Invalidf("k", "k must be at most %d (the server's maximum k), got %d", s.cfg.MaxK, q.K)
-	}
-	if req.Metric != nil {
-		m, err := knn.ParseMetric(*req.Metric)
-		if err != nil {
-			return q, dataset.Invalidf("metric", "%v", err)
-		}
-		q.Metric = m
-	}
-	if req.Weights != nil {
-		w, err := knn.ParseWeights(*req.Weights)
-		if err != nil {
-			return q, dataset.Invalidf("weights", "%v", err)
-		}
-		q.Weights = w
-	}
-	return q, nil
+	return s.rules.Resolve(snap, req.K, req.Metric, req.Weights)
 }
 
 var predictionPool = sync.Pool{New: func() any { return new(knn.Prediction) }}
@@ -103,6 +75,13 @@ func (s *Server) handlePredict() http.HandlerFunc {
 		if err := s.decodePredict(w, r, snap.Schema(), &req); err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if req.DatasetVersion != nil {
+			var err error
+			if snap, err = s.store.SnapshotAt(*req.DatasetVersion); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 		}
 		q, err := s.query(&req, snap)
 		if err != nil {
@@ -170,8 +149,10 @@ func (s *Server) computeSingle(req PredictRequest) (PredictAnswer, error) {
 	if err := snap.Predict(pr, req.Features, q); err != nil {
 		return PredictAnswer{}, err
 	}
+	nov := s.cfg.Novelty.Assess(snap, q.Metric, pr.Neighbors[0].Distance)
+	s.metrics.observeNovelty(nov)
 	b := make([]byte, 0, 512)
-	return PredictAnswer{Body: appendPrediction(b, names, pr, &q, snap.Version()), Class: pr.Class}, nil
+	return PredictAnswer{Body: appendPrediction(b, names, pr, nov, &q, snap.Version()), Class: pr.Class}, nil
 }
 
 // computeBatch computes and encodes a batch of predictions.
@@ -199,31 +180,35 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) (PredictA
 		return PredictAnswer{}, err
 	}
 	counts := make([]int, nc)
+	novs := make([]novelty.Assessment, n)
 	for i := range out {
 		counts[out[i].Class]++
+		novs[i] = s.cfg.Novelty.Assess(snap, q.Metric, out[i].Neighbors[0].Distance)
+		s.metrics.observeNovelty(novs[i])
 	}
-	b := appendBatch(make([]byte, 0, 64+n*(200+60*q.K)), names, out, &q, snap.Version())
+	b := appendBatch(make([]byte, 0, 64+n*(200+60*q.K)), names, out, novs, &q, snap.Version())
 	return PredictAnswer{Body: b, Counts: counts}, nil
 }
 
-// appendBatch appends a batch answer: the predictions in row order, then
-// the settings and dataset version once.
-func appendBatch(b []byte, names *wireNames, out []knn.Prediction, q *knn.Query, version uint64) []byte {
+// appendBatch appends a batch answer: the predictions, each with its
+// novelty (novs[i] is out[i]'s), in row order, then the settings and
+// dataset version once.
+func appendBatch(b []byte, names *wireNames, out []knn.Prediction, novs []novelty.Assessment, q *knn.Query, version uint64) []byte {
 	b = append(b, `{"predictions":[`...)
 	for i := range out {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendPrediction(b, names, &out[i], nil, 0)
+		b = appendPrediction(b, names, &out[i], novs[i], nil, 0)
 	}
 	b = append(b, ']')
 	return appendSettings(b, q, version)
 }
 
-// appendPrediction appends one prediction as a JSON object. With q non-nil
-// the settings and dataset version are included (a single prediction);
-// without, they are left to the enclosing batch object.
-func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, q *knn.Query, version uint64) []byte {
+// appendPrediction appends one prediction and its novelty as a JSON object.
+// With q non-nil the settings and dataset version are included (a single
+// prediction); without, they are left to the enclosing batch object.
+func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, nov novelty.Assessment, q *knn.Query, version uint64) []byte {
 	b = append(b, '{')
 	b = append(b, names.label...)
 	b = append(b, names.quoted[pr.Class]...)
@@ -252,6 +237,13 @@ func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, q *knn.Que
 	}
 	b = append(b, `],"tie":`...)
 	b = strconv.AppendBool(b, pr.Tie)
+	b = append(b, `,"exact_match":`...)
+	b = strconv.AppendBool(b, pr.ExactOnly)
+	b = append(b, `,"novelty":{"percentile":`...)
+	b = appendFloat(b, nov.Percentile)
+	b = append(b, `,"unusual":`...)
+	b = strconv.AppendBool(b, nov.Unusual)
+	b = append(b, '}')
 	if q == nil {
 		return append(b, '}')
 	}

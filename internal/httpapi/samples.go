@@ -58,14 +58,26 @@ type sampleRequest struct {
 
 // decodeSample reads a sample body for schema.
 func (s *Server) decodeSample(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (sampleRequest, error) {
+	var req sampleRequest
+	if err := s.withJSONBody(w, r, func(body []byte) error {
+		var err error
+		req, err = decodeSampleJSON(body, schema)
+		return err
+	}); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// decodeSampleJSON decodes one sample object for schema: the rules of
+// every sample body (POST and PUT /samples, each NDJSON import line).
+func decodeSampleJSON(body []byte, schema *dataset.Schema) (sampleRequest, error) {
 	var (
 		req sampleRequest
 		obj map[string]json.RawMessage
 	)
 	label := schema.Label()
-	if err := s.withJSONBody(w, r, func(body []byte) error {
-		return decodeJSONKeys(body, &obj, []string{"id", "features", label})
-	}); err != nil {
+	if err := decodeJSONKeys(body, &obj, []string{"id", "features", label}); err != nil {
 		return req, err
 	}
 	if raw, ok := obj["id"]; ok {
@@ -95,18 +107,28 @@ func (s *Server) decodeSample(w http.ResponseWriter, r *http.Request, schema *da
 // sample converts the request into a valid domain sample for snap with
 // the given id (snap.NewSample is the one check of a written sample).
 func (req *sampleRequest) sample(snap *dataset.Snapshot, id int64) (dataset.ValidSample, error) {
-	schema := snap.Schema()
-	if req.Features == nil {
-		return dataset.ValidSample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object naming %s", schema.Dim(), schema.FeatureList())
-	}
-	f, err := req.Features.values(schema, "features")
+	x, err := req.decoded(snap.Schema(), id)
 	if err != nil {
 		return dataset.ValidSample{}, err
 	}
-	if req.Label == nil || *req.Label == "" {
-		return dataset.ValidSample{}, dataset.Invalidf(schema.Label(), "%s is required", schema.Label())
+	return snap.NewSample(x.ID, x.Features, x.Label)
+}
+
+// decoded returns the sample as sent, its features in schema order, with
+// the fields a sample needs present; the set checks it (Snapshot.NewSample,
+// or an import's ImportReader).
+func (req *sampleRequest) decoded(schema *dataset.Schema, id int64) (dataset.Sample, error) {
+	if req.Features == nil {
+		return dataset.Sample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object naming %s", schema.Dim(), schema.FeatureList())
 	}
-	return snap.NewSample(id, f, *req.Label)
+	f, err := req.Features.values(schema, "features")
+	if err != nil {
+		return dataset.Sample{}, err
+	}
+	if req.Label == nil || *req.Label == "" {
+		return dataset.Sample{}, dataset.Invalidf(schema.Label(), "%s is required", schema.Label())
+	}
+	return dataset.Sample{ID: id, Features: f, Label: *req.Label}, nil
 }
 
 // pathID parses the {id} path parameter: a positive decimal integer.
@@ -143,25 +165,67 @@ func queryInt(q url.Values, name string, def int) (int, error) {
 	return v, nil
 }
 
-// handleListSamples serves GET /samples?<label>=&limit=&offset= (the
-// filter is named after the schema's label: species for Iris).
+// handleListSamples serves GET /samples?<label>=&limit=&offset=&after_id=
+// (the filter is named after the schema's label: species for Iris).
 func (s *Server) handleListSamples() http.HandlerFunc {
 	type response struct {
-		Samples        []sampleJSON `json:"samples"`
-		Total          int          `json:"total"`
-		Limit          int          `json:"limit"`
-		Offset         int          `json:"offset"`
-		DatasetVersion uint64       `json:"dataset_version"`
+		Samples []sampleJSON `json:"samples"`
+		Total   int          `json:"total"`
+		Limit   int          `json:"limit"`
+		Offset  int          `json:"offset"`
+		// NextAfterID is the cursor of the next page (the last id of
+		// this one) when this page is full; absent on the last page.
+		NextAfterID    *int64 `json:"next_after_id,omitempty"`
+		DatasetVersion uint64 `json:"dataset_version"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		snap := s.store.Snapshot()
 		label := snap.Schema().Label()
 		for name := range q {
-			if name != label && name != "limit" && name != "offset" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit or offset", name, label), nil))
+			if name != label && name != "limit" && name != "offset" && name != "after_id" && name != "format" {
+				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit, offset, after_id or format", name, label), nil))
 				return
 			}
+		}
+		format, err := exportFormat(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if format != "" {
+			// An export: the whole set (or one class) at one version.
+			for _, name := range []string{"limit", "offset", "after_id"} {
+				if q.Has(name) {
+					s.writeError(w, r, dataset.Invalidf(name, "an export (format=%s) streams the whole set: drop %s, or ask for JSON pages", format, name))
+					return
+				}
+			}
+			if class := q.Get(label); class != "" {
+				if _, ok := snap.ClassIndex(class); !ok {
+					s.writeError(w, r, dataset.Invalidf(label, "unknown %s %q: want one of %v", label, class, snap.Classes()))
+					return
+				}
+			}
+			s.exportSamples(w, snap, format, q.Get(label))
+			return
+		}
+		var after int64
+		if raw := q.Get("after_id"); raw != "" {
+			v, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil {
+				s.writeError(w, r, badRequest("after_id", fmt.Sprintf("after_id must be an integer (the last id of the page before), got %q", raw), err))
+				return
+			}
+			if v < 0 {
+				s.writeError(w, r, dataset.Invalidf("after_id", "after_id must be 0 or more, got %d", v))
+				return
+			}
+			if q.Get("offset") != "" {
+				s.writeError(w, r, dataset.Invalidf("offset", "give after_id or offset, not both: after_id pages at the same cost at any depth"))
+				return
+			}
+			after = v
 		}
 		limit, err := queryInt(q, "limit", defaultLimit)
 		if err != nil {
@@ -188,10 +252,14 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		page, total := snap.List(dataset.Filter{Label: class, Limit: limit, Offset: offset})
+		page, total := snap.List(dataset.Filter{Label: class, Limit: limit, Offset: offset, AfterID: after})
 		resp := response{Samples: make([]sampleJSON, len(page)), Total: total, Limit: limit, Offset: offset, DatasetVersion: snap.Version()}
 		for i, x := range page {
 			resp.Samples[i] = toSampleJSON(snap.Schema(), x)
+		}
+		if len(page) == limit {
+			last := page[len(page)-1].ID
+			resp.NextAfterID = &last
 		}
 		writeJSON(w, http.StatusOK, snap.Version(), resp)
 	}

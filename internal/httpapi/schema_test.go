@@ -104,7 +104,7 @@ func TestAnotherDatasetFollowsItsSchema(t *testing.T) {
 		{"POST", "/samples", `{"features":[1,2,3],"species":"class_1"}`, 400, `unknown field "species"`},
 		{"POST", "/samples", `{"features":[1,2,3]}`, 422, "class is required"},
 		{"POST", "/samples", `{"features":[1,2,3],"class":"class_9"}`, 422, `unknown class "class_9"`},
-		{"GET", "/samples?species=class_1", "", 400, `unknown query parameter "species": want class, limit or offset`},
+		{"GET", "/samples?species=class_1", "", 400, `unknown query parameter "species": want class, limit, offset, after_id or format`},
 	} {
 		r := a.Do(tc.method, tc.path, tc.body)
 		assert.Equal(t, tc.status, r.Status, "%s %s %s: %s", tc.method, tc.path, tc.body, r.Body)

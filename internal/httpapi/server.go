@@ -10,6 +10,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // Config holds the API's settings. The zero value of a field means its
@@ -38,10 +40,19 @@ type Config struct {
 	WrapPredictor func(Predictor) Predictor
 	// Jobs runs asynchronous jobs (/jobs); nil answers those routes 503.
 	Jobs jobs.Queue
+	// JobsUI, when set, is River's web UI for operators, mounted at
+	// /riverui behind the API key.
+	JobsUI http.Handler
 
 	// APIKey, when set, is required as "Authorization: Bearer <key>" on
-	// every write to the training set.
+	// every write to the training set; the change feed names its writes
+	// by a digest of it.
 	APIKey string
+	// APIKeys are further keys that may write, each recorded in the
+	// change feed under its name.
+	APIKeys []APIKey
+	// MaxImportBytes bounds the body of POST /dataset/import.
+	MaxImportBytes int64
 	// RateLimit is the number of requests a client (IP address) may make
 	// per RateWindow; 0 turns rate limiting off.
 	RateLimit  int
@@ -52,9 +63,21 @@ type Config struct {
 	// does not wait.
 	MaxHeavy  int
 	HeavyWait time.Duration
+	// V2, when set, serves every route under /v2 (the Open Inference
+	// Protocol, package oip), behind the same middleware as the rest.
+	V2 http.Handler
+	// Tracing puts a server span around every request but the probes and
+	// the metrics scrape (OpenTelemetry's global tracer provider and
+	// propagator, which internal/telemetry installs) and trace_id and
+	// span_id in the access log. Off, the request path has no tracing code.
+	Tracing bool
 	// Metrics is the registry the API's metrics go into, served at
 	// GET /metrics; nil makes a private one.
 	Metrics *prometheus.Registry
+	// Novelty assesses how unusual each query is (the "novelty" of every
+	// prediction); nil makes one with the default threshold (the 99th
+	// percentile). Share it with the job runner so both agree.
+	Novelty *novelty.Tracker
 }
 
 // NoWait is the HeavyWait of a server whose batches never wait for a slot.
@@ -72,6 +95,7 @@ func DefaultConfig() Config {
 		MaxK:           1000,
 		MaxBatch:       10000,
 		MaxBodyBytes:   8 << 20,
+		MaxImportBytes: DefaultMaxImportBytes,
 		CORSOrigins:    []string{"*"},
 		RateWindow:     time.Second,
 		MaxHeavy:       16,
@@ -92,6 +116,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.MaxImportBytes <= 0 {
+		c.MaxImportBytes = d.MaxImportBytes
 	}
 	if len(c.CORSOrigins) == 0 {
 		c.CORSOrigins = d.CORSOrigins
@@ -114,6 +141,9 @@ func (c *Config) fill() {
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
 	}
+	if c.Novelty == nil {
+		c.Novelty = novelty.NewTracker(novelty.DefaultThreshold)
+	}
 }
 
 // Server is the API as an http.Handler.
@@ -124,16 +154,25 @@ type Server struct {
 	ready   atomic.Bool
 	handler http.Handler
 
+	rules     dataset.QueryRules
 	predictor Predictor
 	jobs      jobs.Queue
 	metrics   *metrics
-	spec      []byte // the OpenAPI document for the loaded schema
+	spec      []byte      // the OpenAPI document for the loaded schema
+	keys      []keyDigest // the keys that may write (none: anyone may)
+
+	// shutdown is closed when the server stops being ready: long-lived
+	// responses (change event streams) end, so that shutdown need not
+	// wait for them.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 // NewServer returns the API over store. It starts ready.
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{}), keys: cfg.keys()}
+	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {
 		s.predictor = cfg.WrapPredictor(s.predictor)
@@ -154,9 +193,23 @@ func NewServer(cfg Config, store dataset.Store) *Server {
 	return s
 }
 
+// QueryRules returns the server's prediction settings (defaults filled in),
+// for every protocol that resolves a request's k, metric and weights.
+func (s *Server) QueryRules() dataset.QueryRules { return s.rules }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // SetReady sets what GET /readyz reports; a server about to shut down sets
-// it false so that load balancers stop sending it traffic.
-func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+// it false so that load balancers stop sending it traffic. Setting it false
+// also ends every change event stream (clients reconnect elsewhere, with
+// Last-Event-ID); it is for good.
+func (s *Server) SetReady(ready bool) {
+	s.ready.Store(ready)
+	if !ready {
+		s.shutdownOnce.Do(func() { close(s.shutdown) })
+	}
+}
+
+// Ready reports what GET /readyz reports: whether the server takes traffic.
+func (s *Server) Ready() bool { return s.ready.Load() }

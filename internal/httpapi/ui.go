@@ -37,8 +37,8 @@ type uiFile struct {
 	etag  string
 }
 
-// uiSite is the embedded browser frontend (package web): index.html at GET /
-// and its assets at GET /ui/*.
+// uiSite is the embedded browser frontend (package web): index.html at GET /,
+// docs.html at GET /docs and their assets at GET /ui/*.
 type uiSite map[string]uiFile
 
 // newUISite reads every file of fsys. An unreadable embedded file is a
@@ -88,10 +88,11 @@ func (site uiSite) serve(w http.ResponseWriter, r *http.Request, p string, notFo
 	http.ServeContent(w, r, p, time.Time{}, bytes.NewReader(f.body))
 }
 
-// handleIndex serves the page itself.
-func (site uiSite) handleIndex(notFound http.Handler) http.HandlerFunc {
+// handlePage serves one HTML page of the frontend: index.html at /, and
+// docs.html (Swagger UI over the served /openapi.yaml) at /docs.
+func (site uiSite) handlePage(name string, notFound http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		site.serve(w, r, "index.html", notFound)
+		site.serve(w, r, name, notFound)
 	}
 }
 

@@ -27,6 +27,11 @@ func TestUIRoutes(t *testing.T) {
 		{"/ui/plot.js", "text/javascript; charset=utf-8", http.StatusOK},
 		{"/ui/style.css", "text/css; charset=utf-8", http.StatusOK},
 		{"/ui/icon.svg", "image/svg+xml", http.StatusOK},
+		{"/docs", "text/html; charset=utf-8", http.StatusOK},
+		{"/ui/docs.js", "text/javascript; charset=utf-8", http.StatusOK},
+		{"/ui/swagger-ui/swagger-ui-bundle.js", "text/javascript; charset=utf-8", http.StatusOK},
+		{"/ui/swagger-ui/swagger-ui.css", "text/css; charset=utf-8", http.StatusOK},
+		{"/docs.html", "application/problem+json", http.StatusNotFound},
 		// No directory listings, no escape from ui/, no catch-all:
 		// anything else is the API's 404 problem.
 		{"/ui/", "application/problem+json", http.StatusNotFound},
@@ -54,13 +59,17 @@ func TestUIRoutes(t *testing.T) {
 
 func TestUIPageHeaders(t *testing.T) {
 	api := corsAPI(t, pageOrigin)
+	for _, page := range []string{"/", "/docs"} {
+		rec := corsDo(t, api, http.MethodGet, page, "", nil)
+		require.Equal(t, http.StatusOK, rec.Status)
+		csp := rec.Header.Get("Content-Security-Policy")
+		assert.Contains(t, csp, "script-src 'self'", "%s: no inline or foreign scripts", page)
+		assert.Contains(t, csp, "style-src 'self';", "%s: no inline styles", page)
+		assert.Contains(t, csp, "connect-src 'self' http: https:", "%s: the API may be on any origin (?api=)", page)
+		assert.Contains(t, csp, "frame-ancestors 'none'", page)
+		assert.Equal(t, "no-cache", rec.Header.Get("Cache-Control"), page)
+	}
 	rec := corsDo(t, api, http.MethodGet, "/", "", nil)
-	require.Equal(t, http.StatusOK, rec.Status)
-	csp := rec.Header.Get("Content-Security-Policy")
-	assert.Contains(t, csp, "script-src 'self'", "no inline or foreign scripts")
-	assert.Contains(t, csp, "connect-src 'self' http: https:", "the API may be on any origin (?api=)")
-	assert.Contains(t, csp, "frame-ancestors 'none'")
-	assert.Equal(t, "no-cache", rec.Header.Get("Cache-Control"))
 
 	etag := rec.Header.Get("ETag")
 	require.NotEmpty(t, etag)
@@ -78,10 +87,14 @@ func TestUIPageHeaders(t *testing.T) {
 // browser otherwise.
 func TestUIReferencesResolve(t *testing.T) {
 	api := corsAPI(t, pageOrigin)
-	html, err := fs.ReadFile(web.Files, "index.html")
-	require.NoError(t, err)
-	refs := regexp.MustCompile(`(?:href|src)="(ui/[^"]+)"`).FindAllStringSubmatch(string(html), -1)
-	require.NotEmpty(t, refs)
+	var refs [][]string
+	for _, page := range []string{"index.html", "docs.html"} {
+		html, err := fs.ReadFile(web.Files, page)
+		require.NoError(t, err)
+		found := regexp.MustCompile(`(?:href|src)="(ui/[^"]+)"`).FindAllStringSubmatch(string(html), -1)
+		require.NotEmpty(t, found, page)
+		refs = append(refs, found...)
+	}
 	seen := map[string]bool{}
 	var check func(p string)
 	check = func(p string) {
@@ -103,4 +116,5 @@ func TestUIReferencesResolve(t *testing.T) {
 		check(r[1])
 	}
 	assert.True(t, seen["ui/api.js"] && seen["ui/plot.js"], "the modules imported by app.js were followed: %v", seen)
+	assert.True(t, seen["ui/swagger-ui/swagger-ui-bundle.js"], "the docs' Swagger UI: %v", seen)
 }

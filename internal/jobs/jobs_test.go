@@ -13,6 +13,7 @@ import (
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
+	"github.com/irisknn/irisknn/internal/jobs/jobstest"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -188,92 +189,66 @@ func batchSpec(n int) jobs.Spec {
 	return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: rows, Query: knn.Query{K: 5}}}
 }
 
-// testQueue checks the behaviour every Queue must have.
-func testQueue(t *testing.T, q jobs.Queue, timeout time.Duration) {
-	ctx := context.Background()
-	t.Run("batch", func(t *testing.T) {
-		j, err := q.Submit(ctx, batchSpec(3000))
-		require.NoError(t, err)
-		assert.Equal(t, jobs.StatusQueued, j.Status)
-		j, _ = waitFinal(t, q, j.ID, timeout)
-		require.Equal(t, jobs.StatusSucceeded, j.Status, j.Error)
-		assert.Equal(t, 1.0, j.Progress)
-		require.NotNil(t, j.StartedAt)
-		require.NotNil(t, j.FinishedAt)
-		require.NotNil(t, j.Result.Batch)
-		assert.Len(t, j.Result.Batch.Predictions, 3000)
-		assert.Equal(t, 5, j.Result.Batch.Query.K)
-		assert.Equal(t, "species", j.Result.Batch.Label)
-	})
-	t.Run("evaluate with progress", func(t *testing.T) {
-		e := jobs.DefaultEvaluate()
-		e.KMax = 100
-		e.Metrics = []knn.Metric{knn.Euclidean, knn.Manhattan, knn.Chebyshev}
-		j, err := q.Submit(ctx, jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e})
-		require.NoError(t, err)
-		j, progress := waitFinal(t, q, j.ID, timeout)
-		require.Equal(t, jobs.StatusSucceeded, j.Status, j.Error)
-		require.NotNil(t, j.Result.Evaluate)
-		assert.Len(t, j.Result.Evaluate.Results, 100*3*2)
-		t.Logf("progress seen: %v", progress)
-	})
-	t.Run("cancel", func(t *testing.T) {
-		e := jobs.DefaultEvaluate()
-		e.KMax = 140
-		e.Metrics = []knn.Metric{knn.Euclidean, knn.Manhattan, knn.Chebyshev}
-		var ids []string
-		for range 3 { // the first runs, the others wait (one worker)
-			j, err := q.Submit(ctx, jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e})
-			require.NoError(t, err)
-			ids = append(ids, j.ID)
-		}
-		for _, id := range ids {
-			j, err := q.Cancel(ctx, id)
-			require.NoError(t, err)
-			assert.Equal(t, jobs.StatusCancelled, j.Status)
-		}
-		for _, id := range ids {
-			j, _ := waitFinal(t, q, id, timeout)
-			assert.Equal(t, jobs.StatusCancelled, j.Status)
-			assert.Nil(t, j.Result)
-			_, err := q.Cancel(ctx, id)
-			assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
-		}
-	})
-	t.Run("unknown", func(t *testing.T) {
-		_, err := q.Get(ctx, "nope")
-		assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
-		_, err = q.Cancel(ctx, "nope")
-		assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
-	})
-	t.Run("invalid", func(t *testing.T) {
-		_, err := q.Submit(ctx, jobs.Spec{Type: "nope"})
-		assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
-	})
-}
-
 func TestPool(t *testing.T) {
-	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
-	defer p.Close()
-	testQueue(t, p, time.Minute)
+	jobstest.Run(t, func(t *testing.T, lim jobs.Limits) jobs.Queue {
+		p := jobs.NewPool(&jobs.Runner{Data: jobstest.Iris(t), Limits: lim, ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
+		t.Cleanup(func() { p.Close() })
+		return p
+	}, time.Minute)
 }
 
 func TestPoolRetention(t *testing.T) {
 	p := jobs.NewPool(&jobs.Runner{Data: irisData(t)}, jobs.PoolOptions{Retention: 50 * time.Millisecond})
 	defer p.Close()
-	j, err := p.Submit(context.Background(), batchSpec(10))
+	j, err := p.Submit(context.Background(), jobstest.BatchSpec(10, 5))
 	require.NoError(t, err)
-	waitFinal(t, p, j.ID, time.Minute)
+	jobstest.WaitFinal(t, p, j.ID, time.Minute)
 	time.Sleep(100 * time.Millisecond)
 	_, err = p.Get(context.Background(), j.ID)
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
 }
 
-// evalJSON returns an evaluation result as JSON.
-func evalJSON(t *testing.T, res *jobs.Result) []byte {
-	t.Helper()
-	require.NotNil(t, res.Evaluate)
-	b, err := json.Marshal(res.Evaluate)
+// TestPoolSaysWhatAQueuedJobWaitsFor: with every worker busy, a queued job
+// names how many run and wait before it.
+func TestPoolSaysWhatAQueuedJobWaitsFor(t *testing.T) {
+	lim := jobs.Limits{MaxRows: 200000, MaxNeighbors: 1_000_000} // the first job is larger than the defaults admit
+	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), Limits: lim, ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
+	defer p.Close()
+	ctx := context.Background()
+	first, err := p.Submit(ctx, batchSpec(200000)) // long enough to keep the one worker busy
 	require.NoError(t, err)
-	return b
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		got, err := p.Get(ctx, first.ID)
+		require.NoError(t, err)
+		if got.Status == jobs.StatusRunning {
+			assert.Empty(t, got.Notice, "a running job has no notice")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the first job never started")
+	}
+	second, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	third, err := p.Submit(ctx, batchSpec(10))
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 0 queued before this job", second.Notice)
+	got, err := p.Get(ctx, third.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "waiting for a free worker: 1 busy (-job-workers 1), 1 queued before this job", got.Notice)
+
+	_, err = p.Cancel(ctx, first.ID)
+	require.NoError(t, err)
+	got, _ = waitFinal(t, p, third.ID, time.Minute)
+	assert.Equal(t, jobs.StatusSucceeded, got.Status)
+	assert.Empty(t, got.Notice)
+}
+
+// evalJSON returns the evaluation in a result as the API encodes it.
+func evalJSON(t *testing.T, b []byte) []byte {
+	t.Helper()
+	res, err := jobs.DecodeResult(b)
+	require.NoError(t, err)
+	require.NotNil(t, res.Evaluate)
+	out, err := json.Marshal(res.Evaluate)
+	require.NoError(t, err)
+	return out
 }

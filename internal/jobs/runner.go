@@ -2,12 +2,15 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // Snapshots gives the current training set; an dataset.Store does.
@@ -18,33 +21,74 @@ type Snapshots interface {
 // Runner does the work of jobs on the current training set.
 type Runner struct {
 	Data Snapshots
+	// Limits bound each job (checked again when it runs, on the set it
+	// then runs on) and the size of its result.
+	Limits Limits
 	// ProgressEvery is the least time between two progress reports
 	// (default 100ms), so that reporting never dominates the work.
 	ProgressEvery time.Duration
+	// Novelty assesses how unusual each batch row is; nil makes one with
+	// the default threshold on first use. Share the API's.
+	Novelty *novelty.Tracker
+
+	once sync.Once
 }
 
-// Result is what a job produced, as domain values: the API formats them
-// (with the encoding of every prediction), the queues keep them.
+// tracker returns r.Novelty, made on first use when nil.
+func (r *Runner) tracker() *novelty.Tracker {
+	r.once.Do(func() {
+		if r.Novelty == nil {
+			r.Novelty = novelty.NewTracker(novelty.DefaultThreshold)
+		}
+	})
+	return r.Novelty
+}
+
+// Result is what a job produced, as domain values. The queues keep it as
+// its JSON (EncodeResult; DecodeResult reads it back), and the API formats
+// it with the encoding of every prediction, so that a job's predictions
+// read exactly like POST /predict's.
 type Result struct {
 	Batch    *BatchResult    `json:"batch,omitempty"`
 	Evaluate *EvaluateResult `json:"evaluate,omitempty"`
 }
 
-// BatchResult is the outcome of a batch prediction: a prediction per row,
-// in input order, with the query and the set that made them.
+// BatchResult is the outcome of a batch prediction: a prediction and its
+// novelty per row, in input order, with the query and the set that made
+// them, and the rows themselves (for the CSV form).
 type BatchResult struct {
-	Predictions    []knn.Prediction `json:"predictions"`
-	Query          knn.Query        `json:"query"`
-	DatasetVersion uint64           `json:"dataset_version"`
-	Label          string           `json:"label"`   // the schema's label name
-	Classes        []string         `json:"classes"` // what the predictions' classes index
+	Predictions    []knn.Prediction     `json:"predictions"`
+	Novelty        []novelty.Assessment `json:"novelty"` // Novelty[i] is Predictions[i]'s
+	Query          knn.Query            `json:"query"`
+	DatasetVersion uint64               `json:"dataset_version"`
+	Label          string               `json:"label"`    // the schema's label name
+	Classes        []string             `json:"classes"`  // what the predictions' classes index
+	Features       []string             `json:"features"` // the schema's feature names
+	Instances      [][]float64          `json:"instances"`
+	// Labels are the label column's cells, when the batch had one, and
+	// AgainstLabels scores the predictions against them.
+	Labels        []string    `json:"labels,omitempty"`
+	AgainstLabels *LabelScore `json:"against_labels,omitempty"`
 }
 
-// Run does spec's work and returns its result. progress is called with the
-// share done (0..1) as the work goes on. A cancelled ctx stops it.
-func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (*Result, error) {
+// DecodeResult reads a result that a queue kept; nil for none.
+func DecodeResult(b json.RawMessage) (*Result, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("jobs: decode a result: %w", err)
+	}
+	return &r, nil
+}
+
+// Run does spec's work and returns its result, encoded for the queue to
+// keep (DecodeResult reads it). progress is called with the share done
+// (0..1) as the work goes on. A cancelled ctx stops it.
+func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (json.RawMessage, error) {
 	snap := r.Data.Snapshot()
-	if err := spec.Check(snap); err != nil {
+	if err := r.Limits.Admit(&spec, snap); err != nil {
 		return nil, err
 	}
 	every := r.ProgressEvery
@@ -64,25 +108,35 @@ func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (*R
 	)
 	switch spec.Type {
 	case TypeBatchPredict:
-		res.Batch, err = batchPredict(ctx, snap, spec.Batch, report)
+		res.Batch, err = batchPredict(ctx, snap, spec.Batch, r.tracker(), report)
 	case TypeEvaluate:
 		res.Evaluate, err = evaluate(ctx, snap, spec.Evaluate, report)
 	}
 	if err != nil {
 		return nil, err
 	}
+	b, err := json.Marshal(&res)
+	if err != nil {
+		return nil, err
+	}
+	lim := r.Limits
+	lim.Fill()
+	if int64(len(b)) > lim.ResultBytes {
+		return nil, dataset.Invalidf("k", "the result is %d bytes, more than the server keeps for all results (-job-results-bytes %d): lower k or split the rows", len(b), lim.ResultBytes)
+	}
 	progress(1)
-	return &res, nil
+	return b, nil
 }
 
 // batchChunk is the number of rows classified between progress reports and
 // cancellation checks.
 const batchChunk = 1024
 
-func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, report func(done, total int)) (*BatchResult, error) {
+func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, nov *novelty.Tracker, report func(done, total int)) (*BatchResult, error) {
 	n := len(b.Instances)
-	res := &BatchResult{Predictions: make([]knn.Prediction, n), Query: b.Query, DatasetVersion: snap.Version(),
-		Label: snap.Schema().Label(), Classes: snap.Classes()}
+	res := &BatchResult{Predictions: make([]knn.Prediction, n), Novelty: make([]novelty.Assessment, n),
+		Query: b.Query, DatasetVersion: snap.Version(), Label: snap.Schema().Label(), Classes: snap.Classes(),
+		Features: snap.Schema().Features(), Instances: b.Instances, Labels: b.Labels}
 	for lo := 0; lo < n; lo += batchChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -91,7 +145,17 @@ func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, 
 		if err := snap.PredictBatch(ctx, res.Predictions[lo:hi], b.Instances[lo:hi], b.Query); err != nil {
 			return nil, err
 		}
+		for i := lo; i < hi; i++ {
+			res.Novelty[i] = nov.Assess(snap, b.Query.Metric, res.Predictions[i].Neighbors[0].Distance)
+		}
 		report(hi, n)
+	}
+	if b.Labels != nil {
+		predicted := make([]int, n)
+		for i := range res.Predictions {
+			predicted[i] = res.Predictions[i].Class
+		}
+		res.AgainstLabels = scoreLabels(res.Label, res.Classes, b.Labels, predicted)
 	}
 	return res, nil
 }

@@ -35,6 +35,15 @@ func l14(x *[4]float64, q0, q1, q2, q3 float64) float64 {
 // rankDistance returns a value that orders points like the metric does:
 // the squared distance for Euclidean, the distance itself otherwise. x is a
 // stored point, p the query.
+//
+// Beyond four coordinates the sums run in four accumulators (coordinate i
+// of each full block of four into s[i%4], the remaining ones into s0), so
+// that the additions overlap instead of waiting on one another; they are
+// combined as (s0+s1)+(s2+s3). With fewer than four coordinates this is the
+// plain sequential sum. boxBound mirrors the same operations. (Stopping a
+// sum early once it passes the k-th distance was tried and measured slower:
+// on data filling many dimensions the partial sums rarely pass it, and the
+// unpredictable branch costs more than the coordinates it saves.)
 func rankDistance(m Metric, p, x []float64) float64 {
 	x = x[:len(p)]
 	if len(p) == 4 {
@@ -45,33 +54,64 @@ func rankDistance(m Metric, p, x []float64) float64 {
 			return l14((*[4]float64)(x), p[0], p[1], p[2], p[3])
 		}
 	}
-	var s float64
 	switch m {
 	case Euclidean:
-		for i := range p {
-			d := x[i] - p[i]
-			s += float64(d * d)
-		}
+		return l2sq(p, x)
 	case Manhattan:
-		for i := range p {
-			s += math.Abs(x[i] - p[i])
-		}
-	default: // Chebyshev
-		for i := range p {
-			if d := math.Abs(x[i] - p[i]); d > s {
-				s = d
-			}
-		}
+		return l1(p, x)
+	}
+	// Chebyshev: max is exact, so the order does not matter.
+	var s float64
+	for i := range p {
+		s = max(s, math.Abs(x[i]-p[i]))
 	}
 	return s
 }
 
+// l2sq is rankDistance for the squared Euclidean distance, any dimension.
+func l2sq(p, x []float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(p); i += 4 {
+		q, y := p[i:i+4:i+4], x[i:i+4:i+4]
+		a, b, c, e := y[0]-q[0], y[1]-q[1], y[2]-q[2], y[3]-q[3]
+		s0 = float64(s0 + float64(a*a))
+		s1 = float64(s1 + float64(b*b))
+		s2 = float64(s2 + float64(c*c))
+		s3 = float64(s3 + float64(e*e))
+	}
+	for ; i < len(p); i++ {
+		d := x[i] - p[i]
+		s0 = float64(s0 + float64(d*d))
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// l1 is rankDistance for the Manhattan distance, any dimension.
+func l1(p, x []float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(p); i += 4 {
+		q, y := p[i:i+4:i+4], x[i:i+4:i+4]
+		s0 += math.Abs(y[0] - q[0])
+		s1 += math.Abs(y[1] - q[1])
+		s2 += math.Abs(y[2] - q[2])
+		s3 += math.Abs(y[3] - q[3])
+	}
+	for ; i < len(p); i++ {
+		s0 += math.Abs(x[i] - p[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // boxBound returns a lower bound, in rank-distance units, on the distance
 // from p to any point inside the box [lo, hi] (per axis), computed with the
-// same operations as rankDistance.
+// same operations in the same order as rankDistance (four accumulators) on
+// per-axis gaps that are never larger than a point's own differences.
 func boxBound(m Metric, p, lo, hi []float64) float64 {
 	lo, hi = lo[:len(p)], hi[:len(p)]
-	var s float64
+	var s [4]float64
+	full := len(p) &^ 3
 	for i, q := range p {
 		var g float64
 		if q < lo[i] {
@@ -79,18 +119,22 @@ func boxBound(m Metric, p, lo, hi []float64) float64 {
 		} else if q > hi[i] {
 			g = q - hi[i]
 		}
+		a := 0
+		if i < full {
+			a = i & 3
+		}
 		switch m {
 		case Euclidean:
-			s += float64(g * g)
+			s[a] = float64(s[a] + float64(g*g))
 		case Manhattan:
-			s += g
+			s[a] += g
 		default:
-			if g > s {
-				s = g
+			if g > s[0] {
+				s[0] = g
 			}
 		}
 	}
-	return s
+	return (s[0] + s[1]) + (s[2] + s[3])
 }
 
 // trueDistance converts a rank distance into the metric's distance.

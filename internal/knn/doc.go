@@ -37,6 +37,15 @@
 // into a caller-supplied probability slice, so a prediction with reused
 // buffers allocates nothing.
 //
+// # Dimensions
+//
+// Points may have any dimension. 4-d points (Iris) have their own search
+// paths and kernels. For other dimensions each k-d tree decides once, from
+// probe searches on its own data, whether a search descends the tree or
+// scans every row: at high dimension, on data that fills it, bounds prune
+// too little to pay for themselves. Either way the result is exactly that
+// of brute force (BenchmarkShapes, docs/performance.md).
+//
 // # Assembly
 //
 // On amd64 the innermost scan of small sets and of k-d tree leaves runs in

@@ -236,11 +236,19 @@ func (ix *Index) Has(id int64) bool {
 // All calls yield for every point in increasing id order, until it returns
 // false. p is only valid during the call.
 func (ix *Index) All(yield func(id int64, p []float64, label int) bool) {
+	ix.After(math.MinInt64, yield)
+}
+
+// After is All from the first point whose id is above after. It seeks in
+// the tree's id table rather than skipping, so a page deep in the set
+// costs what the first page does (plus the pending writes, which every
+// call sorts: at most DeltaLimit).
+func (ix *Index) After(after int64, yield func(id int64, p []float64, label int) bool) {
 	t, d := ix.log.t, ix.log.t.dim
-	// The visible log entries, by id.
+	// The visible log entries past after, by id.
 	var delta []int32
 	for i := range ix.n {
-		if c, s := ix.entry(i); c.next[s].Load() >= ix.n {
+		if c, s := ix.entry(i); c.next[s].Load() >= ix.n && c.ids[s] > after {
 			delta = append(delta, i)
 		}
 	}
@@ -255,7 +263,7 @@ func (ix *Index) All(yield func(id int64, p []float64, label int) bool) {
 	}
 	j := 0
 	stopped := false
-	t.walk(func(r int32) bool {
+	t.walkAfter(after, func(r int32) bool {
 		id := t.ids[r]
 		for ; j < len(delta); j++ {
 			if c, s := ix.entry(delta[j]); c.ids[s] >= id {

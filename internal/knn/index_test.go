@@ -2,6 +2,7 @@ package knn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -96,6 +97,42 @@ func checkSame(t *testing.T, rng *rand.Rand, ix *Index, m *model, classes []stri
 		return true
 	})
 	require.Equal(t, len(m.points), count)
+	checkAfter(t, rng, ix, m)
+}
+
+// checkAfter asserts that After, from random cursors (before, inside and
+// past the ids), yields exactly the model's ids above the cursor, in order.
+func checkAfter(t *testing.T, rng *rand.Rand, ix *Index, m *model) {
+	t.Helper()
+	ids := make([]int64, 0, len(m.points))
+	for id := range m.points {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	cursors := []int64{math.MinInt64, -1, 0, math.MaxInt64}
+	for range 10 {
+		if len(ids) > 0 {
+			id := ids[rng.IntN(len(ids))]
+			cursors = append(cursors, id, id-1, id+1)
+		}
+	}
+	for _, after := range cursors {
+		var got []int64
+		ix.After(after, func(id int64, p []float64, label int) bool {
+			require.Equal(t, m.points[id], p, "id %d", id)
+			got = append(got, id)
+			return len(got) < 50
+		})
+		start, _ := slices.BinarySearch(ids, after+1)
+		if after == math.MaxInt64 {
+			start = len(ids)
+		}
+		want := ids[start:min(start+50, len(ids))]
+		require.Equal(t, len(want), len(got), "after %d", after)
+		if len(want) > 0 {
+			require.Equal(t, want, got, "after %d", after)
+		}
+	}
 }
 
 func TestIndexMatchesBruteForce(t *testing.T) {

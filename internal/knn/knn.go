@@ -121,6 +121,11 @@ func CheckPoint(p []float64, dim int) error {
 type Vote struct {
 	Class int  // the winning class
 	Tie   bool // true when the tie rule chose Class among classes of equal weight
+	// ExactOnly is true when only exact matches voted: with distance
+	// weights, a neighbour at distance 0 (an infinite weight) silences every
+	// other neighbour, so the probabilities are the shares of the exact
+	// matches alone.
+	ExactOnly bool
 }
 
 // Classify counts the votes of neighbours into probs, which must have one
@@ -173,5 +178,5 @@ func Classify(neighbors []Neighbor, w Weights, probs []float64) Vote {
 			probs[c] /= total
 		}
 	}
-	return Vote{Class: best, Tie: tie && probs[best] > 0}
+	return Vote{Class: best, Tie: tie && probs[best] > 0, ExactOnly: exact}
 }

@@ -100,21 +100,23 @@ func TestClassify(t *testing.T) {
 		class     int
 		tie       bool
 		probs     []float64
+		exactOnly bool // only the neighbours at distance 0 voted
 	}{
-		{"uniform majority", []Neighbor{n(2, 1), n(1, 2), n(2, 3)}, Uniform, 2, false, []float64{0, 1.0 / 3, 2.0 / 3}},
-		{"uniform tie goes to first class", []Neighbor{n(2, 1), n(1, 2)}, Uniform, 1, true, []float64{0, 0.5, 0.5}},
-		{"distance outweighs count", []Neighbor{n(0, 1), n(1, 4), n(1, 4)}, Distance, 0, false, []float64{2.0 / 3, 1.0 / 3, 0}},
-		{"distance tie", []Neighbor{n(1, 1), n(0, 2), n(0, 2)}, Distance, 0, true, []float64{0.5, 0.5, 0}},
-		{"exact match only votes", []Neighbor{n(2, 0), n(1, 0.1), n(1, 0.1)}, Distance, 2, false, []float64{0, 0, 1}},
-		{"exact matches tie", []Neighbor{n(2, 0), n(1, 0), n(0, 1)}, Distance, 1, true, []float64{0, 0.5, 0.5}},
-		{"subnormal distance counts as exact", []Neighbor{n(1, 1e-320), n(0, 1)}, Distance, 1, false, []float64{0, 1, 0}},
-		{"uniform ignores distance", []Neighbor{n(0, 0), n(1, 5), n(1, 6)}, Uniform, 1, false, []float64{1.0 / 3, 2.0 / 3, 0}},
+		{"uniform majority", []Neighbor{n(2, 1), n(1, 2), n(2, 3)}, Uniform, 2, false, []float64{0, 1.0 / 3, 2.0 / 3}, false},
+		{"uniform tie goes to first class", []Neighbor{n(2, 1), n(1, 2)}, Uniform, 1, true, []float64{0, 0.5, 0.5}, false},
+		{"distance outweighs count", []Neighbor{n(0, 1), n(1, 4), n(1, 4)}, Distance, 0, false, []float64{2.0 / 3, 1.0 / 3, 0}, false},
+		{"distance tie", []Neighbor{n(1, 1), n(0, 2), n(0, 2)}, Distance, 0, true, []float64{0.5, 0.5, 0}, false},
+		{"exact match only votes", []Neighbor{n(2, 0), n(1, 0.1), n(1, 0.1)}, Distance, 2, false, []float64{0, 0, 1}, true},
+		{"exact matches tie", []Neighbor{n(2, 0), n(1, 0), n(0, 1)}, Distance, 1, true, []float64{0, 0.5, 0.5}, true},
+		{"subnormal distance counts as exact", []Neighbor{n(1, 1e-320), n(0, 1)}, Distance, 1, false, []float64{0, 1, 0}, true},
+		{"uniform ignores distance", []Neighbor{n(0, 0), n(1, 5), n(1, 6)}, Uniform, 1, false, []float64{1.0 / 3, 2.0 / 3, 0}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			probs := make([]float64, 3)
 			v := Classify(tc.neighbors, tc.w, probs)
 			assert.Equal(t, tc.class, v.Class)
 			assert.Equal(t, tc.tie, v.Tie)
+			assert.Equal(t, tc.exactOnly, v.ExactOnly, "only exact matches voted")
 			assert.InDeltaSlice(t, tc.probs, probs, 1e-15)
 		})
 	}

@@ -28,6 +28,9 @@ type tree struct {
 	labels []uint8   // tree order
 	nodes  []node
 	box    []float64 // per node: dim minimums then dim maximums
+	// scanAll is set when a scan of every row is cheaper than a descent
+	// (chooseSearch): at high dimension the bounds prune too little.
+	scanAll bool
 
 	// Lookups by id: a dense table when the ids are nearly contiguous (the
 	// common case: 1..n), otherwise the rows sorted by id.
@@ -61,6 +64,7 @@ func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 	}
 	t.build(0, 0, n, par)
 	t.indexIDs()
+	t.chooseSearch()
 	return t
 }
 
@@ -93,18 +97,31 @@ func (t *tree) indexIDs() {
 	slices.SortFunc(t.byID, func(a, b int32) int { return cmpInt64(ids[a], ids[b]) })
 }
 
-// walk calls yield with every row in increasing id order, until it returns
-// false.
-func (t *tree) walk(yield func(row int32) bool) {
+// walkAfter calls yield with every row in increasing id order, until it
+// returns false, from the first row whose id is above after: a seek in
+// the id table (an index or a binary search), so that it costs the same
+// however far into the set after is.
+func (t *tree) walkAfter(after int64, yield func(row int32) bool) {
 	if t.rowOf != nil {
-		for _, r := range t.rowOf {
+		start := 0
+		if after >= t.minID {
+			start = int(min(uint64(after-t.minID)+1, uint64(len(t.rowOf))))
+		}
+		for _, r := range t.rowOf[start:] {
 			if r >= 0 && !yield(r) {
 				return
 			}
 		}
 		return
 	}
-	for _, r := range t.byID {
+	ids := t.ids
+	start, _ := slices.BinarySearchFunc(t.byID, after, func(r int32, id int64) int {
+		if ids[r] <= id {
+			return -1
+		}
+		return 1
+	})
+	for _, r := range t.byID[start:] {
 		if !yield(r) {
 			return
 		}
@@ -395,6 +412,17 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 			return
 		}
 	}
+	if t.scanAll {
+		t.scan(h, 0, len(t.ids), p, k, m, dead, n)
+		return
+	}
+	t.descend(h, p, k, m, dead, n, math.MaxInt)
+}
+
+// descend is the general tree search (any dimension and metric) and
+// returns its work: rows scanned plus boxes bounded. It gives up, with a
+// partial result, once the work exceeds budget (chooseSearch's probes).
+func (t *tree) descend(h *topK, p []float64, k int, m Metric, dead []atomic.Int32, n int32, budget int) int {
 	// Depth first, nearer child first (by the split); a deferred child is
 	// visited only if its box may hold a point as near as the k-th.
 	type entry struct{ node, lo, hi int32 }
@@ -402,12 +430,16 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 	stack[0] = entry{0, 0, int32(len(t.ids))}
 	sp := 1
 	leaf := int32(t.leaf)
-	for sp > 0 {
+	work := 0
+	for sp > 0 && work <= budget {
 		sp--
 		e := stack[sp]
 		i, lo, hi := int(e.node), e.lo, e.hi
-		if len(h.items) == k && t.bound(i, p, m) > h.last().Distance {
-			continue
+		if len(h.items) == k {
+			work++
+			if t.bound(i, p, m) > h.last().Distance {
+				continue
+			}
 		}
 		for hi-lo > leaf {
 			nd := &t.nodes[i]
@@ -422,7 +454,74 @@ func (t *tree) search(h *topK, p []float64, k int, m Metric, dead []atomic.Int32
 			sp++
 		}
 		t.scan(h, int(lo), int(hi), p, k, m, dead, n)
+		work += int(hi - lo)
 	}
+	return work
+}
+
+// Probes of chooseSearch.
+const (
+	probeCount = 8
+	probeK     = 5
+)
+
+// treeWorkMax returns the work of a descent (rows scanned plus boxes
+// bounded, per row of the set) above which a scan of every row is faster
+// in dim dimensions. A descent pays for its branches and its scattered
+// reads of rows and boxes, and more so the more dimensions there are:
+// BenchmarkCrossover (uniform data, the probes' work against the time of
+// 256 random queries) put the break-even near 0.6 at d=8, 0.4 at d=13 and
+// 0.3 at d=16 (docs/performance.md), hence 4.8/d, at most 0.6.
+func treeWorkMax(dim int) float64 {
+	return min(0.6, 4.8/float64(dim))
+}
+
+// chooseSearch decides, once per tree, whether searches descend the tree
+// or scan every row. A k-d tree prunes well when the data has few
+// dimensions, or many dimensions but few degrees of freedom (real data
+// usually lies near a lower-dimensional set); on data that fills many
+// dimensions every query visits most leaves and the descent only adds
+// cost. So it measures: probeCount searches (k = probeK, Euclidean) from
+// near rows spread over the set, stopped once their work passes the
+// limit, and keeps the tree when they did less than treeWorkMax of the
+// rows' work on average. The choice changes speed only, never a result:
+// both ways give exactly the brute-force answer. 4-d trees keep their own
+// paths (searchSmall, search4), which always pay.
+func (t *tree) chooseSearch() {
+	if t.dim == 4 || len(t.ids) <= 2*t.leaf {
+		return
+	}
+	limit := treeWorkMax(t.dim)
+	t.scanAll = t.probeWork(limit) > limit
+}
+
+// probeWork returns the mean work of chooseSearch's probe descents as a
+// fraction of the rows, stopping once it must exceed limit.
+func (t *tree) probeWork(limit float64) float64 {
+	n := len(t.ids)
+	budget := math.MaxInt // for all probes together
+	if limit*probeCount < float64(budget)/float64(n) {
+		budget = int(limit * probeCount * float64(n))
+	}
+	var buf [probeK]Neighbor
+	q := make([]float64, t.dim)
+	total := 0
+	for i := range probeCount {
+		r := (2*i + 1) * n / (2 * probeCount)
+		// A query near a row, not on it: the row itself would be found
+		// at once and make the probe easier than a real query.
+		copy(q, t.points[r*t.dim:(r+1)*t.dim])
+		o := t.points[((r+1)%n)*t.dim : ((r+1)%n+1)*t.dim]
+		for a := range q {
+			q[a] = 0.75*q[a] + 0.25*o[a] // never overflows
+		}
+		h := newTopK(buf[:0], probeK)
+		total += t.descend(&h, q, probeK, Euclidean, nil, 0, budget-total)
+		if total > budget {
+			break
+		}
+	}
+	return float64(total) / float64(probeCount*n)
 }
 
 // splitBounds selects search4 for 4-d trees (benchmarks compare).

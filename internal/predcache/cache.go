@@ -26,6 +26,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
@@ -96,6 +99,10 @@ func Wrap(opt Options) func(httpapi.Predictor) httpapi.Predictor {
 	return func(next httpapi.Predictor) httpapi.Predictor { return New(next, opt) }
 }
 
+// tracer makes the spans of cache lookups (OpenTelemetry's global provider:
+// a no-op unless internal/telemetry installed one).
+var tracer = otel.Tracer("github.com/irisknn/irisknn/internal/predcache")
+
 // Predict implements httpapi.Predictor.
 func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpapi.PredictAnswer, error) {
 	work := req.Rows() * req.Snapshot.Len()
@@ -103,7 +110,11 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 		return c.next.Predict(ctx, req)
 	}
 	k := key(&req)
-	if b, ok := c.lru.get(k); ok {
+	_, span := tracer.Start(ctx, "cache.lookup", trace.WithAttributes(attribute.String("cache.layer", "lru")))
+	b, ok := c.lru.get(k)
+	span.SetAttributes(attribute.Bool("cache.hit", ok))
+	span.End()
+	if ok {
 		if a, ok := decodeAnswer(b); ok {
 			a.Cache = Hit
 			return a, nil
@@ -112,7 +123,10 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	shared := c.opt.Redis != nil && work >= c.opt.RedisMinWork
 	rkey := c.opt.Prefix + answerFormat + hex.EncodeToString(k[:])
 	if shared {
-		b, err := c.opt.Redis.Get(ctx, rkey).Bytes()
+		rctx, span := tracer.Start(ctx, "cache.lookup", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("cache.layer", "redis")))
+		b, err := c.opt.Redis.Get(rctx, rkey).Bytes()
+		span.SetAttributes(attribute.Bool("cache.hit", err == nil))
+		span.End()
 		switch {
 		case err == nil:
 			if a, ok := decodeAnswer(b); ok {
@@ -128,7 +142,7 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	if err != nil {
 		return a, err
 	}
-	b := encodeAnswer(a)
+	b = encodeAnswer(a)
 	c.lru.add(k, b)
 	if shared {
 		if err := c.opt.Redis.Set(ctx, rkey, b, c.opt.RedisTTL).Err(); err != nil {

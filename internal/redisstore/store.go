@@ -46,6 +46,10 @@ type Options struct {
 	StreamLen int64
 	// Logger receives the follower's warnings; nil discards.
 	Logger *slog.Logger
+	// KeepVersions is the number of dataset versions the replica keeps for
+	// pinned reads (default dataset.DefaultKeepVersions). A replica keeps
+	// the versions it has seen: one it skipped by reloading is not kept.
+	KeepVersions int
 	// Scale is how features are scaled; every replica must use the same.
 	Scale dataset.ScaleKind
 }
@@ -60,10 +64,11 @@ type Store struct {
 	maxLen int64
 	log    *slog.Logger
 
-	mu     sync.Mutex // serialises changes to cur (follower and writers)
-	cur    atomic.Pointer[dataset.Snapshot]
-	lastID string        // the stream id of the last change applied; guarded by mu
-	notify chan struct{} // closed and replaced on every new snapshot; guarded by mu
+	mu     sync.Mutex // serialises changes to hist (follower and writers)
+	keep   int
+	hist   atomic.Pointer[dataset.History] // set by the first reload
+	lastID string                          // the stream id of the last change applied; guarded by mu
+	notify chan struct{}                   // closed and replaced on every new snapshot; guarded by mu
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -114,6 +119,7 @@ func Open(ctx context.Context, rdb redis.UniversalClient, schema *dataset.Schema
 		keys:   []string{p + "meta", p + "samples", p + "etags", p + "initial", p + "ietags", p + "changes"},
 		maxLen: opt.StreamLen,
 		log:    opt.Logger,
+		keep:   opt.KeepVersions,
 		notify: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -156,14 +162,31 @@ func (s *Store) Close() error {
 }
 
 // Snapshot implements dataset.Store: the replica's current copy, never blocking.
-func (s *Store) Snapshot() *dataset.Snapshot { return s.cur.Load() }
+func (s *Store) Snapshot() *dataset.Snapshot { return s.hist.Load().Snapshot() }
+
+// SnapshotAt implements dataset.Store: a version this replica has kept.
+func (s *Store) SnapshotAt(v uint64) (*dataset.Snapshot, error) { return s.hist.Load().SnapshotAt(v) }
+
+// Versions implements dataset.Store.
+func (s *Store) Versions() []uint64 { return s.hist.Load().Versions() }
+
+// History returns the replica's kept versions.
+func (s *Store) History() *dataset.History { return s.hist.Load() }
+
+// current returns the current snapshot, or nil before the first load.
+func (s *Store) current() *dataset.Snapshot {
+	if h := s.hist.Load(); h != nil {
+		return h.Snapshot()
+	}
+	return nil
+}
 
 // WaitVersion returns the replica's snapshot once its version is at least v,
 // or ctx's error.
 func (s *Store) WaitVersion(ctx context.Context, v uint64) (*dataset.Snapshot, error) {
 	for {
 		s.mu.Lock()
-		cur, ch := s.cur.Load(), s.notify
+		cur, ch := s.Snapshot(), s.notify
 		s.mu.Unlock()
 		if cur.Version() >= v {
 			return cur, nil
@@ -178,7 +201,11 @@ func (s *Store) WaitVersion(ctx context.Context, v uint64) (*dataset.Snapshot, e
 
 // publish installs snap; s.mu must be held.
 func (s *Store) publish(snap *dataset.Snapshot, streamID string) {
-	s.cur.Store(snap)
+	if h := s.hist.Load(); h != nil {
+		h.Publish(snap)
+	} else {
+		s.hist.Store(dataset.NewHistory(snap, s.keep))
+	}
 	if streamID != "" {
 		s.lastID = streamID
 	}
@@ -234,7 +261,7 @@ func (s *Store) reload(ctx context.Context, force bool) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := s.cur.Load(); !force && old != nil && old.Version() > version {
+	if old := s.current(); !force && old != nil && old.Version() > version {
 		return nil // a newer state arrived meanwhile
 	}
 	s.publish(snap, lastID)
@@ -292,7 +319,7 @@ func (s *Store) applyEntries(msgs []redis.XMessage) error {
 		if err != nil {
 			return err
 		}
-		cur := s.cur.Load()
+		cur := s.current()
 		switch {
 		case c.Version <= cur.Version() && c.Op != 0:
 			s.lastID = m.ID
@@ -344,7 +371,7 @@ func parseChange(v map[string]any) (dataset.Change, error) {
 // returns the snapshot. Read-your-writes on this replica rests on it.
 func (s *Store) catchUp(ctx context.Context, c dataset.Change) (*dataset.Snapshot, error) {
 	s.mu.Lock()
-	cur := s.cur.Load()
+	cur := s.current()
 	if cur.Version() >= c.Version {
 		s.mu.Unlock()
 		return cur, nil

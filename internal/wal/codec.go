@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -23,8 +24,12 @@ const headerSize = 8
 // field is recognised as such. It is never below 4 KiB, the bound of the
 // Iris-only format.
 func maxPayload(dim int) int64 {
-	return int64(max(1<<12, 8+1+8+8*dim+2+dataset.MaxLabelLen))
+	return int64(max(1<<12, 8+1+8+8*dim+2+dataset.MaxLabelLen+stampSize))
 }
+
+// stampSize bounds the audit fields of a record: the time, and the actor
+// (an API key's name, at most 64 bytes, or a digest) with its length.
+const stampSize = 8 + 2 + 64
 
 // errShort reports a payload that ends before its fields do.
 var errShort = errors.New("record too short")
@@ -105,16 +110,40 @@ func (r *reader) sample(dim int) dataset.Sample {
 	return s
 }
 
-// encodeChange encodes c as a record payload.
+// stamped marks, in a record's op byte, a change that carries its audit
+// fields (time and actor) right after the op. Records written before the
+// change feed have no such bit and decode with a zero time and no actor.
+const stamped = 0x80
+
+// encodeChange encodes c as a record payload: version, op (with the
+// stamped bit), the time in Unix nanoseconds and the actor as a
+// length-prefixed string, then the op's fields.
 func encodeChange(c dataset.Change) []byte {
-	b := make([]byte, 0, 64)
+	b := make([]byte, 0, 80+len(c.Actor))
 	b = binary.LittleEndian.AppendUint64(b, c.Version)
-	b = append(b, byte(c.Op))
+	b = append(b, byte(c.Op)|stamped)
+	var t int64
+	if !c.Time.IsZero() {
+		t = c.Time.UnixNano()
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(t))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(c.Actor)))
+	b = append(b, c.Actor...)
 	switch c.Op {
 	case dataset.OpPut:
 		b = appendSample(b, c.Sample)
 	case dataset.OpDelete:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.ID))
+	case dataset.OpImport:
+		// Only in the history file, as a summary: the rows themselves
+		// go into the snapshot the import writes.
+		var mode dataset.ImportMode
+		var rows int
+		if c.Import != nil {
+			mode, rows = c.Import.Mode, c.Import.Rows
+		}
+		b = append(b, byte(mode))
+		b = binary.LittleEndian.AppendUint64(b, uint64(rows))
 	}
 	return b
 }
@@ -122,13 +151,23 @@ func encodeChange(c dataset.Change) []byte {
 // decodeChange decodes a record payload of a dataset with dim features.
 func decodeChange(p []byte, dim int) (dataset.Change, error) {
 	r := &reader{b: p}
-	c := dataset.Change{Version: r.u64(), Op: dataset.Op(r.u8())}
+	c := dataset.Change{Version: r.u64()}
+	op := r.u8()
+	c.Op = dataset.Op(op &^ stamped)
+	if op&stamped != 0 {
+		if t := int64(r.u64()); t != 0 {
+			c.Time = time.Unix(0, t).UTC()
+		}
+		c.Actor = string(r.take(int(r.u16())))
+	}
 	switch c.Op {
 	case dataset.OpPut:
 		c.Sample = r.sample(dim)
 	case dataset.OpDelete:
 		c.ID = int64(r.u64())
 	case dataset.OpReset:
+	case dataset.OpImport:
+		c.Import = &dataset.Import{Mode: dataset.ImportMode(r.u8()), Rows: int(r.u64())}
 	default:
 		if r.err == nil {
 			return c, fmt.Errorf("unknown op %d", c.Op)

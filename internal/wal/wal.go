@@ -9,8 +9,19 @@
 // version (the loaded set, the current samples, the version and the next
 // id), protected by a CRC-32C. "log" holds the changes after that version,
 // one record each: a 4-byte length, the CRC-32C of the payload, the
-// payload. Record appends one record and fsyncs the file before it
-// returns.
+// payload.
+//
+// # Group commit
+//
+// A change is acknowledged only once it is on disk, but concurrent changes
+// share an fsync, as PostgreSQL's commits do: [Log.Append] writes a record
+// (in order, without waiting) and [Log.Commit] waits until an fsync has
+// covered it. One commit at a time syncs the file, for every record
+// appended before it started; the commits that queued meanwhile are then
+// covered already, or the next of them syncs the next group at once. There
+// is no timer and no delay: a lone write costs one write and one fsync, as
+// before, and under load each fsync acknowledges all the writes that
+// arrived while the previous one ran. [Log.Record] is Append then Commit.
 //
 // # Compaction
 //
@@ -39,8 +50,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -62,6 +75,10 @@ type Options struct {
 	// CompactEvery is the number of records after which the log is
 	// compacted; 0 means DefaultCompactEvery.
 	CompactEvery int
+	// ChangeWindow is the number of recent changes kept for the change
+	// feed across compactions and restarts (see RecoveredChanges); 0 means
+	// dataset.DefaultChangeWindow.
+	ChangeWindow int
 	// Logger receives recovery and compaction messages; nil discards.
 	Logger *slog.Logger
 }
@@ -74,16 +91,28 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	f       *os.File // the log, opened for appending
-	lock    *os.File // holds the directory's lock while open
-	size    int64    // bytes of whole records in the log
+	// One caller at a time leads: it alone may fsync, compact or close
+	// the file. syncDone is non-nil while one leads, closed when it lets
+	// go; commits waiting for an fsync wait on it.
+	syncMu   sync.Mutex // guards syncDone
+	syncDone chan struct{}
+	synced   atomic.Uint64 // the last sequence number known durable
+	syncs    atomic.Uint64 // fsyncs made by Commit
+
+	mu      sync.Mutex // guards what follows
+	f       *os.File   // the log, opened for appending
+	lock    *os.File   // holds the directory's lock while open
+	size    int64      // bytes of whole records in the log
 	cur     *dataset.Snapshot
-	records int   // records in the log since the last compaction
-	broken  error // set when the log may be in an unknown state
+	records int    // records in the log since the last compaction
+	written uint64 // sequence number of the last change appended
+	broken  error  // set when the log may be in an unknown state
+	// hist keeps the last ChangeWindow changes appended (or recovered),
+	// saved to HistoryFile at each compaction.
+	hist *dataset.Feed
 }
 
-var _ dataset.Journal = (*Log)(nil)
+var _ dataset.GroupJournal = (*Log)(nil)
 
 // Open opens (creating if needed) the data directory dir and recovers the
 // training set recorded there. loaded is the set the server loaded at
@@ -96,6 +125,9 @@ func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Sn
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ChangeWindow <= 0 {
+		opts.ChangeWindow = dataset.DefaultChangeWindow
 	}
 	l := &Log{dir: dir, opts: opts, log: opts.Logger}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -117,6 +149,8 @@ func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Sn
 // recover loads the snapshot, replays the log and opens it for appending.
 func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 	_ = os.Remove(filepath.Join(l.dir, SnapshotFile+tempSuffix)) // an unfinished compaction
+	_ = os.Remove(filepath.Join(l.dir, HistoryFile+tempSuffix))
+	l.hist = dataset.NewFeed(l.opts.ChangeWindow, 0, nil)
 	snap, err := l.readSnapshot()
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -132,6 +166,7 @@ func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 			l.log.Warn("the data dir was created from a different loaded set; its recorded set wins (a reset restores the recorded one)", "dir", l.dir)
 		}
 	}
+	l.readHistory(snap.Schema().Dim())
 	f, err := os.OpenFile(filepath.Join(l.dir, LogFile), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, err
@@ -239,6 +274,9 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 			return nil, 0, &CorruptError{Offset: off, Reason: err.Error()}
 		}
 		off += headerSize + n
+		if c.Version > l.hist.Newest() {
+			l.hist.Add(c) // not in the history file yet
+		}
 		if c.Version <= snap.Version() {
 			continue // already in the snapshot: a compaction was cut short
 		}
@@ -279,24 +317,43 @@ func allZero(b []byte) bool {
 }
 
 // Record appends c to the log and returns once it is on disk (fsynced). It
-// implements [dataset.Journal]. After an I/O failure the log refuses every
-// further change: what reached the disk is unknown until a restart
-// recovers it.
+// implements [dataset.Journal]: it is Append followed by Commit.
 func (l *Log) Record(ctx context.Context, c dataset.Change) error {
-	if err := ctx.Err(); err != nil {
+	seq, err := l.Append(ctx, c)
+	if err != nil {
 		return err
+	}
+	return l.Commit(ctx, seq)
+}
+
+// Append writes c to the log (into the page cache: not yet durable) and
+// returns its sequence number, for Commit. Changes are appended in the
+// order of the calls; each must follow the one before (its version one
+// more). It implements [dataset.GroupJournal].
+//
+// After an I/O failure the log refuses every further change: what reached
+// the disk is unknown until a restart recovers it.
+func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if c.Op == dataset.OpImport {
+		l.mu.Lock()
+		next, err := l.cur.Apply(c)
+		l.mu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("journal: %w", err)
+		}
+		return 0, l.RecordImport(ctx, c, next)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.broken != nil {
-		return fmt.Errorf("the journal failed earlier and refuses writes until a restart: %w", l.broken)
-	}
-	if l.f == nil {
-		return errors.New("the journal is closed")
+	if err := l.usable(); err != nil {
+		return 0, err
 	}
 	next, err := l.cur.Apply(c)
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return 0, fmt.Errorf("journal: %w", err)
 	}
 	rec := frame(encodeChange(c))
 	if _, err := l.f.Write(rec); err != nil {
@@ -305,43 +362,217 @@ func (l *Log) Record(ctx context.Context, c dataset.Change) error {
 		if terr := l.f.Truncate(l.size); terr != nil {
 			l.broken = errors.Join(err, terr)
 		}
-		return fmt.Errorf("journal write: %w", err)
-	}
-	if err := l.f.Sync(); err != nil {
-		// After a failed fsync the page cache state is unknown
-		// ("fsyncgate"): never retry, refuse further writes.
-		l.broken = err
-		return fmt.Errorf("journal fsync: %w", err)
+		return 0, fmt.Errorf("journal write: %w", err)
 	}
 	l.size += int64(len(rec))
 	l.cur = next
+	l.hist.Add(c)
 	l.records++
-	if l.records >= l.opts.CompactEvery {
-		if err := l.compact(); err != nil {
-			// The change is durable in the log; compaction is retried
-			// after the next record.
-			l.log.Error("log compaction failed; the log keeps growing", "dir", l.dir, "error", err)
+	l.written++
+	return l.written, nil
+}
+
+var _ dataset.ImportJournal = (*Log)(nil)
+
+// RecordImport records an import by writing next, the state it produces,
+// as the snapshot (with the history file, where the import is listed by
+// its mode and row count), and emptying the log: an import is one atomic
+// file replacement, however many rows it has, and never a log record
+// (those are bounded in size). next must be what c produces from every
+// change appended so far. It returns once next is durable; every change
+// appended before it is then durable too. A failure leaves the previous
+// snapshot and log as they were: the import is not applied.
+func (l *Log) RecordImport(ctx context.Context, c dataset.Change, next *dataset.Snapshot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.leadWait() // no fsync or compaction runs meanwhile
+	defer l.unlead()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if next.Version() != l.cur.Version()+1 || c.Version != next.Version() {
+		return fmt.Errorf("journal: import %d onto version %d: %w", c.Version, l.cur.Version(), dataset.ErrVersion)
+	}
+	l.hist.Add(c)
+	err := l.writeHistory()
+	if err == nil {
+		err = l.writeSnapshot(next)
+	}
+	if err != nil {
+		l.hist.Drop(l.cur.Version())
+		if errors.Is(err, errRenamed) {
+			// The new file is in place but perhaps not durably: what a
+			// restart finds is unknown.
+			l.broken = err
+		}
+		return fmt.Errorf("journal: recording the import: %w", err)
+	}
+	// The snapshot holds the import and every change appended before it.
+	l.cur = next
+	if err := l.emptyLog(); err != nil {
+		// The import is durable; the log's records are covered by the
+		// snapshot and skipped on replay.
+		l.log.Error("emptying the log after an import failed", "dir", l.dir, "error", err)
+	}
+	l.synced.Store(l.written)
+	l.log.Info("import recorded as a snapshot", "dir", l.dir, "version", next.Version(), "samples", next.Len())
+	return nil
+}
+
+// usable reports why the log cannot take a change, if it cannot. l.mu is
+// held.
+func (l *Log) usable() error {
+	if l.broken != nil {
+		return fmt.Errorf("the journal failed earlier and refuses writes until a restart: %w", l.broken)
+	}
+	if l.f == nil {
+		return errors.New("the journal is closed")
+	}
+	return nil
+}
+
+// Commit returns once every change appended up to sequence number seq is
+// on disk. Concurrent commits share one fsync (group commit, as in
+// PostgreSQL's commit): one caller at a time, the leader, syncs the file,
+// covering every change appended before its fsync started; the others wait
+// for it, all woken at once when it ends, and return if it covered them,
+// or elect the next leader, who syncs the next group at once. A lone
+// commit costs one fsync, as Record always did.
+//
+// A failed fsync is never retried (after one, the page cache's state is
+// unknown, "fsyncgate"): that commit and every later one fail, and the log
+// refuses further changes until a restart recovers what reached the disk.
+// ctx is not consulted: a change already appended is committed or the log
+// is broken, whether or not its caller still waits.
+func (l *Log) Commit(_ context.Context, seq uint64) error {
+	for l.synced.Load() < seq {
+		if done := l.lead(); done != nil {
+			<-done // another commit is syncing: see whether it covered seq
+			continue
+		}
+		err := l.syncGroup()
+		l.unlead()
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// Compact writes the current state as the snapshot and empties the log.
-func (l *Log) Compact() error {
+// lead makes the caller the one that may sync, compact or close the file,
+// and returns nil; or, when another holds that role, returns a channel
+// closed when it lets go.
+func (l *Log) lead() <-chan struct{} {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.syncDone != nil {
+		return l.syncDone
+	}
+	l.syncDone = make(chan struct{})
+	return nil
+}
+
+// unlead ends the caller's lead, waking every commit waiting for it.
+func (l *Log) unlead() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	close(l.syncDone)
+	l.syncDone = nil
+}
+
+// leadWait waits until the caller leads.
+func (l *Log) leadWait() {
+	for done := l.lead(); done != nil; done = l.lead() {
+		<-done
+	}
+}
+
+// syncGroup fsyncs the log for every change appended so far. The caller
+// leads.
+func (l *Log) syncGroup() error {
+	// Let writers that are ready to append do so first, so that this
+	// fsync covers them too (without them waiting the whole next one).
+	// Alone, this returns at once: a lone write does not wait.
+	runtime.Gosched()
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	f, upto := l.f, l.written
+	l.mu.Unlock()
+	// Appends go on while the file syncs: they make the next group.
+	l.syncs.Add(1)
+	if err := f.Sync(); err != nil {
+		l.mu.Lock()
+		l.broken = err
+		l.mu.Unlock()
+		return fmt.Errorf("journal fsync: %w", err)
+	}
+	l.synced.Store(upto)
+	l.maybeCompact()
+	return nil
+}
+
+// Syncs returns how many times the log has been fsynced by Commit: with
+// concurrent writers, fewer than the changes recorded.
+func (l *Log) Syncs() uint64 { return l.syncs.Load() }
+
+// maybeCompact compacts the log when it has reached CompactEvery records.
+// The caller leads (no fsync runs); appends wait while it works. A failure
+// leaves the records in the log, which stays valid, and compaction is tried
+// again after the next commit.
+func (l *Log) maybeCompact() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return errors.New("the journal is closed")
+	if l.records < l.opts.CompactEvery || l.usable() != nil {
+		return
+	}
+	if err := l.compact(); err != nil {
+		l.log.Error("log compaction failed; the log keeps growing", "dir", l.dir, "error", err)
+	}
+}
+
+// Compact writes the current state as the snapshot and empties the log.
+func (l *Log) Compact() error {
+	l.leadWait()
+	defer l.unlead()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
 	}
 	return l.compact()
 }
 
+// compact writes l.cur, which holds every change appended, as the
+// snapshot, and empties the log. The caller leads and holds l.mu. The
+// snapshot is fsynced, so every change appended so far is durable once it
+// returns.
 func (l *Log) compact() error {
+	// The history first: the log's records are still there should this or
+	// the snapshot fail, and replay skips what the history holds.
+	if err := l.writeHistory(); err != nil {
+		return fmt.Errorf("change history: %w", err)
+	}
 	if err := l.writeSnapshot(l.cur); err != nil {
 		return err
 	}
-	// The snapshot covers every record: empty the log. If this fails the
-	// records stay and are skipped on replay (their versions are covered).
+	if err := l.emptyLog(); err != nil {
+		return err
+	}
+	l.synced.Store(l.written)
+	l.log.Info("log compacted", "dir", l.dir, "version", l.cur.Version(), "samples", l.cur.Len())
+	return nil
+}
+
+// emptyLog truncates the log once a snapshot covers every record in it. If
+// this fails the records stay and are skipped on replay (their versions
+// are covered).
+func (l *Log) emptyLog() error {
 	if err := l.f.Truncate(0); err != nil {
 		return fmt.Errorf("truncating the log: %w", err)
 	}
@@ -354,20 +585,27 @@ func (l *Log) compact() error {
 		return err
 	}
 	l.size, l.records = 0, 0
-	l.log.Info("log compacted", "dir", l.dir, "version", l.cur.Version(), "samples", l.cur.Len())
 	return nil
 }
 
-// writeSnapshot atomically replaces the snapshot file with s: write a
-// temporary file, fsync it, rename it over the old one, fsync the directory.
+// writeSnapshot atomically replaces the snapshot file with s.
 func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
-	path := filepath.Join(l.dir, SnapshotFile)
+	if err := writeFileAtomic(l.dir, SnapshotFile, encodeSnapshot(s)); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces dir/name with b: write a temporary file, fsync
+// it, rename it over the old one, fsync the directory.
+func writeFileAtomic(dir, name string, b []byte) error {
+	path := filepath.Join(dir, name)
 	tmp := path + tempSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return err
 	}
-	_, err = f.Write(encodeSnapshot(s))
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -377,15 +615,19 @@ func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
-	if err == nil {
-		err = syncDir(l.dir)
-	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("snapshot: %w", err)
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("%w: %w", errRenamed, err)
 	}
 	return nil
 }
+
+// errRenamed marks a failure after the new file took the old one's name:
+// the old file is gone, the new one perhaps not durable.
+var errRenamed = errors.New("replaced, but the directory could not be synced")
 
 // syncDir fsyncs a directory, making a rename in it durable.
 func syncDir(dir string) error {
@@ -400,6 +642,8 @@ func syncDir(dir string) error {
 // Close closes the log and releases the directory. Changes recorded before
 // are durable; Record fails afterwards.
 func (l *Log) Close() error {
+	l.leadWait() // let a running fsync finish
+	defer l.unlead()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +30,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/irisknn/irisknn/internal/nginxtest"
+	"github.com/irisknn/irisknn/internal/pgtest"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
 
@@ -126,63 +127,6 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startNginx runs a real nginx with deploy/nginx.conf, its replica
-// addresses and listen port rewritten, everything inside dir.
-func startNginx(t *testing.T, dir string, replicas []string) string {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	conf, err := os.ReadFile("../../deploy/nginx.conf")
-	require.NoError(t, err)
-	port := freePort(t)
-	i := 0
-	site := regexp.MustCompile(`server replica\d:8080`).ReplaceAllStringFunc(string(conf), func(string) string {
-		s := "server " + replicas[i]
-		i++
-		return s
-	})
-	require.Equal(t, len(replicas), i, "deploy/nginx.conf names one server per replica")
-	site = strings.Replace(site, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "irisd.conf"), []byte(site), 0o644))
-	main := fmt.Sprintf(`daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-worker_processes 2;
-events { worker_connections 1024; }
-http {
-    access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/irisd.conf;
-}
-`, dir)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644))
-	// nginx's workers run as nobody when started by root.
-	require.NoError(t, os.Chmod(dir, 0o777))
-	p := start(t, bin, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir, "-e", filepath.Join(dir, "error.log"))
-	t.Cleanup(func() { p.stop(syscall.SIGQUIT) }) // graceful stop of nginx
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/nginx-health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not start: %v\n%s", err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 var client = &http.Client{Timeout: 60 * time.Second}
 
 func do(t *testing.T, method, url, body string) (*http.Response, []byte) {
@@ -256,12 +200,13 @@ func TestCluster(t *testing.T) {
 	rds := redistest.Start(t)
 	const nTrain = 20000
 	csv := trainingCSV(t, dir, nTrain)
-	common := []string{"-redis", rds.URL(), "-data", csv}
+	pg := pgtest.Start(t)
+	common := []string{"-redis", rds.URL(), "-data", csv, "-postgres", pg.URL()}
 
 	var replicas []*proc
 	var addrs []string
 	for range 3 {
-		p := start(t, bin, append([]string{"-addr", "127.0.0.1:0"}, common...)...)
+		p := start(t, bin, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, common...)...)
 		addrs = append(addrs, p.waitLog(t, "listening")["addr"].(string))
 		replicas = append(replicas, p)
 	}
@@ -271,12 +216,7 @@ func TestCluster(t *testing.T) {
 		return p
 	}
 	worker := startWorker()
-	// nginx's workers run as nobody when started by root: its directory
-	// must be reachable by them, so it is not inside t.TempDir (0700).
-	ndir, err := os.MkdirTemp("", "irisknn-nginx-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(ndir) })
-	base := startNginx(t, ndir, addrs)
+	base := nginxtest.Start(t, "../../deploy/nginx.conf", addrs)
 
 	resp, b := do(t, http.MethodGet, base+"/readyz", "")
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
@@ -411,11 +351,14 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a job survives its worker being killed", func(t *testing.T) {
 		killed := false
+		var killedAt time.Time
 		var second *proc
-		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":30}`, 6*time.Minute, func(j job) {
+		// 20,000 samples x k_max 20 x one metric: 400,000 neighbours, inside
+		// -job-max-neighbors and -job-timeout at their defaults.
+		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":20,"metrics":["euclidean"]}`, 6*time.Minute, func(j job) {
 			if !killed && j.Status == "running" && j.Progress > 0 {
 				worker.stop(syscall.SIGKILL)
-				killed = true
+				killed, killedAt = true, time.Now()
 				t.Logf("worker killed at progress %.2f; starting another", j.Progress)
 				second = startWorker()
 			}
@@ -424,7 +367,7 @@ func TestCluster(t *testing.T) {
 		require.NotNil(t, second)
 		require.Equal(t, "succeeded", j.Status, j.Error)
 		assert.GreaterOrEqual(t, j.Attempts, 1, "the job ran again")
-		t.Logf("JOB evaluate LOO k 1..30 on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries", nTrain, took, j.Attempts)
+		t.Logf("JOB evaluate LOO k 1..20 (euclidean) on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries, %v after the kill (River's rescue)", nTrain, took, j.Attempts, time.Since(killedAt).Round(100*time.Millisecond))
 	})
 }
 

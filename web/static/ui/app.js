@@ -3,6 +3,7 @@
 // (default: the page's own origin) through CORS.
 
 import { ApiError, Client, apiBase } from './api.js';
+import { initEvaluation } from './evaluate.js';
 import { colour, draw, legend } from './plot.js';
 
 const $ = (id) => document.getElementById(id);
@@ -23,19 +24,33 @@ function el(tag, attrs = {}, ...children) {
 /** label turns "petal_length" into "Petal length". */
 const label = (name) => (name.charAt(0).toUpperCase() + name.slice(1)).replaceAll('_', ' ');
 
+// Units of the features whose unit is known: the Iris measurements are in
+// centimetres. Other datasets' features get no unit.
+const UNITS = { sepal_length: 'cm', sepal_width: 'cm', petal_length: 'cm', petal_width: 'cm' };
+const unit = (name) => UNITS[name] ?? '';
+
+/** cls returns the class of a sample, prediction or neighbour: the value under the schema's label key. */
+const cls = (x) => x[state.label];
+
 const PAGE = 10; // rows per editor page
 const DEBOUNCE_MS = 200;
+// How often the page asks GET /dataset whether another client changed the
+// training set (until the change feed, GET /dataset/changes, is served).
+const WATCH_MS = 2000;
 
 const state = {
   client: null,
   classes: [],
   features: [],
+  label: 'species', // the label's name (GET /dataset's label; species for Iris)
+  ranges: [], // per feature [lo, hi] for the sliders, from the data
   samples: [],
   version: 0,
   prediction: null,
   query: null,
   offset: 0,
   editing: null, // {id, etag} while a sample is being edited
+  evaluation: null, // the evaluation view (evaluate.js)
 };
 
 // ---- status banner and field errors -------------------------------------
@@ -81,7 +96,7 @@ function fieldFor(field, prefix) {
   if (m && state.features[+m[1]]) return prefix + state.features[+m[1]];
   if (state.features.includes(field)) return prefix + field;
   if (prefix === '' && ['k', 'metric', 'weights'].includes(field)) return field;
-  if (prefix === 'f-' && field === 'species') return 'f-species';
+  if (prefix === 'f-' && field === state.label) return 'f-species';
   return null;
 }
 
@@ -114,22 +129,55 @@ function median(values) {
   return v.length ? v[Math.floor(v.length / 2)] : 0;
 }
 
+/** niceStep returns a power of ten near span / 50: a slider step. */
+const sliderStep = (span) => 10 ** Math.floor(Math.log10(span > 0 ? span / 50 : 1));
+
+/**
+ * featureRanges returns [lo, hi] per feature for the sliders: GET /dataset's
+ * feature_ranges when the server gives them ({min, max} per feature, as a
+ * list in schema order or an object by name), else the samples' own, padded.
+ */
+function featureRanges(d) {
+  return state.features.map((name, i) => {
+    const given = Array.isArray(d.feature_ranges) ? d.feature_ranges[i] : d.feature_ranges?.[name];
+    let lo;
+    let hi;
+    if (given && Number.isFinite(given.min) && Number.isFinite(given.max)) {
+      [lo, hi] = [given.min, given.max];
+    } else {
+      const vals = state.samples.map((s) => s.features[i]);
+      [lo, hi] = vals.length ? [Math.min(...vals), Math.max(...vals)] : [0, 10];
+    }
+    const step = sliderStep(hi - lo);
+    const pad = Math.max(step * 5, 0);
+    return [Math.floor((lo - pad) / step) * step, Math.ceil((hi + pad) / step) * step, step];
+  });
+}
+
+/** fieldLabel is a feature's label with its unit, when known. */
+function fieldLabel(name, forId, id) {
+  const u = unit(name);
+  return el('label', { for: forId, id }, `${label(name)} `, ...(u ? [el('span', { class: 'hint' }, `(${u})`)] : []));
+}
+
+/** notANumber is the error of a feature field that holds no number. */
+const notANumber = (name) => (unit(name) === 'cm' ? 'Enter a number of centimetres.' : 'Enter a number.');
+
 /** buildMeasurements makes a slider and a number field per feature. */
 function buildMeasurements() {
   const box = $('measurements');
   box.replaceChildren();
   state.features.forEach((name, i) => {
     const vals = state.samples.map((s) => s.features[i]);
-    const lo = vals.length ? Math.max(0, Math.floor(Math.min(...vals) - 0.5)) : 0;
-    const hi = vals.length ? Math.ceil(Math.max(...vals) + 0.5) : 10;
+    const [lo, hi, step] = state.ranges[i];
     const start = vals.length ? median(vals) : (lo + hi) / 2;
     const labelId = `${name}-label`;
     const range = el('input', {
-      id: `${name}-range`, type: 'range', min: lo, max: hi, step: 0.1, value: start,
+      id: `${name}-range`, type: 'range', min: lo, max: hi, step, value: start,
       'aria-labelledby': labelId,
     });
     const num = el('input', {
-      id: name, type: 'number', min: 0, step: 0.1, value: start, inputmode: 'decimal',
+      id: name, type: 'number', step: 'any', value: start, inputmode: 'decimal',
       'aria-describedby': `err-${name}`, 'data-feature': i,
     });
     range.addEventListener('input', () => { num.value = range.value; setFieldError(name, ''); schedulePredict(); });
@@ -138,7 +186,7 @@ function buildMeasurements() {
       schedulePredict();
     });
     box.append(el('div', { class: 'row' },
-      el('label', { for: name, id: labelId }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
+      fieldLabel(name, name, labelId),
       range, num,
       el('p', { class: 'field-error', id: `err-${name}`, 'aria-live': 'polite' })));
   });
@@ -150,10 +198,7 @@ function readQuery() {
   const features = state.features.map((name) => {
     const v = $(name).valueAsNumber;
     if ($(name).value === '' || !Number.isFinite(v)) {
-      setFieldError(name, 'Enter a number of centimetres.');
-      ok = false;
-    } else if (v < 0) {
-      setFieldError(name, 'A length cannot be negative.');
+      setFieldError(name, notANumber(name));
       ok = false;
     }
     return v;
@@ -181,11 +226,16 @@ async function predict() {
   clearTimeout(timer);
   clearErrors([...state.features, 'k', 'metric', 'weights']);
   const body = readQuery();
-  if (!body) return;
   if (inflight) inflight.abort();
+  const mine = ++seq; // an answer still on its way is for an older form: it is dropped
+  if (!body) {
+    state.prediction = null;
+    renderNoPrediction('Fix the highlighted field to get a prediction.');
+    drawPlot();
+    return;
+  }
   const ctl = new AbortController();
   inflight = ctl;
-  const mine = ++seq;
   $('result').setAttribute('aria-busy', 'true');
   try {
     const p = await state.client.predict(body, { signal: ctl.signal });
@@ -206,6 +256,7 @@ async function predict() {
     const rest = showApiError(err, '');
     state.prediction = null;
     renderNoPrediction(rest || 'Fix the highlighted field to get a prediction.');
+    drawPlot();
   } finally {
     if (mine === seq) $('result').removeAttribute('aria-busy');
   }
@@ -213,29 +264,81 @@ async function predict() {
 
 function renderNoPrediction(why) {
   $('species').textContent = '—';
-  $('species').removeAttribute('data-species');
+  $('species').removeAttribute('data-class');
   $('tie').hidden = true;
+  $('exact').hidden = true;
+  $('unusual').hidden = true;
+  $('novelty').textContent = '';
   $('probs').replaceChildren();
   $('result-meta').textContent = why;
+  $('k-caption').textContent = 'k';
   $('neighbours').tBodies[0].replaceChildren();
+}
+
+/** share formats a vote share as a percentage. */
+const share = (v) => `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`;
+
+/** listing joins names as "a", "a and b", "a, b and c". */
+const listing = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+
+/**
+ * tieNotice says what tied, what decided it and what would break the tie:
+ * another k, or votes by distance (unless only exact matches voted, where
+ * only uniform votes let the other neighbours count).
+ */
+function tieNotice(p) {
+  const top = Math.max(...Object.values(p.probabilities));
+  const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
+  const tied = classes.filter((c) => p.probabilities[c] === top);
+  const what = `Tie: ${listing(tied)} had equal shares of the vote (${share(top)} each), so the tie rule picked ${cls(p)}, the first of them in the data's class order.`;
+  const other = [p.k - 1, p.k + 1].filter((k) => k >= 1 && k <= Math.max(1, state.samples.length));
+  const otherK = other.length ? `a different k (such as ${other.join(' or ')})` : 'a different k';
+  if (p.exact_match) {
+    return `${what} The samples at exactly these measurements disagree, and with 1/distance votes only they count: ` +
+      'uniform votes would let all the neighbours vote.';
+  }
+  if (p.weights === 'uniform') {
+    return `${what} To break it, try ${otherK}, or 1/distance votes so that nearer neighbours count for more.`;
+  }
+  return `${what} The neighbours' 1/distance weights summed to the same total: ${otherK} changes who votes.`;
+}
+
+/** exactNotice explains an answer in which only the neighbours at distance 0 voted (the server's exact_match). */
+function exactNotice(p) {
+  return 'Only exact matches voted: with 1/distance votes a neighbour at distance 0 from these measurements ' +
+    'outweighs every other, so the neighbours at distance 0 decided alone and the others in the table had no say. ' +
+    `The shares are theirs alone; uniform votes would count all ${p.neighbors.length}.`;
 }
 
 function renderPrediction(p) {
   const sp = $('species');
-  sp.textContent = p.species;
-  sp.dataset.species = p.species;
-  sp.style.setProperty('--c', colour(state.classes.indexOf(p.species)));
+  sp.textContent = cls(p);
+  sp.dataset.class = cls(p);
+  sp.style.setProperty('--c', colour(state.classes.indexOf(cls(p))));
   const tie = $('tie');
   tie.hidden = !p.tie;
-  tie.textContent = p.tie
-    ? `Tie: the top species had equal votes, so the tie rule picked ${p.species} (the first of them in the data's class order). Try an odd k or distance weights.`
+  tie.textContent = p.tie ? tieNotice(p) : '';
+  const exact = $('exact');
+  exact.hidden = !p.exact_match;
+  exact.textContent = p.exact_match ? exactNotice(p) : '';
+  const nov = p.novelty;
+  const near = p.neighbors.length ? p.neighbors[0].distance : 0;
+  const unusual = $('unusual');
+  unusual.hidden = !nov?.unusual;
+  unusual.textContent = nov?.unusual
+    ? `Unlike any sample in the training set: the answer is a guess. The nearest training sample is ${near.toFixed(2)} away, ` +
+      `farther than ${Math.round(nov.percentile)}% of training samples are from their own nearest neighbour.`
+    : '';
+  $('novelty').textContent = nov
+    ? `How usual: the nearest training sample is ${near.toFixed(3)} away, farther than ${nov.percentile.toFixed(0)}% of training samples are from theirs` +
+      `${nov.unusual ? ' (unusual)' : ''}.`
     : '';
   const probs = $('probs');
   probs.replaceChildren();
   const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
   classes.forEach((c, i) => {
     const v = p.probabilities[c] ?? 0;
-    const pct = `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`;
+    const pct = share(v);
     const bar = el('span', { class: 'bar', 'aria-hidden': 'true' }, el('span', { class: 'fill' }));
     bar.firstChild.style.width = `${(v * 100).toFixed(2)}%`;
     bar.firstChild.style.background = colour(i);
@@ -247,14 +350,14 @@ function renderPrediction(p) {
   const rows = p.neighbors.map((n, i) => el('tr', {},
     el('td', {}, String(i + 1)),
     el('td', {}, `#${n.id}`),
-    el('td', {}, dot(n.species), n.species),
+    el('td', {}, dot(cls(n)), cls(n)),
     el('td', { class: 'num' }, n.distance.toFixed(3))));
   $('neighbours').tBodies[0].replaceChildren(...rows);
 }
 
-function dot(species) {
+function dot(c) {
   const d = el('span', { class: 'dot', 'aria-hidden': 'true' });
-  d.style.background = colour(state.classes.indexOf(species));
+  d.style.background = colour(state.classes.indexOf(c));
   return d;
 }
 
@@ -267,6 +370,8 @@ function drawPlot() {
     samples: state.samples,
     classes: state.classes,
     featureLabels: state.features.map(label),
+    units: state.features.map(unit),
+    label: state.label,
     x, y,
     query: state.prediction ? state.query : null,
     neighbours: state.prediction ? state.prediction.neighbors : [],
@@ -280,26 +385,41 @@ async function loadSamples() {
   const mine = ++samplesSeq;
   const { samples, version } = await state.client.allSamples();
   if (mine !== samplesSeq) return;
+  if (state.version && version !== state.version) {
+    $('live').textContent = `The training set changed (now version ${version}, ${samples.length} samples): the plot, the list and the prediction follow every change, made here or by another client.`;
+  }
   state.samples = samples;
   state.version = version;
+  state.evaluation?.datasetChanged(version);
 }
 
 // ---- the training-set editor ---------------------------------------------
 
 function buildEditor() {
   const filter = $('filter');
-  filter.replaceChildren(el('option', { value: '' }, 'all species'), ...state.classes.map((c) => el('option', { value: c }, c)));
+  filter.replaceChildren(el('option', { value: '' }, `any ${state.label}`), ...state.classes.map((c) => el('option', { value: c }, c)));
   $('f-species').replaceChildren(...state.classes.map((c) => el('option', { value: c }, c)));
   const grid = $('sample-fields');
   grid.replaceChildren();
   state.features.forEach((name, i) => {
     const id = `f-${name}`;
     grid.append(el('div', { class: 'field' },
-      el('label', { for: id }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
-      el('input', { id, type: 'number', min: 0, step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
+      fieldLabel(name, id),
+      el('input', { id, type: 'number', step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
       el('p', { class: 'field-error', id: `err-${id}`, 'aria-live': 'polite' })));
-    $(`th-${i}`).textContent = label(name);
   });
+  $('samples').tHead.rows[0].replaceChildren(
+    el('th', { scope: 'col' }, 'Id'),
+    ...state.features.map((name) => el('th', { scope: 'col' }, label(name))),
+    el('th', { scope: 'col' }, label(state.label)),
+    el('th', { scope: 'col' }, el('span', { class: 'sr-only' }, 'Actions')));
+  for (const id of ['class-word', 'f-species-label', 'nb-class']) $(id).textContent = label(state.label);
+  $('dims').textContent = state.features.length === 4 ? 'four' : String(state.features.length);
+  if (state.label !== 'species') {
+    $('tagline').textContent = `Which ${state.label} is it? Move the features and see the k nearest neighbours decide.`;
+    $('h-query').textContent = 'Features';
+  }
+  $('probs').setAttribute('aria-label', `Vote share per ${state.label}`);
 }
 
 let pageSeq = 0;
@@ -309,10 +429,10 @@ async function loadPage() {
   const mine = ++pageSeq;
   let page;
   try {
-    page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
+    page = await state.client.listSamples({ cls: species, limit: PAGE, offset: state.offset });
     if (page.samples.length === 0 && page.total > 0 && state.offset > 0) {
       state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
-      page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
+      page = await state.client.listSamples({ cls: species, limit: PAGE, offset: state.offset });
     }
   } catch (err) {
     if (mine === pageSeq) $('editor-msg').textContent = showApiError(err, 'f-') || err.message;
@@ -322,7 +442,7 @@ async function loadPage() {
   const rows = page.samples.map((s) => el('tr', { 'data-id': s.id },
     el('td', {}, String(s.id)),
     ...s.features.map((v) => el('td', { class: 'num' }, String(v))),
-    el('td', {}, dot(s.species), s.species),
+    el('td', {}, dot(cls(s)), cls(s)),
     el('td', { class: 'actions' },
       el('button', { type: 'button', class: 'edit', 'aria-label': `Edit sample ${s.id}`, onclick: () => startEdit(s.id) }, 'Edit'),
       el('button', { type: 'button', class: 'delete', 'aria-label': `Delete sample ${s.id}`, onclick: () => removeSample(s) }, 'Delete'))));
@@ -359,12 +479,17 @@ async function startEdit(id) {
   try {
     const { sample, etag } = await state.client.getSample(id);
     state.features.forEach((n, i) => { $(`f-${n}`).value = String(sample.features[i]); });
-    $('f-species').value = sample.species;
+    $('f-species').value = cls(sample);
     editMode({ id, etag });
     $(`f-${state.features[0]}`).focus();
   } catch (err) {
     $('editor-msg').textContent = showApiError(err, 'f-') || err.message;
   }
+}
+
+/** clearSampleForm empties the measurement fields, ready for the next sample. */
+function clearSampleForm() {
+  for (const n of state.features) $(`f-${n}`).value = '';
 }
 
 function readSampleForm() {
@@ -373,15 +498,12 @@ function readSampleForm() {
     const input = $(`f-${n}`);
     const v = input.valueAsNumber;
     if (input.value === '' || !Number.isFinite(v)) {
-      setFieldError(input.id, 'Enter a number of centimetres.');
-      ok = false;
-    } else if (v < 0) {
-      setFieldError(input.id, 'A length cannot be negative.');
+      setFieldError(input.id, notANumber(n));
       ok = false;
     }
     return v;
   });
-  return ok ? { features, species: $('f-species').value } : null;
+  return ok ? { features, cls: $('f-species').value } : null;
 }
 
 async function saveSample(ev) {
@@ -395,13 +517,14 @@ async function saveSample(ev) {
     let saved;
     let done;
     if (state.editing) {
-      saved = await state.client.putSample(state.editing.id, s.features, s.species, state.editing.etag);
-      done = `Saved sample #${saved.id} (${saved.species}).`;
+      saved = await state.client.putSample(state.editing.id, s.features, s.cls, state.editing.etag);
+      done = `Saved sample #${saved.id} (${cls(saved)}).`;
     } else {
-      saved = await state.client.createSample(s.features, s.species);
-      done = `Added sample #${saved.id} (${saved.species}).`;
+      saved = await state.client.createSample(s.features, s.cls);
+      done = `Added sample #${saved.id} (${cls(saved)}).`;
     }
     editMode(null);
+    clearSampleForm();
     await refreshAll();
     $('editor-msg').textContent = done; // after the plot and the prediction caught up
   } catch (err) {
@@ -428,7 +551,7 @@ async function removeSample(s) {
     await state.client.deleteSample(s.id);
     if (state.editing?.id === s.id) editMode(null);
     await refreshAll();
-    msg.replaceChildren(`Deleted sample #${s.id} (${s.species}). `,
+    msg.replaceChildren(`Deleted sample #${s.id} (${cls(s)}). `,
       el('button', { type: 'button', id: 'undo', onclick: () => undoDelete(s) }, 'Undo'));
   } catch (err) {
     msg.textContent = showApiError(err, 'f-') || err.message;
@@ -438,7 +561,7 @@ async function removeSample(s) {
 async function undoDelete(s) {
   const msg = $('editor-msg');
   try {
-    await state.client.putSample(s.id, s.features, s.species);
+    await state.client.putSample(s.id, s.features, cls(s));
     await refreshAll();
     msg.textContent = `Restored sample #${s.id}.`;
   } catch (err) {
@@ -471,6 +594,38 @@ async function refreshAll() {
   await Promise.all([loadPage(), predict()]);
 }
 
+// ---- the evaluation view's "Use this setting" -----------------------------
+
+/** useSetting puts an evaluated setting into the prediction controls and predicts. */
+function useSetting({ k, metric, weights }) {
+  $('k').value = String(k);
+  $('k-range').value = String(k);
+  $('metric').value = metric;
+  $('weights').value = weights;
+  $('eval-used').textContent = `The prediction now uses k = ${k}, ${metric} distance, ${weights} votes.`;
+  predict();
+}
+
+// ---- live updates --------------------------------------------------------
+
+/**
+ * watchDataset polls the training set's version; when another client has
+ * changed it, the plot, the editor's list and the prediction follow. It
+ * pauses while the tab is hidden.
+ */
+async function watchDataset() {
+  if (!document.hidden) {
+    try {
+      const d = await state.client.dataset();
+      if (d.dataset_version !== state.version) await refreshAll();
+    } catch {
+      // A failed poll is retried at the next tick; requests the person
+      // makes report their own errors.
+    }
+  }
+  setTimeout(watchDataset, WATCH_MS);
+}
+
 // ---- start ----------------------------------------------------------------
 
 function buildAxes() {
@@ -500,7 +655,7 @@ function wireEditor() {
   $('prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); loadPage(); });
   $('next').addEventListener('click', () => { state.offset += PAGE; loadPage(); });
   $('sample-form').addEventListener('submit', saveSample);
-  $('cancel-edit').addEventListener('click', () => { editMode(null); clearErrors(formIds()); });
+  $('cancel-edit').addEventListener('click', () => { editMode(null); clearSampleForm(); clearErrors(formIds()); });
   $('use-query').addEventListener('click', () => {
     state.features.forEach((n) => { $(`f-${n}`).value = $(n).value; });
     $(`f-${state.features[0]}`).focus();
@@ -519,6 +674,7 @@ async function main() {
   }
   $('api-base').textContent = base || `${location.origin} (this page's origin)`;
   $('spec-link').href = `${base}/openapi.yaml`;
+  $('docs-link').href = `${base || '.'}/docs`;
   const key = $('api-key');
   key.value = sessionStorage.getItem('irisknn-api-key') ?? '';
   key.addEventListener('input', () => { sessionStorage.setItem('irisknn-api-key', key.value); setFieldError('api-key', ''); });
@@ -531,6 +687,11 @@ async function main() {
     state.classes = d.classes;
     state.features = d.features;
     await loadSamples();
+    // The label's name: GET /dataset's label, else the key of a sample that
+    // is neither its id nor its features.
+    state.label = d.label || Object.keys(state.samples[0] ?? {}).find((k) => k !== 'id' && k !== 'features') || 'species';
+    state.client.label = state.label;
+    state.ranges = featureRanges(d);
   } catch (err) {
     showApiError(err, '');
     if (!(err instanceof ApiError && err.network)) showStatus(`The API at ${base || location.origin} answered with an error: ${err.message}`, { retry: true });
@@ -539,15 +700,17 @@ async function main() {
     return;
   }
   setApiState('connected', true);
+  state.evaluation = initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
   buildMeasurements();
   buildAxes();
   buildEditor();
-  legend($('legend'), state.classes);
+  legend($('legend'), state.classes, state.label === 'species' ? 'your measurements' : 'your query');
   $('k').max = String(state.samples.length || 1);
   $('k-range').max = String(Math.min(30, state.samples.length || 1));
   drawPlot();
   await Promise.all([predict(), loadPage()]);
   document.body.dataset.ready = 'true';
+  setTimeout(watchDataset, WATCH_MS);
 }
 
 main();
