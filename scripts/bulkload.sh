@@ -11,6 +11,7 @@
 # Environment: ROWS (default 1000000), WALDIR (parent of the data dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 ROWS=${ROWS:-1000000}
 
@@ -28,15 +29,9 @@ CGO_ENABLED=0 go build -trimpath -o "$work/irisgen" ./cmd/irisgen
 "$work/irisgen" -n "$ROWS" -o "$work/rows.csv"
 awk -F, 'NR>1 {printf "{\"features\":[%s,%s,%s,%s],\"species\":\"%s\"}\n", $1, $2, $3, $4, $5}' "$work/rows.csv" >"$work/rows.ndjson"
 
-"$work/irisd" -addr 127.0.0.1:0 -data-dir "$work/data" >"$work/irisd.log" 2>&1 &
-pid=$!
-addr=""
-for _ in $(seq 1 200); do
-	addr=$(grep -o '"addr":"[^"]*"' "$work/irisd.log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-	[ -n "$addr" ] && break
-	sleep 0.05
-done
-[ -n "$addr" ] || { echo "irisd did not start"; cat "$work/irisd.log"; exit 1; }
+serve "$work/irisd.log" "$work/irisd" -addr 127.0.0.1:0 -data-dir "$work/data"
+pid=$PID
+addr=$ADDR
 base="http://$addr"
 rss() { awk '/^VmRSS/ {printf "%.0f", $2/1024}' "/proc/$pid/status"; }
 hwm() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$pid/status"; }

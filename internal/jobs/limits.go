@@ -38,20 +38,17 @@ func DefaultLimits() Limits {
 // Fill replaces zero fields by their defaults.
 func (l *Limits) Fill() {
 	d := DefaultLimits()
-	if l.MaxRows <= 0 {
-		l.MaxRows = d.MaxRows
-	}
-	if l.MaxNeighbors <= 0 {
-		l.MaxNeighbors = d.MaxNeighbors
-	}
-	if l.Backlog <= 0 {
-		l.Backlog = d.Backlog
-	}
-	if l.BacklogRows <= 0 {
-		l.BacklogRows = d.BacklogRows
-	}
-	if l.ResultBytes <= 0 {
-		l.ResultBytes = d.ResultBytes
+	orDefault(&l.MaxRows, d.MaxRows)
+	orDefault(&l.MaxNeighbors, d.MaxNeighbors)
+	orDefault(&l.Backlog, d.Backlog)
+	orDefault(&l.BacklogRows, d.BacklogRows)
+	orDefault(&l.ResultBytes, d.ResultBytes)
+}
+
+// orDefault sets *v to d when *v is not positive (zero means the default).
+func orDefault[T int | int64](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
 }
 
