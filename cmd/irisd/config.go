@@ -33,6 +33,7 @@ type config struct {
 	Weights         string
 	MaxK            int
 	MaxBatch        int
+	MaxNeighbors    int
 	MaxBody         int64
 	MaxImport       int64
 	LogFormat       string
@@ -121,6 +122,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.Weights, "weights", d.DefaultWeights.String(), "default weights: uniform or distance")
 	fs.IntVar(&c.MaxK, "max-k", d.MaxK, "largest k a request may ask for")
 	fs.IntVar(&c.MaxBatch, "max-batch", d.MaxBatch, "most rows in one batch prediction")
+	fs.IntVar(&c.MaxNeighbors, "max-neighbors", d.MaxNeighbors, "most neighbours (rows × k) one prediction request may find, in every protocol: bounds its work and the size of its answer")
 	fs.Int64Var(&c.MaxBody, "max-body", d.MaxBodyBytes, "largest request body in bytes")
 	fs.Int64Var(&c.MaxImport, "max-import", d.MaxImportBytes, "largest POST /dataset/import body in bytes (413 beyond; the body is streamed, not held)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
@@ -279,6 +281,9 @@ func (c *config) validate() error {
 	if c.K > c.MaxK {
 		errs = append(errs, fmt.Errorf("-k %d is larger than -max-k %d", c.K, c.MaxK))
 	}
+	if c.MaxNeighbors < 1 {
+		errs = append(errs, fmt.Errorf("-max-neighbors must be at least 1, got %d", c.MaxNeighbors))
+	}
 	if c.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("-max-batch must be at least 1, got %d", c.MaxBatch))
 	}
@@ -417,6 +422,7 @@ func (c *config) apiConfig(log *slog.Logger) httpapi.Config {
 		DefaultWeights: w,
 		MaxK:           c.MaxK,
 		MaxBatch:       c.MaxBatch,
+		MaxNeighbors:   c.MaxNeighbors,
 		MaxBodyBytes:   c.MaxBody,
 		MaxImportBytes: c.MaxImport,
 		CORSOrigins:    c.origins(),

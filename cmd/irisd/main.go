@@ -173,7 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	log.Info("listening", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "cors_origins", cfg.origins(),
-		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_neighbors", cfg.MaxNeighbors, "max_body", cfg.MaxBody,
 		"api_key_set", cfg.APIKey != "", "named_api_keys", len(cfg.APIKeys), "change_window", cfg.ChangeWindow, "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 2)

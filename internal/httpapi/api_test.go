@@ -384,3 +384,29 @@ func TestLargestID(t *testing.T) {
 	r = a.Do("GET", "/samples/9223372036854775808", "")
 	assert.Equal(t, http.StatusBadRequest, r.Status)
 }
+
+// TestPredictNeighborsBound checks -max-neighbors on both forms of POST
+// /predict: rows × k over it is a 422 naming the limit, at it is answered.
+func TestPredictNeighborsBound(t *testing.T) {
+	a := newAPI(t, httpapi.Config{MaxNeighbors: 6})
+	for _, c := range []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"single at the limit", `{"features":[5.1,3.5,1.4,0.2],"k":6}`, http.StatusOK},
+		{"single over the limit", `{"features":[5.1,3.5,1.4,0.2],"k":7}`, http.StatusUnprocessableEntity},
+		{"batch at the limit", `{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]],"k":3}`, http.StatusOK},
+		{"batch over the limit", `{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3],[5.9,2.8,4.3,1.3]],"k":3}`, http.StatusUnprocessableEntity},
+		{"batch over the limit at the default k", `{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]}`, http.StatusUnprocessableEntity},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := a.Do("POST", "/predict", c.body)
+			require.Equal(t, c.status, r.Status, "%s", r.Body)
+			if c.status != http.StatusOK {
+				assert.Contains(t, string(r.Body), "-max-neighbors")
+				assert.Contains(t, string(r.Body), `"field":"k"`)
+			}
+		})
+	}
+}

@@ -97,6 +97,10 @@ func (s *Server) handlePredict() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
+			if err := s.rules.CheckWork(1, q); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Features: f})
 		case req.Instances != nil:
 			s.predictBatch(w, r, &req, snap, q)
@@ -114,6 +118,10 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		return
 	case n > s.cfg.MaxBatch:
 		s.writeError(w, r, dataset.Invalidf("instances", "a batch may have at most %d rows, got %d; split it or use an async job", s.cfg.MaxBatch, n))
+		return
+	}
+	if err := s.rules.CheckWork(n, q); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	fs := make([][]float64, n)

@@ -32,6 +32,7 @@ type Config struct {
 	DefaultWeights knn.Weights  // weights when a request gives none
 	MaxK           int          // the largest k a request may ask for
 	MaxBatch       int          // the most rows in one batch prediction
+	MaxNeighbors   int          // the most neighbours (rows × k) one prediction request may find
 	MaxBodyBytes   int64        // the largest request body
 	CORSOrigins    []string     // allowed origins; empty or "*" for any
 	Logger         *slog.Logger // access and error log; nil discards
@@ -84,7 +85,7 @@ type Config struct {
 const NoWait time.Duration = -1
 
 // DefaultConfig returns the defaults: k=5, euclidean, uniform, k <= 1000,
-// batches of up to 10,000 rows, bodies up to 8 MiB, any origin, no API key,
+// batches of up to 10,000 rows, 100,000 neighbours (rows × k) a request, bodies up to 8 MiB, any origin, no API key,
 // no rate limit (window one second when set), 16 batches in flight (a
 // 17th waits up to 250 ms for a slot).
 func DefaultConfig() Config {
@@ -94,6 +95,7 @@ func DefaultConfig() Config {
 		DefaultWeights: knn.Uniform,
 		MaxK:           1000,
 		MaxBatch:       10000,
+		MaxNeighbors:   100_000,
 		MaxBodyBytes:   8 << 20,
 		MaxImportBytes: DefaultMaxImportBytes,
 		CORSOrigins:    []string{"*"},
@@ -113,6 +115,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = d.MaxBatch
+	}
+	if c.MaxNeighbors <= 0 {
+		c.MaxNeighbors = d.MaxNeighbors
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
@@ -172,7 +177,7 @@ type Server struct {
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
 	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{}), keys: cfg.keys()}
-	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK}
+	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK, MaxNeighbors: cfg.MaxNeighbors}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {
 		s.predictor = cfg.WrapPredictor(s.predictor)

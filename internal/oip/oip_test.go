@@ -113,18 +113,20 @@ func TestGRPCInferMatchesPredict(t *testing.T) {
 // refused by every protocol with the same message (one rule).
 func TestSettingErrorsMatchPredict(t *testing.T) {
 	st := newStack(t, 16)
-	rows := testRows(3)
 	for _, c := range []struct {
 		name string
+		rows int
 		s    settings
 	}{
-		{"k above max", settings{K: intp(1001)}},
-		{"k above samples", settings{K: intp(151)}},
-		{"k zero", settings{K: intp(0)}},
-		{"unknown metric", settings{Metric: strp("cosine")}},
-		{"unknown weights", settings{Weights: strp("heavy")}},
+		{"k above max", 3, settings{K: intp(1001)}},
+		{"k above samples", 3, settings{K: intp(151)}},
+		{"k zero", 3, settings{K: intp(0)}},
+		{"unknown metric", 3, settings{Metric: strp("cosine")}},
+		{"unknown weights", 3, settings{Weights: strp("heavy")}},
+		{"rows times k above max-neighbors", 1000, settings{K: intp(101)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			rows := testRows(c.rows)
 			_, code, detail := st.predict(t, rows, c.s)
 			require.Equal(t, http.StatusUnprocessableEntity, code)
 			_, _, code, msg := st.infer(t, rows, c.s, restReq{datatype: "FP64"})
