@@ -424,11 +424,6 @@ func TestPredictBatchMatchesSingle(t *testing.T) {
 	assert.ErrorIs(t, snap.PredictBatch(ctx, out, fs, q), context.Canceled)
 }
 
-func nanValue() float64 {
-	var zero float64
-	return zero / zero
-}
-
 func ExampleSnapshot_Predict() {
 	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)

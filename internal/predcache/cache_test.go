@@ -144,12 +144,6 @@ func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) 
 	return v
 }
 
-// validOf is valid for a whole sample.
-func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
-	t.Helper()
-	return valid(t, st, x.ID, x.Features, x.Label)
-}
-
 // TestCacheHitsAreCounted checks that the prediction metrics count every
 // answer, from the cache too: two identical batches of 200 rows count 400.
 func TestCacheHitsAreCounted(t *testing.T) {
