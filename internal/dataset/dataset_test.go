@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"math"
 	"os"
 	"strconv"
@@ -445,17 +446,8 @@ func ExampleSnapshot_Predict() {
 // irisHeader is the header of the shipped Iris CSV.
 const irisHeader = "sepal_length,sepal_width,petal_length,petal_width,species"
 
-// valid checks a sample to write into st's set (Snapshot.NewSample),
-// failing the test if it is not valid.
-func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
-	t.Helper()
-	v, err := st.Snapshot().NewSample(id, f, label)
-	require.NoError(t, err)
-	return v
-}
-
-// validOf is valid for a whole sample.
-func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
-	t.Helper()
-	return valid(t, st, x.ID, x.Features, x.Label)
-}
+// The shared helpers: valid checks a new sample for a store's set, validOf a whole sample.
+var (
+	valid   = datasettest.Valid
+	validOf = datasettest.ValidOf
+)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -135,15 +136,6 @@ func TestLRUEvicts(t *testing.T) {
 	assert.Equal(t, predcache.Miss, a.Cache)
 }
 
-// valid checks a sample to write into st's set (Snapshot.NewSample),
-// failing the test if it is not valid.
-func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
-	t.Helper()
-	v, err := st.Snapshot().NewSample(id, f, label)
-	require.NoError(t, err)
-	return v
-}
-
 // TestCacheHitsAreCounted checks that the prediction metrics count every
 // answer, from the cache too: two identical batches of 200 rows count 400.
 func TestCacheHitsAreCounted(t *testing.T) {
@@ -168,3 +160,6 @@ func TestCacheHitsAreCounted(t *testing.T) {
 	assert.Equal(t, 400.0, total)
 	assert.Equal(t, uint64(2), batches)
 }
+
+// valid checks a new sample for a store's set (the shared helper).
+var valid = datasettest.Valid

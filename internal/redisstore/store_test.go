@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"net"
 	"slices"
 	"sort"
@@ -286,17 +287,8 @@ func TestWritesFailWhileRedisIsDown(t *testing.T) {
 	assert.Equal(t, 150, a.Snapshot().Len(), "reads still served")
 }
 
-// valid checks a sample to write into st's set (Snapshot.NewSample),
-// failing the test if it is not valid.
-func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
-	t.Helper()
-	v, err := st.Snapshot().NewSample(id, f, label)
-	require.NoError(t, err)
-	return v
-}
-
-// validOf is valid for a whole sample.
-func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
-	t.Helper()
-	return valid(t, st, x.ID, x.Features, x.Label)
-}
+// The shared helpers: valid checks a new sample for a store's set, validOf a whole sample.
+var (
+	valid   = datasettest.Valid
+	validOf = datasettest.ValidOf
+)

@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"context"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"math"
 	"os"
 	"path/filepath"
@@ -349,21 +350,6 @@ func TestRecoversSchemaAndScaler(t *testing.T) {
 	}
 }
 
-// valid checks a sample to write into st's set (Snapshot.NewSample),
-// failing the test if it is not valid.
-func valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
-	t.Helper()
-	v, err := st.Snapshot().NewSample(id, f, label)
-	require.NoError(t, err)
-	return v
-}
-
-// validOf is valid for a whole sample.
-func validOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
-	t.Helper()
-	return valid(t, st, x.ID, x.Features, x.Label)
-}
-
 // TestLargestIDSurvivesARestart puts the largest possible id, then enough
 // writes for a compaction, and restarts: the directory opens again, and a
 // create says no id is left instead of overflowing.
@@ -390,3 +376,9 @@ func TestLargestIDSurvivesARestart(t *testing.T) {
 	_, _, err = m2.Create(ctx, valid(t, m2, 0, []float64{5, 3, 1, 0.2}, "setosa"))
 	assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
 }
+
+// The shared helpers: valid checks a new sample for a store's set, validOf a whole sample.
+var (
+	valid   = datasettest.Valid
+	validOf = datasettest.ValidOf
+)
