@@ -60,10 +60,12 @@ bench:
 	scripts/bench.sh
 
 ## loadtest: irisd against the bare net/http ceiling server under wrk, then durable writes/s
-## with group commit against fsync-per-write at 1, 8 and 32 writers (a measurement, not a test)
+## with group commit against fsync-per-write at 1, 8 and 32 writers, then 1M-row import,
+## export and paging with scikit-learn's fit for reference (a measurement, not a test)
 loadtest:
 	scripts/loadtest.sh
 	scripts/writeload.sh
+	scripts/bulkload.sh
 
 # Developer tools, pinned in tools/go.mod (a module of their own, so that
 # their dependencies never mix with the service's).
@@ -91,14 +93,16 @@ vuln:
 	  test "$$n" -gt 1000 || { echo "the vulnerability database is suspiciously small"; exit 1; }
 	$(TOOLS_BIN)/govulncheck -db file://$(VULNDB) $(PKGS)
 
-## fuzz: run each fuzz target for FUZZTIME (their seeds already run in make test)
+## fuzz: run every fuzz target of the module for FUZZTIME (their seeds already run in make test);
+## the targets are found by go test -list, so a new one is never left out
 FUZZTIME  ?= 30s
 FUZZFLAGS ?=
-FUZZ_TARGETS := FuzzInferDecode:./internal/oip FuzzPredict:./internal/httpapi FuzzSampleWrite:./internal/httpapi FuzzParseCSV:./internal/dataset FuzzReplay:./internal/wal
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do name=$${t%%:*}; pkg=$${t#*:}; \
-	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $(FUZZFLAGS) $$pkg; done
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for name in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $(FUZZFLAGS) $$pkg; \
+	  done; done
 
 ## soak: the long variants of the crash, load and shutdown tests against the real binary (race-enabled)
 soak:
@@ -114,14 +118,17 @@ cluster-test: deps
 	IRISD_BIN=$(CURDIR)/bin/irisd-cluster $(GO) test -tags cluster -count=1 -v -timeout 15m -run 'TestCluster|TestWriteThroughput' ./test/cluster
 
 ## write-bench: durable writes/s through 3 replicas at 32 writers: PostgreSQL against the
-## former Redis store (built from $(REDIS_STORE_COMMIT), the last commit that had it), one run
-REDIS_STORE_COMMIT := 73a0d314c9fc2edfe9f9e599091e5fa12487ec5c
+## former Redis store (built from $(REDIS_STORE_COMMIT), main's last commit with it), one run;
+## without that commit (a shallow clone) the comparison is skipped, and says so
+REDIS_STORE_COMMIT := a37d07b0b5b85b1b7cd3c6a6f65773b56a81e8cd
 write-bench: deps
 	$(GO) build -o bin/irisd-cluster ./cmd/irisd
-	rm -rf bin/redis-store-src && mkdir -p bin/redis-store-src
-	git archive $(REDIS_STORE_COMMIT) | tar -x -C bin/redis-store-src
-	cd bin/redis-store-src && $(GO) build -o ../irisd-redis-store ./cmd/irisd
-	IRISD_BIN=$(CURDIR)/bin/irisd-cluster IRISD_REDIS_STORE_BIN=$(CURDIR)/bin/irisd-redis-store \
+	rm -rf bin/redis-store-src bin/irisd-redis-store && mkdir -p bin/redis-store-src
+	if git cat-file -e $(REDIS_STORE_COMMIT)^{commit} 2>/dev/null; then \
+	  git archive $(REDIS_STORE_COMMIT) | tar -x -C bin/redis-store-src && \
+	  (cd bin/redis-store-src && $(GO) build -o ../irisd-redis-store ./cmd/irisd); \
+	else echo "write-bench: commit $(REDIS_STORE_COMMIT) is not in this clone: no comparison with the former Redis store"; fi
+	IRISD_BIN=$(CURDIR)/bin/irisd-cluster IRISD_REDIS_STORE_BIN=$$(test -x bin/irisd-redis-store && echo $(CURDIR)/bin/irisd-redis-store) \
 	  $(GO) test -tags cluster -count=1 -v -timeout 10m -run TestWriteThroughput ./test/cluster
 
 ## docker: build the container image (needs a Docker engine)

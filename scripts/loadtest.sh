@@ -17,6 +17,7 @@
 # default "default 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
@@ -60,28 +61,17 @@ wrk.body = '$body'
 LUA
 done
 
-# start NAME PROCS CMD...: starts a server, waits for its listening line,
-# and sets ADDR and PID.
+# start NAME PROCS CMD...: starts a server (lib.sh serve) and sets ADDR and
+# PID.
 start() {
 	local name=$1 procs=$2
 	shift 2
-	local log="$work/$name.log"
-	rm -f "$log" # never read the address of the previous run
 	if [ "$procs" = default ]; then
-		"$@" >"$log" 2>&1 &
+		serve "$work/$name.log" "$@"
 	else
-		GOMAXPROCS=$procs "$@" >"$log" 2>&1 &
+		serve "$work/$name.log" env GOMAXPROCS="$procs" "$@"
 	fi
-	PID=$!
 	pids+=("$PID")
-	ADDR=""
-	for _ in $(seq 1 200); do
-		ADDR=$(grep -o '"addr":"[^"]*"' "$log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-		[ -n "$ADDR" ] && break
-		kill -0 "$PID" 2>/dev/null || { echo "$name exited:"; cat "$log"; exit 1; }
-		sleep 0.05
-	done
-	[ -n "$ADDR" ] || { echo "$name did not start"; cat "$log"; exit 1; }
 }
 
 # cpu_ticks PID: user+system CPU time of a process, in clock ticks.

@@ -37,11 +37,19 @@ mkdir -p "$dir"
 chmod 755 "$dir"
 bin="$(command -v nginx || echo /usr/sbin/nginx)"
 
-servers=""
-for r in "$@"; do servers+="    server $r max_fails=1 fail_timeout=5s;\n"; done
-# The upstream's server lines become the given replicas; port 80, the listen address.
-awk -v servers="$servers" -v listen="$listen" '
-  /^[[:space:]]*server replica[0-9]+:8080/ { if (!done) { printf "%s", servers; done = 1 }; next }
+# The upstream's server lines become one per given replica, each with the
+# parameters deploy/nginx.conf gives its first one (but `resolve`, which only
+# names need); port 80 becomes the listen address.
+awk -v replicas="$*" -v listen="$listen" '
+  /^[[:space:]]*server replica[0-9]+:8080/ {
+    if (!done) {
+      line = $0; sub(/server replica[0-9]+:8080/, "server @", line); sub(/ resolve/, "", line)
+      n = split(replicas, r, " ")
+      for (i = 1; i <= n; i++) { l = line; sub(/@/, r[i], l); print l }
+      done = 1
+    }
+    next
+  }
   /^[[:space:]]*listen 80;/ { sub(/listen 80;/, "listen " listen ";") }
   { print }
 ' "$here/deploy/nginx.conf" > "$dir/irisd.conf"

@@ -12,6 +12,7 @@
 # WALDIR (parent of the data dirs; default this checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 DURATION=${DURATION:-5s}
 WRITERS=${WRITERS:-"1 8 32"}
@@ -46,18 +47,8 @@ LUA
 # start GROUP: starts irisd on a fresh data dir and sets ADDR.
 start() {
 	local dir="$work/data-$1-$RANDOM" log="$work/irisd.log"
-	rm -f "$log"
-	"$work/irisd" -addr 127.0.0.1:0 -data-dir "$dir" -group-commit="$1" -log-level warn >"$log" 2>&1 &
-	pid=$!
-	ADDR=""
-	for _ in $(seq 1 200); do
-		# -log-level warn hides the listening line: find the port instead.
-		ADDR=$(ss -ltnpH 2>/dev/null | awk -v p="pid=$pid," '$0 ~ p {print $4; exit}')
-		[ -n "$ADDR" ] && break
-		kill -0 "$pid" 2>/dev/null || { echo "irisd exited:"; cat "$log"; exit 1; }
-		sleep 0.05
-	done
-	[ -n "$ADDR" ] || { echo "irisd did not start"; cat "$log"; exit 1; }
+	serve "$log" "$work/irisd" -addr 127.0.0.1:0 -data-dir "$dir" -group-commit="$1" -log-level warn
+	pid=$PID
 }
 
 # measure CONNS: prints acknowledged writes/s and p50/p99 in ms.

@@ -31,7 +31,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	}
 	loaded, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	model, err := dataset.NewSnapshot(loaded.Schema, loaded.Samples)
+	model, err := dataset.NewSnapshot(loaded.Schema, loaded.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
 	seed := uint64(time.Now().UnixNano())

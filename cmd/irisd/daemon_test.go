@@ -70,9 +70,16 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // its "listening" log line.
 func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, bin, nil, args...)
+}
+
+// startDaemonEnv is startDaemon with env added to the process's
+// environment.
+func startDaemonEnv(t *testing.T, bin string, env []string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{t: t, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, args...)...)
-	d.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0 exitcode=66")
+	d.cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=0 exitcode=66"), env...)
 	pr, pw := io.Pipe()
 	d.cmd.Stdout = pw
 	d.cmd.Stderr = lockedWriter{&d.mu, &d.stderr}

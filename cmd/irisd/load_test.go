@@ -180,7 +180,7 @@ func TestLoadWithConcurrentWrites(t *testing.T) {
 	// prediction against the set it claims to come from.
 	loaded, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(loaded.Schema, loaded.Samples)
+	snap, err := dataset.NewSnapshot(loaded.Schema, loaded.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	checked, maxV := 0, l.maxAcked()
 	var pr knn.Prediction

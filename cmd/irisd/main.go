@@ -29,6 +29,7 @@ import (
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/oip"
+	"github.com/irisknn/irisknn/internal/telemetry"
 	"github.com/irisknn/irisknn/internal/wal"
 )
 
@@ -72,25 +73,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := cfg.logger(logw)
 
 	start := time.Now()
-	table, source, err := loadTable(cfg.DataPath, "")
+	table, source, err := loadTable(cfg.DataPath, cfg.Label)
 	if err != nil {
 		return err
 	}
-	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, cfg.scale())
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
 	var (
 		journal dataset.Journal
 		wlog    *wal.Log
+		history []dataset.Change
 	)
 	if cfg.DataDir != "" {
-		wlog, snap, err = wal.Open(cfg.DataDir, snap, wal.Options{Logger: log})
+		wlog, snap, err = wal.Open(cfg.DataDir, snap, wal.Options{Logger: log, ChangeWindow: cfg.ChangeWindow})
 		if err != nil {
 			return fmt.Errorf("-data-dir: %w", err)
 		}
 		defer wlog.Close()
-		journal = wlog
+		journal, history = wlog, wlog.RecoveredChanges()
 		if !cfg.GroupCommit {
 			journal = serialJournal{wlog}
 		}
@@ -100,13 +102,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	debug.FreeOSMemory()
 	bi := buildinfo.Get()
 	log.Info("irisd starting", "version", bi.Version, "commit", bi.Commit, "build_date", bi.Date, "go_version", bi.GoVersion)
-	log.Info("training set loaded", "source", source, "samples", snap.Len(), "features", snap.Schema().Features(), "label", snap.Schema().Label(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
-	be, err := openBackend(ctx, cfg, snap, journal, log)
+	log.Info("training set loaded", "source", source, "samples", snap.Len(), "features", snap.Schema().Features(), "label", snap.Schema().Label(), "scale", snap.Scaler().Kind.String(), "classes", snap.Classes(), "version", snap.Version(), "data_dir", cfg.DataDir, "group_commit", cfg.DataDir != "" && cfg.GroupCommit, "duration", time.Since(start))
+	be, err := openBackend(ctx, cfg, snap, journal, history, log)
 	if err != nil {
 		return err
 	}
 	defer be.Close()
+	// Tracing (off unless the OTEL_* environment turns it on): spans for
+	// requests, store writes, searches and cache lookups.
+	stopTracing, tracing, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	store := be.store
+	if tracing {
+		store = telemetry.Store(store)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoMetric(buildinfo.Get()))
@@ -118,6 +130,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	acfg := be.apiConfig(cfg.apiConfig(log))
 	acfg.Metrics = reg
+	if tracing {
+		acfg.Tracing = true
+		cache := acfg.WrapPredictor
+		acfg.WrapPredictor = func(p httpapi.Predictor) httpapi.Predictor {
+			p = telemetry.Predictor(p) // inside the cache: a span per search that runs
+			if cache != nil {
+				p = cache(p)
+			}
+			return p
+		}
+	}
 	var api *httpapi.Server
 	model := &oip.Model{
 		Name: cfg.modelName(), Store: store, MaxBatch: cfg.MaxBatch,
@@ -127,6 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	acfg.V2 = oip.Handler(model, oip.RESTOptions{MaxBodyBytes: cfg.MaxBody, Logger: log})
 	api = httpapi.NewServer(acfg, store)
 	model.Rules = api.QueryRules()
+	cfg.tracker().Prime(store.Snapshot()) // the first query need not wait for it
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: cfg.ReadHeaderTO,
@@ -149,8 +173,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	log.Info("listening", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()), "cors_origins", cfg.origins(),
-		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_body", cfg.MaxBody,
-		"api_key_set", cfg.APIKey != "", "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
+		"k", cfg.K, "metric", cfg.Metric, "weights", cfg.Weights, "max_batch", cfg.MaxBatch, "max_neighbors", cfg.MaxNeighbors, "max_body", cfg.MaxBody,
+		"api_key_set", cfg.APIKey != "", "named_api_keys", len(cfg.APIKeys), "change_window", cfg.ChangeWindow, "rate_limit", cfg.RateLimit, "rate_window", cfg.RateWindow, "max_inflight_batch", cfg.MaxHeavy)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -216,6 +240,38 @@ func loadTable(path, label string) (dataset.Table, string, error) {
 		return dataset.Table{}, path, fmt.Errorf("-data %s: %w", path, err)
 	}
 	return t, path, nil
+}
+
+// startTracing sets up OpenTelemetry tracing as the OTEL_* environment
+// says (internal/telemetry) and returns a function that flushes the spans
+// still buffered, within 5 seconds. The SDK reads its settings from the
+// process environment; getenv decides whether tracing is on at all.
+func startTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (stop func(), enabled bool, err error) {
+	shutdown, enabled, err := telemetry.Setup(ctx, getenv, buildinfo.Get().Version)
+	if err != nil {
+		return nil, false, fmt.Errorf("tracing: %w", err)
+	}
+	if enabled {
+		log.Info("tracing on", "otlp_endpoint", firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
+			"protocol", firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf"),
+			"sampler", firstNonEmpty(getenv("OTEL_TRACES_SAMPLER"), "parentbased_always_on"))
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			log.Warn("tracing: could not flush the last spans", "error", err.Error())
+		}
+	}, enabled, nil
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // browseURL is the URL to open for a server listening on addr: localhost

@@ -57,6 +57,8 @@ func TestParseConfig(t *testing.T) {
 		{nil, env("IRIS_READ_TIMEOUT", "-1s"), "-read-timeout must be positive"},
 		{[]string{"extra"}, env(), "unexpected arguments"},
 		{[]string{"-log-level", "loud"}, env(), "-log-level"},
+		{[]string{"-keep-versions", "0"}, env(), "-keep-versions must be at least 1"},
+		{nil, env("IRIS_MODEL_NAME", "my/model"), "-model-name"},
 	} {
 		_, err := parseConfig(tc.args, tc.env, io.Discard)
 		require.Error(t, err, "%v", tc.args)
@@ -68,7 +70,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	var out strings.Builder
 	_, err := parseConfig([]string{"-h"}, env(), &out)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, want := range []string{"-addr [$IRIS_ADDR]", "-cors-origins [$IRIS_CORS_ORIGINS]", "-data [$IRIS_DATA]", "-k [$IRIS_K]", "-healthcheck\n"} {
+	for _, want := range []string{"-addr [$IRIS_ADDR]", "-cors-origins [$IRIS_CORS_ORIGINS]", "-data [$IRIS_DATA]", "-label [$IRIS_LABEL]", "-scale [$IRIS_SCALE]", "-k [$IRIS_K]", "-healthcheck\n"} {
 		assert.Contains(t, out.String(), want)
 	}
 }
@@ -77,11 +79,17 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 // function that stops it and returns run's error.
 func startRun(t *testing.T, args ...string) (string, func() error) {
 	t.Helper()
+	return startRunEnv(t, env(), args...)
+}
+
+// startRunEnv is startRun with an environment.
+func startRunEnv(t *testing.T, getenv func(string) string, args ...string) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, args...), env(), pw, io.Discard)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, args...), getenv, pw, io.Discard)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -208,5 +216,46 @@ func TestBrowseURL(t *testing.T) {
 		a, err := net.ResolveTCPAddr("tcp", addr)
 		require.NoError(t, err)
 		assert.Equal(t, want, browseURL(a), addr)
+	}
+}
+
+// TestRunWithOwnData loads a set that is not Iris, its label chosen with
+// -label and its features scaled with IRIS_SCALE, and checks what it
+// serves; a bad label or scaling stops the start with a clear error.
+func TestRunWithOwnData(t *testing.T) {
+	dir := t.TempDir()
+	wine := filepath.Join(dir, "wine.csv")
+	require.NoError(t, os.WriteFile(wine, []byte("class,alcohol,malic acid\n1,13.2,1.78\n1,13.16,2.36\n2,12.37,0.94\n2,12.33,1.1\n"), 0o644))
+	base, stop := startRunEnv(t, env("IRIS_SCALE", "minmax"), "-data", wine, "-label", "class", "-k", "1")
+	resp, err := http.Get(base + "/dataset")
+	require.NoError(t, err)
+	var ds struct {
+		Features []string `json:"features"`
+		Label    string   `json:"label"`
+		Scaler   struct {
+			Kind string `json:"kind"`
+		} `json:"scaler"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ds))
+	resp.Body.Close()
+	assert.Equal(t, []string{"alcohol", "malic acid"}, ds.Features)
+	assert.Equal(t, "class", ds.Label)
+	assert.Equal(t, "minmax", ds.Scaler.Kind)
+	resp, err = http.Post(base+"/predict", "application/json", strings.NewReader(`{"features":{"alcohol":12.4,"malic acid":1.0}}`))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(b), `"class":"2"`)
+	require.NoError(t, stop())
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-data", wine, "-label", "colour"}, `line 1: no label column "colour" (-label)`},
+		{[]string{"-data", wine, "-scale", "zscore"}, `-scale: unknown scaling "zscore"`},
+	} {
+		err := run(context.Background(), tc.args, env(), io.Discard, io.Discard)
+		assert.ErrorContains(t, err, tc.want)
 	}
 }

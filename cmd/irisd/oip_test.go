@@ -94,3 +94,28 @@ func TestRunServesTheOpenInferenceProtocol(t *testing.T) {
 		t.Fatal("irisd did not stop in 30s")
 	}
 }
+
+func TestModelNameAndGRPCSettings(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		env    func(string) string
+		model  string
+		grpc   string
+		grpcOn bool
+		keep   int
+	}{
+		{nil, env(), "iris", ":8081", true, 16},
+		{[]string{"-data", "/data/wine-2024.csv"}, env(), "wine-2024", ":8081", true, 16},
+		{[]string{"-data", "/data/x.csv", "-model-name", "flowers"}, env(), "flowers", ":8081", true, 16},
+		{nil, env("IRIS_MODEL_NAME", "m1", "IRIS_GRPC_ADDR", "127.0.0.1:9", "IRIS_KEEP_VERSIONS", "3"), "m1", "127.0.0.1:9", true, 3},
+		{[]string{"-grpc-addr", ""}, env(), "iris", "", false, 16},
+		{nil, env("IRIS_GRPC_ADDR", "off"), "iris", "off", false, 16},
+	} {
+		cfg, err := parseConfig(c.args, c.env, io.Discard)
+		require.NoError(t, err, "%v", c.args)
+		assert.Equal(t, c.model, cfg.modelName(), "%v", c.args)
+		assert.Equal(t, c.grpc, cfg.GRPCAddr)
+		assert.Equal(t, c.grpcOn, cfg.grpcEnabled())
+		assert.Equal(t, c.keep, cfg.KeepVersions)
+	}
+}

@@ -19,6 +19,9 @@ type docCurl struct {
 	where string // file:line
 	cmd   string
 	want  string // the status its comment promises ("# 201 ..."), if any
+	// args are the flags of the "irisd ..." line that starts the server
+	// earlier in the same code block ("" for the default server).
+	args string
 }
 
 // docCurls returns every curl command in README.md and in the files under
@@ -39,6 +42,7 @@ func docCurls(t *testing.T, root string) []docCurl {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		lines := strings.Split(string(b), "\n")
+		args := "" // of the code block's "irisd ..." line
 		strip := func(l string) string {
 			l = strings.TrimSpace(l)
 			if !strings.HasSuffix(f, ".md") {
@@ -48,10 +52,16 @@ func docCurls(t *testing.T, root string) []docCurl {
 		}
 		for i := 0; i < len(lines); i++ {
 			l := strip(lines[i])
+			switch {
+			case strings.HasPrefix(l, "```"):
+				args = ""
+			case strings.HasPrefix(l, "irisd -"):
+				args = strings.TrimSpace(strings.SplitN(strings.TrimPrefix(l, "irisd "), "#", 2)[0])
+			}
 			if !strings.HasPrefix(l, "curl ") {
 				continue
 			}
-			c := docCurl{where: fmt.Sprintf("%s:%d", filepath.Base(f), i+1)}
+			c := docCurl{where: fmt.Sprintf("%s:%d", filepath.Base(f), i+1), args: args}
 			cmd := l
 			for i+1 < len(lines) {
 				if strings.Count(cmd, "'")%2 == 1 { // inside a quoted string: the newline is part of it
@@ -75,8 +85,10 @@ func docCurls(t *testing.T, root string) []docCurl {
 }
 
 // TestDocCurlsWorkAsWritten runs every curl line of the README and deploy/
-// against a real irisd started as `make run` starts it (default flags),
-// in the order they appear: each must exit 0 with a 2xx status (the status
+// against a real irisd started as `make run` starts it (default flags), or
+// with the flags of the "irisd ..." line before it in its code block (a
+// file it names is taken from internal/dataset/testdata), in the order they
+// appear: each must exit 0 with a 2xx status (the status
 // its comment names, where it names one). "localhost:8080" becomes the
 // test server's address and a job id placeholder the id of the last job
 // created.
@@ -90,7 +102,27 @@ func TestDocCurlsWorkAsWritten(t *testing.T) {
 	curls := docCurls(t, "../..")
 	require.GreaterOrEqual(t, len(curls), 15, "the docs' curl lines were found")
 
-	d := startDaemon(t, buildIrisd(t))
+	bin := buildIrisd(t)
+	d := startDaemon(t, bin)
+	others := map[string]*daemon{} // by the flags of their "irisd" line
+	serverFor := func(c docCurl) *daemon {
+		if c.args == "" {
+			return d
+		}
+		if o, ok := others[c.args]; ok {
+			return o
+		}
+		var args []string
+		for _, a := range strings.Fields(c.args) {
+			if strings.HasSuffix(a, ".csv") {
+				a = filepath.Join("..", "..", "internal", "dataset", "testdata", a)
+			}
+			args = append(args, a)
+		}
+		o := startDaemon(t, bin, args...)
+		others[c.args] = o
+		return o
+	}
 	home := t.TempDir()
 	// Every curl reports its status on stderr, whatever its own flags
 	// and pipes do with stdout.
@@ -98,7 +130,7 @@ func TestDocCurlsWorkAsWritten(t *testing.T) {
 	statusRe := regexp.MustCompile(`@@status=(\d{3}) location=(\S*)`)
 	jobID := ""
 	for _, c := range curls {
-		cmd := strings.ReplaceAll(c.cmd, "localhost:8080", d.addr)
+		cmd := strings.ReplaceAll(c.cmd, "localhost:8080", serverFor(c).addr)
 		cmd = strings.ReplaceAll(cmd, "/jobs/ID", "/jobs/"+jobID)
 		t.Run(c.where, func(t *testing.T) {
 			sh := exec.Command("sh", "-c", cmd)

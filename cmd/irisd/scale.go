@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -16,14 +17,17 @@ import (
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/predcache"
+	"github.com/irisknn/irisknn/internal/riverjobs"
 )
 
 // backend is what the API runs on: the store, the job queue and the
-// prediction cache: in memory, or shared through PostgreSQL (-postgres),
-// with a shared cache layer in Redis (-redis).
+// prediction cache: in memory, or shared through PostgreSQL (-postgres:
+// the training set and the jobs), with a shared cache layer in Redis
+// (-redis).
 type backend struct {
 	store dataset.Store
 	jobs  jobs.Queue
+	ui    http.Handler // River's UI, with -postgres
 	wrap  func(httpapi.Predictor) httpapi.Predictor
 	deps  []httpapi.Dependency // for /readyz
 	close []func() error
@@ -43,6 +47,7 @@ func (b *backend) apiConfig(c httpapi.Config) httpapi.Config {
 	c.WrapPredictor = b.wrap
 	c.Jobs = b.jobs
 	c.Dependencies = b.deps
+	c.JobsUI = b.ui
 	return c
 }
 
@@ -71,16 +76,21 @@ func openRedis(ctx context.Context, cfg *config) (*redis.Client, error) {
 
 // openBackend returns the backend: the training set (openSet: in memory,
 // durable with -data-dir, or shared through PostgreSQL with -postgres), the
-// job queue, and the prediction cache, with a shared layer in Redis when
-// -redis is given.
-func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, log *slog.Logger) (*backend, error) {
+// job queue (River in the same database with -postgres, else an in-process
+// pool), and the prediction cache, with a shared layer in Redis when -redis
+// is given. history is what the journal recovered, for the change feed.
+func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, history []dataset.Change, log *slog.Logger) (*backend, error) {
 	b := &backend{}
-	set, closeSet, err := openSet(ctx, cfg, snap, journal, log)
+	set, closeSet, err := openSet(ctx, cfg, snap, journal, history, log)
 	if err != nil {
 		return nil, err
 	}
 	b.close = append(b.close, closeSet)
 	b.store, b.deps = set.store, set.deps
+	if err := b.openJobs(ctx, cfg, set, log); err != nil {
+		b.Close()
+		return nil, err
+	}
 	cache := predcache.Options{MaxBytes: cfg.CacheBytes, MinWork: cfg.CacheMinWork, Identity: set.identity,
 		RedisMinWork: cfg.RedisCacheMinWork, RedisTTL: cfg.RedisCacheTTL, RedisTimeout: cfg.RedisTimeout,
 		Prefix: cfg.RedisPrefix + "cache:", Logger: log}
@@ -92,18 +102,6 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 		}
 		b.close = append(b.close, rdb.Close)
 		cache.Redis = rdb
-		if set.pg != nil {
-			// Jobs for `irisd worker` processes, which follow the shared
-			// set. (The River queue in PostgreSQL replaces this.)
-			q := jobs.NewAsynq(rdb, b.store, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
-			b.jobs = q
-			b.close = append(b.close, q.Close)
-		}
-	}
-	if b.jobs == nil {
-		pool := jobs.NewPool(&jobs.Runner{Data: b.store}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
-		b.jobs = pool
-		b.close = append(b.close, pool.Close)
 	}
 	if cfg.CacheBytes > 0 {
 		b.wrap = predcache.Wrap(cache)
@@ -121,6 +119,41 @@ func openBackend(ctx context.Context, cfg *config, snap *dataset.Snapshot, journ
 		}
 	}
 	return b, nil
+}
+
+// openJobs sets up the job queue: River in the shared set's database with
+// -postgres (one pool for both), else the in-process pool. Both are bounded
+// by the -job-* limits.
+func (b *backend) openJobs(ctx context.Context, cfg *config, set *sharedSet, log *slog.Logger) error {
+	lim := cfg.jobLimits()
+	if set.pg == nil {
+		pool := jobs.NewPool(&jobs.Runner{Data: b.store, Limits: lim, Novelty: cfg.tracker()}, jobs.PoolOptions{Workers: cfg.JobWorkers, Retention: cfg.JobRetention})
+		b.jobs = pool
+		b.close = append(b.close, pool.Close)
+		return nil
+	}
+	db := set.pg.Pool()
+	if err := riverjobs.Migrate(ctx, db); err != nil {
+		return err
+	}
+	q, err := riverjobs.NewQueue(db, b.store, cfg.riverOptions(log))
+	if err != nil {
+		return err
+	}
+	b.jobs = q
+	b.close = append(b.close, q.Close)
+	uictx, stopUI := context.WithCancel(context.WithoutCancel(ctx))
+	b.close = append(b.close, func() error { stopUI(); return nil })
+	if b.ui, err = q.UI(uictx); err != nil {
+		return err
+	}
+	log.Info("jobs queued in postgres for irisd worker", "river_ui", riverjobs.UIPrefix+"/", "backlog", lim.Backlog, "backlog_rows", lim.BacklogRows)
+	return nil
+}
+
+// riverOptions converts the job settings for the PostgreSQL queue.
+func (c *config) riverOptions(log *slog.Logger) riverjobs.Options {
+	return riverjobs.Options{Limits: c.jobLimits(), MaxAttempts: c.JobAttempts, Retention: c.JobRetention, Logger: log}
 }
 
 // cacheHealth reports the Redis layer of the prediction cache for
@@ -163,8 +196,10 @@ func (h *cacheHealth) watch(ctx context.Context, rdb redis.UniversalClient, time
 	}
 }
 
-// runWorker is `irisd worker`: it runs queued jobs (it needs -redis) and
-// serves no HTTP API. It follows the shared training set like a replica.
+// runWorker is `irisd worker`: it runs the jobs queued in PostgreSQL (it
+// needs -postgres) and serves no HTTP API. It follows the shared training
+// set in the same database like a replica, so a job sees every
+// acknowledged write.
 func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -174,31 +209,38 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stdout, buildinfo.Get())
 		return nil
 	}
-	if cfg.Postgres == "" || cfg.Redis == "" {
-		return errors.New("irisd worker needs -postgres (or IRIS_POSTGRES_URL), the shared training set, and -redis (or IRIS_REDIS_URL), where jobs are queued")
+	if cfg.Postgres == "" {
+		return errors.New("irisd worker needs -postgres (or IRIS_POSTGRES_URL): the shared training set, where jobs are queued")
 	}
 	log := cfg.logger(stdout)
-	table, source, err := loadTable(cfg.DataPath, "")
+	stopTracing, _, err := startTracing(ctx, getenv, log)
 	if err != nil {
 		return err
 	}
-	rdb, err := openRedis(ctx, cfg)
+	defer stopTracing()
+	table, source, err := loadTable(cfg.DataPath, cfg.Label)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, cfg.scale())
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	set, closeSet, err := openSet(ctx, cfg, snap, nil, log)
+	set, closeSet, err := openSet(ctx, cfg, snap, nil, nil, log)
 	if err != nil {
 		return err
 	}
 	defer closeSet()
-	st := set.store
-	w := jobs.NewWorker(rdb, &jobs.Runner{Data: st}, cfg.JobWorkers, log, jobs.AsynqOptions{Prefix: cfg.RedisPrefix, Retention: cfg.JobRetention})
-	log.Info("worker started", "concurrency", max(cfg.JobWorkers, 1), "dataset_version", st.Snapshot().Version())
+	db := set.pg.Pool()
+	if err := riverjobs.Migrate(ctx, db); err != nil {
+		return err
+	}
+	w, err := riverjobs.NewWorker(db, &jobs.Runner{Data: set.store, Limits: cfg.jobLimits(), Novelty: cfg.tracker()}, riverjobs.WorkerOptions{
+		Options: cfg.riverOptions(log), Concurrency: cfg.JobWorkers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter})
+	if err != nil {
+		return err
+	}
+	log.Info("worker started", "concurrency", max(cfg.JobWorkers, 1), "dataset", set.identity, "samples", set.store.Snapshot().Len(), "dataset_version", set.store.Snapshot().Version())
 	err = w.Run(ctx)
 	log.Info("worker stopped")
 	return err

@@ -81,8 +81,40 @@ func TestRunScaledOut(t *testing.T) {
 	require.NoError(t, stopB())
 }
 
-func TestWorkerNeedsTheSharedSet(t *testing.T) {
+func TestWorkerNeedsPostgres(t *testing.T) {
 	err := run(context.Background(), []string{"worker"}, env(), io.Discard, io.Discard)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "-postgres")
+}
+
+// TestRiverUIBehindTheKey: with -postgres, River's web UI is served at
+// /riverui, and with a key set only to a caller with the key (Basic
+// authentication with the key as password, for a browser, or Bearer).
+func TestRiverUIBehindTheKey(t *testing.T) {
+	pg := pgtest.Start(t)
+	base, stop := startRun(t, "-postgres", pg.URL(), "-api-key", "ops-key")
+	defer func() { require.NoError(t, stop()) }()
+	get := func(path string, auth func(*http.Request)) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		require.NoError(t, err)
+		if auth != nil {
+			auth(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := get("/riverui/", nil)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, resp.Header.Values("WWW-Authenticate")[0], "Basic")
+	assert.Equal(t, http.StatusUnauthorized, get("/riverui/", func(r *http.Request) { r.SetBasicAuth("ops", "wrong") }).StatusCode)
+
+	resp = get("/riverui/", func(r *http.Request) { r.SetBasicAuth("ops", "ops-key") })
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	resp = get("/riverui/api/jobs?state=available", func(r *http.Request) { r.Header.Set("Authorization", "Bearer ops-key") })
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "application/json")
 }

@@ -28,18 +28,19 @@ type sharedSet struct {
 
 // openSet returns the training set: with -postgres the journal in the
 // shared database (seeded with snap when the database is empty), else snap
-// in memory, recorded in journal (the WAL of -data-dir) when not nil. The
+// in memory, recorded in journal (the WAL of -data-dir) when not nil, its
+// change feed starting with history (what the journal recovered). The
 // store is the same dataset.Memory in every case; only the journal differs.
 // `irisd worker` calls it as a replica does, to follow the shared set.
-func openSet(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, log *slog.Logger) (*sharedSet, func() error, error) {
+func openSet(ctx context.Context, cfg *config, snap *dataset.Snapshot, journal dataset.Journal, history []dataset.Change, log *slog.Logger) (*sharedSet, func() error, error) {
 	if cfg.Postgres == "" {
 		id, err := processIdentity()
 		if err != nil {
 			return nil, nil, err
 		}
-		return &sharedSet{store: dataset.NewMemoryKeep(snap, journal, cfg.KeepVersions), identity: id}, func() error { return nil }, nil
+		return &sharedSet{store: dataset.NewMemoryWith(snap, journal, dataset.MemoryOptions{Keep: cfg.KeepVersions, ChangeWindow: cfg.ChangeWindow, Recovered: history}), identity: id}, func() error { return nil }, nil
 	}
-	st, err := pgstore.Open(ctx, cfg.Postgres, snap, pgstore.Options{WriteTimeout: cfg.PostgresTimeout, KeepVersions: cfg.KeepVersions, Logger: log})
+	st, err := pgstore.Open(ctx, cfg.Postgres, snap, pgstore.Options{WriteTimeout: cfg.PostgresTimeout, KeepVersions: cfg.KeepVersions, ChangeWindow: cfg.ChangeWindow, Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
 	}

@@ -21,7 +21,9 @@ func TestGenerateIsReproducibleAndParses(t *testing.T) {
 	samples := table.Samples
 	require.NoError(t, err)
 	require.Len(t, samples, 1000)
-	assert.Equal(t, []string{"setosa", "versicolor", "virginica"}, dataset.Classes(samples))
+	snap, err := dataset.NewSnapshot(table.Schema, samples, dataset.ScaleNone)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"setosa", "versicolor", "virginica"}, snap.Classes())
 	for _, s := range samples {
 		for _, v := range s.Features {
 			assert.True(t, v >= 0 && v < 10, "value %v", v)

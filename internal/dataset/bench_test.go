@@ -14,7 +14,7 @@ func benchSnapshot(b *testing.B, n int) *Snapshot {
 	if s, ok := benchSnapshots[n]; ok {
 		return s
 	}
-	s, err := NewSnapshot(IrisSchema(), randomSamples(rand.New(rand.NewPCG(1, 2)), n))
+	s, err := NewSnapshot(IrisSchema(), randomSamples(rand.New(rand.NewPCG(1, 2)), n), ScaleNone)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func BenchmarkSnapshotApply(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					c := next()
-					if c.Op == OpDelete && !s.index.Has(c.ID) || s.Len() < 2 {
+					if c.Op == OpDelete && !s.cur.search.Has(c.ID) || s.Len() < 2 {
 						continue
 					}
 					t0 := time.Now()
@@ -67,7 +67,7 @@ func BenchmarkSnapshotApply(b *testing.B) {
 					}
 					s = v
 				}
-				s.index.WaitRebuild()
+				s.cur.search.WaitRebuild()
 				if len(ds) > 0 {
 					slices.Sort(ds)
 					b.ReportMetric(float64(ds[len(ds)/2].Nanoseconds()), "p50-ns")

@@ -43,7 +43,7 @@ func FuzzParseCSV(f *testing.F) {
 				t.Fatalf("sample %d has %d features, the schema %d", s.ID, len(s.Features), table.Schema.Dim())
 			}
 		}
-		if snap, err := NewSnapshot(table.Schema, samples); err == nil && snap.Len() != len(samples) {
+		if snap, err := NewSnapshot(table.Schema, samples, ScaleNone); err == nil && snap.Len() != len(samples) {
 			t.Fatalf("snapshot of %d samples has %d", len(samples), snap.Len())
 		}
 	})

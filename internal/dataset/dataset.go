@@ -13,10 +13,7 @@
 package dataset
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 )
@@ -34,21 +31,6 @@ func (s Sample) Equal(o Sample) bool {
 	return s.ID == o.ID && s.Label == o.Label && slices.EqualFunc(s.Features, o.Features, func(a, b float64) bool {
 		return math.Float64bits(a) == math.Float64bits(b)
 	})
-}
-
-// ETag returns a strong entity tag for the sample's current content, for
-// HTTP conditional requests (If-Match). Equal content gives equal tags.
-func (s Sample) ETag() string {
-	h := fnv.New64a()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(s.ID))
-	h.Write(b[:])
-	for _, f := range s.Features {
-		binary.LittleEndian.PutUint64(b[:], math.Float64bits(f))
-		h.Write(b[:])
-	}
-	h.Write([]byte(s.Label))
-	return `"` + hex.EncodeToString(h.Sum(nil)) + `"`
 }
 
 // Bounds of a feature's magnitude. Within them no distance, squared
@@ -87,8 +69,8 @@ func (s *Schema) CheckFeatures(field string, f []float64) error {
 	return nil
 }
 
-// Classes returns the sorted, distinct labels of samples.
-func Classes(samples []Sample) []string {
+// classes returns the sorted, distinct labels of samples.
+func classes(samples []Sample) []string {
 	seen := map[string]bool{}
 	var cs []string
 	last := ""

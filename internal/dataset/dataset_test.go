@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/irisknn/irisknn/internal/datasettest"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -22,7 +24,7 @@ import (
 func irisSnapshot(t testing.TB) *dataset.Snapshot {
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return snap
 }
@@ -197,7 +199,7 @@ func TestMemoryStoreWrites(t *testing.T) {
 	m := dataset.NewMemory(snap0, nil)
 
 	// Create assigns one more than the largest id ever used.
-	s, snap, err := m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	s, snap, err := m.Create(ctx, valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(151), s.ID)
 	assert.Equal(t, uint64(2), snap.Version())
@@ -205,24 +207,24 @@ func TestMemoryStoreWrites(t *testing.T) {
 	assert.Equal(t, 150, snap0.Len(), "an old snapshot never changes")
 
 	// Put creates with the client's id and moves the counter past it.
-	created, snap, err := m.Put(ctx, dataset.Sample{ID: 500, Features: []float64{1, 1, 1, 1}, Label: "virginica"}, "")
+	created, snap, err := m.Put(ctx, validOf(t, m, dataset.Sample{ID: 500, Features: []float64{1, 1, 1, 1}, Label: "virginica"}), dataset.Precondition{})
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, int64(501), snap.NextID())
 
 	// Put replaces.
-	created, snap, err = m.Put(ctx, dataset.Sample{ID: 1, Features: []float64{9, 9, 9, 9}, Label: "virginica"}, "")
+	created, snap, err = m.Put(ctx, validOf(t, m, dataset.Sample{ID: 1, Features: []float64{9, 9, 9, 9}, Label: "virginica"}), dataset.Precondition{})
 	require.NoError(t, err)
 	assert.False(t, created)
 	got, _ := snap.Get(1)
 	assert.Equal(t, []float64{9, 9, 9, 9}, got.Features)
 
 	// Deleted ids are never handed out again.
-	snap, err = m.Delete(ctx, 500, "")
+	snap, err = m.Delete(ctx, 500, dataset.Precondition{})
 	require.NoError(t, err)
 	_, still := snap.Get(500)
 	assert.False(t, still)
-	s, _, err = m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	s, _, err = m.Create(ctx, valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(501), s.ID)
 
@@ -238,12 +240,25 @@ func TestMemoryStoreWrites(t *testing.T) {
 
 	// Errors, and no version change for them.
 	v := m.Snapshot().Version()
-	_, err = m.Delete(ctx, 9999, "")
+	_, err = m.Delete(ctx, 9999, dataset.Precondition{})
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
-	_, _, err = m.Create(ctx, []float64{1, 2, 3, 4}, "rose")
-	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 0, Label: "setosa"}, "")
-	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
+	// An invalid sample never reaches the store: NewSample refuses it.
+	cur := m.Snapshot()
+	for _, x := range []dataset.Sample{
+		{ID: 0, Features: []float64{1, 2, 3, 4}, Label: "rose"},
+		{ID: -1, Features: []float64{1, 2, 3, 4}, Label: "setosa"},
+		{ID: 1, Features: []float64{1, 2, 3}, Label: "setosa"},
+		{ID: 1, Features: []float64{1, 2, 3, math.NaN()}, Label: "setosa"},
+	} {
+		_, err := cur.NewSample(x.ID, x.Features, x.Label)
+		assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err), "%v", x)
+	}
+	// A sample checked for another set is refused.
+	other := dataset.NewMemory(irisSnapshot(t), nil)
+	_, _, err = m.Create(ctx, valid(t, other, 0, []float64{1, 2, 3, 4}, "setosa"))
+	assert.Error(t, err)
+	_, _, err = m.Put(ctx, dataset.ValidSample{}, dataset.Precondition{})
+	assert.Error(t, err, "a sample never checked")
 	assert.Equal(t, v, m.Snapshot().Version())
 }
 
@@ -251,29 +266,29 @@ func TestMemoryStoreIfMatch(t *testing.T) {
 	ctx := context.Background()
 	m := dataset.NewMemory(irisSnapshot(t), nil)
 	cur, _ := m.Snapshot().Get(7)
-	etag := cur.ETag()
+	rev := dataset.IfRevision(cur.Revision())
 
 	next := cur
-	next.Features[0] = 7.7
-	_, _, err := m.Put(ctx, next, `"stale"`)
+	next.Features = []float64{7.7, 3, 1, 0.2}
+	_, _, err := m.Put(ctx, validOf(t, m, next), dataset.IfRevision(12345))
 	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
-	_, _, err = m.Put(ctx, next, etag)
-	require.NoError(t, err)
-	_, _, err = m.Put(ctx, next, etag) // the tag changed with the content
+	_, _, err = m.Put(ctx, validOf(t, m, next), dataset.IfRevision(1, cur.Revision()))
+	require.NoError(t, err, "one of several revisions")
+	_, _, err = m.Put(ctx, validOf(t, m, next), rev) // the revision changed with the content
 	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 999, Label: "setosa"}, "*")
+	_, _, err = m.Put(ctx, validOf(t, m, dataset.Sample{ID: 999, Features: []float64{1, 2, 3, 4}, Label: "setosa"}), dataset.IfExists())
 	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err), "If-Match on an absent sample")
-	_, err = m.Delete(ctx, 7, `"stale"`)
+	_, err = m.Delete(ctx, 7, dataset.IfRevision())
 	assert.Equal(t, dataset.KindPrecondition, dataset.ErrorKind(err))
-	_, err = m.Delete(ctx, 7, "*")
+	_, err = m.Delete(ctx, 7, dataset.IfExists())
 	require.NoError(t, err)
 }
 
 func TestCannotDeleteLastSample(t *testing.T) {
-	snap, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}})
+	snap, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}}, dataset.ScaleNone)
 	require.NoError(t, err)
 	m := dataset.NewMemory(snap, nil)
-	_, err = m.Delete(context.Background(), 1, "")
+	_, err = m.Delete(context.Background(), 1, dataset.Precondition{})
 	assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
 }
 
@@ -295,11 +310,11 @@ func TestJournalReplayRebuildsTheSet(t *testing.T) {
 	ctx := context.Background()
 	j := &recorder{}
 	m := dataset.NewMemory(irisSnapshot(t), j)
-	_, _, _ = m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
-	_, _, _ = m.Put(ctx, dataset.Sample{ID: 3, Features: []float64{4, 4, 4, 4}, Label: "virginica"}, "")
-	_, _ = m.Delete(ctx, 10, "")
+	_, _, _ = m.Create(ctx, valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
+	_, _, _ = m.Put(ctx, validOf(t, m, dataset.Sample{ID: 3, Features: []float64{4, 4, 4, 4}, Label: "virginica"}), dataset.Precondition{})
+	_, _ = m.Delete(ctx, 10, dataset.Precondition{})
 	_, _ = m.Reset(ctx)
-	_, _ = m.Delete(ctx, 11, "")
+	_, _ = m.Delete(ctx, 11, dataset.Precondition{})
 	require.Len(t, j.changes, 5)
 
 	replayed := irisSnapshot(t)
@@ -317,7 +332,7 @@ func TestJournalReplayRebuildsTheSet(t *testing.T) {
 	// A journal failure leaves the set unchanged.
 	j.fail = fmt.Errorf("disk full")
 	v := m.Snapshot().Version()
-	_, _, err = m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	_, _, err = m.Create(ctx, valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Equal(t, v, m.Snapshot().Version())
 }
@@ -325,19 +340,19 @@ func TestJournalReplayRebuildsTheSet(t *testing.T) {
 func TestRestoreSnapshot(t *testing.T) {
 	orig := irisSnapshot(t)
 	m := dataset.NewMemory(orig, nil)
-	_, _, _ = m.Create(context.Background(), []float64{1, 2, 3, 4}, "setosa")
-	_, _ = m.Delete(context.Background(), 2, "")
+	_, _, _ = m.Create(context.Background(), valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
+	_, _ = m.Delete(context.Background(), 2, dataset.Precondition{})
 	cur := m.Snapshot()
 	var samples []dataset.Sample
 	cur.All(func(s dataset.Sample) bool { samples = append(samples, s); return true })
 
-	restored, err := dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), NextID: cur.NextID()})
+	restored, err := dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), Next: cur.Next()})
 	require.NoError(t, err)
 	assertSameSet(t, cur, restored)
 
-	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), NextID: 5})
+	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: samples, Version: cur.Version(), Next: 5})
 	assert.Error(t, err, "next id below an existing id")
-	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: append(samples, samples[0]), Version: cur.Version(), NextID: cur.NextID()})
+	_, err = dataset.RestoreSnapshot(dataset.State{Schema: cur.Schema(), Initial: cur.Initial(), Current: append(samples, samples[0]), Version: cur.Version(), Next: cur.Next()})
 	assert.Error(t, err, "duplicate id")
 }
 
@@ -360,11 +375,11 @@ func TestConcurrentReadersSeeOneVersion(t *testing.T) {
 	for w := range 2 {
 		wg.Go(func() {
 			for i := range 100 {
-				s, _, err := m.Create(ctx, []float64{float64(w), float64(i), 1, 1}, "setosa")
+				s, _, err := m.Create(ctx, valid(t, m, 0, []float64{float64(w), float64(i), 1, 1}, "setosa"))
 				if !assert.NoError(t, err) {
 					return
 				}
-				_, err = m.Delete(ctx, s.ID, "")
+				_, err = m.Delete(ctx, s.ID, dataset.Precondition{})
 				assert.NoError(t, err)
 			}
 		})
@@ -408,22 +423,11 @@ func TestPredictBatchMatchesSingle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	assert.ErrorIs(t, snap.PredictBatch(ctx, out, fs, q), context.Canceled)
-
-	bad := append([][]float64{}, fs...)
-	bad[3][2] = nanValue()
-	err := snap.PredictBatch(context.Background(), out, bad, q)
-	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
-	assert.Contains(t, err.Error(), "instances[3]")
-}
-
-func nanValue() float64 {
-	var zero float64
-	return zero / zero
 }
 
 func ExampleSnapshot_Predict() {
 	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	var pr knn.Prediction
 	_ = snap.Predict(&pr, []float64{6.0, 3.0, 4.8, 1.8}, knn.Query{K: 5, Metric: knn.Euclidean, Weights: knn.Uniform})
 	fmt.Println(snap.Classes()[pr.Class], pr.Probabilities)
@@ -441,3 +445,9 @@ func ExampleSnapshot_Predict() {
 
 // irisHeader is the header of the shipped Iris CSV.
 const irisHeader = "sepal_length,sepal_width,petal_length,petal_width,species"
+
+// The shared helpers: valid checks a new sample for a store's set, validOf a whole sample.
+var (
+	valid   = datasettest.Valid
+	validOf = datasettest.ValidOf
+)

@@ -17,6 +17,8 @@ const (
 	KindPrecondition             // a conditional write whose condition failed
 	KindUnavailable              // a dependency (disk, Redis) failed; retry later
 	KindConflict                 // the request conflicts with the current state
+	KindGone                     // asked for history no longer kept (an old change)
+	KindTooLarge                 // input over a size limit
 )
 
 // FieldError says what is wrong with one field of the input.

@@ -60,7 +60,7 @@ func TestGroupCommitPublishesOnlyDurableChanges(t *testing.T) {
 	versions := make(chan uint64, 2)
 	for _, id := range []int64{1, 2} {
 		wg.Go(func() {
-			snap, err := m.Delete(ctx, id, "")
+			snap, err := m.Delete(ctx, id, dataset.Precondition{})
 			assert.NoError(t, err)
 			versions <- snap.Version()
 		})
@@ -86,11 +86,11 @@ func TestGroupCommitFailureAppliesNothing(t *testing.T) {
 	close(j.gate)
 	m := dataset.NewMemory(irisSnapshot(t), j)
 	before := m.Snapshot()
-	_, err := m.Delete(context.Background(), 1, "")
+	_, err := m.Delete(context.Background(), 1, dataset.Precondition{})
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Same(t, before, m.Snapshot())
 	j.fail = nil
-	snap, err := m.Delete(context.Background(), 1, "")
+	snap, err := m.Delete(context.Background(), 1, dataset.Precondition{})
 	require.NoError(t, err, "sample 1 was never deleted")
 	assert.Equal(t, before.Version()+1, snap.Version())
 }

@@ -15,7 +15,7 @@ func TestHistoryKeepsTheLastVersions(t *testing.T) {
 	m := dataset.NewMemoryKeep(irisSnapshot(t), nil, 3)
 	snaps := map[uint64]*dataset.Snapshot{1: m.Snapshot()}
 	for range 5 {
-		_, s, err := m.Create(context.Background(), []float64{5, 3, 1, 0.2}, "setosa")
+		_, s, err := m.Create(context.Background(), valid(t, m, 0, []float64{5, 3, 1, 0.2}, "setosa"))
 		require.NoError(t, err)
 		snaps[s.Version()] = s
 	}

@@ -23,6 +23,11 @@ const (
 	MaxClasses = 256
 )
 
+// reservedLabels are names the API gives fields of its own next to the
+// label's (in a sample, a prediction, a neighbour): a label column cannot
+// have one of them.
+var reservedLabels = []string{"id", "features", "instances", "probabilities", "neighbors", "distance", "tie", "k", "metric", "weights", "dataset_version"}
+
 // DefaultLabel is the label column chosen when none is named and the header
 // has one of this name; otherwise the last column is the label.
 const DefaultLabel = "species"
@@ -45,6 +50,9 @@ func NewSchema(features []string, label string) (*Schema, error) {
 	}
 	if err := checkName(label); err != nil {
 		return nil, fmt.Errorf("label column %q: %w", label, err)
+	}
+	if slices.Contains(reservedLabels, label) {
+		return nil, fmt.Errorf("label column %q: the API uses it for a field of its own (want another name than %s)", label, strings.Join(reservedLabels, ", "))
 	}
 	s := &Schema{features: slices.Clone(features), label: label, index: make(map[string]int, len(features))}
 	for i, f := range features {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
-	"strings"
+
 	"sync"
 
 	"github.com/irisknn/irisknn/internal/knn"
@@ -19,36 +20,75 @@ import (
 // small log of the writes since it was built. Versions share the tree and
 // the log, so Apply costs time independent of the number of samples, and a
 // million samples take about 60 bytes each (features, id and label, the
-// tree, an id table and tombstones).
+// tree, an id table and tombstones). With scaling, the samples are kept
+// twice: as written (what reads return, exactly) and scaled (what
+// predictions search).
 type Snapshot struct {
 	schema  *Schema
+	scaler  Scaler // fitted on the loaded set; fixed for the set's life
 	version uint64
-	nextID  int64      // the id the next POST assigns
-	classes []string   // sorted; fixed by the loaded data
-	index   *knn.Index // the current samples
-	initial *knn.Index // the loaded set, restored by a reset; shared
-	counts  []int      // samples per class; shared, never modified
+	lastID  int64    // the largest id ever used; POST assigns the next
+	classes []string // sorted; fixed by the loaded data
+	cur     points   // the current samples
+	initial points   // the loaded set, restored by a reset; shared
+	counts  []int    // samples per class; shared, never modified
+	ranges  []Range  // of each feature in the loaded set; shared
+}
+
+// Range is the smallest and largest value of a feature.
+type Range struct{ Min, Max float64 }
+
+// rangesOf returns the range of each of dim features over samples.
+func rangesOf(dim int, samples []Sample) []Range {
+	r := make([]Range, dim)
+	for j := range r {
+		r[j] = Range{Min: math.Inf(1), Max: math.Inf(-1)}
+	}
+	for _, x := range samples {
+		for j, v := range x.Features {
+			r[j].Min, r[j].Max = min(r[j].Min, v), max(r[j].Max, v)
+		}
+	}
+	return r
+}
+
+// points are a set of samples in the two forms a snapshot needs.
+type points struct {
+	rows   *knn.Index // the samples as written
+	search *knn.Index // the samples scaled; rows itself without scaling
 }
 
 // NewSnapshot returns version 1 of a training set of the given schema made
 // of initial, which must be non-empty with unique positive ids and valid
-// values. The labels found in initial become the set's classes for its whole
-// life. initial is not retained.
-func NewSnapshot(schema *Schema, initial []Sample) (*Snapshot, error) {
+// values, with features scaled as kind says (fitted on initial). The labels
+// found in initial become the set's classes for its whole life. initial is
+// not retained.
+func NewSnapshot(schema *Schema, initial []Sample, kind ScaleKind) (*Snapshot, error) {
+	return newSnapshot(schema, initial, func() Scaler { return Fit(kind, schema.Dim(), initial) })
+}
+
+// newSnapshot is NewSnapshot with the scaler made by scaler (after the
+// samples are checked).
+func newSnapshot(schema *Schema, initial []Sample, scaler func() Scaler) (*Snapshot, error) {
 	if len(initial) == 0 {
 		return nil, errors.New("a training set needs at least one sample")
 	}
-	classes := Classes(initial)
+	classes := classes(initial)
 	if len(classes) > MaxClasses {
 		return nil, fmt.Errorf("%d classes: at most %d are supported", len(classes), MaxClasses)
 	}
 	s := &Snapshot{schema: schema, version: 1, classes: classes}
-	index, counts, err := s.buildIndex(initial)
+	if err := s.checkAll(initial); err != nil {
+		return nil, err
+	}
+	s.scaler = scaler()
+	p, counts, err := s.build(initial)
 	if err != nil {
 		return nil, err
 	}
-	s.index, s.initial, s.counts = index, index, counts
-	s.nextID = maxID(initial) + 1
+	s.cur, s.initial, s.counts = p, p, counts
+	s.ranges = rangesOf(schema.Dim(), initial)
+	s.lastID = maxID(initial)
 	return s, nil
 }
 
@@ -60,42 +100,97 @@ func maxID(samples []Sample) int64 {
 	return m
 }
 
-// buildIndex validates samples against s's classes and indexes them.
-func (s *Snapshot) buildIndex(samples []Sample) (*knn.Index, []int, error) {
+// checkAll validates samples (a loaded or recorded set) for s.
+func (s *Snapshot) checkAll(samples []Sample) error {
+	for _, x := range samples {
+		if x.ID < 1 {
+			return fmt.Errorf("sample id %d: ids must be positive", x.ID)
+		}
+		if err := s.schema.CheckFeatures("features", x.Features); err != nil {
+			return fmt.Errorf("sample %d: %w", x.ID, err)
+		}
+	}
+	return nil
+}
+
+// build indexes samples, checked by checkAll, in both forms.
+func (s *Snapshot) build(samples []Sample) (points, []int, error) {
 	dim := s.schema.Dim()
 	ids := make([]int64, len(samples))
-	points := make([]float64, len(samples)*dim)
+	raw := make([]float64, len(samples)*dim)
 	labels := make([]uint8, len(samples))
 	counts := make([]int, len(s.classes))
 	// Samples of one class usually come in runs: remember the last.
 	last, lastLabel := "", -1
 	for i, x := range samples {
-		if x.ID < 1 {
-			return nil, nil, fmt.Errorf("sample id %d: ids must be positive", x.ID)
-		}
-		if err := s.schema.CheckFeatures("features", x.Features); err != nil {
-			return nil, nil, fmt.Errorf("sample %d: %w", x.ID, err)
-		}
 		if x.Label != last || lastLabel < 0 {
 			l, ok := s.ClassIndex(x.Label)
 			if !ok {
-				return nil, nil, fmt.Errorf("sample %d: %w", x.ID, s.unknownClass(x.Label))
+				return points{}, nil, fmt.Errorf("sample %d: %w", x.ID, s.unknownClass(x.Label))
 			}
 			last, lastLabel = x.Label, l
 		}
 		ids[i] = x.ID
-		copy(points[i*dim:], x.Features)
+		copy(raw[i*dim:], x.Features)
 		labels[i] = uint8(lastLabel)
 		counts[lastLabel]++
 	}
-	index, err := knn.NewIndexOwned(dim, s.classes, ids, points, labels)
-	if err != nil {
-		if msg := err.Error(); strings.HasPrefix(msg, "knn: id ") {
-			return nil, nil, fmt.Errorf("sample id %s", strings.TrimPrefix(msg, "knn: id "))
+	var scaled []float64
+	if !s.scaler.Identity() {
+		scaled = make([]float64, len(raw))
+		for i, x := range samples {
+			f, err := s.scaler.scaled(s.schema, "features", scaled[i*dim:i*dim], x.Features)
+			if err != nil {
+				return points{}, nil, fmt.Errorf("sample %d: %w", x.ID, err)
+			}
+			copy(scaled[i*dim:], f)
 		}
-		return nil, nil, err
 	}
-	return index, counts, nil
+	index := func(points []float64) (*knn.Index, error) {
+		ix, err := knn.NewIndexOwned(dim, s.classes, slices.Clone(ids), points, slices.Clone(labels))
+		if dup, ok := errors.AsType[*knn.DuplicateIDError](err); ok {
+			return nil, fmt.Errorf("sample id %d appears twice", dup.ID)
+		}
+		return ix, err
+	}
+	rows, err := index(raw)
+	if err != nil {
+		return points{}, nil, err
+	}
+	p := points{rows: rows, search: rows}
+	if scaled != nil {
+		if p.search, err = index(scaled); err != nil {
+			return points{}, nil, err
+		}
+	}
+	return p, counts, nil
+}
+
+// put returns p with the sample x (whose scaled features are f) added or
+// replaced, and the label of the sample it replaced (-1 if none).
+func (p points) put(x Sample, f []float64, label int) (points, int, error) {
+	rows, old, err := p.rows.Put(x.ID, x.Features, label)
+	if err != nil {
+		return p, 0, err
+	}
+	if p.search == p.rows {
+		return points{rows: rows, search: rows}, old, nil
+	}
+	search, _, err := p.search.Put(x.ID, f, label)
+	if err != nil {
+		return p, 0, err
+	}
+	return points{rows: rows, search: search}, old, nil
+}
+
+// del returns p without the sample with id, and that sample's label.
+func (p points) del(id int64) (points, int) {
+	rows, old := p.rows.Delete(id)
+	if p.search == p.rows {
+		return points{rows: rows, search: rows}, old
+	}
+	search, _ := p.search.Delete(id)
+	return points{rows: rows, search: search}, old
 }
 
 // sample returns the domain sample for an indexed point.
@@ -108,19 +203,74 @@ func (s *Snapshot) unknownClass(label string) error {
 	return Invalidf(s.schema.label, "unknown %s %q: want one of %v", s.schema.label, label, s.classes)
 }
 
+// CheckClass reports whether label is one of the set's classes (a
+// KindInvalid error naming the label's field otherwise).
+func (s *Snapshot) CheckClass(label string) error {
+	if _, ok := s.ClassIndex(label); !ok {
+		return s.unknownClass(label)
+	}
+	return nil
+}
+
+// ValidSample is a sample checked for a training set: made only by
+// Snapshot.NewSample, so a store takes it without checking it again.
+type ValidSample struct {
+	x      Sample
+	schema *Schema
+}
+
+// Sample returns the sample.
+func (v ValidSample) Sample() Sample { return v.x }
+
+// NewSample checks a sample to write into this set (the one check of a
+// written sample): a positive id (0 for one the store assigns), features
+// accepted by Schema.CheckFeatures, a label among the classes. The classes
+// and the schema are fixed for the set's life, so the result is valid for
+// every later version too.
+func (s *Snapshot) NewSample(id int64, features []float64, label string) (ValidSample, error) {
+	if id < 0 {
+		return ValidSample{}, Invalidf("id", "id must be a positive integer, got %d", id)
+	}
+	if err := s.schema.CheckFeatures("features", features); err != nil {
+		return ValidSample{}, err
+	}
+	if err := s.CheckClass(label); err != nil {
+		return ValidSample{}, err
+	}
+	return ValidSample{x: Sample{ID: id, Features: features, Label: label}, schema: s.schema}, nil
+}
+
 // Schema returns the set's schema.
 func (s *Snapshot) Schema() *Schema { return s.schema }
+
+// Ranges returns the range of each feature in the loaded set (the set a
+// reset restores), in schema order; do not modify the result.
+func (s *Snapshot) Ranges() []Range { return s.ranges }
+
+// Scaler returns the set's scaler: distances are measured between scaled
+// features.
+func (s *Snapshot) Scaler() Scaler { return s.scaler }
 
 // Version returns the snapshot's version: 1 for the loaded set, one more for
 // every change since.
 func (s *Snapshot) Version() uint64 { return s.version }
 
 // Len returns the number of samples.
-func (s *Snapshot) Len() int { return s.index.Len() }
+func (s *Snapshot) Len() int { return s.cur.rows.Len() }
 
 // NextID returns the id that the next created sample gets: one more than the
-// largest id ever used, so a deleted id is never handed out again.
-func (s *Snapshot) NextID() int64 { return s.nextID }
+// largest id ever used, so a deleted id is never handed out again. Once
+// the largest int64 has been used no id is left, and it returns 0 (never
+// an id).
+func (s *Snapshot) NextID() int64 {
+	if s.lastID == math.MaxInt64 {
+		return 0
+	}
+	return s.lastID + 1
+}
+
+// Next is one more than the largest id ever used, as State records it.
+func (s *Snapshot) Next() uint64 { return uint64(s.lastID) + 1 }
 
 // Classes returns the sorted labels; do not modify the result.
 func (s *Snapshot) Classes() []string { return s.classes }
@@ -132,7 +282,7 @@ func (s *Snapshot) ClassIndex(label string) (int, bool) {
 
 // Get returns the sample with the given id.
 func (s *Snapshot) Get(id int64) (Sample, bool) {
-	p, label, ok := s.index.Lookup(nil, id)
+	p, label, ok := s.cur.rows.Lookup(nil, id)
 	if !ok {
 		return Sample{}, false
 	}
@@ -142,7 +292,7 @@ func (s *Snapshot) Get(id int64) (Sample, bool) {
 // find reports whether a sample with id exists (the int is not meaningful:
 // samples have no positions any more).
 func (s *Snapshot) find(id int64) (int, bool) {
-	return 0, s.index.Has(id)
+	return 0, s.cur.rows.Has(id)
 }
 
 // Filter selects samples for List.
@@ -177,7 +327,7 @@ func (s *Snapshot) List(f Filter) (page []Sample, total int) {
 	}
 	page = make([]Sample, 0, min(f.Limit, total-f.Offset))
 	skip := f.Offset
-	s.index.After(f.AfterID, func(id int64, p []float64, label int) bool {
+	s.cur.rows.After(f.AfterID, func(id int64, p []float64, label int) bool {
 		if want >= 0 && label != want {
 			return true
 		}
@@ -210,15 +360,44 @@ func (s *Snapshot) CheckQuery(q knn.Query) error {
 }
 
 // Predict classifies f into pr, reusing pr's slices. Probabilities are in
-// Classes order; neighbours' labels index Classes.
+// Classes order; neighbours' labels index Classes. The query must have
+// passed CheckQuery and f Schema.CheckFeatures, where the input came in:
+// Predict does not check them again. The one error it may add is a row
+// too far outside the training range once scaled.
 func (s *Snapshot) Predict(pr *knn.Prediction, f []float64, q knn.Query) error {
-	if err := s.CheckQuery(q); err != nil {
+	if s.scaler.Identity() {
+		return s.cur.search.PredictInto(pr, f, q)
+	}
+	buf := scratchPool.Get().(*[]float64)
+	defer scratchPool.Put(buf)
+	g, err := s.scaler.scaled(s.schema, "features", *buf, f)
+	if err != nil {
 		return err
 	}
-	if err := s.schema.CheckFeatures("features", f); err != nil {
-		return err
+	*buf = g
+	return s.cur.search.PredictInto(pr, g, q)
+}
+
+// scratchPool holds buffers for scaled queries.
+var scratchPool = sync.Pool{New: func() any { return new([]float64) }}
+
+// scaleRows returns the rows scaled for the search (fs itself without
+// scaling).
+func (s *Snapshot) scaleRows(fs [][]float64) ([][]float64, error) {
+	if s.scaler.Identity() {
+		return fs, nil
 	}
-	return s.index.PredictInto(pr, f, q)
+	dim := s.schema.Dim()
+	all := make([]float64, len(fs)*dim)
+	out := make([][]float64, len(fs))
+	for i, f := range fs {
+		g, err := s.scaler.scaled(s.schema, fmt.Sprintf("instances[%d]", i), all[i*dim:i*dim:(i+1)*dim], f)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = g
+	}
+	return out, nil
 }
 
 // parallelMin is the batch size from which PredictBatch uses every CPU.
@@ -228,24 +407,20 @@ func (s *Snapshot) Predict(pr *knn.Prediction, f []float64, q knn.Query) error {
 const parallelMin = 256
 
 // PredictBatch classifies every row of fs into out (which must have the
-// same length), using all CPUs for large batches. It stops early, returning
-// ctx's error, when ctx is done.
+// same length), using all CPUs for large batches, under the same contract
+// as Predict. It stops early, returning ctx's error, when ctx is done.
 func (s *Snapshot) PredictBatch(ctx context.Context, out []knn.Prediction, fs [][]float64, q knn.Query) error {
 	if len(out) != len(fs) {
 		return fmt.Errorf("dataset: %d outputs for %d rows", len(out), len(fs))
 	}
-	if err := s.CheckQuery(q); err != nil {
+	fs, err := s.scaleRows(fs)
+	if err != nil {
 		return err
-	}
-	for i, f := range fs {
-		if err := s.schema.CheckFeatures(fmt.Sprintf("instances[%d]", i), f); err != nil {
-			return err
-		}
 	}
 	// A big batch on a big set is searched in tree order (the answers
 	// land in their rows all the same): neighbouring queries then share
 	// the cache.
-	order := s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i] })
+	order := s.cur.search.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i] })
 	workers := min(runtime.GOMAXPROCS(0), (len(fs)+parallelMin-1)/parallelMin)
 	if order != nil {
 		return s.predictOrdered(ctx, out, fs, q, order, workers)
@@ -282,7 +457,7 @@ func (s *Snapshot) predictOrdered(ctx context.Context, out []knn.Prediction, fs 
 					errs[w] = ctx.Err()
 					return
 				}
-				if err := s.index.PredictInto(&out[i], fs[i], q); err != nil {
+				if err := s.cur.search.PredictInto(&out[i], fs[i], q); err != nil {
 					errs[w] = err
 					return
 				}
@@ -298,7 +473,7 @@ func (s *Snapshot) predictRange(ctx context.Context, out []knn.Prediction, fs []
 		if i%256 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := s.index.PredictInto(&out[i], fs[i], q); err != nil {
+		if err := s.cur.search.PredictInto(&out[i], fs[i], q); err != nil {
 			return err
 		}
 	}
@@ -309,41 +484,44 @@ func (s *Snapshot) predictRange(ctx context.Context, out []knn.Prediction, fs []
 // rebuilds a snapshot.
 type State struct {
 	Schema  *Schema
+	Scaler  Scaler   // as fitted on Initial when the set was loaded
 	Initial []Sample // the loaded set, restored by a reset
 	Current []Sample // the samples now
 	Version uint64
-	NextID  int64
+	// Next is one more than the largest id ever used (so 1<<63 once
+	// 9223372036854775807 has been used: then no id is left for POST).
+	Next uint64
 }
 
 // RestoreSnapshot rebuilds a snapshot from recorded state. Durable and
 // replicated stores use it to recover or to resynchronise.
 func RestoreSnapshot(st State) (*Snapshot, error) {
-	initial, current, version, nextID := st.Initial, st.Current, st.Version, st.NextID
-	s, err := NewSnapshot(st.Schema, initial)
+	s, err := newSnapshot(st.Schema, st.Initial, func() Scaler { return st.Scaler })
 	if err != nil {
 		return nil, fmt.Errorf("loaded set: %w", err)
 	}
-	if version < 1 {
-		return nil, fmt.Errorf("version %d: versions start at 1", version)
+	if err := st.Scaler.check(st.Schema.Dim()); err != nil {
+		return nil, err
 	}
-	if len(current) == 0 {
+	if st.Version < 1 {
+		return nil, fmt.Errorf("version %d: versions start at 1", st.Version)
+	}
+	if len(st.Current) == 0 {
 		return nil, errors.New("a training set needs at least one sample")
 	}
-	for _, x := range current {
-		if err := s.checkSample(x); err != nil {
-			return nil, fmt.Errorf("sample %d: %w", x.ID, err)
-		}
+	if err := s.checkAll(st.Current); err != nil {
+		return nil, err
 	}
-	index, counts, err := s.buildIndex(current)
+	cur, counts, err := s.build(st.Current)
 	if err != nil {
 		return nil, err
 	}
-	if last := maxID(current); nextID <= last {
-		return nil, fmt.Errorf("next id %d is not above the largest id %d", nextID, last)
+	if last := uint64(maxID(st.Current)); st.Next <= last || st.Next > 1<<63 {
+		return nil, fmt.Errorf("next id %d is not above the largest id %d", st.Next, last)
 	}
-	s.version = version
-	s.nextID = max(nextID, s.nextID)
-	s.index, s.counts = index, counts
+	s.version = st.Version
+	s.lastID = max(int64(st.Next-1), s.lastID)
+	s.cur, s.counts = cur, counts
 	return s, nil
 }
 
@@ -351,8 +529,8 @@ func RestoreSnapshot(st State) (*Snapshot, error) {
 // is built on each call (the set is kept only in its index); do not call it
 // on a hot path.
 func (s *Snapshot) Initial() []Sample {
-	out := make([]Sample, 0, s.initial.Len())
-	s.initial.All(func(id int64, p []float64, label int) bool {
+	out := make([]Sample, 0, s.initial.rows.Len())
+	s.initial.rows.All(func(id int64, p []float64, label int) bool {
 		out = append(out, s.sample(id, p, label))
 		return true
 	})
@@ -361,7 +539,7 @@ func (s *Snapshot) Initial() []Sample {
 
 // All calls yield for every sample in id order until it returns false.
 func (s *Snapshot) All(yield func(Sample) bool) {
-	s.index.All(func(id int64, p []float64, label int) bool {
+	s.cur.rows.All(func(id int64, p []float64, label int) bool {
 		return yield(s.sample(id, p, label))
 	})
 }
@@ -369,55 +547,48 @@ func (s *Snapshot) All(yield func(Sample) bool) {
 // apply returns the snapshot that c produces from s (see Apply): each
 // write costs time independent of the number of samples.
 func (s *Snapshot) apply(c Change) (*Snapshot, error) {
-	next := &Snapshot{schema: s.schema, version: c.Version, nextID: s.nextID, classes: s.classes, index: s.index, initial: s.initial, counts: s.counts}
+	next := *s
+	next.version = c.Version
 	switch c.Op {
 	case OpPut:
-		if err := s.checkSample(c.Sample); err != nil {
-			return nil, err
-		}
-		label, _ := s.ClassIndex(c.Sample.Label)
-		index, old, err := s.index.Put(c.Sample.ID, c.Sample.Features, label)
+		f, err := s.scaler.scaled(s.schema, "features", nil, c.Sample.Features)
 		if err != nil {
 			return nil, err
 		}
-		next.index = index
+		label, _ := s.ClassIndex(c.Sample.Label)
+		p, old, err := s.cur.put(c.Sample, f, label)
+		if err != nil {
+			return nil, err
+		}
+		next.cur = p
 		next.counts = slices.Clone(s.counts)
 		next.counts[label]++
 		if old >= 0 {
 			next.counts[old]--
 		}
-		next.nextID = max(next.nextID, c.Sample.ID+1)
+		next.lastID = max(next.lastID, c.Sample.ID)
 	case OpDelete:
-		if !s.index.Has(c.ID) {
+		if !s.cur.rows.Has(c.ID) {
 			return nil, NotFoundf("no sample with id %d", c.ID)
 		}
 		if s.Len() == 1 {
 			return nil, &Error{Kind: KindConflict, Message: "cannot delete the last sample: a training set needs at least one"}
 		}
-		index, old := s.index.Delete(c.ID)
-		next.index = index
+		p, old := s.cur.del(c.ID)
+		next.cur = p
 		next.counts = slices.Clone(s.counts)
 		next.counts[old]--
 	case OpReset:
-		next.index = s.initial
+		next.cur = s.initial
 		next.counts = make([]int, len(s.classes))
-		s.initial.All(func(_ int64, _ []float64, label int) bool {
+		s.initial.rows.All(func(_ int64, _ []float64, label int) bool {
 			next.counts[label]++
 			return true
 		})
-		next.nextID = max(s.nextID, s.initialMaxID()+1)
+	case OpImport:
+		return s.importSnapshot(c)
 	default:
 		return nil, fmt.Errorf("dataset: unknown change op %v", c.Op)
 	}
-	return next, nil
-}
-
-// initialMaxID returns the largest id of the loaded set.
-func (s *Snapshot) initialMaxID() int64 {
-	var m int64
-	s.initial.All(func(id int64, _ []float64, _ int) bool {
-		m = id
-		return true
-	})
-	return m
+	return &next, nil
 }

@@ -89,7 +89,7 @@ func checkSnapshot(t *testing.T, rng *rand.Rand, s *Snapshot, o oracle) {
 func TestSnapshotMatchesOracle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	initial := randomSamples(rng, 300)
-	s, err := NewSnapshot(IrisSchema(), initial)
+	s, err := NewSnapshot(IrisSchema(), initial, ScaleNone)
 	require.NoError(t, err)
 	o := oracle{}
 	for _, x := range initial {
@@ -160,7 +160,7 @@ func TestSnapshotMatchesOracle(t *testing.T) {
 	assert.Equal(t, initial, s.Initial())
 
 	// A restored snapshot reads the same.
-	r, err := RestoreSnapshot(State{Schema: IrisSchema(), Initial: initial, Current: o.sorted(), Version: s.Version(), NextID: s.NextID()})
+	r, err := RestoreSnapshot(State{Schema: IrisSchema(), Initial: initial, Current: o.sorted(), Version: s.Version(), Next: s.Next()})
 	require.NoError(t, err)
 	checkSnapshot(t, rng, r, o)
 	assert.Equal(t, s.NextID(), r.NextID())
@@ -180,14 +180,14 @@ func TestSnapshotValidates(t *testing.T) {
 		{"nan", []Sample{{ID: 1, Label: "a", Features: []float64{1, nan(), 0, 0}}}, "finite"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewSnapshot(IrisSchema(), tc.samples)
+			_, err := NewSnapshot(IrisSchema(), tc.samples, ScaleNone)
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
-	s, err := NewSnapshot(IrisSchema(), []Sample{ok})
+	s, err := NewSnapshot(IrisSchema(), []Sample{ok}, ScaleNone)
 	require.NoError(t, err)
-	_, err = s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 2, Label: "b", Features: ok.Features}})
-	assert.Equal(t, KindInvalid, ErrorKind(err))
+	_, err = s.NewSample(2, ok.Features, "b")
+	assert.Equal(t, KindInvalid, ErrorKind(err), "an unknown class")
 	_, err = s.Apply(Change{Version: 2, Op: OpDelete, ID: 1})
 	assert.Equal(t, KindConflict, ErrorKind(err))
 	_, err = s.Apply(Change{Version: 3, Op: OpDelete, ID: 1})
@@ -198,24 +198,24 @@ func nan() float64 { z := 0.0; return z / z }
 
 func TestMemoryStoreWrites(t *testing.T) {
 	ctx := context.Background()
-	s, err := NewSnapshot(IrisSchema(), randomSamples(rand.New(rand.NewPCG(1, 1)), 50))
+	s, err := NewSnapshot(IrisSchema(), randomSamples(rand.New(rand.NewPCG(1, 1)), 50), ScaleNone)
 	require.NoError(t, err)
 	m := NewMemory(s, nil)
-	x, snap, err := m.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	x, snap, err := m.Create(ctx, valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(51), x.ID)
 	assert.Equal(t, 51, snap.Len())
 	got, ok := m.Snapshot().Get(51)
 	require.True(t, ok)
 	assert.Equal(t, x, got)
-	created, _, err := m.Put(ctx, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}, got.ETag())
+	created, _, err := m.Put(ctx, validOf(t, m, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}), IfRevision(got.Revision()))
 	require.NoError(t, err)
 	assert.False(t, created)
-	_, _, err = m.Put(ctx, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}, got.ETag())
+	_, _, err = m.Put(ctx, validOf(t, m, Sample{ID: 51, Features: []float64{4, 3, 2, 1}, Label: "virginica"}), IfRevision(got.Revision()))
 	assert.Equal(t, KindPrecondition, ErrorKind(err), "stale ETag")
-	_, err = m.Delete(ctx, 51, "")
+	_, err = m.Delete(ctx, 51, Precondition{})
 	require.NoError(t, err)
-	_, err = m.Delete(ctx, 51, "")
+	_, err = m.Delete(ctx, 51, Precondition{})
 	assert.Equal(t, KindNotFound, ErrorKind(err))
 	snap, err = m.Reset(ctx)
 	require.NoError(t, err)
@@ -227,7 +227,7 @@ func ExampleSnapshot_Apply() {
 	s, _ := NewSnapshot(IrisSchema(), []Sample{
 		{ID: 1, Features: []float64{5.1, 3.5, 1.4, 0.2}, Label: "setosa"},
 		{ID: 2, Features: []float64{6.3, 3.3, 6.0, 2.5}, Label: "virginica"},
-	})
+	}, ScaleNone)
 	next, _ := s.Apply(Change{Version: 2, Op: OpPut, Sample: Sample{ID: 3, Features: []float64{5.0, 3.4, 1.5, 0.2}, Label: "setosa"}})
 	var pr knn.Prediction
 	_ = next.Predict(&pr, []float64{5.0, 3.4, 1.5, 0.25}, knn.Query{K: 1})
@@ -240,13 +240,13 @@ func ExampleSnapshot_Apply() {
 func TestPredictBatchBigSet(t *testing.T) {
 	n := 60_000
 	rng := rand.New(rand.NewPCG(5, 6))
-	s, err := NewSnapshot(IrisSchema(), randomSamples(rng, n))
+	s, err := NewSnapshot(IrisSchema(), randomSamples(rng, n), ScaleNone)
 	require.NoError(t, err)
 	fs := make([][]float64, 1000)
 	for i := range fs {
 		fs[i] = []float64{rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10, rng.Float64() * 10}
 	}
-	require.NotNil(t, s.index.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] }))
+	require.NotNil(t, s.cur.search.CacheFriendlyOrder(len(fs), func(i int) []float64 { return fs[i][:] }))
 	out := make([]knn.Prediction, len(fs))
 	q := knn.Query{K: 5, Metric: knn.Manhattan}
 	require.NoError(t, s.PredictBatch(context.Background(), out, fs, q))
@@ -258,4 +258,19 @@ func TestPredictBatchBigSet(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	assert.ErrorIs(t, s.PredictBatch(ctx, out, fs, q), context.Canceled)
+}
+
+// valid checks a sample to write into st's set (Snapshot.NewSample),
+// failing the test if it is not valid.
+func valid(t testing.TB, st Store, id int64, f []float64, label string) ValidSample {
+	t.Helper()
+	v, err := st.Snapshot().NewSample(id, f, label)
+	require.NoError(t, err)
+	return v
+}
+
+// validOf is valid for a whole sample.
+func validOf(t testing.TB, st Store, x Sample) ValidSample {
+	t.Helper()
+	return valid(t, st, x.ID, x.Features, x.Label)
 }

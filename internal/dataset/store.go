@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"time"
 )
 
 // Store holds the current training set. Readers take a Snapshot and never
 // wait for writers; each successful write publishes a new snapshot whose
 // version is one more than the one before, and returns it.
 //
-// ifMatch, when not empty, makes a write conditional: it proceeds only when
-// the sample exists and its ETag equals ifMatch ("*" matches any existing
-// sample); otherwise the write fails with KindPrecondition.
+// A Precondition makes a write conditional: when it is not met the write
+// fails with KindPrecondition and changes nothing.
 type Store interface {
 	// Snapshot returns the current version of the set.
 	Snapshot() *Snapshot
@@ -23,16 +24,21 @@ type Store interface {
 	SnapshotAt(v uint64) (*Snapshot, error)
 	// Versions returns the kept versions, oldest first.
 	Versions() []uint64
-	// Create adds a sample with a new id (NextID) and returns it.
-	Create(ctx context.Context, f []float64, label string) (Sample, *Snapshot, error)
-	// Put replaces the sample with s.ID, or creates it (created is true).
-	Put(ctx context.Context, s Sample, ifMatch string) (created bool, snap *Snapshot, err error)
+	// Create adds the sample with a new id (NextID; the sample's own id is
+	// ignored) and returns it.
+	Create(ctx context.Context, v ValidSample) (Sample, *Snapshot, error)
+	// Put replaces the sample with its id, or creates it (created is true).
+	Put(ctx context.Context, v ValidSample, pre Precondition) (created bool, snap *Snapshot, err error)
 	// Delete removes the sample with the given id (KindNotFound if absent).
-	Delete(ctx context.Context, id int64, ifMatch string) (*Snapshot, error)
+	Delete(ctx context.Context, id int64, pre Precondition) (*Snapshot, error)
 	// Reset restores the loaded samples and their ids. Ids used since are
 	// still never handed out again.
 	Reset(ctx context.Context) (*Snapshot, error)
 }
+
+// ErrNoIDLeft answers a create once the largest possible id has been used:
+// ids are never handed out twice, so POST has none left.
+var ErrNoIDLeft = &Error{Kind: KindConflict, Message: fmt.Sprintf("no id is left to assign: %d, the largest possible, has been used and ids are never reused; create the sample with an id of your choice", int64(math.MaxInt64))}
 
 // Op is the kind of a Change.
 type Op uint8
@@ -42,6 +48,7 @@ const (
 	OpPut    Op = iota + 1 // insert or replace Sample
 	OpDelete               // remove the sample with ID
 	OpReset                // restore the loaded set
+	OpImport               // many rows at once (Import)
 )
 
 func (o Op) String() string {
@@ -52,6 +59,8 @@ func (o Op) String() string {
 		return "delete"
 	case OpReset:
 		return "reset"
+	case OpImport:
+		return "import"
 	}
 	return fmt.Sprintf("Op(%d)", o)
 }
@@ -61,16 +70,24 @@ func (o Op) String() string {
 type Change struct {
 	Version uint64
 	Op      Op
-	Sample  Sample // for OpPut
-	ID      int64  // for OpDelete
+	Sample  Sample  // for OpPut
+	ID      int64   // for OpDelete
+	Import  *Import // for OpImport
+	// Time and Actor say when and through which key the change was made
+	// (the key's name or a digest, never the key): the audit trail. Every
+	// store sets them through Stamp, and journals record them.
+	Time  time.Time
+	Actor string
 }
 
 // ErrVersion reports a change applied to a snapshot it does not follow.
 var ErrVersion = fmt.Errorf("change does not follow the snapshot's version")
 
 // Apply returns the snapshot that c produces from s. c.Version must be
-// s.Version()+1 and c must be valid for s (a put of a known class, a
-// delete of an existing id); s is not modified.
+// s.Version()+1; s is not modified. A put must carry a valid sample: a
+// positive id, features accepted by Schema.CheckFeatures and a label
+// accepted by CheckClass. Apply does not check them again: the edge that
+// made the sample did (the HTTP API, or the store that recorded it).
 func (s *Snapshot) Apply(c Change) (*Snapshot, error) {
 	if c.Version != s.version+1 {
 		return nil, fmt.Errorf("%w: change %d onto version %d", ErrVersion, c.Version, s.version)
@@ -78,31 +95,12 @@ func (s *Snapshot) Apply(c Change) (*Snapshot, error) {
 	return s.apply(c)
 }
 
-// checkSample validates a sample for this set.
-func (s *Snapshot) checkSample(x Sample) error {
-	if x.ID < 1 {
-		return Invalidf("id", "id must be a positive integer, got %d", x.ID)
-	}
-	if err := s.schema.CheckFeatures("features", x.Features); err != nil {
-		return err
-	}
-	if _, ok := s.ClassIndex(x.Label); !ok {
-		return s.unknownClass(x.Label)
-	}
-	return nil
-}
-
-// checkMatch evaluates an If-Match condition against the sample with id.
-func (s *Snapshot) checkMatch(id int64, ifMatch string) error {
-	if ifMatch == "" {
-		return nil
-	}
-	cur, ok := s.Get(id)
-	if !ok {
-		return &Error{Kind: KindPrecondition, Message: fmt.Sprintf("If-Match given but sample %d does not exist", id)}
-	}
-	if ifMatch != "*" && ifMatch != cur.ETag() {
-		return &Error{Kind: KindPrecondition, Message: fmt.Sprintf("sample %d has changed: its ETag is now %s; fetch it again and retry", id, cur.ETag())}
+// takes reports whether v was checked for this set (a sample checked for
+// another set, or made without NewSample, is refused: it was never checked
+// here).
+func (s *Snapshot) takes(v ValidSample) error {
+	if v.schema != s.schema {
+		return errors.New("dataset: the sample was not checked for this training set (see Snapshot.NewSample)")
 	}
 	return nil
 }
@@ -137,8 +135,10 @@ var ErrVersionTaken = errors.New("another writer recorded that version first")
 type SharedJournal interface {
 	Journal
 	// CatchUp returns the snapshot that every change recorded after cur
-	// produces from it (cur itself when there is none).
-	CatchUp(ctx context.Context, cur *Snapshot) (*Snapshot, error)
+	// produces from it (cur itself when there is none), and those changes,
+	// oldest first; they may start later than cur when the journal began
+	// from one of its snapshots.
+	CatchUp(ctx context.Context, cur *Snapshot) (*Snapshot, []Change, error)
 }
 
 // BatchJournal is a Journal that records several changes in one go (one
@@ -175,6 +175,7 @@ type Memory struct {
 	group    GroupJournal  // journal, when it commits in groups
 	shared   SharedJournal // journal, when others write to it too
 	batch    BatchJournal  // journal, when it records batches
+	feed     *Feed         // the recent changes, for the change feed
 
 	qmu   sync.Mutex      // guards queue
 	queue []*pendingWrite // writes waiting for a leader (batch journals)
@@ -194,6 +195,19 @@ type writeResult struct {
 	err  error
 }
 
+// MemoryOptions tunes a Memory store. The zero value is usable.
+type MemoryOptions struct {
+	// Keep is the number of versions kept for pinned predictions; 0
+	// means DefaultKeepVersions.
+	Keep int
+	// ChangeWindow is the number of recent changes kept for the change
+	// feed; 0 means DefaultChangeWindow.
+	ChangeWindow int
+	// Recovered is the changes that led to the snapshot, oldest first, as
+	// a journal recovered them: the feed starts with them.
+	Recovered []Change
+}
+
 // NewMemory returns a store whose current snapshot is snap, keeping
 // DefaultKeepVersions versions. journal may be nil. A journal that is a
 // GroupJournal is used as one.
@@ -203,31 +217,74 @@ func NewMemory(snap *Snapshot, journal Journal) *Memory {
 
 // NewMemoryKeep is NewMemory keeping the last keep versions.
 func NewMemoryKeep(snap *Snapshot, journal Journal, keep int) *Memory {
-	m := &Memory{History: NewHistory(snap, keep), journal: journal, head: snap}
+	return NewMemoryWith(snap, journal, MemoryOptions{Keep: keep})
+}
+
+// NewMemoryWith is NewMemory with options.
+func NewMemoryWith(snap *Snapshot, journal Journal, opts MemoryOptions) *Memory {
+	if opts.Keep <= 0 {
+		opts.Keep = DefaultKeepVersions
+	}
+	if opts.ChangeWindow <= 0 {
+		opts.ChangeWindow = DefaultChangeWindow
+	}
+	m := &Memory{History: NewHistory(snap, opts.Keep), journal: journal, head: snap,
+		feed: NewFeed(opts.ChangeWindow, snap.Version(), opts.Recovered)}
 	m.group, _ = journal.(GroupJournal)
 	m.shared, _ = journal.(SharedJournal)
 	m.batch, _ = journal.(BatchJournal)
 	return m
 }
 
+var _ ChangeFeed = (*Memory)(nil)
+
+// Changes implements ChangeFeed.
+func (m *Memory) Changes(since uint64, limit int) ([]Change, error) {
+	return m.feed.Changes(since, limit)
+}
+
+// Wait implements ChangeFeed.
+func (m *Memory) Wait(v uint64) <-chan struct{} { return m.feed.Wait(v) }
+
+// Oldest implements ChangeFeed.
+func (m *Memory) Oldest() uint64 { return m.feed.Oldest() }
+
 var _ Store = (*Memory)(nil)
 
 // Advance publishes the snapshot that next returns from the current one,
 // when it is newer: how a replica follows changes that other replicas
-// recorded in a shared journal. It is serialised with writes.
-func (m *Memory) Advance(next func(cur *Snapshot) (*Snapshot, error)) error {
+// recorded in a shared journal. next also returns the changes that lead
+// there, oldest first, for the change feed; when they do not (the state
+// came from a journal's snapshot), the feed starts again at the new
+// version. It is serialised with writes.
+func (m *Memory) Advance(next func(cur *Snapshot) (*Snapshot, []Change, error)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur := m.head
-	s, err := next(cur)
+	s, changes, err := next(cur)
 	if err != nil {
 		return err
 	}
-	if s != nil && s.version > cur.version {
-		m.head = s
-		m.Publish(s)
-	}
+	m.advance(cur, s, changes)
 	return nil
+}
+
+// advance publishes s, newer than cur, which changes led to, and adds them
+// to the feed. m.mu is held.
+func (m *Memory) advance(cur, s *Snapshot, changes []Change) {
+	if s == nil || s.version <= cur.version {
+		return
+	}
+	if n := len(changes); n == 0 || changes[n-1].Version != s.version {
+		m.feed.Restart(s.version)
+	} else {
+		for _, c := range changes {
+			m.feed.Add(c)
+		}
+	}
+	m.head = s
+	m.Publish(s)
+	m.feed.Publish(s.version)
 }
 
 // write builds a change from the newest snapshot, records and publishes it.
@@ -247,19 +304,26 @@ retry:
 		return nil, c, err
 	}
 	c.Version = cur.version + 1
+	Stamp(ctx, &c)
 	next, err := cur.Apply(c)
 	if err != nil {
 		m.mu.Unlock()
 		return nil, c, err
 	}
 	if m.group != nil {
-		seq, err := m.group.Append(ctx, c)
+		var seq uint64 // 0: nothing to commit (an import is durable already)
+		if ij, ok := m.journal.(ImportJournal); ok && c.Op == OpImport {
+			err = ij.RecordImport(ctx, c, next)
+		} else {
+			seq, err = m.group.Append(ctx, c)
+		}
 		if err != nil {
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be recorded; it was not applied", err)
 		}
 		m.head = next
 		m.pending = append(m.pending, next)
+		m.feed.Add(c)
 		m.mu.Unlock()
 		if err := m.group.Commit(ctx, seq); err != nil {
 			// The journal refuses every change from now on; writes
@@ -278,6 +342,7 @@ retry:
 			} else {
 				m.head = m.Snapshot()
 			}
+			m.feed.Drop(m.head.version)
 			m.mu.Unlock()
 			return nil, c, Unavailable("the change could not be made durable; it was not applied", err)
 		}
@@ -295,7 +360,9 @@ retry:
 		}
 	}
 	m.head = next
+	m.feed.Add(c)
 	m.Publish(next)
+	m.feed.Publish(next.version)
 	m.mu.Unlock()
 	return next, c, nil
 }
@@ -310,6 +377,7 @@ func (m *Memory) publishThrough(v uint64) {
 	i := 0
 	for i < len(m.pending) && m.pending[i].version <= v {
 		m.Publish(m.pending[i])
+		m.feed.Publish(m.pending[i].version)
 		i++
 	}
 	m.pending = append(m.pending[:0], m.pending[i:]...)
@@ -325,14 +393,11 @@ func (m *Memory) lostRace(ctx context.Context, err error, cur *Snapshot, attempt
 	if !errors.Is(err, ErrVersionTaken) || m.shared == nil || attempt >= maxWriteAttempts {
 		return false, recordError(err)
 	}
-	newer, cerr := m.shared.CatchUp(ctx, cur)
+	newer, changes, cerr := m.shared.CatchUp(ctx, cur)
 	if cerr != nil {
 		return false, recordError(cerr)
 	}
-	if newer.version > cur.version {
-		m.head = newer
-		m.Publish(newer)
-	}
+	m.advance(cur, newer, changes)
 	return true, nil
 }
 
@@ -377,6 +442,7 @@ func (m *Memory) commitBatch(ctx context.Context, batch []*pendingWrite) {
 			c, err := p.build(next)
 			if err == nil {
 				c.Version = next.version + 1
+				Stamp(p.ctx, &c)
 				var s *Snapshot
 				if s, err = next.Apply(c); err == nil {
 					next = s
@@ -397,11 +463,14 @@ func (m *Memory) commitBatch(ctx context.Context, batch []*pendingWrite) {
 					p.res = writeResult{c: p.res.c, err: err}
 				}
 			} else {
-				// Every version of the batch, in order, for the history.
+				// Every version of the batch, in order, for the history
+				// and the feed.
 				for _, p := range owners {
+					m.feed.Add(p.res.c)
 					m.Publish(p.res.snap)
 				}
 				m.head = next
+				m.feed.Publish(next.version)
 			}
 		}
 		for _, p := range batch {
@@ -421,18 +490,34 @@ func recordError(err error) error {
 }
 
 // Create implements Store.
-func (m *Memory) Create(ctx context.Context, f []float64, label string) (Sample, *Snapshot, error) {
+func (m *Memory) Create(ctx context.Context, v ValidSample) (Sample, *Snapshot, error) {
 	snap, c, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
-		return Change{Op: OpPut, Sample: Sample{ID: cur.nextID, Features: f, Label: label}}, nil
+		if err := cur.takes(v); err != nil {
+			return Change{}, err
+		}
+		id := cur.NextID()
+		if id == 0 {
+			return Change{}, ErrNoIDLeft
+		}
+		x := v.x
+		x.ID = id
+		return Change{Op: OpPut, Sample: x}, nil
 	})
 	return c.Sample, snap, err
 }
 
 // Put implements Store.
-func (m *Memory) Put(ctx context.Context, s Sample, ifMatch string) (bool, *Snapshot, error) {
+func (m *Memory) Put(ctx context.Context, v ValidSample, pre Precondition) (bool, *Snapshot, error) {
 	created := false
+	s := v.x
 	snap, _, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
-		if err := cur.checkMatch(s.ID, ifMatch); err != nil {
+		if err := cur.takes(v); err != nil {
+			return Change{}, err
+		}
+		if s.ID < 1 {
+			return Change{}, Invalidf("id", "id must be a positive integer, got %d", s.ID)
+		}
+		if err := pre.Check(cur, s.ID); err != nil {
 			return Change{}, err
 		}
 		_, exists := cur.find(s.ID)
@@ -443,12 +528,12 @@ func (m *Memory) Put(ctx context.Context, s Sample, ifMatch string) (bool, *Snap
 }
 
 // Delete implements Store.
-func (m *Memory) Delete(ctx context.Context, id int64, ifMatch string) (*Snapshot, error) {
+func (m *Memory) Delete(ctx context.Context, id int64, pre Precondition) (*Snapshot, error) {
 	snap, _, err := m.write(ctx, func(cur *Snapshot) (Change, error) {
 		if _, ok := cur.find(id); !ok {
 			return Change{}, NotFoundf("no sample with id %d", id)
 		}
-		if err := cur.checkMatch(id, ifMatch); err != nil {
+		if err := pre.Check(cur, id); err != nil {
 			return Change{}, err
 		}
 		return Change{Op: OpDelete, ID: id}, nil

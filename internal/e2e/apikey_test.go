@@ -38,7 +38,7 @@ func TestAPIKey(t *testing.T) {
 	page := startIrisd(t)
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	cfg := httpapi.DefaultConfig()
 	cfg.CORSOrigins = []string{page.URL}

@@ -189,7 +189,9 @@ func bigTrainingSet(t *testing.T, n int) string {
 }
 
 func TestEvaluationProgressAndCancel(t *testing.T) {
-	api := startIrisd(t, "-data", bigTrainingSet(t, 20000))
+	// A sweep slow enough to watch and cancel: 20,000 samples x k_max 200
+	// x 3 metrics = 12M neighbours, past the default -job-max-neighbors.
+	api := startIrisd(t, "-data", bigTrainingSet(t, 20000), "-job-max-neighbors", "20000000")
 	ctx := tab(t, 1280, 1000)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(api.URL+"/")))
 	waitFor(t, ctx, "the page to load", ready)

@@ -69,3 +69,27 @@ func TestTieNoticeExplains(t *testing.T) {
 		"the first of them in the data's class order. To break it, try a different k (such as 1 or 3), or 1/distance votes so that nearer neighbours count for more.", msg)
 	assert.NotContains(t, msg, "odd")
 }
+
+// The issue's nonsense query: virginica 100%, but 493 cm from every flower.
+// The page warns in words; a usual query gets no warning.
+func TestPageWarnsOfUnusualInput(t *testing.T) {
+	ctx, api := pageAt(t, 1280, 900)
+	q := [4]float64{500, 3.5, 1.4, 0.2}
+	ref := api.predict(t, q, 5, "euclidean", "uniform")
+	setMeasurements(t, ctx, q)
+	waitFor(t, ctx, "the nonsense answer", showsPrediction(ref))
+	msg, shown := text(t, ctx, "unusual")
+	assert.True(t, shown, "the warning is shown")
+	assert.Contains(t, msg, "Unlike any sample in the training set: the answer is a guess.")
+	assert.Contains(t, msg, "The nearest training sample is 49") // about 493 cm
+	line, _ := text(t, ctx, "novelty")
+	assert.Contains(t, line, "farther than 100% of training samples")
+	screenshot(t, ctx, "unusual.png", "", 1280, 900)
+
+	usual := [4]float64{5.9, 3.0, 4.2, 1.5}
+	ref = api.predict(t, usual, 5, "euclidean", "uniform")
+	setMeasurements(t, ctx, usual)
+	waitFor(t, ctx, "a usual answer", showsPrediction(ref)+` && document.getElementById('unusual').hidden`)
+	line, _ = text(t, ctx, "novelty")
+	assert.NotContains(t, line, "unusual")
+}

@@ -1,9 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,145 +8,24 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/irisknn/irisknn/api"
-	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/apitest"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
-// apiTest runs the API on a real HTTP server (httptest) and checks every
-// response of a documented route against api/openapi.yaml, so the spec
-// cannot drift from the code.
-type apiTest struct {
-	t      *testing.T
-	srv    *httptest.Server
-	api    *httpapi.Server
-	store  *dataset.Memory
-	router routers.Router
-}
-
-func newAPI(t *testing.T, cfg httpapi.Config) *apiTest {
+// newAPI starts the API over the shipped Iris set; every answer is checked
+// against the served OpenAPI document (internal/apitest).
+func newAPI(t *testing.T, cfg httpapi.Config) *apitest.Server {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
-	require.NoError(t, err)
-	a := &apiTest{t: t, store: dataset.NewMemory(snap, nil)}
-	a.api = httpapi.NewServer(cfg, a.store)
-	a.srv = httptest.NewServer(a.api)
-	t.Cleanup(a.srv.Close)
-	a.router = specRouter(t)
-	return a
-}
-
-func specRouter(t *testing.T) routers.Router {
-	t.Helper()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(api.OpenAPIYAML)
-	require.NoError(t, err)
-	require.NoError(t, doc.Validate(loader.Context), "api/openapi.yaml is a valid OpenAPI 3 document")
-	doc.Servers = nil // match any host
-	router, err := legacy.NewRouter(doc)
-	require.NoError(t, err)
-	return router
-}
-
-// response is what a test looks at.
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// JSON decodes the body into a generic map.
-func (r *response) JSON(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(r.Body, &m), "body: %s", r.Body)
-	return m
-}
-
-// do sends a request; headers are name, value pairs. A body is sent as
-// application/json unless a Content-Type header is given.
-func (a *apiTest) do(method, path, body string, headers ...string) *response {
-	t := a.t
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, a.srv.URL+path, rd)
-	require.NoError(t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := a.srv.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-	a.checkSpec(req, r, body)
-	if r.Status >= 400 && method != http.MethodHead {
-		assert.Equal(t, "application/problem+json", r.Header.Get("Content-Type"), "errors are problem+json")
-		p := r.JSON(t)
-		assert.EqualValues(t, r.Status, p["status"])
-		assert.NotEmpty(t, p["detail"], "a problem says what is wrong")
-	}
-	assert.NotEqual(t, http.StatusInternalServerError, r.Status, "%s %s: %s", method, path, r.Body)
-	return r
-}
-
-// checkSpec validates a response against the OpenAPI document when the
-// route is documented.
-func (a *apiTest) checkSpec(req *http.Request, r *response, body string) {
-	t := a.t
-	t.Helper()
-	switch {
-	case req.Method == http.MethodHead, req.Method == http.MethodOptions:
-		return // HEAD mirrors GET; OPTIONS is CORS, answered by the middleware
-	case r.Status == http.StatusMethodNotAllowed:
-		return // the method is not in the spec, by definition
-	}
-	vreq, _ := http.NewRequest(req.Method, "http://localhost"+req.URL.RequestURI(), strings.NewReader(body))
-	vreq.Header = req.Header.Clone()
-	route, params, err := a.router.FindRoute(vreq)
-	if err != nil && strings.Contains(strings.ToLower(req.URL.RawPath), "%2f") {
-		// An encoded slash in an id: the spec's router decodes it into a
-		// path it cannot match; the server rejects the id with a 400.
-		assert.Equal(t, http.StatusBadRequest, r.Status)
-		return
-	}
-	if err != nil {
-		// Undocumented route or method: only 404 and 405 may answer.
-		assert.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, r.Status,
-			"%s %s is not in api/openapi.yaml", req.Method, req.URL.Path)
-		return
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route},
-		Status:                 r.Status,
-		Header:                 r.Header,
-		Body:                   io.NopCloser(bytes.NewReader(r.Body)),
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	assert.NoError(t, openapi3filter.ValidateResponse(context.Background(), in),
-		"%s %s -> %d does not match api/openapi.yaml: %s", req.Method, req.URL.Path, r.Status, r.Body)
+	return apitest.Start(t, cfg, nil)
 }
 
 func TestPredict(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
-	r := a.do("POST", "/predict", `{"features":[5.1,3.5,1.4,0.2]}`)
+	r := a.Do("POST", "/predict", `{"features":[5.1,3.5,1.4,0.2]}`)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	m := r.JSON(t)
 	assert.Equal(t, "setosa", m["species"])
@@ -165,7 +41,7 @@ func TestPredict(t *testing.T) {
 	assert.Equal(t, map[string]any{"id": 1.0, "species": "setosa", "distance": 0.0}, nb[0])
 
 	// The named form, other settings; a vote split 2:3 between classes.
-	r = a.do("POST", "/predict", `{"features":{"sepal_length":6.0,"sepal_width":3.0,"petal_length":4.8,"petal_width":1.8},"k":5,"metric":"manhattan","weights":"uniform"}`)
+	r = a.Do("POST", "/predict", `{"features":{"sepal_length":6.0,"sepal_width":3.0,"petal_length":4.8,"petal_width":1.8},"k":5,"metric":"manhattan","weights":"uniform"}`)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	m = r.JSON(t)
 	assert.Equal(t, "manhattan", m["metric"])
@@ -177,7 +53,7 @@ func TestPredictTieIsReported(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
 	// k=2 around a point between a versicolor and a virginica sample: one vote
 	// each, so the tie rule picks versicolor (first in sorted order).
-	r := a.do("POST", "/predict", `{"features":[6.0,3.0,4.8,1.8],"k":2}`)
+	r := a.Do("POST", "/predict", `{"features":[6.0,3.0,4.8,1.8],"k":2}`)
 	require.Equal(t, http.StatusOK, r.Status)
 	m := r.JSON(t)
 	nb := m["neighbors"].([]any)
@@ -191,7 +67,7 @@ func TestPredictTieIsReported(t *testing.T) {
 
 func TestPredictBatch(t *testing.T) {
 	a := newAPI(t, httpapi.Config{MaxBatch: 3})
-	r := a.do("POST", "/predict", `{"instances":[[5.1,3.5,1.4,0.2],{"sepal_length":6.7,"sepal_width":3.0,"petal_length":5.2,"petal_width":2.3},[5.9,2.8,4.3,1.3]],"k":3,"weights":"distance"}`)
+	r := a.Do("POST", "/predict", `{"instances":[[5.1,3.5,1.4,0.2],{"sepal_length":6.7,"sepal_width":3.0,"petal_length":5.2,"petal_width":2.3},[5.9,2.8,4.3,1.3]],"k":3,"weights":"distance"}`)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	m := r.JSON(t)
 	preds := m["predictions"].([]any)
@@ -206,7 +82,7 @@ func TestPredictBatch(t *testing.T) {
 	assert.Equal(t, "distance", m["weights"])
 	assert.EqualValues(t, 1, m["dataset_version"])
 
-	r = a.do("POST", "/predict", `{"instances":[[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4]]}`)
+	r = a.Do("POST", "/predict", `{"instances":[[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4]]}`)
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	assert.Contains(t, string(r.Body), "at most 3 rows")
 }
@@ -253,7 +129,7 @@ func TestPredictErrors(t *testing.T) {
 		{"too large", `{"instances":[` + strings.Repeat(`[1,1,1,1],`, 500) + `[1,1,1,1]]}`, 413, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := a.do("POST", "/predict", tc.body)
+			r := a.Do("POST", "/predict", tc.body)
 			assert.Equal(t, tc.status, r.Status, "%s", r.Body)
 			if tc.field != "" {
 				errs, _ := r.JSON(t)["errors"].([]any)
@@ -262,25 +138,25 @@ func TestPredictErrors(t *testing.T) {
 			}
 		})
 	}
-	r := a.do("POST", "/predict", `{"features":[1,1,1,1]}`, "Content-Type", "text/plain")
+	r := a.Do("POST", "/predict", `{"features":[1,1,1,1]}`, "Content-Type", "text/plain")
 	assert.Equal(t, http.StatusUnsupportedMediaType, r.Status)
-	r = a.do("POST", "/predict", `{"features":[1,1,1,1]}`, "Content-Type", "application/json; charset=utf-8")
+	r = a.Do("POST", "/predict", `{"features":[1,1,1,1]}`, "Content-Type", "application/json; charset=utf-8")
 	assert.Equal(t, http.StatusOK, r.Status)
-	r = a.do("POST", "/predict", "{\"features\":[1,1,1,1],\"metric\":\"\xff\"}")
+	r = a.Do("POST", "/predict", "{\"features\":[1,1,1,1],\"metric\":\"\xff\"}")
 	assert.Equal(t, http.StatusBadRequest, r.Status, "invalid UTF-8")
 }
 
 func TestSamplesCRUD(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
 
-	r := a.do("GET", "/samples", "")
+	r := a.Do("GET", "/samples", "")
 	require.Equal(t, http.StatusOK, r.Status)
 	m := r.JSON(t)
 	assert.EqualValues(t, 150, m["total"])
 	assert.EqualValues(t, 50, m["limit"])
 	assert.Len(t, m["samples"], 50)
 
-	r = a.do("GET", "/samples?species=virginica&limit=2&offset=48", "")
+	r = a.Do("GET", "/samples?species=virginica&limit=2&offset=48", "")
 	require.Equal(t, http.StatusOK, r.Status)
 	m = r.JSON(t)
 	assert.EqualValues(t, 50, m["total"])
@@ -289,53 +165,53 @@ func TestSamplesCRUD(t *testing.T) {
 		map[string]any{"id": 150.0, "features": []any{5.9, 3.0, 5.1, 1.8}, "species": "virginica"},
 	}, m["samples"])
 
-	r = a.do("GET", "/samples/51", "")
+	r = a.Do("GET", "/samples/51", "")
 	require.Equal(t, http.StatusOK, r.Status)
 	assert.Equal(t, "versicolor", r.JSON(t)["species"])
 	etag := r.Header.Get("ETag")
 	assert.NotEmpty(t, etag)
 
 	// Create: 201 + Location, id 151, and the next prediction sees it.
-	r = a.do("POST", "/samples", `{"features":[1,1,1,1],"species":"virginica"}`)
+	r = a.Do("POST", "/samples", `{"features":[1,1,1,1],"species":"virginica"}`)
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	assert.Equal(t, "/samples/151", r.Header.Get("Location"))
 	assert.Equal(t, "2", r.Header.Get("X-Dataset-Version"))
-	r = a.do("POST", "/predict", `{"features":[1,1,1,1],"k":1}`)
+	r = a.Do("POST", "/predict", `{"features":[1,1,1,1],"k":1}`)
 	assert.Equal(t, "virginica", r.JSON(t)["species"])
 	assert.EqualValues(t, 2, r.JSON(t)["dataset_version"])
 
 	// Put: replace (200), create with a chosen id (201), conditional (412).
-	r = a.do("PUT", "/samples/51", `{"features":{"sepal_length":7,"sepal_width":3.2,"petal_length":4.7,"petal_width":1.5},"species":"virginica"}`, "If-Match", etag)
+	r = a.Do("PUT", "/samples/51", `{"features":{"sepal_length":7,"sepal_width":3.2,"petal_length":4.7,"petal_width":1.5},"species":"virginica"}`, "If-Match", etag)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	assert.NotEqual(t, etag, r.Header.Get("ETag"))
-	r = a.do("PUT", "/samples/51", `{"features":[7,3.2,4.7,1.4],"species":"versicolor"}`, "If-Match", etag)
+	r = a.Do("PUT", "/samples/51", `{"features":[7,3.2,4.7,1.4],"species":"versicolor"}`, "If-Match", etag)
 	assert.Equal(t, http.StatusPreconditionFailed, r.Status)
-	r = a.do("PUT", "/samples/1000", `{"id":1000,"features":[7,3.2,4.7,1.4],"species":"versicolor"}`)
+	r = a.Do("PUT", "/samples/1000", `{"id":1000,"features":[7,3.2,4.7,1.4],"species":"versicolor"}`)
 	require.Equal(t, http.StatusCreated, r.Status)
 	assert.Equal(t, "/samples/1000", r.Header.Get("Location"))
-	r = a.do("POST", "/samples", `{"features":[1,1,1,1],"species":"setosa"}`)
+	r = a.Do("POST", "/samples", `{"features":[1,1,1,1],"species":"setosa"}`)
 	assert.Equal(t, "/samples/1001", r.Header.Get("Location"), "POST moves past PUT's id")
 
 	// Delete: 204, then 404.
-	r = a.do("DELETE", "/samples/1001", "")
+	r = a.Do("DELETE", "/samples/1001", "")
 	assert.Equal(t, http.StatusNoContent, r.Status)
 	assert.Empty(t, r.Body)
-	r = a.do("DELETE", "/samples/1001", "")
+	r = a.Do("DELETE", "/samples/1001", "")
 	assert.Equal(t, http.StatusNotFound, r.Status)
-	r = a.do("GET", "/samples/1001", "")
+	r = a.Do("GET", "/samples/1001", "")
 	assert.Equal(t, http.StatusNotFound, r.Status)
 
 	// Dataset and reset.
-	r = a.do("GET", "/dataset", "")
+	r = a.Do("GET", "/dataset", "")
 	m = r.JSON(t)
 	assert.EqualValues(t, 152, m["total"])
 	assert.EqualValues(t, 1002, m["next_id"])
-	r = a.do("POST", "/dataset/reset", "")
+	r = a.Do("POST", "/dataset/reset", "")
 	require.Equal(t, http.StatusOK, r.Status)
 	m = r.JSON(t)
 	assert.EqualValues(t, 150, m["total"])
 	assert.Equal(t, map[string]any{"setosa": 50.0, "versicolor": 50.0, "virginica": 50.0}, m["counts"])
-	r = a.do("GET", "/samples/51", "")
+	r = a.Do("GET", "/samples/51", "")
 	assert.Equal(t, etag, r.Header.Get("ETag"), "reset restores the shipped row")
 }
 
@@ -372,66 +248,66 @@ func TestSamplesErrors(t *testing.T) {
 		{"DELETE", "/samples/9999", "", 404},
 	} {
 		t.Run(tc.method+" "+tc.path+" "+tc.body, func(t *testing.T) {
-			var r *response
+			var r *apitest.Response
 			if tc.status == 412 {
-				r = a.do(tc.method, tc.path, tc.body, "If-Match", `"nope"`)
+				r = a.Do(tc.method, tc.path, tc.body, "If-Match", `"nope"`)
 			} else {
-				r = a.do(tc.method, tc.path, tc.body)
+				r = a.Do(tc.method, tc.path, tc.body)
 			}
 			assert.Equal(t, tc.status, r.Status, "%s", r.Body)
 		})
 	}
-	assert.Equal(t, uint64(1), a.store.Snapshot().Version(), "no failed request changed the set")
+	assert.Equal(t, uint64(1), a.Store.Snapshot().Version(), "no failed request changed the set")
 }
 
 func TestRoutingErrors(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
-	r := a.do("GET", "/nope", "")
+	r := a.Do("GET", "/nope", "")
 	assert.Equal(t, http.StatusNotFound, r.Status)
 
-	r = a.do("PATCH", "/samples/3", `{}`)
+	r = a.Do("PATCH", "/samples/3", `{}`)
 	assert.Equal(t, http.StatusMethodNotAllowed, r.Status)
 	assert.Equal(t, "GET, PUT, DELETE, HEAD, OPTIONS", r.Header.Get("Allow"))
-	r = a.do("GET", "/predict", "")
+	r = a.Do("GET", "/predict", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, r.Status)
 	assert.Equal(t, "POST, OPTIONS", r.Header.Get("Allow"))
-	r = a.do("DELETE", "/samples", "")
+	r = a.Do("DELETE", "/samples", "")
 	assert.Equal(t, "GET, POST, HEAD, OPTIONS", r.Header.Get("Allow"))
 }
 
 func TestOps(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
-	r := a.do("GET", "/healthz", "")
+	r := a.Do("GET", "/healthz", "")
 	assert.Equal(t, http.StatusOK, r.Status)
-	r = a.do("HEAD", "/healthz", "")
+	r = a.Do("HEAD", "/healthz", "")
 	assert.Equal(t, http.StatusOK, r.Status)
-	r = a.do("GET", "/openapi.yaml", "")
+	r = a.Do("GET", "/openapi.yaml", "")
 	assert.Equal(t, http.StatusOK, r.Status)
 	assert.Contains(t, string(r.Body), "openapi: 3")
 
-	r = a.do("GET", "/metrics", "")
+	r = a.Do("GET", "/metrics", "")
 	assert.Equal(t, http.StatusOK, r.Status)
 	assert.Contains(t, string(r.Body), "irisknn_http_requests_total")
 
-	r = a.do("GET", "/readyz", "")
+	r = a.Do("GET", "/readyz", "")
 	assert.Equal(t, http.StatusOK, r.Status)
-	a.api.SetReady(false)
-	r = a.do("GET", "/readyz", "")
+	a.API.SetReady(false)
+	r = a.Do("GET", "/readyz", "")
 	assert.Equal(t, http.StatusServiceUnavailable, r.Status)
-	r = a.do("GET", "/healthz", "")
+	r = a.Do("GET", "/healthz", "")
 	assert.Equal(t, http.StatusOK, r.Status, "alive while not ready")
 
 	// Request ids: echoed when sane, generated otherwise.
-	r = a.do("GET", "/healthz", "", "X-Request-Id", "abc-123")
+	r = a.Do("GET", "/healthz", "", "X-Request-Id", "abc-123")
 	assert.Equal(t, "abc-123", r.Header.Get("X-Request-Id"))
-	r = a.do("GET", "/healthz", "", "X-Request-Id", "bad id\twith junk")
+	r = a.Do("GET", "/healthz", "", "X-Request-Id", "bad id\twith junk")
 	assert.Len(t, r.Header.Get("X-Request-Id"), 16)
 }
 
 func TestCORS(t *testing.T) {
 	t.Run("any origin by default", func(t *testing.T) {
 		a := newAPI(t, httpapi.Config{})
-		r := a.do("OPTIONS", "/predict", "",
+		r := a.Do("OPTIONS", "/predict", "",
 			"Origin", "http://page.example",
 			"Access-Control-Request-Method", "POST",
 			"Access-Control-Request-Headers", "content-type")
@@ -440,25 +316,25 @@ func TestCORS(t *testing.T) {
 		assert.Contains(t, r.Header.Get("Access-Control-Allow-Methods"), "POST")
 		assert.Contains(t, strings.ToLower(r.Header.Get("Access-Control-Allow-Headers")), "content-type")
 
-		r = a.do("POST", "/predict", `{"features":[1,1,1,1]}`, "Origin", "http://page.example")
+		r = a.Do("POST", "/predict", `{"features":[1,1,1,1]}`, "Origin", "http://page.example")
 		assert.Equal(t, "*", r.Header.Get("Access-Control-Allow-Origin"))
 		assert.Contains(t, r.Header.Get("Access-Control-Expose-Headers"), "X-Dataset-Version")
 	})
 	t.Run("listed origins only", func(t *testing.T) {
 		a := newAPI(t, httpapi.Config{CORSOrigins: []string{"http://good.example"}})
 		for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
-			r := a.do("OPTIONS", "/samples/5", "",
+			r := a.Do("OPTIONS", "/samples/5", "",
 				"Origin", "http://good.example",
 				"Access-Control-Request-Method", m,
 				"Access-Control-Request-Headers", "content-type, if-match, authorization")
 			assert.Equal(t, "http://good.example", r.Header.Get("Access-Control-Allow-Origin"), m)
 		}
-		r := a.do("OPTIONS", "/predict", "",
+		r := a.Do("OPTIONS", "/predict", "",
 			"Origin", "http://evil.example",
 			"Access-Control-Request-Method", "POST",
 			"Access-Control-Request-Headers", "content-type")
 		assert.Empty(t, r.Header.Get("Access-Control-Allow-Origin"))
-		r = a.do("GET", "/samples/1", "", "Origin", "http://evil.example")
+		r = a.Do("GET", "/samples/1", "", "Origin", "http://evil.example")
 		assert.Empty(t, r.Header.Get("Access-Control-Allow-Origin"))
 	})
 }
@@ -477,7 +353,7 @@ func (p *panicStore) Snapshot() *dataset.Snapshot {
 }
 
 func TestPanicBecomesProblem(t *testing.T) {
-	ps := &panicStore{Store: newAPI(t, httpapi.Config{}).store}
+	ps := &panicStore{Store: newAPI(t, httpapi.Config{}).Store}
 	api := httpapi.NewServer(httpapi.Config{}, ps)
 	ps.armed.Store(true)
 	srv := httptest.NewServer(api)
@@ -489,4 +365,48 @@ func TestPanicBecomesProblem(t *testing.T) {
 	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	b, _ := io.ReadAll(resp.Body)
 	assert.NotContains(t, string(b), "boom", "panic values are not shown to clients")
+}
+
+// TestLargestID uses the largest possible id: it round-trips exactly, and
+// since no id can follow it POST answers 409 and GET /dataset gives no
+// next_id.
+func TestLargestID(t *testing.T) {
+	a := newAPI(t, httpapi.Config{})
+	const max = "9223372036854775807"
+	r := a.Do("PUT", "/samples/"+max, `{"id":`+max+`,"features":[5,3,1,0.2],"species":"setosa"}`)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	assert.Contains(t, string(r.Body), `"id":`+max+`,`)
+	assert.Equal(t, "/samples/"+max, r.Header.Get("Location"))
+	r = a.Do("POST", "/samples", `{"features":[5,3,1,0.2],"species":"setosa"}`)
+	assert.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+	assert.Contains(t, r.JSON(t)["detail"], "no id is left")
+	assert.NotContains(t, a.Do("GET", "/dataset", "").JSON(t), "next_id")
+	r = a.Do("GET", "/samples/9223372036854775808", "")
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+}
+
+// TestPredictNeighborsBound checks -max-neighbors on both forms of POST
+// /predict: rows × k over it is a 422 naming the limit, at it is answered.
+func TestPredictNeighborsBound(t *testing.T) {
+	a := newAPI(t, httpapi.Config{MaxNeighbors: 6})
+	for _, c := range []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"single at the limit", `{"features":[5.1,3.5,1.4,0.2],"k":6}`, http.StatusOK},
+		{"single over the limit", `{"features":[5.1,3.5,1.4,0.2],"k":7}`, http.StatusUnprocessableEntity},
+		{"batch at the limit", `{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]],"k":3}`, http.StatusOK},
+		{"batch over the limit", `{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3],[5.9,2.8,4.3,1.3]],"k":3}`, http.StatusUnprocessableEntity},
+		{"batch over the limit at the default k", `{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]}`, http.StatusUnprocessableEntity},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := a.Do("POST", "/predict", c.body)
+			require.Equal(t, c.status, r.Status, "%s", r.Body)
+			if c.status != http.StatusOK {
+				assert.Contains(t, string(r.Body), "-max-neighbors")
+				assert.Contains(t, string(r.Body), `"field":"k"`)
+			}
+		})
+	}
 }

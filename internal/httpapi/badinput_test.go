@@ -1,7 +1,9 @@
-package httpapi
+package httpapi_test
 
 import (
 	"encoding/json"
+	"github.com/irisknn/irisknn/internal/apitest"
+	"github.com/irisknn/irisknn/internal/httpapi"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,11 +17,12 @@ import (
 // changes the training set.
 func TestBadInput(t *testing.T) {
 	const key = "bad-input-key"
-	cfg := DefaultConfig()
+	cfg := httpapi.DefaultConfig()
 	cfg.MaxBatch = 100
 	cfg.MaxBodyBytes = 64 << 10
 	cfg.APIKey = key
-	_, store, ts := relServer(t, cfg)
+	a := apitest.Start(t, cfg, nil)
+	store := a.Store
 	before := store.Snapshot()
 
 	const ok = `[5.1,3.5,1.4,0.2]`
@@ -119,6 +122,27 @@ func TestBadInput(t *testing.T) {
 		{name: "offset negative", method: "GET", path: "/samples?offset=-1", want: 422},
 		{name: "unknown species filter", method: "GET", path: "/samples?species=rose", want: 422},
 		{name: "unknown query parameter", method: "GET", path: "/samples?sort=desc", want: 400},
+		// Strict input: null is never a number, keys match exactly, a
+		// number that underflows to 0 is refused (issue 9, part 7).
+		{name: "null feature", path: "/predict", body: `{"features":[null,3,1,0.2]}`, want: 400},
+		{name: "null row", path: "/predict", body: `{"instances":[[null,null,null,null]]}`, want: 400},
+		{name: "null named feature", path: "/predict", body: `{"features":{"sepal_length":null,"sepal_width":3,"petal_length":1,"petal_width":0.2}}`, want: 400},
+		{name: "null k", path: "/predict", body: `{"features":` + ok + `,"k":null}`, want: 400},
+		{name: "null features", path: "/predict", body: `{"features":null}`, want: 400},
+		{name: "null in a sample", method: "POST", path: "/samples", body: `{"features":[null,3,1,0.2],"species":"setosa"}`, want: 400},
+		{name: "null species", method: "POST", path: "/samples", body: `{"features":` + ok + `,"species":null}`, want: 400},
+		{name: "key in capitals", path: "/predict", body: `{"FEATURES":` + ok + `}`, want: 400},
+		{name: "key capitalised", path: "/predict", body: `{"Features":` + ok + `}`, want: 400},
+		{name: "capitals past the duplicate check", path: "/predict", body: `{"features":` + ok + `,"FEATURES":[1,1,1,1]}`, want: 400},
+		{name: "sample key in capitals", method: "POST", path: "/samples", body: `{"features":` + ok + `,"Species":"setosa"}`, want: 400},
+		{name: "feature name in capitals", path: "/predict", body: `{"features":{"SEPAL_LENGTH":5.1,"sepal_width":3,"petal_length":1,"petal_width":0.2}}`, want: 400},
+		{name: "underflow to 0", path: "/predict", body: `{"features":[1e-400,3.5,1.4,0.2]}`, want: 400},
+		{name: "underflow in a sample", method: "POST", path: "/samples", body: `{"features":[1e-400,3.5,1.4,0.2],"species":"setosa"}`, want: 400},
+		{name: "subnormal", path: "/predict", body: `{"features":[1e-320,3.5,1.4,0.2]}`, want: 422},
+		{name: "empty If-Match", method: "PUT", path: "/samples/1", body: `{"features":` + ok + `,"species":"setosa"}`, header: map[string]string{"Content-Type": "application/json", "If-Match": " "}, want: 400},
+		{name: "If-Match without quotes", method: "DELETE", path: "/samples/1", header: map[string]string{"If-Match": "0123456789abcdef"}, want: 400},
+		{name: "If-Match of another server", method: "DELETE", path: "/samples/1", header: map[string]string{"If-Match": `"xyz"`}, want: 412},
+		{name: "If-Match weak", method: "DELETE", path: "/samples/1", header: map[string]string{"If-Match": `W/"0123456789abcdef"`}, want: 412},
 		// Methods and routes.
 		{name: "PATCH a sample", method: "PATCH", path: "/samples/1", body: `{}`, want: 405},
 		{name: "DELETE the collection", method: "DELETE", path: "/samples", want: 405},
@@ -154,15 +178,18 @@ func TestBadInput(t *testing.T) {
 			if tc.body != "" {
 				body = []byte(tc.body)
 			}
-			resp, b := relDo(t, method, ts.URL+tc.path, h, body)
-			assert.Equal(t, tc.want, resp.StatusCode, "%s", b)
+			resp, b := relDo(a, method, tc.path, h, body)
+			assert.Equal(t, tc.want, resp.Status, "%s", b)
 			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
-			var p problem
+			var p struct {
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+			}
 			if assert.NoError(t, json.Unmarshal(b, &p), "%s", b) {
 				assert.NotEmpty(t, p.Detail)
-				assert.Equal(t, resp.StatusCode, p.Status)
+				assert.Equal(t, resp.Status, p.Status)
 			}
-			if resp.StatusCode == http.StatusUnauthorized {
+			if resp.Status == http.StatusUnauthorized {
 				assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `Bearer realm="irisknn"`)
 			}
 			assert.Same(t, before, store.Snapshot(), "the training set changed")

@@ -1,31 +1,23 @@
 package httpapi_test
 
 import (
-	"bytes"
+	"github.com/irisknn/irisknn/internal/apitest"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
-	"github.com/irisknn/irisknn/data"
-	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
-// corsAPI returns the API over the shipped Iris data with the given
+// corsAPI starts the API over the shipped Iris data with the given
 // allowed origins.
-func corsAPI(t *testing.T, origins ...string) http.Handler {
+func corsAPI(t *testing.T, origins ...string) *apitest.Server {
 	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
-	require.NoError(t, err)
 	cfg := httpapi.DefaultConfig()
 	cfg.CORSOrigins = origins
-	return httpapi.NewServer(cfg, dataset.NewMemory(snap, nil))
+	return apitest.Start(t, cfg, nil)
 }
 
 // corsHeaders returns the response's Access-Control-* headers.
@@ -55,21 +47,13 @@ var corsCalls = []struct {
 	{http.MethodPost, "/predict", `{"features":[1,2,3]}`, http.StatusUnprocessableEntity}, // errors carry CORS headers too
 }
 
-func corsDo(t *testing.T, h http.Handler, method, path, body string, hdr map[string]string) *httptest.ResponseRecorder {
+func corsDo(t *testing.T, a *apitest.Server, method, path, body string, hdr map[string]string) *apitest.Response {
 	t.Helper()
-	var req *http.Request
-	if body == "" {
-		req = httptest.NewRequest(method, path, nil)
-	} else {
-		req = httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	}
+	var pairs []string
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		pairs = append(pairs, k, v)
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
+	return a.Do(method, path, body, pairs...)
 }
 
 const pageOrigin = "http://page.example:8080"
@@ -79,11 +63,11 @@ func TestCORSAllowedOrigin(t *testing.T) {
 	for _, c := range corsCalls {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
 			rec := corsDo(t, api, c.method, c.path, c.body, map[string]string{"Origin": pageOrigin})
-			assert.Equal(t, c.status, rec.Code, rec.Body.String())
-			assert.Equal(t, pageOrigin, rec.Header().Get("Access-Control-Allow-Origin"))
-			assert.Contains(t, rec.Header().Values("Vary"), "Origin", "caches must key on Origin")
-			assert.Empty(t, rec.Header().Get("Access-Control-Allow-Credentials"))
-			exposed := rec.Header().Get("Access-Control-Expose-Headers")
+			assert.Equal(t, c.status, rec.Status, string(rec.Body))
+			assert.Equal(t, pageOrigin, rec.Header.Get("Access-Control-Allow-Origin"))
+			assert.Contains(t, rec.Header.Values("Vary"), "Origin", "caches must key on Origin")
+			assert.Empty(t, rec.Header.Get("Access-Control-Allow-Credentials"))
+			exposed := rec.Header.Get("Access-Control-Expose-Headers")
 			for _, h := range []string{"Etag", "Location", "X-Request-Id", "X-Dataset-Version", "Retry-After"} {
 				assert.Contains(t, exposed, h)
 			}
@@ -101,12 +85,12 @@ func TestCORSPreflight(t *testing.T) {
 					"Access-Control-Request-Method":  method,
 					"Access-Control-Request-Headers": "authorization,content-type,if-match",
 				})
-				assert.Equal(t, http.StatusOK, rec.Code)
-				assert.Equal(t, pageOrigin, rec.Header().Get("Access-Control-Allow-Origin"))
-				assert.Equal(t, method, rec.Header().Get("Access-Control-Allow-Methods"))
-				assert.Equal(t, "Authorization, Content-Type, If-Match", rec.Header().Get("Access-Control-Allow-Headers"))
-				assert.Equal(t, "600", rec.Header().Get("Access-Control-Max-Age"))
-				assert.Empty(t, rec.Body.String(), "a preflight never reaches a handler")
+				assert.Equal(t, http.StatusOK, rec.Status)
+				assert.Equal(t, pageOrigin, rec.Header.Get("Access-Control-Allow-Origin"))
+				assert.Equal(t, method, rec.Header.Get("Access-Control-Allow-Methods"))
+				assert.Equal(t, "Authorization, Content-Type, If-Match", rec.Header.Get("Access-Control-Allow-Headers"))
+				assert.Equal(t, "600", rec.Header.Get("Access-Control-Max-Age"))
+				assert.Empty(t, string(rec.Body), "a preflight never reaches a handler")
 			})
 		}
 	}
@@ -127,14 +111,14 @@ func TestCORSOriginNotAllowed(t *testing.T) {
 				// The server still answers (a browser, not the server,
 				// withholds the response), but says nothing of CORS.
 				rec := corsDo(t, api, c.method, c.path, c.body, map[string]string{"Origin": origin})
-				assert.Equal(t, c.status, rec.Code, "%s %s", c.method, c.path)
-				assert.Empty(t, corsHeaders(rec.Header()), "%s %s", c.method, c.path)
+				assert.Equal(t, c.status, rec.Status, "%s %s", c.method, c.path)
+				assert.Empty(t, corsHeaders(rec.Header), "%s %s", c.method, c.path)
 			}
 			for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 				rec := corsDo(t, api, http.MethodOptions, "/samples/1", "", map[string]string{
 					"Origin": origin, "Access-Control-Request-Method": method,
 				})
-				assert.Empty(t, corsHeaders(rec.Header()), "preflight for %s", method)
+				assert.Empty(t, corsHeaders(rec.Header), "preflight for %s", method)
 			}
 		})
 	}
@@ -149,7 +133,7 @@ func TestCORSPreflightRefusesOtherHeadersAndMethods(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			hdr["Origin"] = pageOrigin
 			rec := corsDo(t, api, http.MethodOptions, "/samples/1", "", hdr)
-			assert.Empty(t, corsHeaders(rec.Header()))
+			assert.Empty(t, corsHeaders(rec.Header))
 		})
 	}
 }
@@ -158,19 +142,19 @@ func TestCORSAnyOrigin(t *testing.T) {
 	for _, origins := range [][]string{nil, {"*"}} {
 		api := corsAPI(t, origins...)
 		rec := corsDo(t, api, http.MethodGet, "/dataset", "", map[string]string{"Origin": "http://anywhere.example:1234"})
-		assert.Equal(t, "*", rec.Header().Get("Access-Control-Allow-Origin"), "origins %q", origins)
-		assert.Empty(t, rec.Header().Get("Access-Control-Allow-Credentials"), "* never goes with credentials")
+		assert.Equal(t, "*", rec.Header.Get("Access-Control-Allow-Origin"), "origins %q", origins)
+		assert.Empty(t, rec.Header.Get("Access-Control-Allow-Credentials"), "* never goes with credentials")
 		rec = corsDo(t, api, http.MethodOptions, "/samples/1", "", map[string]string{
 			"Origin": "http://anywhere.example:1234", "Access-Control-Request-Method": "DELETE",
 		})
-		assert.Equal(t, "*", rec.Header().Get("Access-Control-Allow-Origin"))
-		assert.Equal(t, "DELETE", rec.Header().Get("Access-Control-Allow-Methods"))
+		assert.Equal(t, "*", rec.Header.Get("Access-Control-Allow-Origin"))
+		assert.Equal(t, "DELETE", rec.Header.Get("Access-Control-Allow-Methods"))
 	}
 }
 
 func TestCORSNoOrigin(t *testing.T) {
 	// Requests that are not from a browser page (curl, servers) get no CORS headers.
 	rec := corsDo(t, corsAPI(t, pageOrigin), http.MethodGet, "/dataset", "", nil)
-	assert.Equal(t, http.StatusOK, rec.Code)
-	assert.Empty(t, corsHeaders(rec.Header()))
+	assert.Equal(t, http.StatusOK, rec.Status)
+	assert.Empty(t, corsHeaders(rec.Header))
 }

@@ -317,16 +317,27 @@ func (f *featuresJSON) features(schema *dataset.Schema, field string) ([]float64
 // featuresNamed is features with the field's name made only for an error
 // (a batch would otherwise format "instances[i]" for every row).
 func (f *featuresJSON) featuresNamed(schema *dataset.Schema, name func() string) ([]float64, error) {
-	if !slices.Contains(f.have, false) && len(f.vals) == schema.Dim() {
+	if f.have == nil && len(f.vals) == schema.Dim() {
 		if err := schema.CheckFeatures("", f.vals); err == nil {
 			return f.vals, nil
 		}
 	}
 	field := name()
+	vals, err := f.values(schema, field)
+	if err != nil {
+		return nil, err
+	}
+	return vals, schema.CheckFeatures(field, vals)
+}
+
+// values returns the numbers in schema order, checking only that the named
+// form names every feature; the values themselves are for
+// Schema.CheckFeatures.
+func (f *featuresJSON) values(schema *dataset.Schema, field string) ([]float64, error) {
 	for i, ok := range f.have {
 		if !ok {
 			return nil, dataset.Invalidf(field, "%s.%s is missing: give all of %s", field, schema.Features()[i], schema.FeatureList())
 		}
 	}
-	return f.vals, schema.CheckFeatures(field, f.vals)
+	return f.vals, nil
 }

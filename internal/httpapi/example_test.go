@@ -17,7 +17,7 @@ import (
 // server: one prediction.
 func ExampleNewServer() {
 	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, _ := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.DefaultConfig(), dataset.NewMemory(snap, nil)))
 	defer srv.Close()
 
@@ -32,5 +32,5 @@ func ExampleNewServer() {
 	fmt.Print(string(body))
 	// Output:
 	// 200 OK
-	// {"species":"virginica","probabilities":{"setosa":0,"versicolor":0,"virginica":1},"neighbors":[{"id":147,"species":"virginica","distance":0},{"id":124,"species":"virginica","distance":0.24494897427831777},{"id":112,"species":"virginica","distance":0.3741657386773942}],"tie":false,"exact_match":false,"k":3,"metric":"euclidean","weights":"uniform","dataset_version":1}
+	// {"species":"virginica","probabilities":{"setosa":0,"versicolor":0,"virginica":1},"neighbors":[{"id":147,"species":"virginica","distance":0},{"id":124,"species":"virginica","distance":0.24494897427831777},{"id":112,"species":"virginica","distance":0.3741657386773942}],"tie":false,"exact_match":false,"novelty":{"percentile":0,"unusual":false},"k":3,"metric":"euclidean","weights":"uniform","dataset_version":1}
 }

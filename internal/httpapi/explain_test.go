@@ -25,7 +25,7 @@ func TestPredictSaysWhenOnlyExactMatchesVoted(t *testing.T) {
 		{"uniform", false, 4.0 / 7},
 	} {
 		t.Run(tc.weights, func(t *testing.T) {
-			r := a.do("POST", "/predict", `{`+q+`,"weights":"`+tc.weights+`"}`)
+			r := a.Do("POST", "/predict", `{`+q+`,"weights":"`+tc.weights+`"}`)
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			m := r.JSON(t)
 			assert.Equal(t, tc.exact, m["exact_match"])

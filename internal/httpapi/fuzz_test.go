@@ -18,7 +18,7 @@ func fuzzServer(t testing.TB) (*Server, *dataset.Memory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,12 @@ type jobRequest struct {
 	Metrics   []string        `json:"metrics"`
 	Folds     *int            `json:"folds"`
 
-	rows []featuresJSON // the batch: Instances decoded, or the rows of a CSV body
+	rows   []featuresJSON // the batch: Instances decoded, or the rows of a CSV body
+	labels []string       // a CSV body's label column, when it has one
 }
 
-// spec converts the request into a job spec (validated by the queue).
+// jobSpec converts the request into a job spec; the queue checks it
+// (Spec.Check, the one check of a job).
 func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, error) {
 	switch jobs.Type(req.Type) {
 	case jobs.TypeBatchPredict:
@@ -44,7 +46,7 @@ func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, er
 			}
 			weights = &w
 		}
-		q, err := s.query(&predictRequest{K: req.K, Metric: req.Metric, Weights: weights}, snap)
+		q, err := s.rules.Settings(snap, req.K, req.Metric, weights)
 		if err != nil {
 			return jobs.Spec{}, err
 		}
@@ -53,13 +55,13 @@ func (s *Server) jobSpec(req *jobRequest, snap *dataset.Snapshot) (jobs.Spec, er
 		}
 		fs := make([][]float64, len(req.rows))
 		for i := range req.rows {
-			f, err := req.rows[i].features(snap.Schema(), fmt.Sprintf("instances[%d]", i))
+			f, err := req.rows[i].values(snap.Schema(), fmt.Sprintf("instances[%d]", i))
 			if err != nil {
 				return jobs.Spec{}, err
 			}
 			fs[i] = f
 		}
-		return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: fs, Query: q}}, nil
+		return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: fs, Query: q, Labels: req.labels}}, nil
 	case jobs.TypeEvaluate:
 		if req.rows != nil || req.K != nil || req.Metric != nil {
 			return jobs.Spec{}, dataset.Invalidf("type", "instances, k and metric belong to batch_predict jobs; evaluate takes k_min, k_max, metrics, weights and folds")
@@ -130,7 +132,7 @@ func (s *Server) handleCreateJob() http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Location", "/jobs/"+j.ID)
-		writeJSON(w, http.StatusAccepted, 0, j)
+		writeJSON(w, http.StatusAccepted, 0, jobJSON(j))
 	}
 }
 
@@ -186,7 +188,7 @@ func (s *Server) handleGetJob() http.HandlerFunc {
 			w.Header().Set("Retry-After", "1")
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, 0, j)
+		writeJSON(w, http.StatusOK, 0, jobJSON(j))
 	}
 }
 
@@ -199,6 +201,54 @@ func (s *Server) handleCancelJob() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, 0, j)
+		writeJSON(w, http.StatusOK, 0, jobJSON(j))
+	}
+}
+
+// handleListJobs serves GET /jobs?limit=&cursor=: recent jobs, newest first,
+// with status and progress but no results. A client that may write (the key,
+// or no key configured) sees each job whole; any other sees the queue's
+// activity only: no ids (an id is what lets a client read a result or cancel
+// a job), no errors and no notices.
+func (s *Server) handleListJobs() http.HandlerFunc {
+	type response struct {
+		Jobs       []jobs.Job `json:"jobs"`
+		NextCursor string     `json:"next_cursor,omitempty"`
+		Limit      int        `json:"limit"`
+		// Redacted is true when the caller may not write: ids, errors
+		// and details are left out.
+		Redacted bool `json:"redacted"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for name := range q {
+			if name != "limit" && name != "cursor" {
+				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want limit or cursor", name), nil))
+				return
+			}
+		}
+		limit, err := queryInt(q, "limit", defaultLimit)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if limit < 1 || limit > maxLimit {
+			s.writeError(w, r, dataset.Invalidf("limit", "limit must be between 1 and %d, got %d", maxLimit, limit))
+			return
+		}
+		page, err := s.jobs.List(r.Context(), jobs.ListParams{Limit: limit, Cursor: q.Get("cursor")})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ok, _ := s.mayWrite(r)
+		if !ok {
+			for i := range page.Jobs {
+				j := &page.Jobs[i]
+				j.ID, j.Error, j.Notice = "", "", ""
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, 0, response{Jobs: page.Jobs, NextCursor: page.NextCursor, Limit: limit, Redacted: !ok})
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // isCSV reports whether a request's body is CSV.
@@ -25,8 +26,9 @@ func isCSV(r *http.Request) bool {
 
 // csvJobRequest reads POST /jobs with a CSV body: a batch_predict job whose
 // rows are the CSV's, with k, metric and weights in the query string. The
-// header names the schema's feature columns (in any order); other columns
-// (a label, an id) are ignored.
+// header names the schema's feature columns (in any order). A column named
+// after the schema's label is kept: the result scores the predictions
+// against it. Other columns (an id) are ignored.
 func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (*jobRequest, error) {
 	q := r.URL.Query()
 	for name := range q {
@@ -63,10 +65,11 @@ func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *d
 		}
 		return nil, badRequest("", "could not read the request body", err)
 	}
-	rows, err := parseFeatureCSV(body, schema)
+	rows, labels, err := parseFeatureCSV(body, schema)
 	if err != nil {
 		return nil, err
 	}
+	req.labels = labels
 	req.rows = make([]featuresJSON, len(rows))
 	for i, f := range rows {
 		req.rows[i] = featuresJSON{vals: f}
@@ -75,23 +78,29 @@ func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *d
 }
 
 // parseFeatureCSV reads rows of the schema's features from a CSV with a
-// header.
-func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, error) {
+// header, and the label column's cells when the header names it (nil
+// when it does not).
+func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, []string, error) {
 	cr := csv.NewReader(bytes.NewReader(body))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err == io.EOF {
-		return nil, dataset.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(schema.Features(), ","))
+		return nil, nil, dataset.Invalidf("instances", "the CSV is empty: give a header (%s) and at least one row", strings.Join(schema.Features(), ","))
 	}
 	if err != nil {
-		return nil, badRequest("", "the body is not valid CSV", err)
+		return nil, nil, badRequest("", "the body is not valid CSV", err)
+	}
+	labelCol := slices.IndexFunc(head, func(h string) bool { return strings.TrimSpace(h) == schema.Label() })
+	var labels []string
+	if labelCol >= 0 {
+		labels = []string{}
 	}
 	col := make([]int, schema.Dim())
 	for i, name := range schema.Features() {
 		col[i] = slices.IndexFunc(head, func(h string) bool { return strings.TrimSpace(h) == name })
 		if col[i] < 0 {
-			return nil, dataset.Invalidf("instances", "the CSV header must name the columns %s; it has %q", schema.FeatureList(), head)
+			return nil, nil, dataset.Invalidf("instances", "the CSV header must name the columns %s; it has %q", schema.FeatureList(), head)
 		}
 	}
 	var rows [][]float64
@@ -101,22 +110,29 @@ func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, error) {
 			break
 		}
 		if err != nil {
-			return nil, badRequest("", "the body is not valid CSV", err)
+			return nil, nil, badRequest("", "the body is not valid CSV", err)
 		}
 		f := make([]float64, len(col))
 		for i, c := range col {
 			if c >= len(rec) {
-				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d has %d fields, fewer than the header", line, len(rec))
+				return nil, nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d has %d fields, fewer than the header", line, len(rec))
 			}
 			v, err := dataset.ParseNumber(strings.TrimSpace(rec[c]))
 			if err != nil {
-				return nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number (%v): %q", line, schema.Features()[i], err, rec[c])
+				return nil, nil, dataset.Invalidf(fmt.Sprintf("instances[%d]", len(rows)), "CSV line %d: %s is not a number (%v): %q", line, schema.Features()[i], err, rec[c])
 			}
 			f[i] = v
 		}
+		if labels != nil {
+			l := ""
+			if labelCol < len(rec) {
+				l = strings.TrimSpace(rec[labelCol])
+			}
+			labels = append(labels, l)
+		}
 		rows = append(rows, f)
 	}
-	return rows, nil
+	return rows, labels, nil
 }
 
 // handleJobResult serves GET /jobs/{id}/result: a succeeded job's result
@@ -141,7 +157,7 @@ func (s *Server) handleJobResult() http.HandlerFunc {
 		}
 		switch format {
 		case "", "json":
-			writeJSONBytes(w, http.StatusOK, 0, append(j.Result, '\n'))
+			writeJSONBytes(w, http.StatusOK, 0, append(resultJSON(j.Result), '\n'))
 		case "csv":
 			b, err := resultCSV(j)
 			if err != nil {
@@ -157,63 +173,110 @@ func (s *Server) handleJobResult() http.HandlerFunc {
 	}
 }
 
-// resultCSV converts a job's JSON result into CSV: one line per row of a
-// batch (row, species, tie, then the probability of each class), or one
+// resultCSV writes a job's result as CSV: one line per row of a batch
+// (row, the input features, the given label and whether the prediction
+// matched it when the batch carried labels, the label, tie, exact_match,
+// novelty_percentile, unusual, then the probability of each class), or one
 // line per setting of an evaluation.
 func resultCSV(j jobs.Job) ([]byte, error) {
+	res, err := jobs.DecodeResult(j.Result)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	switch j.Type {
-	case jobs.TypeBatchPredict:
-		var res struct {
-			Predictions []struct {
-				Species       string             `json:"species"`
-				Probabilities map[string]float64 `json:"probabilities"`
-				Tie           bool               `json:"tie"`
-			} `json:"predictions"`
+	switch {
+	case res == nil:
+	case res.Batch != nil:
+		b := res.Batch
+		head := append([]string{"row"}, b.Features...)
+		if b.AgainstLabels != nil {
+			head = append(head, "given_"+b.Label, "correct")
 		}
-		if err := json.Unmarshal(j.Result, &res); err != nil {
-			return nil, err
-		}
-		var classes []string
-		if len(res.Predictions) > 0 {
-			for c := range res.Predictions[0].Probabilities {
-				classes = append(classes, c)
-			}
-			slices.Sort(classes)
-		}
-		head := []string{"row", "species", "tie"}
-		for _, c := range classes {
+		head = append(head, b.Label, "tie", "exact_match", "novelty_percentile", "unusual")
+		for _, c := range b.Classes {
 			head = append(head, "p_"+c)
 		}
 		cw.Write(head)
-		for i, p := range res.Predictions {
-			rec := []string{strconv.Itoa(i), p.Species, strconv.FormatBool(p.Tie)}
-			for _, c := range classes {
-				rec = append(rec, f(p.Probabilities[c]))
+		for i, p := range b.Predictions {
+			rec := []string{strconv.Itoa(i)}
+			if i < len(b.Instances) {
+				for _, v := range b.Instances[i] {
+					rec = append(rec, f(v))
+				}
+			}
+			class := b.Classes[p.Class]
+			if b.AgainstLabels != nil {
+				given := ""
+				if i < len(b.Labels) {
+					given = b.Labels[i]
+				}
+				rec = append(rec, given, strconv.FormatBool(given != "" && given == class))
+			}
+			var nov novelty.Assessment
+			if i < len(b.Novelty) {
+				nov = b.Novelty[i]
+			}
+			rec = append(rec, class, strconv.FormatBool(p.Tie), strconv.FormatBool(p.ExactOnly), f(nov.Percentile), strconv.FormatBool(nov.Unusual))
+			for _, v := range p.Probabilities {
+				rec = append(rec, f(v))
 			}
 			cw.Write(rec)
 		}
-	case jobs.TypeEvaluate:
-		var res struct {
-			Results []struct {
-				K        int     `json:"k"`
-				Metric   string  `json:"metric"`
-				Weights  string  `json:"weights"`
-				Accuracy float64 `json:"accuracy"`
-				Correct  int     `json:"correct"`
-				Total    int     `json:"total"`
-			} `json:"results"`
-		}
-		if err := json.Unmarshal(j.Result, &res); err != nil {
-			return nil, err
-		}
+	case res.Evaluate != nil:
 		cw.Write([]string{"k", "metric", "weights", "accuracy", "correct", "total"})
-		for _, r := range res.Results {
+		for _, r := range res.Evaluate.Results {
 			cw.Write([]string{strconv.Itoa(r.K), r.Metric, r.Weights, f(r.Accuracy), strconv.Itoa(r.Correct), strconv.Itoa(r.Total)})
 		}
 	}
 	cw.Flush()
 	return buf.Bytes(), cw.Error()
+}
+
+// resultJSON encodes a job's kept result: a batch as a POST /predict batch
+// answer (by the same encoder) with the rows, their labels and the score
+// against them, an evaluation as it is. A result this build cannot read
+// (kept by another) is served as it was kept.
+func resultJSON(raw json.RawMessage) json.RawMessage {
+	res, err := jobs.DecodeResult(raw)
+	switch {
+	case err != nil || res == nil:
+		return raw
+	case res.Batch != nil:
+		b := res.Batch
+		if len(b.Novelty) != len(b.Predictions) {
+			return raw
+		}
+		out := appendBatch(nil, wireNamesFor(b.Label, b.Classes), b.Predictions, b.Novelty, &b.Query, b.DatasetVersion)
+		out = bytes.TrimSuffix(bytes.TrimSuffix(out, []byte("\n")), []byte("}"))
+		extra, err := json.Marshal(struct {
+			Features      []string         `json:"features"`
+			Instances     [][]float64      `json:"instances"`
+			Labels        []string         `json:"labels,omitempty"`
+			AgainstLabels *jobs.LabelScore `json:"against_labels,omitempty"`
+		}{b.Features, b.Instances, b.Labels, b.AgainstLabels})
+		if err != nil {
+			return raw
+		}
+		out = append(out, ',')
+		return append(out, extra[1:]...)
+	case res.Evaluate != nil:
+		out, err := json.Marshal(res.Evaluate)
+		if err != nil {
+			return raw
+		}
+		return out
+	default:
+		return raw
+	}
+}
+
+// jobJSON is a job on the wire, its result encoded by resultJSON.
+func jobJSON(j jobs.Job) any {
+	type job jobs.Job
+	return struct {
+		job
+		Result json.RawMessage `json:"result,omitempty"`
+	}{job(j), resultJSON(j.Result)}
 }

@@ -27,13 +27,22 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 				fmt.Sprintf("rate limit exceeded: at most %d requests per %v per client; retry after the time in Retry-After", s.cfg.RateLimit, s.cfg.RateWindow), nil)
 		}))(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready": // probes
+		if isProbe(r.URL.Path) {
 			next.ServeHTTP(w, r)
-		default:
+		} else {
 			limited.ServeHTTP(w, r)
 		}
 	})
+}
+
+// isProbe reports whether path is a health check or the metrics scrape:
+// exempt from the rate limit, and never traced.
+func isProbe(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready":
+		return true
+	}
+	return false
 }
 
 // clientIP is the rate-limit key: the peer's address. Behind a proxy every

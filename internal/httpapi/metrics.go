@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/irisknn/irisknn/internal/dataset"
-	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // metrics are the service's Prometheus metrics. They live in the registry
@@ -25,6 +25,7 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	predictions  *prometheus.CounterVec
 	batchSize    prometheus.Histogram
+	novelty      prometheus.Histogram
 	rejected     *prometheus.CounterVec
 	cache        sync.Map // seriesKey -> *requestSeries
 	speciesCache sync.Map // species name -> prometheus.Counter
@@ -54,12 +55,17 @@ func newMetrics(reg *prometheus.Registry, store dataset.Store) *metrics {
 			Help:    "Rows in each batch prediction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8), // 1 .. 16384
 		}),
+		novelty: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "irisknn_prediction_novelty_percentile",
+			Help:    "How unusual each query was: its nearest training distance as a percentile of the training set's nearest-neighbour distances (above -novelty-percentile it is flagged unusual).",
+			Buckets: []float64{10, 25, 50, 75, 90, 95, 99, 99.9, 100},
+		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "irisknn_rejected_requests_total",
 			Help: "Requests turned away before their handler ran: rate_limited (429), overloaded (503, too many batches in flight), unauthorized (401).",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.predictions, m.batchSize, m.rejected,
+	reg.MustRegister(m.requests, m.latency, m.predictions, m.batchSize, m.novelty, m.rejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "irisknn_dataset_samples",
 			Help: "Samples in the current training set.",
@@ -171,12 +177,24 @@ func (m *metrics) reject(reason string) {
 	m.rejected.WithLabelValues(reason).Inc()
 }
 
-// observePrediction counts one single prediction.
-func (m *metrics) observePrediction(classes []string, pr *knn.Prediction) {
+// observeAnswer counts an answer's rows by predicted class, and a batch's
+// size: where the answer is made, so answers from a cache count too.
+func (m *metrics) observeAnswer(classes []string, batch bool, a *PredictAnswer) {
 	if m == nil {
 		return
 	}
-	m.species(classes[pr.Class]).Inc()
+	if !batch {
+		m.species(classes[a.Class]).Inc()
+		return
+	}
+	rows := 0
+	for c, n := range a.Counts {
+		if n > 0 {
+			m.species(classes[c]).Add(float64(n))
+			rows += n
+		}
+	}
+	m.batchSize.Observe(float64(rows))
 }
 
 // species returns the prediction counter of one species, looked up in the
@@ -189,19 +207,11 @@ func (m *metrics) species(name string) prometheus.Counter {
 	return c.(prometheus.Counter)
 }
 
-// observeBatch counts a batch's rows by predicted class and its size.
-func (m *metrics) observeBatch(classes []string, out []knn.Prediction) {
+// observeNovelty records how unusual one query was, so that drift shows on
+// a dashboard.
+func (m *metrics) observeNovelty(a novelty.Assessment) {
 	if m == nil {
 		return
 	}
-	m.batchSize.Observe(float64(len(out)))
-	counts := make([]int, len(classes))
-	for i := range out {
-		counts[out[i].Class]++
-	}
-	for c, n := range counts {
-		if n > 0 {
-			m.species(classes[c]).Add(float64(n))
-		}
-	}
+	m.novelty.Observe(a.Percentile)
 }

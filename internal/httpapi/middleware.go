@@ -70,8 +70,9 @@ func newRequestID() string {
 	return string(b[:])
 }
 
-// accessLog logs one structured line per request.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// accessLog logs one structured line per request; with traced, the line
+// carries the request's trace_id and span_id.
+func accessLog(log *slog.Logger, traced bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -81,14 +82,20 @@ func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			attrs := [9]slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("remote", r.RemoteAddr),
-				slog.String("request_id", requestIDFrom(r)))
+				slog.String("request_id", requestIDFrom(r)),
+			}
+			n := 7
+			if traced {
+				n += traceAttrs(r.Context(), attrs[n:])
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)
 		})
 	}
 }

@@ -19,7 +19,7 @@ func TestCursorPagingWalksTheSetLikeOffset(t *testing.T) {
 	a := newAPI(t, httpapi.Config{})
 	// Holes in the ids: a cursor need not be an existing id.
 	for _, id := range []int{3, 50, 51, 99} {
-		require.Equal(t, http.StatusNoContent, a.do("DELETE", fmt.Sprintf("/samples/%d", id), "").Status)
+		require.Equal(t, http.StatusNoContent, a.Do("DELETE", fmt.Sprintf("/samples/%d", id), "").Status)
 	}
 	ids := func(m map[string]any) []float64 {
 		var out []float64
@@ -31,7 +31,7 @@ func TestCursorPagingWalksTheSetLikeOffset(t *testing.T) {
 	for _, filter := range []string{"", "&species=versicolor"} {
 		var byOffset, byCursor []float64
 		for off := 0; ; off += 7 {
-			m := a.do("GET", fmt.Sprintf("/samples?limit=7&offset=%d%s", off, filter), "").JSON(t)
+			m := a.Do("GET", fmt.Sprintf("/samples?limit=7&offset=%d%s", off, filter), "").JSON(t)
 			byOffset = append(byOffset, ids(m)...)
 			if len(ids(m)) < 7 {
 				break
@@ -40,7 +40,7 @@ func TestCursorPagingWalksTheSetLikeOffset(t *testing.T) {
 		after := "0"
 		for pages := 0; ; pages++ {
 			require.Less(t, pages, 100)
-			r := a.do("GET", "/samples?limit=7&after_id="+after+filter, "")
+			r := a.Do("GET", "/samples?limit=7&after_id="+after+filter, "")
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			m := r.JSON(t)
 			byCursor = append(byCursor, ids(m)...)
@@ -54,7 +54,7 @@ func TestCursorPagingWalksTheSetLikeOffset(t *testing.T) {
 		assert.Equal(t, byOffset, byCursor, "filter %q", filter)
 		assert.NotEmpty(t, byCursor)
 	}
-	m := a.do("GET", "/samples?limit=3&after_id=49", "").JSON(t)
+	m := a.Do("GET", "/samples?limit=3&after_id=49", "").JSON(t)
 	assert.Equal(t, []float64{52, 53, 54}, ids(m), "after a deleted id")
 	assert.EqualValues(t, 146, m["total"])
 }
@@ -72,7 +72,7 @@ func TestCursorPagingErrors(t *testing.T) {
 		{"after_id=10&offset=5", http.StatusUnprocessableEntity},
 		{"after_id=9223372036854775807", http.StatusOK},
 	} {
-		r := a.do("GET", "/samples?"+tc.query, "")
+		r := a.Do("GET", "/samples?"+tc.query, "")
 		assert.Equal(t, tc.status, r.Status, "%s: %s", tc.query, r.Body)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // predictRequest is a decoded body of POST /predict: one of features (a
@@ -96,6 +97,10 @@ func (s *Server) handlePredict() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
+			if err := s.rules.CheckWork(1, q); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Features: f})
 		case req.Instances != nil:
 			s.predictBatch(w, r, &req, snap, q)
@@ -113,6 +118,10 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		return
 	case n > s.cfg.MaxBatch:
 		s.writeError(w, r, dataset.Invalidf("instances", "a batch may have at most %d rows, got %d; split it or use an async job", s.cfg.MaxBatch, n))
+		return
+	}
+	if err := s.rules.CheckWork(n, q); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	fs := make([][]float64, n)
@@ -140,21 +149,22 @@ var batchPool = sync.Pool{New: func() any { return new(batchScratch) }}
 const maxPooledNeighbors = 1 << 16
 
 // computeSingle computes and encodes a single prediction.
-func (s *Server) computeSingle(req PredictRequest) ([]byte, error) {
+func (s *Server) computeSingle(req PredictRequest) (PredictAnswer, error) {
 	snap, q := req.Snapshot, req.Query
 	names := wireNamesOf(snap)
 	pr := predictionPool.Get().(*knn.Prediction)
 	defer predictionPool.Put(pr)
 	if err := snap.Predict(pr, req.Features, q); err != nil {
-		return nil, err
+		return PredictAnswer{}, err
 	}
-	s.metrics.observePrediction(snap.Classes(), pr)
+	nov := s.cfg.Novelty.Assess(snap, q.Metric, pr.Neighbors[0].Distance)
+	s.metrics.observeNovelty(nov)
 	b := make([]byte, 0, 512)
-	return appendPrediction(b, names, pr, &q, snap.Version()), nil
+	return PredictAnswer{Body: appendPrediction(b, names, pr, nov, &q, snap.Version()), Class: pr.Class}, nil
 }
 
 // computeBatch computes and encodes a batch of predictions.
-func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, error) {
+func (s *Server) computeBatch(ctx context.Context, req PredictRequest) (PredictAnswer, error) {
 	snap, q, fs := req.Snapshot, req.Query, req.Instances
 	names := wireNamesOf(snap)
 	n := len(fs)
@@ -175,25 +185,38 @@ func (s *Server) computeBatch(ctx context.Context, req PredictRequest) ([]byte, 
 		out[i].Probabilities = probs[i*nc : i*nc : (i+1)*nc]
 	}
 	if err := snap.PredictBatch(ctx, out, fs, q); err != nil {
-		return nil, err
+		return PredictAnswer{}, err
 	}
-	s.metrics.observeBatch(snap.Classes(), out)
-	b := make([]byte, 0, 64+n*(200+60*q.K))
+	counts := make([]int, nc)
+	novs := make([]novelty.Assessment, n)
+	for i := range out {
+		counts[out[i].Class]++
+		novs[i] = s.cfg.Novelty.Assess(snap, q.Metric, out[i].Neighbors[0].Distance)
+		s.metrics.observeNovelty(novs[i])
+	}
+	b := appendBatch(make([]byte, 0, 64+n*(200+60*q.K)), names, out, novs, &q, snap.Version())
+	return PredictAnswer{Body: b, Counts: counts}, nil
+}
+
+// appendBatch appends a batch answer: the predictions, each with its
+// novelty (novs[i] is out[i]'s), in row order, then the settings and
+// dataset version once.
+func appendBatch(b []byte, names *wireNames, out []knn.Prediction, novs []novelty.Assessment, q *knn.Query, version uint64) []byte {
 	b = append(b, `{"predictions":[`...)
 	for i := range out {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendPrediction(b, names, &out[i], nil, 0)
+		b = appendPrediction(b, names, &out[i], novs[i], nil, 0)
 	}
 	b = append(b, ']')
-	return appendSettings(b, &q, snap.Version()), nil
+	return appendSettings(b, q, version)
 }
 
-// appendPrediction appends one prediction as a JSON object. With q non-nil
-// the settings and dataset version are included (a single prediction);
-// without, they are left to the enclosing batch object.
-func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, q *knn.Query, version uint64) []byte {
+// appendPrediction appends one prediction and its novelty as a JSON object.
+// With q non-nil the settings and dataset version are included (a single
+// prediction); without, they are left to the enclosing batch object.
+func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, nov novelty.Assessment, q *knn.Query, version uint64) []byte {
 	b = append(b, '{')
 	b = append(b, names.label...)
 	b = append(b, names.quoted[pr.Class]...)
@@ -224,6 +247,11 @@ func appendPrediction(b []byte, names *wireNames, pr *knn.Prediction, q *knn.Que
 	b = strconv.AppendBool(b, pr.Tie)
 	b = append(b, `,"exact_match":`...)
 	b = strconv.AppendBool(b, pr.ExactOnly)
+	b = append(b, `,"novelty":{"percentile":`...)
+	b = appendFloat(b, nov.Percentile)
+	b = append(b, `,"unusual":`...)
+	b = strconv.AppendBool(b, nov.Unusual)
+	b = append(b, '}')
 	if q == nil {
 		return append(b, '}')
 	}
@@ -267,7 +295,7 @@ func appendFloat(b []byte, f float64) []byte {
 // (with its colon) and the class names. They change only when a different
 // dataset is loaded, so the last ones are kept.
 type wireNames struct {
-	schema  *dataset.Schema
+	name    string // the label's name
 	classes []string
 	label   []byte   // "species":
 	quoted  [][]byte // the classes, quoted
@@ -277,11 +305,15 @@ var lastWireNames atomic.Pointer[wireNames]
 
 // wireNamesOf returns the wire names of snap's schema and classes.
 func wireNamesOf(snap *dataset.Snapshot) *wireNames {
-	schema, classes := snap.Schema(), snap.Classes()
-	if c := lastWireNames.Load(); c != nil && c.schema == schema && sameStrings(c.classes, classes) {
+	return wireNamesFor(snap.Schema().Label(), snap.Classes())
+}
+
+// wireNamesFor returns the wire names of a label and classes.
+func wireNamesFor(label string, classes []string) *wireNames {
+	if c := lastWireNames.Load(); c != nil && c.name == label && sameStrings(c.classes, classes) {
 		return c
 	}
-	c := &wireNames{schema: schema, classes: classes, label: append(quoteJSON(schema.Label()), ':'), quoted: make([][]byte, len(classes))}
+	c := &wireNames{name: label, classes: classes, label: append(quoteJSON(label), ':'), quoted: make([][]byte, len(classes))}
 	for i, name := range classes {
 		c.quoted[i] = quoteJSON(name)
 	}

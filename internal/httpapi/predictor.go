@@ -28,9 +28,15 @@ func (r *PredictRequest) Rows() int {
 	return 1
 }
 
-// PredictAnswer is the encoded JSON body answering a PredictRequest.
+// PredictAnswer is the encoded JSON body answering a PredictRequest, with
+// what the metrics count of it.
 type PredictAnswer struct {
 	Body []byte // must not be modified: a cache may share it
+	// Class is the predicted class of a single prediction, and Counts the
+	// rows of a batch by predicted class (both index Snapshot.Classes): the
+	// server counts them for every answer, computed or cached.
+	Class  int
+	Counts []int
 	// Cache says where the answer came from, for the X-Cache response
 	// header: "" when no cache took part, or a cache's own word ("hit",
 	// "miss", ...).
@@ -55,16 +61,10 @@ func (f PredictorFunc) Predict(ctx context.Context, req PredictRequest) (Predict
 type computer struct{ s *Server }
 
 func (c computer) Predict(ctx context.Context, req PredictRequest) (PredictAnswer, error) {
-	var (
-		b   []byte
-		err error
-	)
 	if req.Batch {
-		b, err = c.s.computeBatch(ctx, req)
-	} else {
-		b, err = c.s.computeSingle(req)
+		return c.s.computeBatch(ctx, req)
 	}
-	return PredictAnswer{Body: b}, err
+	return c.s.computeSingle(req)
 }
 
 // answer writes the predictor's answer to req.
@@ -74,6 +74,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, req PredictReque
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.observeAnswer(req.Snapshot.Classes(), req.Batch, &a)
 	if a.Cache != "" {
 		w.Header()["X-Cache"] = []string{a.Cache}
 	}

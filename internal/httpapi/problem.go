@@ -18,6 +18,8 @@ var kindStatus = map[dataset.Kind]int{
 	dataset.KindPrecondition: http.StatusPreconditionFailed,
 	dataset.KindConflict:     http.StatusConflict,
 	dataset.KindUnavailable:  http.StatusServiceUnavailable,
+	dataset.KindGone:         http.StatusGone,
+	dataset.KindTooLarge:     http.StatusRequestEntityTooLarge,
 	dataset.KindInternal:     http.StatusInternalServerError,
 }
 
@@ -94,10 +96,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.String("request_id", requestIDFrom(r)),
 		slog.Int("status", status),
 		slog.String("error", err.Error()))
-	if status == http.StatusServiceUnavailable && dataset.ErrorKind(err) == dataset.KindUnavailable && w.Header().Get("Retry-After") == "" {
-		// A dependency is down (the shared database, a disk): the store
-		// answers at once, so a retry in a second is cheap.
-		w.Header().Set("Retry-After", "1")
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1") // overloaded or a dependency down: both pass
 	}
 	writeProblem(w, r, status, msg, fields)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/irisknn/irisknn/internal/apitest"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
@@ -32,7 +33,7 @@ func TestReadyzStaysReadyAndSaysWhatIsUnavailable(t *testing.T) {
 	cfg := httpapi.Config{Dependencies: []httpapi.Dependency{{Name: "postgres", Affects: []string{"writes", "jobs"}, Check: check}}}
 	a := newAPI(t, cfg)
 
-	r := a.do("GET", "/readyz", "")
+	r := a.Do("GET", "/readyz", "")
 	require.Equal(t, 200, r.Status)
 	m := r.JSON(t)
 	assert.Equal(t, "ready", m["status"])
@@ -40,31 +41,29 @@ func TestReadyzStaysReadyAndSaysWhatIsUnavailable(t *testing.T) {
 
 	down := errors.New("dial tcp 127.0.0.1:5432: connection refused")
 	pgDown.Store(&down)
-	r = a.do("GET", "/readyz", "")
+	r = a.Do("GET", "/readyz", "")
 	require.Equal(t, 200, r.Status, "predictions are still served")
 	m = r.JSON(t)
 	assert.Equal(t, "degraded", m["status"])
 	assert.Equal(t, []any{"writes", "jobs"}, m["unavailable"])
 	assert.Contains(t, string(r.Body), "connection refused", "the body says why")
 
-	r = a.do("GET", "/metrics", "")
+	r = a.Do("GET", "/metrics", "")
 	assert.Contains(t, string(r.Body), `irisknn_dependency_up{dependency="postgres"} 0`)
 	assert.Contains(t, string(r.Body), `irisknn_available{feature="writes"} 0`)
 
-	r = a.do("POST", "/predict", `{"features":[5.1,3.5,1.4,0.2]}`)
+	r = a.Do("POST", "/predict", `{"features":[5.1,3.5,1.4,0.2]}`)
 	assert.Equal(t, 200, r.Status)
 
 	pgDown.Store(nil)
-	r = a.do("GET", "/metrics", "")
+	r = a.Do("GET", "/metrics", "")
 	assert.Contains(t, string(r.Body), `irisknn_available{feature="writes"} 1`)
 }
 
 func TestAWriteRefusedByItsJournalIs503WithRetryAfter(t *testing.T) {
-	a := newAPI(t, httpapi.Config{})
-	// The same API over a store that records through a journal that is down.
-	a.api = httpapi.NewServer(httpapi.Config{}, dataset.NewMemory(a.store.Snapshot(), downJournal{errors.New("i/o timeout")}))
-	a.srv.Config.Handler = a.api
-	r := a.do("POST", "/samples", `{"features":[5.1,3.5,1.4,0.2],"species":"setosa"}`)
+	// The API over a store that records through a journal that is down.
+	a := apitest.Start(t, httpapi.Config{}, dataset.NewMemory(apitest.Iris(t).Snapshot(), downJournal{errors.New("i/o timeout")}))
+	r := a.Do("POST", "/samples", `{"features":[5.1,3.5,1.4,0.2],"species":"setosa"}`)
 	assert.Equal(t, 503, r.Status)
 	assert.Equal(t, "1", r.Header.Get("Retry-After"))
 	assert.Contains(t, r.JSON(t)["detail"], "unreachable")

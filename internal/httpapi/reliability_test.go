@@ -1,6 +1,8 @@
-package httpapi
+package httpapi_test
 
 import (
+	"github.com/irisknn/irisknn/internal/apitest"
+	"github.com/irisknn/irisknn/internal/httpapi"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,6 +17,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// relDo sends a request through the spec-checking client: h is sent as it
+// is (no Content-Type unless h has one).
+func relDo(a *apitest.Server, method, path string, h http.Header, body []byte) (*apitest.Response, []byte) {
+	pairs := []string{"Content-Type", h.Get("Content-Type")}
+	for k := range h {
+		pairs = append(pairs, k, h.Get(k))
+	}
+	r := a.Do(method, path, string(body), pairs...)
+	return r, r.Body
+}
+
 func jsonHeader(kv ...string) http.Header {
 	h := http.Header{"Content-Type": {"application/json"}}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -26,9 +39,10 @@ func jsonHeader(kv ...string) http.Header {
 const sampleBody = `{"features":[5.1,3.5,1.4,0.2],"species":"setosa"}`
 
 func TestAPIKeyProtectsWritesOnly(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := httpapi.DefaultConfig()
 	cfg.APIKey = "s3cret-key"
-	_, store, ts := relServer(t, cfg)
+	a := apitest.Start(t, cfg, nil)
+	store := a.Store
 
 	writes := []struct{ method, path, body string }{
 		{"POST", "/samples", sampleBody},
@@ -43,8 +57,8 @@ func TestAPIKeyProtectsWritesOnly(t *testing.T) {
 				h.Set("Authorization", auth)
 			}
 			v := store.Snapshot().Version()
-			resp, b := relDo(t, w.method, ts.URL+w.path, h, []byte(w.body))
-			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %s with %q: %s", w.method, w.path, auth, b)
+			resp, b := relDo(a, w.method, w.path, h, []byte(w.body))
+			assert.Equal(t, http.StatusUnauthorized, resp.Status, "%s %s with %q: %s", w.method, w.path, auth, b)
 			assert.True(t, strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="irisknn"`))
 			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 			assert.Equal(t, v, store.Snapshot().Version())
@@ -55,8 +69,8 @@ func TestAPIKeyProtectsWritesOnly(t *testing.T) {
 			if w.method == http.MethodDelete {
 				path = "/samples/" + strconv.Itoa(10+j) // a new victim each time
 			}
-			resp, b := relDo(t, w.method, ts.URL+path, jsonHeader("Authorization", auth), []byte(w.body))
-			assert.Less(t, resp.StatusCode, 300, "%s %s with %q: %s", w.method, w.path, auth, b)
+			resp, b := relDo(a, w.method, path, jsonHeader("Authorization", auth), []byte(w.body))
+			assert.Less(t, resp.Status, 300, "%s %s with %q: %s", w.method, w.path, auth, b)
 			assert.Equal(t, v+1, store.Snapshot().Version())
 		}
 	}
@@ -65,60 +79,60 @@ func TestAPIKeyProtectsWritesOnly(t *testing.T) {
 		{"GET", "/samples", ""}, {"GET", "/samples/1", ""}, {"GET", "/dataset", ""},
 		{"POST", "/predict", `{"features":[5.1,3.5,1.4,0.2]}`}, {"GET", "/healthz", ""}, {"GET", "/metrics", ""},
 	} {
-		resp, b := relDo(t, r.method, ts.URL+r.path, jsonHeader(), []byte(r.body))
-		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", r.method, r.path, b)
+		resp, b := relDo(a, r.method, r.path, jsonHeader(), []byte(r.body))
+		assert.Equal(t, http.StatusOK, resp.Status, "%s %s: %s", r.method, r.path, b)
 	}
 }
 
 func TestCORSPreflightAllowsAuthorization(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := httpapi.DefaultConfig()
 	cfg.APIKey = "k"
 	cfg.CORSOrigins = []string{"https://app.example"}
-	_, _, ts := relServer(t, cfg)
+	a := apitest.Start(t, cfg, nil)
 	h := http.Header{
 		"Origin":                         {"https://app.example"},
 		"Access-Control-Request-Method":  {"DELETE"},
 		"Access-Control-Request-Headers": {"authorization,content-type"},
 	}
-	resp, _ := relDo(t, "OPTIONS", ts.URL+"/samples/1", h, nil)
-	assert.Less(t, resp.StatusCode, 300)
+	resp, _ := relDo(a, "OPTIONS", "/samples/1", h, nil)
+	assert.Less(t, resp.Status, 300)
 	assert.Equal(t, "https://app.example", resp.Header.Get("Access-Control-Allow-Origin"))
 	assert.Contains(t, strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization")
 	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "DELETE")
 
 	h.Set("Origin", "https://evil.example")
-	resp, _ = relDo(t, "OPTIONS", ts.URL+"/samples/1", h, nil)
+	resp, _ = relDo(a, "OPTIONS", "/samples/1", h, nil)
 	assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
 }
 
 func TestRateLimit(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := httpapi.DefaultConfig()
 	cfg.RateLimit = 5
 	cfg.RateWindow = time.Hour // nothing refills during the test
-	_, _, ts := relServer(t, cfg)
+	a := apitest.Start(t, cfg, nil)
 	for i := range 5 {
-		resp, b := relDo(t, "GET", ts.URL+"/dataset", nil, nil)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d: %s", i, b)
+		resp, b := relDo(a, "GET", "/dataset", nil, nil)
+		require.Equal(t, http.StatusOK, resp.Status, "request %d: %s", i, b)
 	}
-	resp, b := relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"features":[1,2,3,4]}`))
-	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", b)
+	resp, b := relDo(a, "POST", "/predict", jsonHeader(), []byte(`{"features":[1,2,3,4]}`))
+	assert.Equal(t, http.StatusTooManyRequests, resp.Status, "%s", b)
 	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	assert.Equal(t, "3600", resp.Header.Get("Retry-After"))
 	assert.Contains(t, string(b), "rate limit")
 	// Probes and scrapes are exempt.
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
-		resp, _ := relDo(t, "GET", ts.URL+p, nil, nil)
-		assert.Equal(t, http.StatusOK, resp.StatusCode, p)
+		resp, _ := relDo(a, "GET", p, nil, nil)
+		assert.Equal(t, http.StatusOK, resp.Status, p)
 	}
-	_, b = relDo(t, "GET", ts.URL+"/metrics", nil, nil)
+	_, b = relDo(a, "GET", "/metrics", nil, nil)
 	assert.Contains(t, string(b), `irisknn_rejected_requests_total{reason="rate_limited"} 1`)
 }
 
 func TestRateLimitOffByDefault(t *testing.T) {
-	_, _, ts := relServer(t, DefaultConfig())
+	a := apitest.Start(t, httpapi.DefaultConfig(), nil)
 	for i := range 200 {
-		resp, _ := relDo(t, "GET", ts.URL+"/dataset", nil, nil)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d", i)
+		resp, _ := relDo(a, "GET", "/dataset", nil, nil)
+		require.Equal(t, http.StatusOK, resp.Status, "request %d", i)
 	}
 }
 
@@ -148,9 +162,9 @@ func (b *slowBody) Read(p []byte) (int, error) {
 }
 
 func TestBatchesInFlightAreCapped(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := httpapi.DefaultConfig()
 	cfg.MaxHeavy = 2
-	_, _, ts := relServer(t, cfg)
+	a := apitest.Start(t, cfg, nil)
 	batch := `{"instances":[` + strings.Repeat(`[5.1,3.5,1.4,0.2],`, 99) + `[6,3,5,2]]}`
 
 	// Two batches hold the slots: their bodies are slow to arrive.
@@ -159,7 +173,7 @@ func TestBatchesInFlightAreCapped(t *testing.T) {
 	statuses := make([]int, 2)
 	for i := range 2 {
 		body := &slowBody{first: []byte(batch[:100]), rest: []byte(batch[100:]), release: release, started: make(chan struct{})}
-		req, err := http.NewRequest("POST", ts.URL+"/predict", body)
+		req, err := http.NewRequest("POST", a.URL+"/predict", body)
 		require.NoError(t, err)
 		req.ContentLength = int64(len(batch))
 		req.Header.Set("Content-Type", "application/json")
@@ -174,46 +188,46 @@ func TestBatchesInFlightAreCapped(t *testing.T) {
 		<-body.started
 	}
 	// Wait until both are inside the server, then a third is turned away.
-	var resp *http.Response
+	var resp *apitest.Response
 	var b []byte
 	require.Eventually(t, func() bool {
-		resp, b = relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(batch))
-		return resp.StatusCode == http.StatusServiceUnavailable
+		resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(batch))
+		return resp.Status == http.StatusServiceUnavailable
 	}, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	assert.Contains(t, string(b), "busy")
 	// Single predictions are not heavy: they still go through.
-	resp, b = relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
-	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
+	assert.Equal(t, http.StatusOK, resp.Status, "%s", b)
 
 	close(release)
 	wg.Wait()
 	assert.Equal(t, []int{200, 200}, statuses)
 	// Slots are given back.
-	resp, b = relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(batch))
-	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(batch))
+	assert.Equal(t, http.StatusOK, resp.Status, "%s", b)
 }
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	cfg := DefaultConfig()
+	cfg := httpapi.DefaultConfig()
 	cfg.Metrics = reg
 	cfg.APIKey = "k"
-	_, _, ts := relServer(t, cfg)
+	a := apitest.Start(t, cfg, nil)
 
-	relDo(t, "GET", ts.URL+"/samples/1", nil, nil)
-	relDo(t, "GET", ts.URL+"/samples/2", nil, nil)
-	relDo(t, "GET", ts.URL+"/samples/999", nil, nil)
-	relDo(t, "GET", ts.URL+"/no/such/path", nil, nil)
-	relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
-	relDo(t, "POST", ts.URL+"/predict", jsonHeader(), []byte(`{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3],[6.8,3.0,5.5,2.1]]}`))
-	relDo(t, "POST", ts.URL+"/samples", jsonHeader(), []byte(sampleBody)) // no key: 401
-	resp, _ := relDo(t, "DELETE", ts.URL+"/samples/5", jsonHeader("Authorization", "Bearer k"), nil)
-	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	relDo(a, "GET", "/samples/1", nil, nil)
+	relDo(a, "GET", "/samples/2", nil, nil)
+	relDo(a, "GET", "/samples/999", nil, nil)
+	relDo(a, "GET", "/no/such/path", nil, nil)
+	relDo(a, "POST", "/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
+	relDo(a, "POST", "/predict", jsonHeader(), []byte(`{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3],[6.8,3.0,5.5,2.1]]}`))
+	relDo(a, "POST", "/samples", jsonHeader(), []byte(sampleBody)) // no key: 401
+	resp, _ := relDo(a, "DELETE", "/samples/5", jsonHeader("Authorization", "Bearer k"), nil)
+	require.Equal(t, http.StatusNoContent, resp.Status)
 
-	resp, b := relDo(t, "GET", ts.URL+"/metrics", nil, nil)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, b := relDo(a, "GET", "/metrics", nil, nil)
+	require.Equal(t, http.StatusOK, resp.Status)
 	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
 	text := string(b)
 	for _, want := range []string{
@@ -238,4 +252,36 @@ func TestMetrics(t *testing.T) {
 	n, err := testutil.GatherAndCount(reg, "irisknn_http_requests_total")
 	require.NoError(t, err)
 	assert.Positive(t, n)
+}
+
+// TestZeroConfigIsTheDefaults checks that Config{} behaves as
+// DefaultConfig: a batch that finds the only slot taken waits for it (the
+// default 250 ms) rather than failing at once, and NoWait fails at once.
+func TestZeroConfigIsTheDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		want int
+	}{{0, http.StatusOK}, {httpapi.NoWait, http.StatusServiceUnavailable}} {
+		a := apitest.Start(t, httpapi.Config{MaxHeavy: 1, HeavyWait: tc.wait}, nil)
+		batch := `{"instances":[` + strings.Repeat(`[5.1,3.5,1.4,0.2],`, 99) + `[6,3,5,2]]}`
+		release := make(chan struct{})
+		body := &slowBody{first: []byte(batch[:100]), rest: []byte(batch[100:]), release: release, started: make(chan struct{})}
+		req, err := http.NewRequest("POST", a.URL+"/predict", body)
+		require.NoError(t, err)
+		req.ContentLength = int64(len(batch))
+		req.Header.Set("Content-Type", "application/json")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		<-body.started
+		time.Sleep(20 * time.Millisecond) // the first batch holds the slot
+		go func() { time.Sleep(50 * time.Millisecond); close(release) }()
+		r := a.Do("POST", "/predict", batch)
+		assert.Equal(t, tc.want, r.Status, "HeavyWait %v: %s", tc.wait, r.Body)
+		<-done
+	}
 }

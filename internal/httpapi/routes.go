@@ -8,14 +8,16 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 
-	"github.com/irisknn/irisknn/api"
 	"github.com/irisknn/irisknn/web"
 )
 
 // routes is the whole API surface.
 func (s *Server) routes(r chi.Router) {
+	if s.cfg.Tracing {
+		r.Use(traceRequests)
+	}
 	r.Use(requestID)
-	r.Use(accessLog(s.log))
+	r.Use(accessLog(s.log, s.cfg.Tracing))
 	r.Use(s.metrics.instrument)
 	r.Use(recoverer(s))
 	r.Use(s.cors())
@@ -27,7 +29,7 @@ func (s *Server) routes(r chi.Router) {
 
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
-	r.Get("/openapi.yaml", handleOpenAPI(api.OpenAPIYAML))
+	r.Get("/openapi.yaml", handleOpenAPI(s.spec))
 	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
 
 	// The browser frontend: the page at /, the API docs at /docs and their
@@ -44,16 +46,23 @@ func (s *Server) routes(r chi.Router) {
 		r.Mount("/v2", s.cfg.V2)
 	}
 
-	// Asynchronous jobs (503 when the server has no queue).
+	// Asynchronous jobs (503 when the server has no queue). Submitting and
+	// cancelling are writes; a job's id is what lets a client read it.
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireJobs)
-		r.Post("/jobs", s.handleCreateJob())
+		r.Get("/jobs", s.handleListJobs())
+		r.With(s.requireKey).Post("/jobs", s.handleCreateJob())
 		r.Get("/jobs/{id}", s.handleGetJob())
-		r.Delete("/jobs/{id}", s.handleCancelJob())
+		r.With(s.requireKey).Delete("/jobs/{id}", s.handleCancelJob())
 		r.Get("/jobs/{id}/result", s.handleJobResult())
 	})
+	if s.cfg.JobsUI != nil {
+		r.With(s.requireKeyBrowser).Handle("/riverui", s.cfg.JobsUI)
+		r.With(s.requireKeyBrowser).Handle("/riverui/*", s.cfg.JobsUI)
+	}
 
 	r.Get("/dataset", s.handleDataset())
+	r.Get("/dataset/changes", s.handleChanges())
 	r.Get("/samples", s.handleListSamples())
 	r.Get("/samples/{id}", s.handleGetSample())
 
@@ -64,6 +73,7 @@ func (s *Server) routes(r chi.Router) {
 		r.Put("/samples/{id}", s.handlePutSample())
 		r.Delete("/samples/{id}", s.handleDeleteSample())
 		r.Post("/dataset/reset", s.handleReset())
+		r.Post("/dataset/import", s.handleImport())
 	})
 }
 
@@ -74,7 +84,7 @@ func (s *Server) cors() func(http.Handler) http.Handler {
 	return cors.Handler(cors.Options{
 		AllowedOrigins:   s.cfg.CORSOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
-		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "X-Request-Id"},
+		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "If-Match", "Last-Event-ID", "X-Request-Id"},
 		ExposedHeaders:   []string{"Location", "ETag", "Retry-After", "X-Request-Id", "X-Dataset-Version", "X-Cache"},
 		AllowCredentials: false,
 		MaxAge:           600,

@@ -58,14 +58,26 @@ type sampleRequest struct {
 
 // decodeSample reads a sample body for schema.
 func (s *Server) decodeSample(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (sampleRequest, error) {
+	var req sampleRequest
+	if err := s.withJSONBody(w, r, func(body []byte) error {
+		var err error
+		req, err = decodeSampleJSON(body, schema)
+		return err
+	}); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// decodeSampleJSON decodes one sample object for schema: the rules of
+// every sample body (POST and PUT /samples, each NDJSON import line).
+func decodeSampleJSON(body []byte, schema *dataset.Schema) (sampleRequest, error) {
 	var (
 		req sampleRequest
 		obj map[string]json.RawMessage
 	)
 	label := schema.Label()
-	if err := s.withJSONBody(w, r, func(body []byte) error {
-		return decodeJSONKeys(body, &obj, []string{"id", "features", label})
-	}); err != nil {
+	if err := decodeJSONKeys(body, &obj, []string{"id", "features", label}); err != nil {
 		return req, err
 	}
 	if raw, ok := obj["id"]; ok {
@@ -92,12 +104,24 @@ func (s *Server) decodeSample(w http.ResponseWriter, r *http.Request, schema *da
 	return req, nil
 }
 
-// sample converts the request into a domain sample with the given id.
-func (req *sampleRequest) sample(schema *dataset.Schema, id int64) (dataset.Sample, error) {
-	if req.Features == nil {
-		return dataset.Sample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object with the named measurements", schema.Dim())
+// sample converts the request into a valid domain sample for snap with
+// the given id (snap.NewSample is the one check of a written sample).
+func (req *sampleRequest) sample(snap *dataset.Snapshot, id int64) (dataset.ValidSample, error) {
+	x, err := req.decoded(snap.Schema(), id)
+	if err != nil {
+		return dataset.ValidSample{}, err
 	}
-	f, err := req.Features.features(schema, "features")
+	return snap.NewSample(x.ID, x.Features, x.Label)
+}
+
+// decoded returns the sample as sent, its features in schema order, with
+// the fields a sample needs present; the set checks it (Snapshot.NewSample,
+// or an import's ImportReader).
+func (req *sampleRequest) decoded(schema *dataset.Schema, id int64) (dataset.Sample, error) {
+	if req.Features == nil {
+		return dataset.Sample{}, dataset.Invalidf("features", "features is required: an array of %d numbers or an object naming %s", schema.Dim(), schema.FeatureList())
+	}
+	f, err := req.Features.values(schema, "features")
 	if err != nil {
 		return dataset.Sample{}, err
 	}
@@ -159,10 +183,32 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 		snap := s.store.Snapshot()
 		label := snap.Schema().Label()
 		for name := range q {
-			if name != label && name != "limit" && name != "offset" && name != "after_id" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit, offset or after_id", name, label), nil))
+			if name != label && name != "limit" && name != "offset" && name != "after_id" && name != "format" {
+				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit, offset, after_id or format", name, label), nil))
 				return
 			}
+		}
+		format, err := exportFormat(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if format != "" {
+			// An export: the whole set (or one class) at one version.
+			for _, name := range []string{"limit", "offset", "after_id"} {
+				if q.Has(name) {
+					s.writeError(w, r, dataset.Invalidf(name, "an export (format=%s) streams the whole set: drop %s, or ask for JSON pages", format, name))
+					return
+				}
+			}
+			if class := q.Get(label); class != "" {
+				if _, ok := snap.ClassIndex(class); !ok {
+					s.writeError(w, r, dataset.Invalidf(label, "unknown %s %q: want one of %v", label, class, snap.Classes()))
+					return
+				}
+			}
+			s.exportSamples(w, snap, format, q.Get(label))
+			return
 		}
 		var after int64
 		if raw := q.Get("after_id"); raw != "" {
@@ -233,7 +279,7 @@ func (s *Server) handleGetSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.NotFoundf("no sample with id %d", id))
 			return
 		}
-		w.Header().Set("ETag", x.ETag())
+		w.Header().Set("ETag", etag(x))
 		writeJSON(w, http.StatusOK, snap.Version(), toSampleJSON(snap.Schema(), x))
 	}
 }
@@ -241,7 +287,8 @@ func (s *Server) handleGetSample() http.HandlerFunc {
 // handleCreateSample serves POST /samples.
 func (s *Server) handleCreateSample() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		schema := s.store.Snapshot().Schema()
+		snap := s.store.Snapshot()
+		schema := snap.Schema()
 		req, err := s.decodeSample(w, r, schema)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -251,18 +298,19 @@ func (s *Server) handleCreateSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.Invalidf("id", "id is assigned by the server on POST; use PUT /samples/{id} to choose one"))
 			return
 		}
-		x, err := req.sample(schema, 0)
+		v, err := req.sample(snap, 0)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		x, snap, err := s.store.Create(r.Context(), x.Features, x.Label)
+		x, next, err := s.store.Create(r.Context(), v)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
-		w.Header().Set("ETag", x.ETag())
+		snap = next
+		w.Header().Set("ETag", etag(x))
 		writeJSON(w, http.StatusCreated, snap.Version(), toSampleJSON(schema, x))
 	}
 }
@@ -275,7 +323,8 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		schema := s.store.Snapshot().Schema()
+		snap := s.store.Snapshot()
+		schema := snap.Schema()
 		req, err := s.decodeSample(w, r, schema)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -285,12 +334,18 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.Invalidf("id", "id in the body (%d) differs from the id in the path (%d)", *req.ID, id))
 			return
 		}
-		x, err := req.sample(schema, id)
+		v, err := req.sample(snap, id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		created, snap, err := s.store.Put(r.Context(), x, r.Header.Get("If-Match"))
+		pre, err := precondition(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		x := v.Sample()
+		created, snap, err := s.store.Put(r.Context(), v, pre)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -300,7 +355,7 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 			status = http.StatusCreated
 			w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
 		}
-		w.Header().Set("ETag", x.ETag())
+		w.Header().Set("ETag", etag(x))
 		writeJSON(w, status, snap.Version(), toSampleJSON(schema, x))
 	}
 }
@@ -313,7 +368,12 @@ func (s *Server) handleDeleteSample() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		snap, err := s.store.Delete(r.Context(), id, r.Header.Get("If-Match"))
+		pre, err := precondition(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		snap, err := s.store.Delete(r.Context(), id, pre)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -323,27 +383,56 @@ func (s *Server) handleDeleteSample() http.HandlerFunc {
 	}
 }
 
-// datasetJSON describes the training set as a whole.
+// datasetJSON describes the training set as a whole: its version and
+// size, the schema (features in order, the label's name), the classes with
+// their counts, the scaler, and the range of each feature in the loaded set.
 type datasetJSON struct {
 	DatasetVersion uint64         `json:"dataset_version"`
 	Total          int            `json:"total"`
-	NextID         int64          `json:"next_id"`
+	NextID         *int64         `json:"next_id,omitempty"` // absent once no id is left
 	Features       []string       `json:"features"`
+	Label          string         `json:"label"`
 	Classes        []string       `json:"classes"`
 	Counts         map[string]int `json:"counts"`
+	Scaler         scalerJSON     `json:"scaler"`
+	FeatureRanges  []rangeJSON    `json:"feature_ranges"`
+}
+
+// scalerJSON is a scaler on the wire: feature i is scaled to
+// (x - offset[i]) / scale[i] (none: left as it is).
+type scalerJSON struct {
+	Kind   string    `json:"kind"`
+	Offset []float64 `json:"offset,omitempty"`
+	Scale  []float64 `json:"scale,omitempty"`
+}
+
+// rangeJSON is the range of one feature.
+type rangeJSON struct {
+	Name string  `json:"name"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
 }
 
 func toDatasetJSON(snap *dataset.Snapshot) datasetJSON {
+	schema, sc := snap.Schema(), snap.Scaler()
 	d := datasetJSON{
 		DatasetVersion: snap.Version(),
 		Total:          snap.Len(),
-		NextID:         snap.NextID(),
-		Features:       snap.Schema().Features(),
+		Features:       schema.Features(),
+		Label:          schema.Label(),
 		Classes:        snap.Classes(),
 		Counts:         map[string]int{},
+		Scaler:         scalerJSON{Kind: sc.Kind.String(), Offset: sc.Offset, Scale: sc.Scale},
+		FeatureRanges:  make([]rangeJSON, schema.Dim()),
+	}
+	if id := snap.NextID(); id != 0 {
+		d.NextID = &id
 	}
 	for i, n := range snap.Counts() {
 		d.Counts[snap.Classes()[i]] = n
+	}
+	for i, r := range snap.Ranges() {
+		d.FeatureRanges[i] = rangeJSON{Name: schema.Features()[i], Min: r.Min, Max: r.Max}
 	}
 	return d
 }

@@ -45,12 +45,12 @@ func TestUIRoutes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
 			rec := corsDo(t, api, http.MethodGet, c.path, "", nil)
-			assert.Equal(t, c.status, rec.Code, rec.Body.String())
-			assert.Equal(t, c.ctype, rec.Header().Get("Content-Type"))
-			assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
+			assert.Equal(t, c.status, rec.Status, string(rec.Body))
+			assert.Equal(t, c.ctype, rec.Header.Get("Content-Type"))
+			assert.Equal(t, "nosniff", rec.Header.Get("X-Content-Type-Options"))
 			if c.status == http.StatusNotFound {
 				var p struct{ Status int }
-				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+				require.NoError(t, json.Unmarshal(rec.Body, &p))
 				assert.Equal(t, http.StatusNotFound, p.Status)
 			}
 		})
@@ -61,25 +61,25 @@ func TestUIPageHeaders(t *testing.T) {
 	api := corsAPI(t, pageOrigin)
 	for _, page := range []string{"/", "/docs"} {
 		rec := corsDo(t, api, http.MethodGet, page, "", nil)
-		require.Equal(t, http.StatusOK, rec.Code)
-		csp := rec.Header().Get("Content-Security-Policy")
+		require.Equal(t, http.StatusOK, rec.Status)
+		csp := rec.Header.Get("Content-Security-Policy")
 		assert.Contains(t, csp, "script-src 'self'", "%s: no inline or foreign scripts", page)
 		assert.Contains(t, csp, "style-src 'self';", "%s: no inline styles", page)
 		assert.Contains(t, csp, "connect-src 'self' http: https:", "%s: the API may be on any origin (?api=)", page)
 		assert.Contains(t, csp, "frame-ancestors 'none'", page)
-		assert.Equal(t, "no-cache", rec.Header().Get("Cache-Control"), page)
+		assert.Equal(t, "no-cache", rec.Header.Get("Cache-Control"), page)
 	}
 	rec := corsDo(t, api, http.MethodGet, "/", "", nil)
 
-	etag := rec.Header().Get("ETag")
+	etag := rec.Header.Get("ETag")
 	require.NotEmpty(t, etag)
 	rec = corsDo(t, api, http.MethodGet, "/", "", map[string]string{"If-None-Match": etag})
-	assert.Equal(t, http.StatusNotModified, rec.Code)
-	assert.Empty(t, rec.Body.String())
+	assert.Equal(t, http.StatusNotModified, rec.Status)
+	assert.Empty(t, string(rec.Body))
 
 	rec = corsDo(t, api, http.MethodHead, "/ui/app.js", "", nil)
-	assert.Equal(t, http.StatusOK, rec.Code)
-	assert.Empty(t, rec.Body.String())
+	assert.Equal(t, http.StatusOK, rec.Status)
+	assert.Empty(t, string(rec.Body))
 }
 
 // TestUIReferencesResolve checks that every file the page links to or
@@ -103,11 +103,11 @@ func TestUIReferencesResolve(t *testing.T) {
 		}
 		seen[p] = true
 		rec := corsDo(t, api, http.MethodGet, "/"+p, "", nil)
-		if !assert.Equal(t, http.StatusOK, rec.Code, "/%s", p) {
+		if !assert.Equal(t, http.StatusOK, rec.Status, "/%s", p) {
 			return
 		}
 		if strings.HasSuffix(p, ".js") {
-			for _, m := range regexp.MustCompile(`from '(\./[^']+)'`).FindAllStringSubmatch(rec.Body.String(), -1) {
+			for _, m := range regexp.MustCompile(`from '(\./[^']+)'`).FindAllStringSubmatch(string(rec.Body), -1) {
 				check(path.Join(path.Dir(p), m[1]))
 			}
 		}

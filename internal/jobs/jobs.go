@@ -3,9 +3,10 @@
 // job, polls its status and progress, reads its result, or cancels it.
 //
 // [Queue] is the interface; [Pool] runs jobs in this process (the default),
-// [Asynq] queues them in Redis for `irisd worker` processes (asynq), so that
-// jobs survive a worker's crash and any replica can report on any job.
-// Both run jobs with a [Runner].
+// and package riverjobs queues them in PostgreSQL (River) for `irisd worker`
+// processes, so that jobs survive a worker's crash and any replica can report
+// on any job. Both run jobs with a [Runner] and bound them with one set of
+// [Limits].
 package jobs
 
 import (
@@ -49,7 +50,7 @@ func (s Status) Final() bool {
 
 // Job is the state of a job as clients see it.
 type Job struct {
-	ID         string          `json:"id"`
+	ID         string          `json:"id,omitempty"` // empty only in a redacted listing
 	Type       Type            `json:"type"`
 	Status     Status          `json:"status"`
 	Progress   float64         `json:"progress"` // 0..1
@@ -68,11 +69,12 @@ type Job struct {
 // Notices of queued jobs, shared by the queues.
 const (
 	// NoticeNoWorker: a shared queue with no worker process.
-	NoticeNoWorker = "no irisd worker is running for this queue: the job waits until one starts (irisd worker, with the same -redis and -redis-prefix as the server)"
+	NoticeNoWorker = "no irisd worker is running for this queue: the job waits until one starts (irisd worker, with the same -postgres as the server)"
 )
 
-// noticeBusy is the notice of a job waiting for one of n busy workers.
-func noticeBusy(busy, ahead int, flag string) string {
+// NoticeBusy is the notice of a job waiting while busy jobs run (on the
+// workers that flag names) and ahead jobs wait before it.
+func NoticeBusy(busy, ahead int, flag string) string {
 	return fmt.Sprintf("waiting for a free worker: %d busy (%s), %d queued before this job", busy, flag, ahead)
 }
 
@@ -87,6 +89,10 @@ type Spec struct {
 type BatchPredict struct {
 	Instances [][]float64 `json:"instances"`
 	Query     knn.Query   `json:"query"`
+	// Labels, when the batch carried a label column (a CSV with the
+	// schema's label), are the rows' labels ("" for an empty cell); the
+	// result then scores the predictions against them.
+	Labels []string `json:"labels,omitempty"`
 }
 
 // Evaluate measures the accuracy of every combination of k in KMin..KMax,
@@ -117,6 +123,9 @@ func (s *Spec) Check(snap *dataset.Snapshot) error {
 		}
 		if err := snap.CheckQuery(b.Query); err != nil {
 			return err
+		}
+		if b.Labels != nil && len(b.Labels) != len(b.Instances) {
+			return dataset.Invalidf(snap.Schema().Label(), "%d labels for %d rows", len(b.Labels), len(b.Instances))
 		}
 		for i, f := range b.Instances {
 			if err := snap.Schema().CheckFeatures(fmt.Sprintf("instances[%d]", i), f); err != nil {
@@ -175,28 +184,59 @@ func hasDup[T comparable](xs []T) bool {
 	return false
 }
 
-// Queue accepts jobs and reports on them. Get and Cancel return a
-// KindNotFound error for an unknown (or expired) id; Cancel of a finished
-// job returns a KindConflict error.
+// Queue accepts jobs and reports on them. Submit returns a KindInvalid
+// error for a spec that fails Check or the queue's Limits, and a
+// KindUnavailable one when the queue is full. Get and Cancel return a
+// KindNotFound error for an unknown (or expired, or evicted) id; Cancel of a
+// finished job returns a KindConflict error. List pages through recent jobs,
+// newest first, without their results.
 type Queue interface {
 	Submit(ctx context.Context, spec Spec) (Job, error)
 	Get(ctx context.Context, id string) (Job, error)
 	Cancel(ctx context.Context, id string) (Job, error)
+	List(ctx context.Context, p ListParams) (Page, error)
 	Close() error
 }
 
-// newID returns a random job id: 16 bytes of hex, unguessable, so that a job
+// ListParams selects a page of recent jobs.
+type ListParams struct {
+	// Limit is the most jobs on the page (at least 1).
+	Limit int
+	// Cursor is a Page's NextCursor, to continue after it; empty starts at
+	// the newest job. A cursor that the queue cannot read is a KindInvalid
+	// error.
+	Cursor string
+}
+
+// Page is one page of jobs, newest first.
+type Page struct {
+	Jobs []Job `json:"jobs"`
+	// NextCursor continues the listing; empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// badCursor is the error for a cursor a queue did not hand out.
+func badCursor(c string) error {
+	return dataset.Invalidf("cursor", "cursor %q is not one this server handed out: pass next_cursor from the previous page", c)
+}
+
+// BadCursor is the error a Queue returns for a cursor it cannot read.
+func BadCursor(c string) error { return badCursor(c) }
+
+// NewID returns a random job id: 16 bytes of hex, unguessable, so that a job
 // id is enough to read or cancel a job.
-func newID() string {
+func NewID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-func notFound(id string) error {
+// NotFound is the error for a job id a queue does not know.
+func NotFound(id string) error {
 	return dataset.NotFoundf("no job %s (unknown, or its result has expired)", id)
 }
 
-func finished(j Job) error {
+// Finished is the error for cancelling a job that has finished.
+func Finished(j Job) error {
 	return &dataset.Error{Kind: dataset.KindConflict, Message: fmt.Sprintf("job %s has already finished (%s)", j.ID, j.Status)}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/jobs"
+	"github.com/irisknn/irisknn/internal/jobs/jobstest"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -47,7 +48,7 @@ func tiny(t *testing.T) fixed {
 		{ID: 2, Features: []float64{1, 0, 0, 0}, Label: "a"},
 		{ID: 3, Features: []float64{10, 0, 0, 0}, Label: "b"},
 		{ID: 4, Features: []float64{11, 0, 0, 0}, Label: "b"},
-	})
+	}, dataset.ScaleNone)
 	require.NoError(t, err)
 	return fixed{snap}
 }
@@ -55,7 +56,7 @@ func tiny(t *testing.T) fixed {
 func irisData(t *testing.T) fixed {
 	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return fixed{snap}
 }
@@ -66,7 +67,7 @@ func TestEvaluateByHand(t *testing.T) {
 	b, err := r.Run(context.Background(), jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e}, func(float64) {})
 	require.NoError(t, err)
 	var res evalResult
-	require.NoError(t, json.Unmarshal(b, &res))
+	require.NoError(t, json.Unmarshal(evalJSON(t, b), &res))
 	require.Len(t, res.Results, 6)
 	want := []struct {
 		k         int
@@ -103,7 +104,7 @@ func TestEvaluateByHand(t *testing.T) {
 	e = jobs.Evaluate{KMin: 1, KMax: 1, Metrics: []knn.Metric{knn.Manhattan}, Weights: []knn.Weights{knn.Uniform}, Folds: 2}
 	b, err = r.Run(context.Background(), jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e}, func(float64) {})
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &res))
+	require.NoError(t, json.Unmarshal(evalJSON(t, b), &res))
 	assert.Equal(t, 4, res.Results[0].Correct)
 	assert.Equal(t, "2-fold", res.Validation)
 }
@@ -119,7 +120,7 @@ func TestEvaluateIrisDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, last)
 	var res evalResult
-	require.NoError(t, json.Unmarshal(b, &res))
+	require.NoError(t, json.Unmarshal(evalJSON(t, b), &res))
 	assert.Len(t, res.Results, 30*2*2)
 	assert.Equal(t, 150, res.Samples)
 	// Leave-one-out accuracy of k-NN on Iris is well known to be 0.93..0.98.
@@ -188,86 +189,20 @@ func batchSpec(n int) jobs.Spec {
 	return jobs.Spec{Type: jobs.TypeBatchPredict, Batch: &jobs.BatchPredict{Instances: rows, Query: knn.Query{K: 5}}}
 }
 
-// testQueue checks the behaviour every Queue must have.
-func testQueue(t *testing.T, q jobs.Queue, timeout time.Duration) {
-	ctx := context.Background()
-	t.Run("batch", func(t *testing.T) {
-		j, err := q.Submit(ctx, batchSpec(3000))
-		require.NoError(t, err)
-		assert.Equal(t, jobs.StatusQueued, j.Status)
-		j, _ = waitFinal(t, q, j.ID, timeout)
-		require.Equal(t, jobs.StatusSucceeded, j.Status, j.Error)
-		assert.Equal(t, 1.0, j.Progress)
-		require.NotNil(t, j.StartedAt)
-		require.NotNil(t, j.FinishedAt)
-		var res struct {
-			Predictions []struct {
-				Species string `json:"species"`
-			} `json:"predictions"`
-			K int `json:"k"`
-		}
-		require.NoError(t, json.Unmarshal(j.Result, &res))
-		assert.Len(t, res.Predictions, 3000)
-		assert.Equal(t, 5, res.K)
-	})
-	t.Run("evaluate with progress", func(t *testing.T) {
-		e := jobs.DefaultEvaluate()
-		e.KMax = 100
-		e.Metrics = []knn.Metric{knn.Euclidean, knn.Manhattan, knn.Chebyshev}
-		j, err := q.Submit(ctx, jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e})
-		require.NoError(t, err)
-		j, progress := waitFinal(t, q, j.ID, timeout)
-		require.Equal(t, jobs.StatusSucceeded, j.Status, j.Error)
-		assert.Contains(t, string(j.Result), `"best"`)
-		t.Logf("progress seen: %v", progress)
-	})
-	t.Run("cancel", func(t *testing.T) {
-		e := jobs.DefaultEvaluate()
-		e.KMax = 140
-		e.Metrics = []knn.Metric{knn.Euclidean, knn.Manhattan, knn.Chebyshev}
-		var ids []string
-		for range 3 { // the first runs, the others wait (one worker)
-			j, err := q.Submit(ctx, jobs.Spec{Type: jobs.TypeEvaluate, Evaluate: &e})
-			require.NoError(t, err)
-			ids = append(ids, j.ID)
-		}
-		for _, id := range ids {
-			j, err := q.Cancel(ctx, id)
-			require.NoError(t, err)
-			assert.Equal(t, jobs.StatusCancelled, j.Status)
-		}
-		for _, id := range ids {
-			j, _ := waitFinal(t, q, id, timeout)
-			assert.Equal(t, jobs.StatusCancelled, j.Status)
-			assert.Nil(t, j.Result)
-			_, err := q.Cancel(ctx, id)
-			assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
-		}
-	})
-	t.Run("unknown", func(t *testing.T) {
-		_, err := q.Get(ctx, "nope")
-		assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
-		_, err = q.Cancel(ctx, "nope")
-		assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
-	})
-	t.Run("invalid", func(t *testing.T) {
-		_, err := q.Submit(ctx, jobs.Spec{Type: "nope"})
-		assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
-	})
-}
-
 func TestPool(t *testing.T) {
-	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
-	defer p.Close()
-	testQueue(t, p, time.Minute)
+	jobstest.Run(t, func(t *testing.T, lim jobs.Limits) jobs.Queue {
+		p := jobs.NewPool(&jobs.Runner{Data: jobstest.Iris(t), Limits: lim, ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
+		t.Cleanup(func() { p.Close() })
+		return p
+	}, time.Minute)
 }
 
 func TestPoolRetention(t *testing.T) {
 	p := jobs.NewPool(&jobs.Runner{Data: irisData(t)}, jobs.PoolOptions{Retention: 50 * time.Millisecond})
 	defer p.Close()
-	j, err := p.Submit(context.Background(), batchSpec(10))
+	j, err := p.Submit(context.Background(), jobstest.BatchSpec(10, 5))
 	require.NoError(t, err)
-	waitFinal(t, p, j.ID, time.Minute)
+	jobstest.WaitFinal(t, p, j.ID, time.Minute)
 	time.Sleep(100 * time.Millisecond)
 	_, err = p.Get(context.Background(), j.ID)
 	assert.Equal(t, dataset.KindNotFound, dataset.ErrorKind(err))
@@ -276,7 +211,8 @@ func TestPoolRetention(t *testing.T) {
 // TestPoolSaysWhatAQueuedJobWaitsFor: with every worker busy, a queued job
 // names how many run and wait before it.
 func TestPoolSaysWhatAQueuedJobWaitsFor(t *testing.T) {
-	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
+	lim := jobs.Limits{MaxRows: 200000, MaxNeighbors: 1_000_000} // the first job is larger than the defaults admit
+	p := jobs.NewPool(&jobs.Runner{Data: irisData(t), Limits: lim, ProgressEvery: time.Millisecond}, jobs.PoolOptions{Workers: 1})
 	defer p.Close()
 	ctx := context.Background()
 	first, err := p.Submit(ctx, batchSpec(200000)) // long enough to keep the one worker busy
@@ -304,4 +240,15 @@ func TestPoolSaysWhatAQueuedJobWaitsFor(t *testing.T) {
 	got, _ = waitFinal(t, p, third.ID, time.Minute)
 	assert.Equal(t, jobs.StatusSucceeded, got.Status)
 	assert.Empty(t, got.Notice)
+}
+
+// evalJSON returns the evaluation in a result as the API encodes it.
+func evalJSON(t *testing.T, b []byte) []byte {
+	t.Helper()
+	res, err := jobs.DecodeResult(b)
+	require.NoError(t, err)
+	require.NotNil(t, res.Evaluate)
+	out, err := json.Marshal(res.Evaluate)
+	require.NoError(t, err)
+	return out
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // Snapshots gives the current training set; an dataset.Store does.
@@ -19,16 +21,74 @@ type Snapshots interface {
 // Runner does the work of jobs on the current training set.
 type Runner struct {
 	Data Snapshots
+	// Limits bound each job (checked again when it runs, on the set it
+	// then runs on) and the size of its result.
+	Limits Limits
 	// ProgressEvery is the least time between two progress reports
 	// (default 100ms), so that reporting never dominates the work.
 	ProgressEvery time.Duration
+	// Novelty assesses how unusual each batch row is; nil makes one with
+	// the default threshold on first use. Share the API's.
+	Novelty *novelty.Tracker
+
+	once sync.Once
 }
 
-// Run does spec's work and returns its result as JSON. progress is called
-// with the share done (0..1) as the work goes on. A cancelled ctx stops it.
+// tracker returns r.Novelty, made on first use when nil.
+func (r *Runner) tracker() *novelty.Tracker {
+	r.once.Do(func() {
+		if r.Novelty == nil {
+			r.Novelty = novelty.NewTracker(novelty.DefaultThreshold)
+		}
+	})
+	return r.Novelty
+}
+
+// Result is what a job produced, as domain values. The queues keep it as
+// its JSON (EncodeResult; DecodeResult reads it back), and the API formats
+// it with the encoding of every prediction, so that a job's predictions
+// read exactly like POST /predict's.
+type Result struct {
+	Batch    *BatchResult    `json:"batch,omitempty"`
+	Evaluate *EvaluateResult `json:"evaluate,omitempty"`
+}
+
+// BatchResult is the outcome of a batch prediction: a prediction and its
+// novelty per row, in input order, with the query and the set that made
+// them, and the rows themselves (for the CSV form).
+type BatchResult struct {
+	Predictions    []knn.Prediction     `json:"predictions"`
+	Novelty        []novelty.Assessment `json:"novelty"` // Novelty[i] is Predictions[i]'s
+	Query          knn.Query            `json:"query"`
+	DatasetVersion uint64               `json:"dataset_version"`
+	Label          string               `json:"label"`    // the schema's label name
+	Classes        []string             `json:"classes"`  // what the predictions' classes index
+	Features       []string             `json:"features"` // the schema's feature names
+	Instances      [][]float64          `json:"instances"`
+	// Labels are the label column's cells, when the batch had one, and
+	// AgainstLabels scores the predictions against them.
+	Labels        []string    `json:"labels,omitempty"`
+	AgainstLabels *LabelScore `json:"against_labels,omitempty"`
+}
+
+// DecodeResult reads a result that a queue kept; nil for none.
+func DecodeResult(b json.RawMessage) (*Result, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("jobs: decode a result: %w", err)
+	}
+	return &r, nil
+}
+
+// Run does spec's work and returns its result, encoded for the queue to
+// keep (DecodeResult reads it). progress is called with the share done
+// (0..1) as the work goes on. A cancelled ctx stops it.
 func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (json.RawMessage, error) {
 	snap := r.Data.Snapshot()
-	if err := spec.Check(snap); err != nil {
+	if err := r.Limits.Admit(&spec, snap); err != nil {
 		return nil, err
 	}
 	every := r.ProgressEvery
@@ -43,92 +103,77 @@ func (r *Runner) Run(ctx context.Context, spec Spec, progress func(float64)) (js
 		}
 	}
 	var (
-		v   any
+		res Result
 		err error
 	)
 	switch spec.Type {
 	case TypeBatchPredict:
-		v, err = batchPredict(ctx, snap, spec.Batch, report)
+		res.Batch, err = batchPredict(ctx, snap, spec.Batch, r.tracker(), report)
 	case TypeEvaluate:
-		v, err = evaluate(ctx, snap, spec.Evaluate, report)
+		res.Evaluate, err = evaluate(ctx, snap, spec.Evaluate, report)
 	}
 	if err != nil {
 		return nil, err
 	}
+	b, err := json.Marshal(&res)
+	if err != nil {
+		return nil, err
+	}
+	lim := r.Limits
+	lim.Fill()
+	if int64(len(b)) > lim.ResultBytes {
+		return nil, dataset.Invalidf("k", "the result is %d bytes, more than the server keeps for all results (-job-results-bytes %d): lower k or split the rows", len(b), lim.ResultBytes)
+	}
 	progress(1)
-	return json.Marshal(v)
+	return b, nil
 }
-
-// The result of a batch prediction: the shape of a POST /predict batch.
-type (
-	batchResult struct {
-		Predictions    []predictionJSON `json:"predictions"`
-		K              int              `json:"k"`
-		Metric         string           `json:"metric"`
-		Weights        string           `json:"weights"`
-		DatasetVersion uint64           `json:"dataset_version"`
-	}
-	predictionJSON struct {
-		Species       string             `json:"species"`
-		Probabilities map[string]float64 `json:"probabilities"`
-		Neighbors     []neighborJSON     `json:"neighbors"`
-		Tie           bool               `json:"tie"`
-		ExactMatch    bool               `json:"exact_match"`
-	}
-	neighborJSON struct {
-		ID       int64   `json:"id"`
-		Species  string  `json:"species"`
-		Distance float64 `json:"distance"`
-	}
-)
 
 // batchChunk is the number of rows classified between progress reports and
 // cancellation checks.
 const batchChunk = 1024
 
-func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, report func(done, total int)) (*batchResult, error) {
-	classes := snap.Classes()
+func batchPredict(ctx context.Context, snap *dataset.Snapshot, b *BatchPredict, nov *novelty.Tracker, report func(done, total int)) (*BatchResult, error) {
 	n := len(b.Instances)
-	res := &batchResult{Predictions: make([]predictionJSON, 0, n), K: b.Query.K,
-		Metric: b.Query.Metric.String(), Weights: b.Query.Weights.String(), DatasetVersion: snap.Version()}
-	out := make([]knn.Prediction, min(batchChunk, n))
+	res := &BatchResult{Predictions: make([]knn.Prediction, n), Novelty: make([]novelty.Assessment, n),
+		Query: b.Query, DatasetVersion: snap.Version(), Label: snap.Schema().Label(), Classes: snap.Classes(),
+		Features: snap.Schema().Features(), Instances: b.Instances, Labels: b.Labels}
 	for lo := 0; lo < n; lo += batchChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		hi := min(lo+batchChunk, n)
-		chunk := out[:hi-lo]
-		if err := snap.PredictBatch(ctx, chunk, b.Instances[lo:hi], b.Query); err != nil {
+		if err := snap.PredictBatch(ctx, res.Predictions[lo:hi], b.Instances[lo:hi], b.Query); err != nil {
 			return nil, err
 		}
-		for _, pr := range chunk {
-			p := predictionJSON{Species: classes[pr.Class], Tie: pr.Tie, ExactMatch: pr.ExactOnly,
-				Probabilities: make(map[string]float64, len(classes)), Neighbors: make([]neighborJSON, len(pr.Neighbors))}
-			for c, v := range pr.Probabilities {
-				p.Probabilities[classes[c]] = v
-			}
-			for i, nb := range pr.Neighbors {
-				p.Neighbors[i] = neighborJSON{ID: nb.ID, Species: classes[nb.Label], Distance: nb.Distance}
-			}
-			res.Predictions = append(res.Predictions, p)
+		for i := lo; i < hi; i++ {
+			res.Novelty[i] = nov.Assess(snap, b.Query.Metric, res.Predictions[i].Neighbors[0].Distance)
 		}
 		report(hi, n)
+	}
+	if b.Labels != nil {
+		predicted := make([]int, n)
+		for i := range res.Predictions {
+			predicted[i] = res.Predictions[i].Class
+		}
+		res.AgainstLabels = scoreLabels(res.Label, res.Classes, b.Labels, predicted)
 	}
 	return res, nil
 }
 
-// The result of an evaluation.
+// The result of an evaluation: JSON as the API answers it.
 type (
-	evaluateResult struct {
+	// EvaluateResult is the accuracy of every setting, and the best.
+	EvaluateResult struct {
 		DatasetVersion uint64          `json:"dataset_version"`
 		Samples        int             `json:"samples"`
 		Classes        []string        `json:"classes"`
 		Validation     string          `json:"validation"` // "leave-one-out" or "N-fold"
 		Folds          int             `json:"folds"`
-		Results        []settingResult `json:"results"`
-		Best           settingResult   `json:"best"`
+		Results        []SettingResult `json:"results"`
+		Best           SettingResult   `json:"best"`
 	}
-	settingResult struct {
+	// SettingResult is the accuracy of one k, metric and weighting.
+	SettingResult struct {
 		K        int     `json:"k"`
 		Metric   string  `json:"metric"`
 		Weights  string  `json:"weights"`
@@ -144,16 +189,23 @@ type (
 // per held-out sample, the KMax nearest training samples; every k and
 // weighting then classifies from a prefix of that list, so the sweep costs
 // one neighbour search per sample and metric, not per setting.
-func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report func(done, total int)) (*evaluateResult, error) {
+func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report func(done, total int)) (*EvaluateResult, error) {
+	// The samples in the space distances are measured in: scaled, when the
+	// set is.
 	var samples []dataset.Sample
-	snap.All(func(x dataset.Sample) bool { samples = append(samples, x); return true })
+	scaler := snap.Scaler()
+	snap.All(func(x dataset.Sample) bool {
+		x.Features = scaler.Apply(x.Features[:0:0], x.Features)
+		samples = append(samples, x)
+		return true
+	})
 	classes := snap.Classes()
 	n, nc := len(samples), len(classes)
 	label := make([]int, n)
 	for i, x := range samples {
 		label[i], _ = snap.ClassIndex(x.Label)
 	}
-	res := &evaluateResult{DatasetVersion: snap.Version(), Samples: n, Classes: classes, Folds: e.Folds, Validation: "leave-one-out"}
+	res := &EvaluateResult{DatasetVersion: snap.Version(), Samples: n, Classes: classes, Folds: e.Folds, Validation: "leave-one-out"}
 	if e.Folds > 0 {
 		res.Validation = fmt.Sprintf("%d-fold", e.Folds)
 	}
@@ -229,7 +281,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 		for w, weights := range e.Weights {
 			for k := range nk {
 				c := conf[m][w][k]
-				r := settingResult{K: e.KMin + k, Metric: metric.String(), Weights: weights.String(), Total: n, Confusion: make([][]int, nc)}
+				r := SettingResult{K: e.KMin + k, Metric: metric.String(), Weights: weights.String(), Total: n, Confusion: make([][]int, nc)}
 				for a := range nc {
 					r.Confusion[a] = c[a*nc : (a+1)*nc]
 					r.Correct += c[a*nc+a]
@@ -251,7 +303,7 @@ func evaluate(ctx context.Context, snap *dataset.Snapshot, e *Evaluate, report f
 // better reports whether a beats b: a higher accuracy, or an equal one with
 // a smaller k. Results are produced metric by metric, weighting by
 // weighting, so an equal earlier result keeps its place.
-func better(a, b settingResult) bool {
+func better(a, b SettingResult) bool {
 	if a.Correct != b.Correct {
 		return a.Correct > b.Correct
 	}

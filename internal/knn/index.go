@@ -138,11 +138,16 @@ func NewIndexOwned(dim int, classes []string, ids []int64, points []float64, lab
 	return newIndexOwned(dim, classes, ids, points, labels, new(lineage))
 }
 
+// DuplicateIDError reports an id given to more than one point.
+type DuplicateIDError struct{ ID int64 }
+
+func (e *DuplicateIDError) Error() string { return fmt.Sprintf("knn: id %d appears twice", e.ID) }
+
 // newIndexOwned is NewIndex taking ownership of its slices.
 func newIndexOwned(dim int, classes []string, ids []int64, points []float64, labels []uint8, lin *lineage) (*Index, error) {
 	t := buildTree(dim, ids, points, labels)
 	if id, dup := t.duplicate(); dup {
-		return nil, fmt.Errorf("knn: id %d appears twice", id)
+		return nil, &DuplicateIDError{ID: id}
 	}
 	l := newLog(t, classes, lin)
 	return &Index{classes: classes, log: l, live: len(ids)}, nil

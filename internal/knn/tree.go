@@ -97,11 +97,8 @@ func (t *tree) indexIDs() {
 	slices.SortFunc(t.byID, func(a, b int32) int { return cmpInt64(ids[a], ids[b]) })
 }
 
-// walk calls yield with every row in increasing id order, until it returns
-// false.
-func (t *tree) walk(yield func(row int32) bool) { t.walkAfter(math.MinInt64, yield) }
-
-// walkAfter is walk from the first row whose id is above after: a seek in
+// walkAfter calls yield with every row in increasing id order, until it
+// returns false, from the first row whose id is above after: a seek in
 // the id table (an index or a binary search), so that it costs the same
 // however far into the set after is.
 func (t *tree) walkAfter(after int64, yield func(row int32) bool) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
@@ -22,14 +23,23 @@ func featureNames(snap *dataset.Snapshot) []string { return snap.Schema().Featur
 type rowScratch struct{ fs [][]float64 }
 
 // predictRows classifies the rows of flat (row-major, d per row) into out.
+// It is the protocol's edge for feature values: each row is checked here
+// (Schema.CheckFeatures), once, before the search.
 func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Prediction, flat []float64, d int, q knn.Query, sc *rowScratch) error {
 	fs := slices.Grow(sc.fs[:0], len(out))[:len(out)]
 	sc.fs = fs
+	schema := snap.Schema()
 	for i := range fs {
 		fs[i] = flat[i*d : (i+1)*d : (i+1)*d]
+		if err := schema.CheckFeatures(rowField(i), fs[i]); err != nil {
+			return err
+		}
 	}
 	return snap.PredictBatch(ctx, out, fs, q)
 }
+
+// rowField names row i of the input tensor in an error.
+func rowField(i int) string { return "inputs[0] row " + strconv.Itoa(i) }
 
 // classesParam encodes the class names (the order of probabilities) as one
 // string parameter: a JSON array, since a parameter value is a scalar.

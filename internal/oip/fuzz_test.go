@@ -26,12 +26,12 @@ func FuzzInferDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, dataset.ScaleNone)
 	if err != nil {
 		f.Fatal(err)
 	}
 	m := &oip.Model{Name: "iris", Store: dataset.NewMemory(snap, nil), MaxBatch: 50,
-		Rules: dataset.QueryRules{DefaultK: 5, MaxK: 100}}
+		Rules: dataset.QueryRules{DefaultK: 5, MaxK: 100, MaxNeighbors: 100_000}}
 	h := oip.Handler(m, oip.RESTOptions{MaxBodyBytes: 32 << 10})
 
 	fp32 := binary.LittleEndian.AppendUint32(nil, math.Float32bits(5.1))

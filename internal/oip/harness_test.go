@@ -45,7 +45,7 @@ func newStack(t testing.TB, keep int) *stack {
 	t.Helper()
 	table, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(table.Schema, table.Samples)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	st := &stack{store: dataset.NewMemoryKeep(snap, nil, keep)}
 	cfg := httpapi.DefaultConfig()
@@ -89,7 +89,6 @@ type settings struct {
 
 func intp(v int) *int          { return &v }
 func strp(v string) *string    { return &v }
-func u64p(v uint64) *uint64    { return &v }
 func f32(v float64) float64    { return float64(float32(v)) }
 func jsonNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
@@ -279,6 +278,7 @@ func (st *stack) infer(t testing.TB, rows [][]float64, s settings, rq restReq) (
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(resp.Body)
+	checkSpec(t, http.MethodPost, path, resp.StatusCode, resp.Header, rb)
 	if rq.gzipResp {
 		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
 		zr, err := gzip.NewReader(bytes.NewReader(rb))

@@ -111,7 +111,7 @@ type Metadata struct {
 	Outputs  []TensorMeta `json:"outputs"`
 	// Parameters (an extension of the metadata object): classes (the order
 	// of probabilities), feature_names, dataset_version (of this
-	// metadata), default_k, max_k and max_batch.
+	// metadata), default_k, max_k, max_batch and max_neighbors.
 	Parameters map[string]any `json:"parameters"`
 }
 
@@ -146,6 +146,7 @@ func (m *Model) metadata(snap *dataset.Snapshot) Metadata {
 			"default_k":       m.Rules.DefaultK,
 			"max_k":           m.Rules.MaxK,
 			"max_batch":       m.MaxBatch,
+			"max_neighbors":   m.Rules.MaxNeighbors,
 		},
 	}
 }
@@ -183,6 +184,9 @@ func (m *Model) prepare(snap *dataset.Snapshot, s settings, datatype string, sha
 	}
 	if shape[0] > int64(m.MaxBatch) {
 		return nil, dataset.Invalidf("shape", "a request may have at most %d rows (-max-batch), got %d", m.MaxBatch, shape[0])
+	}
+	if err := m.Rules.CheckWork(int(shape[0]), q); err != nil {
+		return nil, err
 	}
 	if len(outputs) == 0 {
 		outputs = outputNames

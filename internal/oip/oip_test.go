@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/irisknn/irisknn/internal/dataset"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/irisknn/irisknn/internal/oip"
@@ -111,18 +113,20 @@ func TestGRPCInferMatchesPredict(t *testing.T) {
 // refused by every protocol with the same message (one rule).
 func TestSettingErrorsMatchPredict(t *testing.T) {
 	st := newStack(t, 16)
-	rows := testRows(3)
 	for _, c := range []struct {
 		name string
+		rows int
 		s    settings
 	}{
-		{"k above max", settings{K: intp(1001)}},
-		{"k above samples", settings{K: intp(151)}},
-		{"k zero", settings{K: intp(0)}},
-		{"unknown metric", settings{Metric: strp("cosine")}},
-		{"unknown weights", settings{Weights: strp("heavy")}},
+		{"k above max", 3, settings{K: intp(1001)}},
+		{"k above samples", 3, settings{K: intp(151)}},
+		{"k zero", 3, settings{K: intp(0)}},
+		{"unknown metric", 3, settings{Metric: strp("cosine")}},
+		{"unknown weights", 3, settings{Weights: strp("heavy")}},
+		{"rows times k above max-neighbors", 1000, settings{K: intp(101)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			rows := testRows(c.rows)
 			_, code, detail := st.predict(t, rows, c.s)
 			require.Equal(t, http.StatusUnprocessableEntity, code)
 			_, _, code, msg := st.infer(t, rows, c.s, restReq{datatype: "FP64"})
@@ -146,6 +150,7 @@ func post(t *testing.T, url string, header map[string]string, body []byte) (int,
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkSpec(t, http.MethodPost, strings.TrimPrefix(url, urlPrefix(url)), resp.StatusCode, resp.Header, b)
 	var e struct {
 		Error string `json:"error"`
 	}
@@ -232,6 +237,15 @@ func TestRESTErrors(t *testing.T) {
 	}
 }
 
+// urlPrefix returns the scheme and host of a URL.
+func urlPrefix(u string) string {
+	i := strings.Index(u, "/v2")
+	if i < 0 {
+		return u
+	}
+	return u[:i]
+}
+
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestGRPCErrors(t *testing.T) {
@@ -286,7 +300,7 @@ func TestGRPCErrors(t *testing.T) {
 func TestMetadataAndHealth(t *testing.T) {
 	st := newStack(t, 3)
 	for range 4 { // versions 2..5; 3..5 kept
-		_, _, err := st.store.Create(context.Background(), []float64{5, 3, 1.5, 0.2}, "setosa")
+		_, _, err := st.store.Create(context.Background(), validOf(t, st.store, []float64{5, 3, 1.5, 0.2}, "setosa"))
 		require.NoError(t, err)
 	}
 	get := func(path string) (int, map[string]any) {
@@ -295,6 +309,7 @@ func TestMetadataAndHealth(t *testing.T) {
 		defer resp.Body.Close()
 		var m map[string]any
 		b, _ := io.ReadAll(resp.Body)
+		checkSpec(t, http.MethodGet, path, resp.StatusCode, resp.Header, b)
 		if len(b) > 0 {
 			require.NoError(t, json.Unmarshal(b, &m), "%s", b)
 		}
@@ -377,6 +392,21 @@ func TestMetadataAndHealth(t *testing.T) {
 	assert.Equal(t, healthpb.HealthCheckResponse_NOT_SERVING, h.GetStatus())
 }
 
+func TestGRPCReflectionListsTheServices(t *testing.T) {
+	st := newStack(t, 16)
+	stream, err := reflectionpb.NewServerReflectionClient(st.conn).ServerReflectionInfo(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	assert.Subset(t, names, []string{"inference.GRPCInferenceService", "grpc.health.v1.Health"})
+	require.NoError(t, stream.CloseSend())
+}
+
 func TestMethodNotAllowed(t *testing.T) {
 	st := newStack(t, 16)
 	code, msg := post(t, st.url+"/v2/health/live", nil, nil)
@@ -386,4 +416,12 @@ func TestMethodNotAllowed(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+// validOf checks a new sample for st's current set.
+func validOf(t testing.TB, st dataset.Store, f []float64, label string) dataset.ValidSample {
+	t.Helper()
+	v, err := st.Snapshot().NewSample(0, f, label)
+	require.NoError(t, err)
+	return v
 }

@@ -76,11 +76,11 @@ func TestPinnedVersionsUnderConcurrentWrites(t *testing.T) {
 			var snap *dataset.Snapshot
 			var err error
 			if i%5 == 4 {
-				snap, err = st.store.Delete(context.Background(), created[0], "")
+				snap, err = st.store.Delete(context.Background(), created[0], dataset.Precondition{})
 				created = created[1:]
 			} else {
 				var x dataset.Sample
-				x, snap, err = st.store.Create(context.Background(), f, species[rng.IntN(3)])
+				x, snap, err = st.store.Create(context.Background(), validOf(t, st.store, f, species[rng.IntN(3)]))
 				created = append(created, x.ID)
 			}
 			if err != nil {

@@ -3,6 +3,7 @@ package oip
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -90,6 +92,9 @@ func (e errTooLarge) Error() string {
 func httpStatus(err error) int {
 	if _, ok := errors.AsType[errTooLarge](err); ok {
 		return http.StatusRequestEntityTooLarge
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable // the client left or the server is stopping
 	}
 	switch dataset.ErrorKind(err) {
 	case dataset.KindInvalid, dataset.KindConflict, dataset.KindPrecondition:
@@ -192,8 +197,25 @@ func (h *rest) modelReady(w http.ResponseWriter, r *http.Request) {
 	h.ready(w, r)
 }
 
-// readBody reads the whole body, decompressing gzip, within the limit.
-func (h *rest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// bufPool holds request and response buffers (a 10,000-row batch needs
+// about 160 KB in and 1.2 MB out): less garbage, fewer GC cycles.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf caps the buffers kept in bufPool.
+const maxPooledBuf = 4 << 20
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxPooledBuf {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}
+
+// readBody reads the whole body into buf, decompressing gzip, within the
+// limit.
+func (h *rest) readBody(w http.ResponseWriter, r *http.Request, buf *[]byte) ([]byte, error) {
 	limit := h.opt.MaxBodyBytes
 	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -211,7 +233,12 @@ func (h *rest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 	default:
 		return nil, dataset.Invalidf("Content-Encoding", "Content-Encoding %q is not supported: send gzip or no encoding", enc)
 	}
-	b, err := io.ReadAll(body)
+	b := *buf
+	if n := r.ContentLength; n > 0 && n <= limit && r.Header.Get("Content-Encoding") == "" {
+		b = slices.Grow(b[:0], int(n)+1) // one read, no regrowth
+	}
+	b, err := readAll(b[:0], body)
+	*buf = b
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, errTooLarge{limit}
@@ -222,6 +249,23 @@ func (h *rest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 		return nil, errTooLarge{limit}
 	}
 	return b, nil
+}
+
+// readAll is io.ReadAll appending to b.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
 }
 
 // jsonOutput is one $response_output.
@@ -243,7 +287,9 @@ type jsonResponse struct {
 }
 
 func (h *rest) infer(w http.ResponseWriter, r *http.Request) {
-	body, err := h.readBody(w, r)
+	in := getBuf()
+	defer putBuf(in)
+	body, err := h.readBody(w, r, in)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -303,13 +349,16 @@ func (h *rest) infer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(HeaderLength, strconv.Itoa(len(b)))
-	out := make([]byte, 0, len(b)+binSize)
+	buf := getBuf()
+	defer putBuf(buf)
+	out := slices.Grow((*buf)[:0], len(b)+binSize)
 	out = append(out, b...)
 	for i := range res.outputs {
 		if ri.binary[i] {
 			out = res.appendRaw(out, i)
 		}
 	}
+	*buf = out
 	writeBody(w, r, "application/octet-stream", out)
 }
 

@@ -115,18 +115,18 @@ func TestAPartitionedReplicaRefusesWritesAndConvergesAfterHealing(t *testing.T) 
 	other := open(t, srv.URL(), irisSnapshot(t), opts)
 	// Warm the cut replica's pool: these connections will die silently.
 	for range 3 {
-		_, _, err := cut.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+		_, _, err := cut.Create(ctx, valid(t, cut, 0, []float64{1, 2, 3, 4}, "setosa"))
 		require.NoError(t, err)
 	}
 
 	bh.partition()
 	eventually(t, "the cut replica reports the outage", func() bool { return cut.Health() != nil })
 	start := time.Now()
-	_, _, err := cut.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	_, _, err := cut.Create(ctx, valid(t, cut, 0, []float64{1, 2, 3, 4}, "setosa"))
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Less(t, time.Since(start), time.Second, "refused at once")
 	for range 5 {
-		_, _, err := other.Create(ctx, []float64{4, 3, 2, 1}, "virginica")
+		_, _, err := other.Create(ctx, valid(t, other, 0, []float64{4, 3, 2, 1}, "virginica"))
 		require.NoError(t, err)
 	}
 	want := other.Snapshot().Version()
@@ -136,7 +136,7 @@ func TestAPartitionedReplicaRefusesWritesAndConvergesAfterHealing(t *testing.T) 
 	eventually(t, "the cut replica converges", func() bool {
 		return cut.Health() == nil && cut.Snapshot().Version() == want
 	})
-	_, snap, err := cut.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	_, snap, err := cut.Create(ctx, valid(t, cut, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
 	assert.Equal(t, want+1, snap.Version())
 }

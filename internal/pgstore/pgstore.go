@@ -53,10 +53,33 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/wal"
 )
+
+// tracer makes the spans of database calls (OpenTelemetry's global
+// provider: a no-op unless internal/telemetry installed one).
+var tracer = otel.Tracer("github.com/irisknn/irisknn/internal/pgstore")
+
+// dbSpan starts the client span of one call to PostgreSQL.
+func dbSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append(attrs, attribute.String("db.system", "postgresql"))...))
+}
+
+// endSpan ends span, recording err.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
 
 // Channel is the LISTEN/NOTIFY channel of changes.
 const Channel = "irisknn_changes"
@@ -75,6 +98,9 @@ type Options struct {
 	// KeepVersions is the number of dataset versions the store keeps for
 	// pinned predictions (0: dataset.DefaultKeepVersions).
 	KeepVersions int
+	// ChangeWindow is the number of recent changes the change feed keeps
+	// (0: dataset.DefaultChangeWindow).
+	ChangeWindow int
 	// Logger receives connection and catch-up messages; nil discards.
 	Logger *slog.Logger
 }
@@ -88,6 +114,9 @@ func (o *Options) fill() {
 	}
 	if o.PingEvery <= 0 {
 		o.PingEvery = time.Second
+	}
+	if o.ChangeWindow <= 0 {
+		o.ChangeWindow = dataset.DefaultChangeWindow
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -160,6 +189,12 @@ func Open(ctx context.Context, url string, loaded *dataset.Snapshot, opts Option
 	// the WAL flush (and for synchronous standbys, where there are any).
 	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "irisd"
+	// The pool serves the job queue too (River holds a connection for its
+	// notifications and polls with others): more than pgxpool's default of
+	// four, unless the URL says (pool_max_conns).
+	if !strings.Contains(url, "pool_max_conns") {
+		pcfg.MaxConns = max(pcfg.MaxConns, 16)
+	}
 	// A write waits at most WriteTimeout (its context bounds the connect
 	// too); a catch-up may wait for a slow connection longer.
 	if ct := max(5*opts.WriteTimeout, 5*time.Second); pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > ct {
@@ -170,13 +205,14 @@ func Open(ctx context.Context, url string, loaded *dataset.Snapshot, opts Option
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	j := &Journal{pool: pool, connCfg: pcfg.ConnConfig.Copy(), opts: opts, log: opts.Logger}
-	snap, err := j.seedOrLoad(ctx, loaded)
+	snap, recent, err := j.seedOrLoad(ctx, loaded)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s := &Store{Memory: dataset.NewMemoryKeep(snap, j, opts.KeepVersions), j: j, cancel: cancel, done: make(chan struct{})}
+	mem := dataset.NewMemoryWith(snap, j, dataset.MemoryOptions{Keep: opts.KeepVersions, ChangeWindow: opts.ChangeWindow, Recovered: recent})
+	s := &Store{Memory: mem, j: j, cancel: cancel, done: make(chan struct{})}
 	go s.follow(lctx)
 	return s, nil
 }
@@ -237,92 +273,95 @@ func newIdentity() (string, error) {
 }
 
 // seedOrLoad creates the tables, seeds an empty database with loaded, and
-// returns the current set, all under one advisory lock so that replicas
-// starting together seed once.
-func (j *Journal) seedOrLoad(ctx context.Context, loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
+// returns the current set and the recent changes that led to it (for the
+// change feed), all under one advisory lock so that replicas starting
+// together seed once.
+func (j *Journal) seedOrLoad(ctx context.Context, loaded *dataset.Snapshot) (*dataset.Snapshot, []dataset.Change, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	tx, err := j.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", seedLock); err != nil {
-		return nil, fmt.Errorf("postgres: lock: %w", err)
+		return nil, nil, fmt.Errorf("postgres: lock: %w", err)
 	}
 	if _, err := tx.Exec(ctx, schema); err != nil {
-		return nil, fmt.Errorf("postgres: create tables: %w", err)
+		return nil, nil, fmt.Errorf("postgres: create tables: %w", err)
 	}
 	err = tx.QueryRow(ctx, "SELECT identity FROM irisknn_dataset").Scan(&j.identity)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		if j.identity, err = newIdentity(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO irisknn_dataset (identity) VALUES ($1)", j.identity); err != nil {
-			return nil, fmt.Errorf("postgres: seed: %w", err)
+			return nil, nil, fmt.Errorf("postgres: seed: %w", err)
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO irisknn_snapshots (dataset, version, state) VALUES ($1, $2, $3)",
 			j.identity, int64(loaded.Version()), wal.EncodeSnapshot(loaded)); err != nil {
-			return nil, fmt.Errorf("postgres: seed: %w", err)
+			return nil, nil, fmt.Errorf("postgres: seed: %w", err)
 		}
 		if err := tx.Commit(ctx); err != nil {
-			return nil, fmt.Errorf("postgres: seed: %w", err)
+			return nil, nil, fmt.Errorf("postgres: seed: %w", err)
 		}
 		j.lastSnapshot.Store(loaded.Version())
 		j.log.Info("postgres: seeded an empty database", "dataset", j.identity, "samples", loaded.Len(), "dataset_version", loaded.Version())
-		return loaded, nil
+		return loaded, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
-	snap, err := j.load(ctx, nil)
+	snap, recent, err := j.load(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	j.log.Info("postgres: loaded the shared training set (the loaded file is not used)", "dataset", j.identity, "samples", snap.Len(), "dataset_version", snap.Version())
-	return snap, nil
+	return snap, recent, nil
 }
 
 // load returns the newest state: from cur, or from the newest snapshot when
-// cur is nil or far behind it, plus the changes after it.
-func (j *Journal) load(ctx context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, error) {
+// cur is nil or far behind it, plus the changes after it; and the last
+// ChangeWindow of the changes it applied, oldest first.
+func (j *Journal) load(ctx context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, []dataset.Change, error) {
 	var snapVersion int64
 	err := j.pool.QueryRow(ctx, "SELECT COALESCE(max(version), 0) FROM irisknn_snapshots WHERE dataset = $1", j.identity).Scan(&snapVersion)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: catch up: %w", err)
+		return nil, nil, fmt.Errorf("postgres: catch up: %w", err)
 	}
 	if snapVersion == 0 {
 		if err := j.checkIdentity(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if cur == nil || uint64(snapVersion) > cur.Version()+uint64(j.opts.SnapshotEvery) {
 		var state []byte
 		err := j.pool.QueryRow(ctx, "SELECT state FROM irisknn_snapshots WHERE dataset = $1 AND version = $2", j.identity, snapVersion).Scan(&state)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: read snapshot %d: %w", snapVersion, err)
+			return nil, nil, fmt.Errorf("postgres: read snapshot %d: %w", snapVersion, err)
 		}
 		if cur, err = wal.DecodeSnapshot(state); err != nil {
-			return nil, fmt.Errorf("postgres: snapshot %d of dataset %s: %w", snapVersion, j.identity, err)
+			return nil, nil, fmt.Errorf("postgres: snapshot %d of dataset %s: %w", snapVersion, j.identity, err)
 		}
 		j.lastSnapshot.Store(max(j.lastSnapshot.Load(), uint64(snapVersion)))
 	}
 	const page = 5000
+	var recent []dataset.Change
 	for {
 		rows, err := j.pool.Query(ctx, "SELECT change FROM irisknn_changes WHERE dataset = $1 AND version > $2 ORDER BY version LIMIT $3",
 			j.identity, int64(cur.Version()), page)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: catch up: %w", err)
+			return nil, nil, fmt.Errorf("postgres: catch up: %w", err)
 		}
 		n := 0
 		for rows.Next() {
 			var b []byte
 			if err := rows.Scan(&b); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("postgres: catch up: %w", err)
+				return nil, nil, fmt.Errorf("postgres: catch up: %w", err)
 			}
 			c, err := wal.DecodeChange(b, cur.Schema().Dim())
 			if err == nil {
@@ -330,16 +369,23 @@ func (j *Journal) load(ctx context.Context, cur *dataset.Snapshot) (*dataset.Sna
 			}
 			if err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("postgres: change %d of dataset %s: %w", c.Version, j.identity, err)
+				return nil, nil, fmt.Errorf("postgres: change %d of dataset %s: %w", c.Version, j.identity, err)
 			}
+			if len(recent) == 2*j.opts.ChangeWindow {
+				recent = append(recent[:0], recent[j.opts.ChangeWindow:]...)
+			}
+			recent = append(recent, c)
 			n++
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("postgres: catch up: %w", err)
+			return nil, nil, fmt.Errorf("postgres: catch up: %w", err)
 		}
 		if n < page {
-			return cur, nil
+			if len(recent) > j.opts.ChangeWindow {
+				recent = recent[len(recent)-j.opts.ChangeWindow:]
+			}
+			return cur, recent, nil
 		}
 	}
 }
@@ -360,10 +406,14 @@ func (j *Journal) checkIdentity(ctx context.Context) error {
 }
 
 // CatchUp implements dataset.SharedJournal.
-func (j *Journal) CatchUp(ctx context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, error) {
+func (j *Journal) CatchUp(ctx context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, []dataset.Change, error) {
 	ctx, cancel := context.WithTimeout(ctx, j.catchUpTimeout())
 	defer cancel()
-	return j.load(ctx, cur)
+	ctx, span := dbSpan(ctx, "postgres.catch_up", attribute.Int64("dataset.version", int64(cur.Version())))
+	snap, changes, err := j.load(ctx, cur)
+	span.SetAttributes(attribute.Int("db.changes", len(changes)))
+	endSpan(span, err)
+	return snap, changes, err
 }
 
 // catchUpTimeout bounds a catch-up and the listener's reconnection: longer
@@ -383,6 +433,12 @@ const insertChanges = `WITH ins AS (
 
 var _ dataset.BatchJournal = (*Journal)(nil)
 
+// maxNotifyChange is the largest encoded change a notification carries
+// (PostgreSQL refuses payloads of 8000 bytes or more). A bigger one, an
+// import or a wide sample, is sent without it: replicas read it from the
+// table.
+const maxNotifyChange = 7000
+
 // Record implements dataset.Journal.
 func (j *Journal) Record(ctx context.Context, c dataset.Change) error {
 	return j.RecordBatch(ctx, []dataset.Change{c})
@@ -391,8 +447,16 @@ func (j *Journal) Record(ctx context.Context, c dataset.Change) error {
 // RecordBatch implements dataset.BatchJournal: it inserts the changes and
 // notifies the other replicas in one statement, committed with
 // synchronous_commit on, so all of them are durable when it returns, or
-// none is recorded.
-func (j *Journal) RecordBatch(ctx context.Context, changes []dataset.Change) error {
+// none is recorded. Its span, postgres.record, is a child of the write that
+// led the batch.
+func (j *Journal) RecordBatch(ctx context.Context, changes []dataset.Change) (err error) {
+	ctx, span := dbSpan(ctx, "postgres.record", attribute.Int("db.changes", len(changes)),
+		attribute.Int64("dataset.version", int64(changes[0].Version)))
+	defer func() { endSpan(span, err) }()
+	return j.recordBatch(ctx, changes)
+}
+
+func (j *Journal) recordBatch(ctx context.Context, changes []dataset.Change) error {
 	if err := j.Health(); err != nil {
 		return unavailable(err)
 	}
@@ -404,7 +468,10 @@ func (j *Journal) RecordBatch(ctx context.Context, changes []dataset.Change) err
 	for i, c := range changes {
 		versions[i] = int64(c.Version)
 		encoded[i] = wal.EncodeChange(c)
-		payloads[i] = j.identity + ":" + base64.StdEncoding.EncodeToString(encoded[i])
+		payloads[i] = j.identity + ":"
+		if base64.StdEncoding.EncodedLen(len(encoded[i])) <= maxNotifyChange {
+			payloads[i] += base64.StdEncoding.EncodeToString(encoded[i])
+		}
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -527,7 +594,7 @@ func (s *Store) listen(ctx context.Context) error {
 
 // catchUp brings the store up to the database's newest version.
 func (s *Store) catchUp(ctx context.Context) error {
-	return s.Advance(func(cur *dataset.Snapshot) (*dataset.Snapshot, error) {
+	return s.Advance(func(cur *dataset.Snapshot) (*dataset.Snapshot, []dataset.Change, error) {
 		return s.j.CatchUp(ctx, cur)
 	})
 }
@@ -540,19 +607,20 @@ func (s *Store) apply(ctx context.Context, payload string) error {
 		return nil // another dataset's change: not ours
 	}
 	b, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil {
+	if err != nil || len(b) == 0 { // a change too big to be sent has no payload
 		return s.catchUp(ctx)
 	}
 	c, err := wal.DecodeChange(b, s.Snapshot().Schema().Dim())
 	if err != nil {
 		return s.catchUp(ctx)
 	}
-	return s.Advance(func(cur *dataset.Snapshot) (*dataset.Snapshot, error) {
+	return s.Advance(func(cur *dataset.Snapshot) (*dataset.Snapshot, []dataset.Change, error) {
 		switch {
 		case c.Version <= cur.Version():
-			return cur, nil // our own write, or already caught up
+			return cur, nil, nil // our own write, or already caught up
 		case c.Version == cur.Version()+1:
-			return cur.Apply(c)
+			next, err := cur.Apply(c)
+			return next, []dataset.Change{c}, err
 		}
 		return s.j.CatchUp(ctx, cur)
 	})

@@ -15,17 +15,21 @@ import (
 
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"github.com/irisknn/irisknn/internal/pgstore"
 	"github.com/irisknn/irisknn/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
+// valid checks a new sample for a store's set (the shared helper).
+var valid = datasettest.Valid
+
 func irisSnapshot(t testing.TB) *dataset.Snapshot {
 	t.Helper()
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return snap
 }
@@ -55,7 +59,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 	b := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
 	assert.Equal(t, a.Identity(), b.Identity(), "the second replica joins the first one's dataset")
 
-	x, snap, err := a.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	x, snap, err := a.Create(ctx, valid(t, a, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
 	eventually(t, "b sees a's write", func() bool { return b.Snapshot().Version() == snap.Version() })
 	got, ok := b.Snapshot().Get(x.ID)
@@ -63,7 +67,7 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 	assert.Equal(t, x, got)
 
 	// b writes next: it is current, so no conflict; a follows.
-	snap, err = b.Delete(ctx, 3, "")
+	snap, err = b.Delete(ctx, 3, dataset.Precondition{})
 	require.NoError(t, err)
 	eventually(t, "a sees b's delete", func() bool { return a.Snapshot().Version() == snap.Version() })
 	_, ok = a.Snapshot().Get(3)
@@ -91,7 +95,12 @@ func TestConcurrentIfMatchWritesNeverLoseAnUpdate(t *testing.T) {
 				next := cur
 				next.Features = slices.Clone(cur.Features) // cur keeps its ETag
 				next.Features[0]++
-				_, _, err := s.Put(ctx, next, cur.ETag())
+				v, err := s.Snapshot().NewSample(next.ID, next.Features, next.Label)
+				if err != nil {
+					t.Errorf("sample: %v", err)
+					return
+				}
+				_, _, err = s.Put(ctx, v, dataset.IfRevision(cur.Revision()))
 				switch dataset.ErrorKind(err) {
 				case dataset.KindPrecondition:
 					time.Sleep(time.Millisecond) // let the follower catch up
@@ -136,7 +145,12 @@ func TestConcurrentCreatesGetDistinctIds(t *testing.T) {
 	for w := range 9 {
 		wg.Go(func() {
 			for range 10 {
-				x, _, err := stores[w%3].Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+				st := stores[w%3]
+				v, err := st.Snapshot().NewSample(0, []float64{1, 2, 3, 4}, "setosa")
+				if !assert.NoError(t, err) {
+					return
+				}
+				x, _, err := st.Create(ctx, v)
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -175,9 +189,9 @@ func TestSeedingIsOnceAndNeverAgain(t *testing.T) {
 
 	// An acknowledged write survives a replica starting with another file.
 	s := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
-	x, snap, err := s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	x, snap, err := s.Create(ctx, valid(t, s, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
-	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 1, 1, 1}, Label: "rose"}})
+	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 1, 1, 1}, Label: "rose"}}, dataset.ScaleNone)
 	require.NoError(t, err)
 	late := open(t, srv.URL(), other, pgstore.Options{})
 	assert.Equal(t, idents[0], late.Identity())
@@ -194,7 +208,7 @@ func TestSeedingIsOnceAndNeverAgain(t *testing.T) {
 	assert.NotEqual(t, idents[0], fresh.Identity())
 	assert.Equal(t, uint64(1), fresh.Snapshot().Version())
 	// The replica of the old identity refuses writes: they would be lost.
-	_, _, err = s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	_, _, err = s.Create(ctx, valid(t, s, 0, []float64{1, 2, 3, 4}, "setosa"))
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 }
 
@@ -203,7 +217,7 @@ func TestCatchUpFromASnapshot(t *testing.T) {
 	ctx := context.Background()
 	a := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{SnapshotEvery: 10, PingEvery: 50 * time.Millisecond})
 	for i := range 35 {
-		_, _, err := a.Put(ctx, dataset.Sample{ID: int64(1000 + i), Features: []float64{1, 2, 3, 4}, Label: "setosa"}, "")
+		_, _, err := a.Put(ctx, valid(t, a, int64(1000+i), []float64{1, 2, 3, 4}, "setosa"), dataset.Precondition{})
 		require.NoError(t, err)
 	}
 	eventually(t, "a snapshot is stored", func() bool {
@@ -226,14 +240,14 @@ func TestWritesFailFastWhilePostgresIsDownAndRecover(t *testing.T) {
 	srv.Kill()
 	eventually(t, "health reports the outage", func() bool { return s.Health() != nil })
 	start := time.Now()
-	_, _, err := s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	_, _, err := s.Create(ctx, valid(t, s, 0, []float64{1, 2, 3, 4}, "setosa"))
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err))
 	assert.Less(t, time.Since(start), 2*time.Second, "a refused write answers fast")
 	assert.Equal(t, 150, s.Snapshot().Len(), "predictions keep their set")
 
 	require.NoError(t, srv.Restart())
 	eventually(t, "health recovers by itself", func() bool { return s.Health() == nil })
-	_, snap, err := s.Create(ctx, []float64{1, 2, 3, 4}, "setosa")
+	_, snap, err := s.Create(ctx, valid(t, s, 0, []float64{1, 2, 3, 4}, "setosa"))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), snap.Version())
 }

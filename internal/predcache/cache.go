@@ -35,6 +35,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
@@ -125,26 +128,43 @@ func Wrap(opt Options) func(httpapi.Predictor) httpapi.Predictor {
 	return func(next httpapi.Predictor) httpapi.Predictor { return New(next, opt) }
 }
 
+// tracer makes the spans of cache lookups (OpenTelemetry's global provider:
+// a no-op unless internal/telemetry installed one).
+var tracer = otel.Tracer("github.com/irisknn/irisknn/internal/predcache")
+
 // Predict implements httpapi.Predictor.
 func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpapi.PredictAnswer, error) {
 	work := req.Rows() * req.Snapshot.Len()
 	if work < c.opt.MinWork {
 		return c.next.Predict(ctx, req)
 	}
-	k := Key(&req, c.opt.Identity)
-	if b, ok := c.lru.get(k); ok {
-		return httpapi.PredictAnswer{Body: b, Cache: Hit}, nil
+	k := key(&req, c.opt.Identity)
+	_, span := tracer.Start(ctx, "cache.lookup", trace.WithAttributes(attribute.String("cache.layer", "lru")))
+	b, ok := c.lru.get(k)
+	span.SetAttributes(attribute.Bool("cache.hit", ok))
+	span.End()
+	if ok {
+		if a, ok := decodeAnswer(b); ok {
+			a.Cache = Hit
+			return a, nil
+		}
 	}
 	shared := c.opt.Redis != nil && work >= c.opt.RedisMinWork && c.redisUsable()
-	rkey := c.opt.Prefix + hex.EncodeToString(k[:])
+	rkey := c.opt.Prefix + answerFormat + hex.EncodeToString(k[:])
 	if shared {
 		rctx, cancel := context.WithTimeout(ctx, c.opt.RedisTimeout)
+		rctx, span := tracer.Start(rctx, "cache.lookup", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("cache.layer", "redis")))
 		b, err := c.opt.Redis.Get(rctx, rkey).Bytes()
+		span.SetAttributes(attribute.Bool("cache.hit", err == nil))
+		span.End()
 		cancel()
 		switch {
 		case err == nil:
-			c.lru.add(k, b)
-			return httpapi.PredictAnswer{Body: b, Cache: HitRedis}, nil
+			if a, ok := decodeAnswer(b); ok {
+				c.lru.add(k, b)
+				a.Cache = HitRedis
+				return a, nil
+			}
 		case err != redis.Nil:
 			c.redisFailed("get", err)
 			shared = false
@@ -154,10 +174,11 @@ func (c *Cache) Predict(ctx context.Context, req httpapi.PredictRequest) (httpap
 	if err != nil {
 		return a, err
 	}
-	c.lru.add(k, a.Body)
+	b = encodeAnswer(a)
+	c.lru.add(k, b)
 	if shared {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opt.RedisTimeout)
-		if err := c.opt.Redis.Set(rctx, rkey, a.Body, c.opt.RedisTTL).Err(); err != nil {
+		if err := c.opt.Redis.Set(rctx, rkey, b, c.opt.RedisTTL).Err(); err != nil {
 			c.redisFailed("set", err)
 		}
 		cancel()
@@ -191,9 +212,47 @@ func (c *Cache) RedisHealth() error {
 	return errors.New("redis did not answer within " + c.opt.RedisTimeout.String() + "; predictions are computed locally")
 }
 
-// Key returns the cache key of a request: a hash of the dataset identity,
+// answerFormat names the encoding of cached answers in Redis keys, so that
+// replicas of another build never read each other's.
+const answerFormat = "a2:"
+
+// encodeAnswer encodes an answer for the cache: what the metrics count of
+// it (the class of a single prediction, a batch's count per class), then
+// the body.
+func encodeAnswer(a httpapi.PredictAnswer) []byte {
+	b := make([]byte, 0, 8+4*len(a.Counts)+len(a.Body))
+	b = binary.LittleEndian.AppendUint32(b, uint32(a.Class))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(a.Counts)))
+	for _, n := range a.Counts {
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	}
+	return append(b, a.Body...)
+}
+
+// decodeAnswer decodes what encodeAnswer made.
+func decodeAnswer(b []byte) (httpapi.PredictAnswer, bool) {
+	if len(b) < 8 {
+		return httpapi.PredictAnswer{}, false
+	}
+	a := httpapi.PredictAnswer{Class: int(binary.LittleEndian.Uint32(b))}
+	n := int(binary.LittleEndian.Uint32(b[4:]))
+	b = b[8:]
+	if n > len(b)/4 {
+		return httpapi.PredictAnswer{}, false
+	}
+	if n > 0 {
+		a.Counts = make([]int, n)
+		for i := range a.Counts {
+			a.Counts[i] = int(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+	a.Body = b[4*n:]
+	return a, true
+}
+
+// key returns the cache key of a request: a hash of the dataset identity,
 // the dataset version and the canonical request.
-func Key(req *httpapi.PredictRequest, identity string) [sha256.Size]byte {
+func key(req *httpapi.PredictRequest, identity string) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(len(identity)))
@@ -274,11 +333,4 @@ func (l *lru) add(k [sha256.Size]byte, body []byte) {
 		delete(l.items, old.key)
 		l.size -= int64(len(old.body))
 	}
-}
-
-// Len returns the number of answers in the LRU.
-func (c *Cache) Len() int {
-	c.lru.mu.Lock()
-	defer c.lru.mu.Unlock()
-	return len(c.lru.items)
 }

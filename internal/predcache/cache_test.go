@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,7 +25,7 @@ import (
 func newStore(t testing.TB) *dataset.Memory {
 	s, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(s.Schema, s.Samples)
+	snap, err := dataset.NewSnapshot(s.Schema, s.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return dataset.NewMemory(snap, nil)
 }
@@ -77,7 +79,7 @@ func TestLocalCache(t *testing.T) {
 	assert.Equal(t, predcache.Hit, post(cached, named).Header().Get("X-Cache"))
 
 	// A write makes old entries unreachable.
-	_, _, err := store.Create(context.Background(), []float64{5, 3, 1, 0.2}, "setosa")
+	_, _, err := store.Create(context.Background(), valid(t, store, 0, []float64{5, 3, 1, 0.2}, "setosa"))
 	require.NoError(t, err)
 	third := post(cached, body)
 	assert.Equal(t, predcache.Miss, third.Header().Get("X-Cache"))
@@ -116,14 +118,23 @@ func TestRedisLayerIsShared(t *testing.T) {
 
 func TestLRUEvicts(t *testing.T) {
 	c := predcache.New(httpapi.PredictorFunc(func(ctx context.Context, req httpapi.PredictRequest) (httpapi.PredictAnswer, error) {
-		return httpapi.PredictAnswer{Body: make([]byte, 1000)}, nil
+		return httpapi.PredictAnswer{Body: make([]byte, 992)}, nil // 1,000 bytes cached, with the class counts
 	}), predcache.Options{MaxBytes: 10000, MinWork: 1})
 	snap := newStore(t).Snapshot()
+	req := func(i int) httpapi.PredictRequest {
+		return httpapi.PredictRequest{Snapshot: snap, Features: []float64{float64(i)}}
+	}
 	for i := range 50 {
-		_, err := c.Predict(context.Background(), httpapi.PredictRequest{Snapshot: snap, Features: []float64{float64(i)}})
+		_, err := c.Predict(context.Background(), req(i))
 		require.NoError(t, err)
 	}
-	assert.Equal(t, 10, c.Len())
+	// 10,000 bytes hold the last 10 answers, and no more.
+	for i := 49; i >= 40; i-- {
+		a, _ := c.Predict(context.Background(), req(i))
+		assert.Equal(t, predcache.Hit, a.Cache, "answer %d", i)
+	}
+	a, _ := c.Predict(context.Background(), req(39))
+	assert.Equal(t, predcache.Miss, a.Cache)
 }
 
 func TestEntriesOfAnotherIdentityAreNeverServed(t *testing.T) {
@@ -167,3 +178,31 @@ func TestRedisPausedOrFlushedChangesLatencyOnly(t *testing.T) {
 	assert.Equal(t, predcache.Miss, w.Header().Get("X-Cache"), "flushed: computed again")
 	assert.Equal(t, want, w.Body.String())
 }
+
+// TestCacheHitsAreCounted checks that the prediction metrics count every
+// answer, from the cache too: two identical batches of 200 rows count 400.
+func TestCacheHitsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := httpapi.NewServer(httpapi.Config{WrapPredictor: predcache.Wrap(predcache.Options{}), Metrics: reg}, newStore(t))
+	body := batchBody(200, 5)
+	assert.Equal(t, predcache.Miss, post(h, body).Header().Get("X-Cache"))
+	assert.Equal(t, predcache.Hit, post(h, body).Header().Get("X-Cache"))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	total, batches := 0.0, uint64(0)
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "irisknn_predictions_total":
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		case "irisknn_predict_batch_size":
+			batches = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	assert.Equal(t, 400.0, total)
+	assert.Equal(t, uint64(2), batches)
+}
+
+// valid checks a new sample for a store's set (the shared helper).
+var valid = datasettest.Valid

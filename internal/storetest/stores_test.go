@@ -27,7 +27,7 @@ func irisSnapshot(t *testing.T) *dataset.Snapshot {
 	t.Helper()
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return snap
 }
@@ -56,7 +56,7 @@ func kinds() []kind {
 				require.NoError(t, err)
 				cur = l
 				t.Cleanup(func() { l.Close() })
-				return dataset.NewMemory(snap, l)
+				return dataset.NewMemoryWith(snap, l, dataset.MemoryOptions{Recovered: l.RecoveredChanges()})
 			}
 			return open(), open
 		}},
@@ -98,31 +98,45 @@ func result(s dataset.Store, id int64, created bool, err error) outcome {
 	return o
 }
 
+// valid checks x for s's current set: the one check every store relies on
+// (Snapshot.NewSample).
+func valid(s dataset.Store, x dataset.Sample) (dataset.ValidSample, error) {
+	return s.Snapshot().NewSample(x.ID, x.Features, x.Label)
+}
+
 func create(f []float64, species string) func(context.Context, dataset.Store) outcome {
 	return func(ctx context.Context, s dataset.Store) outcome {
-		x, _, err := s.Create(ctx, f, species)
+		v, err := valid(s, dataset.Sample{Features: f, Label: species})
+		if err != nil {
+			return result(s, 0, false, err)
+		}
+		x, _, err := s.Create(ctx, v)
 		return result(s, x.ID, true, err)
 	}
 }
 
-func put(x dataset.Sample, ifMatch func(dataset.Store) string) func(context.Context, dataset.Store) outcome {
+func put(x dataset.Sample, pre func(dataset.Store) dataset.Precondition) func(context.Context, dataset.Store) outcome {
 	return func(ctx context.Context, s dataset.Store) outcome {
-		m := ""
-		if ifMatch != nil {
-			m = ifMatch(s)
+		var p dataset.Precondition
+		if pre != nil {
+			p = pre(s)
 		}
-		created, _, err := s.Put(ctx, x, m)
+		v, err := valid(s, x)
+		if err != nil {
+			return result(s, 0, false, err)
+		}
+		created, _, err := s.Put(ctx, v, p)
 		return result(s, x.ID, created, err)
 	}
 }
 
-func del(id int64, ifMatch func(dataset.Store) string) func(context.Context, dataset.Store) outcome {
+func del(id int64, pre func(dataset.Store) dataset.Precondition) func(context.Context, dataset.Store) outcome {
 	return func(ctx context.Context, s dataset.Store) outcome {
-		m := ""
-		if ifMatch != nil {
-			m = ifMatch(s)
+		var p dataset.Precondition
+		if pre != nil {
+			p = pre(s)
 		}
-		_, err := s.Delete(ctx, id, m)
+		_, err := s.Delete(ctx, id, p)
 		return result(s, id, false, err)
 	}
 }
@@ -132,14 +146,20 @@ func reset(ctx context.Context, s dataset.Store) outcome {
 	return result(s, 0, false, err)
 }
 
-func etagOf(id int64) func(dataset.Store) string {
-	return func(s dataset.Store) string {
+// revisionOf is the condition that sample id is as it is now (If-Match
+// with its current ETag).
+func revisionOf(id int64) func(dataset.Store) dataset.Precondition {
+	return func(s dataset.Store) dataset.Precondition {
 		x, _ := s.Snapshot().Get(id)
-		return x.ETag()
+		return dataset.IfRevision(x.Revision())
 	}
 }
 
-func literal(tag string) func(dataset.Store) string { return func(dataset.Store) string { return tag } }
+// stale is a condition on a revision the sample does not have.
+func stale(dataset.Store) dataset.Precondition { return dataset.IfRevision(1) }
+
+// exists is If-Match: *.
+func exists(dataset.Store) dataset.Precondition { return dataset.IfExists() }
 
 // steps is the table every store runs, in order; the answers are checked
 // against the in-memory store and between the stores.
@@ -151,17 +171,39 @@ var steps = []step{
 	{"put of an id above 2^53 keeps it exactly", put(dataset.Sample{ID: 1<<53 + 1, Features: []float64{2, 2, 2, 2}, Label: "setosa"}, nil)},
 	{"create after it gets the next integer", create([]float64{1, 2, 3, 4}, "versicolor")},
 	{"put replaces", put(dataset.Sample{ID: 1, Features: []float64{9, 9, 9, 9}, Label: "virginica"}, nil)},
-	{"put with a stale If-Match fails", put(dataset.Sample{ID: 7, Features: []float64{7, 7, 7, 7}, Label: "setosa"}, literal(`"stale"`))},
-	{"put with the current ETag succeeds", put(dataset.Sample{ID: 7, Features: []float64{7, 7, 7, 7}, Label: "setosa"}, etagOf(7))},
-	{"put with If-Match * on an absent id fails", put(dataset.Sample{ID: 999, Features: []float64{1, 1, 1, 1}, Label: "setosa"}, literal("*"))},
+	{"put with a stale If-Match fails", put(dataset.Sample{ID: 7, Features: []float64{7, 7, 7, 7}, Label: "setosa"}, stale)},
+	{"put with the current ETag succeeds", put(dataset.Sample{ID: 7, Features: []float64{7, 7, 7, 7}, Label: "setosa"}, revisionOf(7))},
+	{"put with If-Match * on an absent id fails", put(dataset.Sample{ID: 999, Features: []float64{1, 1, 1, 1}, Label: "setosa"}, exists)},
 	{"put of id 0 is invalid", put(dataset.Sample{ID: 0, Label: "setosa"}, nil)},
 	{"delete of an absent id is not found", del(9999, nil)},
-	{"delete with a stale If-Match fails", del(8, literal(`"stale"`))},
-	{"delete with If-Match * succeeds", del(8, literal("*"))},
+	{"delete with a stale If-Match fails", del(8, stale)},
+	{"delete with If-Match * succeeds", del(8, exists)},
 	{"delete of a created id", del(500, nil)},
 	{"a deleted id is never handed out again", create([]float64{3, 3, 3, 3}, "setosa")},
 	{"reset restores the loaded rows and keeps the counter", reset},
 	{"create after a reset continues the counter", create([]float64{4, 4, 4, 4}, "virginica")},
+}
+
+// feedEntry is what the change feed says of a change, but its time.
+type feedEntry struct {
+	Version uint64
+	Op      dataset.Op
+	ID      int64
+}
+
+// feed lists s's change feed after version since.
+func feed(t *testing.T, s dataset.Store, since uint64) []feedEntry {
+	t.Helper()
+	f, ok := s.(dataset.ChangeFeed)
+	require.True(t, ok, "every store has a change feed")
+	changes, err := f.Changes(since, 1000)
+	require.NoError(t, err)
+	out := make([]feedEntry, len(changes))
+	for i, c := range changes {
+		out[i] = feedEntry{c.Version, c.Op, c.ID + c.Sample.ID}
+		assert.False(t, c.Time.IsZero(), "change %d has its time", c.Version)
+	}
+	return out
 }
 
 // state is everything a store's current snapshot says.
@@ -179,6 +221,7 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 	var wantVersion uint64
 	var wantNext int64
 	var wantAll []dataset.Sample
+	var wantFeed []feedEntry
 	for _, k := range kinds() {
 		t.Run(k.name, func(t *testing.T) {
 			s, reopen := k.open(t, loaded)
@@ -187,8 +230,10 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 				got = append(got, st.do(ctx, s))
 			}
 			v, next, all := state(s)
+			changes := feed(t, s, loaded.Version())
 			if want == nil {
-				want, wantVersion, wantNext, wantAll = got, v, next, all
+				want, wantVersion, wantNext, wantAll, wantFeed = got, v, next, all, changes
+				require.Len(t, changes, int(v-loaded.Version()), "one change a version")
 				// The table's own sanity: the answers the rules give.
 				assert.Equal(t, int64(151), got[0].ID)
 				assert.Equal(t, dataset.KindInvalid, got[1].Err)
@@ -207,6 +252,7 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 			assert.Equal(t, wantVersion, v)
 			assert.Equal(t, wantNext, next)
 			assert.Equal(t, wantAll, all)
+			assert.Equal(t, wantFeed, changes, "the change feed")
 			if reopen == nil {
 				return
 			}
@@ -216,7 +262,10 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 			assert.Equal(t, v, v2, "version after reopening")
 			assert.Equal(t, next, next2, "next id after reopening")
 			assert.Equal(t, all, all2, "samples after reopening")
-			x, _, err := s2.Create(ctx, []float64{5, 5, 5, 5}, "setosa")
+			assert.Equal(t, changes, feed(t, s2, loaded.Version()), "the change feed after reopening")
+			v5, err := valid(s2, dataset.Sample{Features: []float64{5, 5, 5, 5}, Label: "setosa"})
+			require.NoError(t, err)
+			x, _, err := s2.Create(ctx, v5)
 			require.NoError(t, err)
 			assert.Equal(t, next, x.ID)
 		})
@@ -224,12 +273,12 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 }
 
 func TestCannotDeleteTheLastSampleInAnyStore(t *testing.T) {
-	one, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}})
+	one, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "a"}}, dataset.ScaleNone)
 	require.NoError(t, err)
 	for _, k := range kinds() {
 		t.Run(k.name, func(t *testing.T) {
 			s, _ := k.open(t, one)
-			_, err := s.Delete(context.Background(), 1, "")
+			_, err := s.Delete(context.Background(), 1, dataset.Precondition{})
 			assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
 			assert.Equal(t, uint64(1), s.Snapshot().Version(), "a refused write makes no version")
 		})

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
+	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -22,8 +24,12 @@ const headerSize = 8
 // field is recognised as such. It is never below 4 KiB, the bound of the
 // Iris-only format.
 func maxPayload(dim int) int64 {
-	return int64(max(1<<12, 8+1+8+8*dim+2+dataset.MaxLabelLen))
+	return int64(max(1<<12, 8+1+8+8*dim+2+dataset.MaxLabelLen+stampSize))
 }
+
+// stampSize bounds the audit fields of a record: the time, and the actor
+// (an API key's name, at most 64 bytes, or a digest) with its length.
+const stampSize = 8 + 2 + 64
 
 // errShort reports a payload that ends before its fields do.
 var errShort = errors.New("record too short")
@@ -104,19 +110,43 @@ func (r *reader) sample(dim int) dataset.Sample {
 	return s
 }
 
+// stamped marks, in a record's op byte, a change that carries its audit
+// fields (time and actor) right after the op. Records written before the
+// change feed have no such bit and decode with a zero time and no actor.
+const stamped = 0x80
+
 // EncodeChange encodes c in the project's one binary change encoding: the
 // payload of a WAL record, and the change a shared journal (PostgreSQL)
-// stores and sends to replicas. Features are IEEE-754 bits, so they
-// round-trip exactly, and ids are 64-bit integers.
+// stores and sends to replicas. It holds the version, the op (with the
+// stamped bit), the time in Unix nanoseconds and the actor as a
+// length-prefixed string, then the op's fields. Features are IEEE-754
+// bits, so they round-trip exactly, and ids are 64-bit integers.
 func EncodeChange(c dataset.Change) []byte {
-	b := make([]byte, 0, 64)
+	b := make([]byte, 0, 80+len(c.Actor))
 	b = binary.LittleEndian.AppendUint64(b, c.Version)
-	b = append(b, byte(c.Op))
+	b = append(b, byte(c.Op)|stamped)
+	var t int64
+	if !c.Time.IsZero() {
+		t = c.Time.UnixNano()
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(t))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(c.Actor)))
+	b = append(b, c.Actor...)
 	switch c.Op {
 	case dataset.OpPut:
 		b = appendSample(b, c.Sample)
 	case dataset.OpDelete:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.ID))
+	case dataset.OpImport:
+		// Only in the history file, as a summary: the rows themselves
+		// go into the snapshot the import writes.
+		var mode dataset.ImportMode
+		var rows int
+		if c.Import != nil {
+			mode, rows = c.Import.Mode, c.Import.Rows
+		}
+		b = append(b, byte(mode))
+		b = binary.LittleEndian.AppendUint64(b, uint64(rows))
 	}
 	return b
 }
@@ -125,13 +155,23 @@ func EncodeChange(c dataset.Change) []byte {
 // features; it rejects trailing bytes and unknown ops.
 func DecodeChange(p []byte, dim int) (dataset.Change, error) {
 	r := &reader{b: p}
-	c := dataset.Change{Version: r.u64(), Op: dataset.Op(r.u8())}
+	c := dataset.Change{Version: r.u64()}
+	op := r.u8()
+	c.Op = dataset.Op(op &^ stamped)
+	if op&stamped != 0 {
+		if t := int64(r.u64()); t != 0 {
+			c.Time = time.Unix(0, t).UTC()
+		}
+		c.Actor = string(r.take(int(r.u16())))
+	}
 	switch c.Op {
 	case dataset.OpPut:
 		c.Sample = r.sample(dim)
 	case dataset.OpDelete:
 		c.ID = int64(r.u64())
 	case dataset.OpReset:
+	case dataset.OpImport:
+		c.Import = &dataset.Import{Mode: dataset.ImportMode(r.u8()), Rows: int(r.u64())}
 	default:
 		if r.err == nil {
 			return c, fmt.Errorf("unknown op %d", c.Op)
@@ -153,10 +193,12 @@ func frame(payload []byte) []byte {
 
 // Snapshot formats: the magic that starts the file; the trailing digit is
 // the format version. Format 1 (the Iris-only build) has no schema: its
-// samples are Iris. Format 2 starts with the schema.
+// samples are Iris, unscaled. Format 2 starts with the schema; format 3
+// follows it with the scaler.
 const (
 	snapshotMagicV1 = "IRISSNP1"
-	snapshotMagic   = "IRISSNP2"
+	snapshotMagicV2 = "IRISSNP2"
+	snapshotMagic   = "IRISSNP3"
 )
 
 // EncodeSnapshot encodes the whole state of s: the schema, version, next
@@ -170,8 +212,15 @@ func EncodeSnapshot(s *dataset.Snapshot) []byte {
 		b = appendString(b, name)
 	}
 	b = appendString(b, schema.Label())
+	sc := s.Scaler()
+	b = append(b, byte(sc.Kind))
+	if !sc.Identity() {
+		for _, v := range append(slices.Clone(sc.Offset), sc.Scale...) {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+	}
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
-	b = binary.LittleEndian.AppendUint64(b, uint64(s.NextID()))
+	b = binary.LittleEndian.AppendUint64(b, s.Next())
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Initial())))
 	for _, x := range s.Initial() {
 		b = appendSample(b, x)
@@ -184,14 +233,14 @@ func EncodeSnapshot(s *dataset.Snapshot) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// DecodeSnapshot checks and decodes what EncodeSnapshot produced (a snapshot
-// file of either format, or a snapshot row of a shared journal).
+// DecodeSnapshot checks and decodes what EncodeSnapshot produced (a
+// snapshot file of either format, or a snapshot row of a shared journal).
 func DecodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 	if len(b) < len(snapshotMagic)+4 {
 		return nil, errors.New("not an irisknn snapshot (too short)")
 	}
 	magic := string(b[:len(snapshotMagic)])
-	if magic != snapshotMagic && magic != snapshotMagicV1 {
+	if magic != snapshotMagic && magic != snapshotMagicV2 && magic != snapshotMagicV1 {
 		return nil, errors.New("not an irisknn snapshot (bad magic)")
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
@@ -200,14 +249,17 @@ func DecodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 	}
 	r := &reader{b: body[len(snapshotMagic):]}
 	st := dataset.State{Schema: dataset.IrisSchema()}
-	if magic == snapshotMagic {
+	if magic != snapshotMagicV1 {
 		schema, err := r.schema()
 		if err != nil {
 			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 		st.Schema = schema
 	}
-	st.Version, st.NextID = r.u64(), int64(r.u64())
+	if magic == snapshotMagic {
+		st.Scaler = r.scaler(st.Schema.Dim())
+	}
+	st.Version, st.Next = r.u64(), r.u64()
 	dim := st.Schema.Dim()
 	samples := func() []dataset.Sample {
 		n := r.u32()
@@ -234,6 +286,22 @@ func DecodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return s, nil
+}
+
+// scaler reads a scaler of dim features: its kind, then unless it is the
+// identity the offsets and the scales.
+func (r *reader) scaler(dim int) dataset.Scaler {
+	sc := dataset.Scaler{Kind: dataset.ScaleKind(r.u8())}
+	if sc.Identity() {
+		return sc
+	}
+	sc.Offset, sc.Scale = make([]float64, dim), make([]float64, dim)
+	for _, xs := range [][]float64{sc.Offset, sc.Scale} {
+		for i := range xs {
+			xs[i] = math.Float64frombits(r.u64())
+		}
+	}
+	return sc
 }
 
 // schema reads a schema: the number of features, their names, the label's.

@@ -18,15 +18,16 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "irisknn-wal")
 	defer os.RemoveAll(dir)
 	samples, _ := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	loaded, _ := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	loaded, _ := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 
 	l, snap, err := wal.Open(dir, loaded, wal.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	store := dataset.NewMemory(snap, l)
-	s, _, _ := store.Create(context.Background(), []float64{6.1, 2.8, 4.7, 1.2}, "versicolor")
-	store.Delete(context.Background(), 7, "")
+	v, _ := store.Snapshot().NewSample(0, []float64{6.1, 2.8, 4.7, 1.2}, "versicolor")
+	s, _, _ := store.Create(context.Background(), v)
+	store.Delete(context.Background(), 7, dataset.Precondition{})
 	l.Close() // or a crash: every acknowledged write is already on disk
 
 	l, snap, err = wal.Open(dir, loaded, wal.Options{})

@@ -28,7 +28,7 @@ func TestConcurrentWritesShareFsyncs(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				s := dataset.Sample{ID: int64(1000 + g*each + i), Features: []float64{float64(g), float64(i), 1, 1}, Label: "setosa"}
-				if _, _, err := m.Put(context.Background(), s, ""); err != nil {
+				if _, _, err := m.Put(context.Background(), validOf(t, m, s), dataset.Precondition{}); err != nil {
 					errs <- err
 				}
 			}
@@ -119,7 +119,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 					wg.Go(func() {
 						for i := g; i < n; i += writers {
 							s := dataset.Sample{ID: int64(1 + i%150), Features: []float64{5, 3, 1.5, float64(i%20) / 10}, Label: "setosa"}
-							if _, _, err := m.Put(ctx, s, ""); err != nil {
+							if _, _, err := m.Put(ctx, validOf(b, m, s), dataset.Precondition{}); err != nil {
 								b.Error(err)
 								return
 							}

@@ -75,6 +75,10 @@ type Options struct {
 	// CompactEvery is the number of records after which the log is
 	// compacted; 0 means DefaultCompactEvery.
 	CompactEvery int
+	// ChangeWindow is the number of recent changes kept for the change
+	// feed across compactions and restarts (see RecoveredChanges); 0 means
+	// dataset.DefaultChangeWindow.
+	ChangeWindow int
 	// Logger receives recovery and compaction messages; nil discards.
 	Logger *slog.Logger
 }
@@ -103,6 +107,9 @@ type Log struct {
 	records int    // records in the log since the last compaction
 	written uint64 // sequence number of the last change appended
 	broken  error  // set when the log may be in an unknown state
+	// hist keeps the last ChangeWindow changes appended (or recovered),
+	// saved to HistoryFile at each compaction.
+	hist *dataset.Feed
 }
 
 var _ dataset.GroupJournal = (*Log)(nil)
@@ -118,6 +125,9 @@ func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Sn
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ChangeWindow <= 0 {
+		opts.ChangeWindow = dataset.DefaultChangeWindow
 	}
 	l := &Log{dir: dir, opts: opts, log: opts.Logger}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -139,6 +149,8 @@ func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Sn
 // recover loads the snapshot, replays the log and opens it for appending.
 func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 	_ = os.Remove(filepath.Join(l.dir, SnapshotFile+tempSuffix)) // an unfinished compaction
+	_ = os.Remove(filepath.Join(l.dir, HistoryFile+tempSuffix))
+	l.hist = dataset.NewFeed(l.opts.ChangeWindow, 0, nil)
 	snap, err := l.readSnapshot()
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -154,6 +166,7 @@ func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 			l.log.Warn("the data dir was created from a different loaded set; its recorded set wins (a reset restores the recorded one)", "dir", l.dir)
 		}
 	}
+	l.readHistory(snap.Schema().Dim())
 	f, err := os.OpenFile(filepath.Join(l.dir, LogFile), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, err
@@ -174,7 +187,7 @@ func (l *Log) recover(loaded *dataset.Snapshot) (*dataset.Snapshot, error) {
 		return nil, err
 	}
 	l.f, l.cur, l.records = f, snap, replayed
-	l.log.Info("training set recovered", "dir", l.dir, "version", snap.Version(), "samples", snap.Len(), "next_id", snap.NextID(), "replayed", replayed)
+	l.log.Info("training set recovered", "dir", l.dir, "version", snap.Version(), "samples", snap.Len(), "next", snap.Next(), "replayed", replayed)
 	return snap, nil
 }
 
@@ -261,6 +274,9 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 			return nil, 0, &CorruptError{Offset: off, Reason: err.Error()}
 		}
 		off += headerSize + n
+		if c.Version > l.hist.Newest() {
+			l.hist.Add(c) // not in the history file yet
+		}
 		if c.Version <= snap.Version() {
 			continue // already in the snapshot: a compaction was cut short
 		}
@@ -321,6 +337,15 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if c.Op == dataset.OpImport {
+		l.mu.Lock()
+		next, err := l.cur.Apply(c)
+		l.mu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("journal: %w", err)
+		}
+		return 0, l.RecordImport(ctx, c, next)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
@@ -341,9 +366,60 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	}
 	l.size += int64(len(rec))
 	l.cur = next
+	l.hist.Add(c)
 	l.records++
 	l.written++
 	return l.written, nil
+}
+
+var _ dataset.ImportJournal = (*Log)(nil)
+
+// RecordImport records an import by writing next, the state it produces,
+// as the snapshot (with the history file, where the import is listed by
+// its mode and row count), and emptying the log: an import is one atomic
+// file replacement, however many rows it has, and never a log record
+// (those are bounded in size). next must be what c produces from every
+// change appended so far. It returns once next is durable; every change
+// appended before it is then durable too. A failure leaves the previous
+// snapshot and log as they were: the import is not applied.
+func (l *Log) RecordImport(ctx context.Context, c dataset.Change, next *dataset.Snapshot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.leadWait() // no fsync or compaction runs meanwhile
+	defer l.unlead()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if next.Version() != l.cur.Version()+1 || c.Version != next.Version() {
+		return fmt.Errorf("journal: import %d onto version %d: %w", c.Version, l.cur.Version(), dataset.ErrVersion)
+	}
+	l.hist.Add(c)
+	err := l.writeHistory()
+	if err == nil {
+		err = l.writeSnapshot(next)
+	}
+	if err != nil {
+		l.hist.Drop(l.cur.Version())
+		if errors.Is(err, errRenamed) {
+			// The new file is in place but perhaps not durably: what a
+			// restart finds is unknown.
+			l.broken = err
+		}
+		return fmt.Errorf("journal: recording the import: %w", err)
+	}
+	// The snapshot holds the import and every change appended before it.
+	l.cur = next
+	if err := l.emptyLog(); err != nil {
+		// The import is durable; the log's records are covered by the
+		// snapshot and skipped on replay.
+		l.log.Error("emptying the log after an import failed", "dir", l.dir, "error", err)
+	}
+	l.synced.Store(l.written)
+	l.log.Info("import recorded as a snapshot", "dir", l.dir, "version", next.Version(), "samples", next.Len())
+	return nil
 }
 
 // usable reports why the log cannot take a change, if it cannot. l.mu is
@@ -477,11 +553,26 @@ func (l *Log) Compact() error {
 // snapshot is fsynced, so every change appended so far is durable once it
 // returns.
 func (l *Log) compact() error {
+	// The history first: the log's records are still there should this or
+	// the snapshot fail, and replay skips what the history holds.
+	if err := l.writeHistory(); err != nil {
+		return fmt.Errorf("change history: %w", err)
+	}
 	if err := l.writeSnapshot(l.cur); err != nil {
 		return err
 	}
-	// The snapshot covers every record: empty the log. If this fails the
-	// records stay and are skipped on replay (their versions are covered).
+	if err := l.emptyLog(); err != nil {
+		return err
+	}
+	l.synced.Store(l.written)
+	l.log.Info("log compacted", "dir", l.dir, "version", l.cur.Version(), "samples", l.cur.Len())
+	return nil
+}
+
+// emptyLog truncates the log once a snapshot covers every record in it. If
+// this fails the records stay and are skipped on replay (their versions
+// are covered).
+func (l *Log) emptyLog() error {
 	if err := l.f.Truncate(0); err != nil {
 		return fmt.Errorf("truncating the log: %w", err)
 	}
@@ -494,21 +585,27 @@ func (l *Log) compact() error {
 		return err
 	}
 	l.size, l.records = 0, 0
-	l.synced.Store(l.written)
-	l.log.Info("log compacted", "dir", l.dir, "version", l.cur.Version(), "samples", l.cur.Len())
 	return nil
 }
 
-// writeSnapshot atomically replaces the snapshot file with s: write a
-// temporary file, fsync it, rename it over the old one, fsync the directory.
+// writeSnapshot atomically replaces the snapshot file with s.
 func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
-	path := filepath.Join(l.dir, SnapshotFile)
+	if err := writeFileAtomic(l.dir, SnapshotFile, EncodeSnapshot(s)); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces dir/name with b: write a temporary file, fsync
+// it, rename it over the old one, fsync the directory.
+func writeFileAtomic(dir, name string, b []byte) error {
+	path := filepath.Join(dir, name)
 	tmp := path + tempSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return err
 	}
-	_, err = f.Write(EncodeSnapshot(s))
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -518,15 +615,19 @@ func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
-	if err == nil {
-		err = syncDir(l.dir)
-	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("snapshot: %w", err)
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("%w: %w", errRenamed, err)
 	}
 	return nil
 }
+
+// errRenamed marks a failure after the new file took the old one's name:
+// the old file is gone, the new one perhaps not durable.
+var errRenamed = errors.New("replaced, but the directory could not be synced")
 
 // syncDir fsyncs a directory, making a rename in it durable.
 func syncDir(dir string) error {

@@ -3,10 +3,12 @@ package wal
 import (
 	"bytes"
 	"context"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,7 +22,7 @@ func loaded(t testing.TB) *dataset.Snapshot {
 	t.Helper()
 	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
 	require.NoError(t, err)
-	s, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	s, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	require.NoError(t, err)
 	return s
 }
@@ -49,19 +51,19 @@ func writes(t *testing.T, m *dataset.Memory) []state {
 		require.NoError(t, err)
 		out = append(out, stateOf(m.Snapshot()))
 	}
-	_, _, err := m.Create(ctx, []float64{5.1, 3.5, 1.4, 0.2}, "setosa")
+	_, _, err := m.Create(ctx, valid(t, m, 0, []float64{5.1, 3.5, 1.4, 0.2}, "setosa"))
 	step(err)
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 500, Features: []float64{6.1, 2.9, 4.7, 1.4}, Label: "versicolor"}, "")
+	_, _, err = m.Put(ctx, validOf(t, m, dataset.Sample{ID: 500, Features: []float64{6.1, 2.9, 4.7, 1.4}, Label: "versicolor"}), dataset.Precondition{})
 	step(err)
-	_, _, err = m.Put(ctx, dataset.Sample{ID: 3, Features: []float64{0.1, -2.5, 1e-9, 7.25}, Label: "virginica"}, "")
+	_, _, err = m.Put(ctx, validOf(t, m, dataset.Sample{ID: 3, Features: []float64{0.1, -2.5, 1e-9, 7.25}, Label: "virginica"}), dataset.Precondition{})
 	step(err)
-	_, err = m.Delete(ctx, 7, "")
+	_, err = m.Delete(ctx, 7, dataset.Precondition{})
 	step(err)
 	_, err = m.Reset(ctx)
 	step(err)
-	_, _, err = m.Create(ctx, []float64{7.7, 3.8, 6.7, 2.2}, "virginica")
+	_, _, err = m.Create(ctx, valid(t, m, 0, []float64{7.7, 3.8, 6.7, 2.2}, "virginica"))
 	step(err)
-	_, err = m.Delete(ctx, 1, "")
+	_, err = m.Delete(ctx, 1, dataset.Precondition{})
 	step(err)
 	return out
 }
@@ -220,13 +222,13 @@ func TestRecordedSetWinsOverLoaded(t *testing.T) {
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
 	m := dataset.NewMemory(snap, l)
-	_, err := m.Delete(context.Background(), 150, "")
+	_, err := m.Delete(context.Background(), 150, dataset.Precondition{})
 	require.NoError(t, err)
 	_, err = m.Reset(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 
-	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "x"}})
+	other, err := dataset.NewSnapshot(dataset.IrisSchema(), []dataset.Sample{{ID: 1, Features: []float64{1, 2, 3, 4}, Label: "x"}}, dataset.ScaleNone)
 	require.NoError(t, err)
 	l2, got, err := Open(dir, other, Options{})
 	require.NoError(t, err)
@@ -275,12 +277,12 @@ func TestDiskFailureRefusesWrites(t *testing.T) {
 	dir := t.TempDir()
 	l, snap := open(t, dir, Options{})
 	m := dataset.NewMemory(snap, l)
-	_, err := m.Delete(context.Background(), 1, "")
+	_, err := m.Delete(context.Background(), 1, dataset.Precondition{})
 	require.NoError(t, err)
 	before := m.Snapshot()
 
 	l.f.Close() // the disk goes away under the log
-	_, err = m.Delete(context.Background(), 2, "")
+	_, err = m.Delete(context.Background(), 2, dataset.Precondition{})
 	require.Error(t, err)
 	assert.Equal(t, dataset.KindUnavailable, dataset.ErrorKind(err), "a failed journal is a 503, not a 500")
 	assert.Same(t, before, m.Snapshot(), "a change that was not recorded is not applied")
@@ -310,10 +312,73 @@ func BenchmarkWrite(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				s := dataset.Sample{ID: int64(1 + i%150), Features: []float64{5, 3, 1.5, float64(i%20) / 10}, Label: "setosa"}
-				if _, _, err := m.Put(ctx, s, ""); err != nil {
+				if _, _, err := m.Put(ctx, validOf(b, m, s), dataset.Precondition{}); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
 }
+
+// TestRecoversSchemaAndScaler checks that a data directory keeps a set of
+// another shape with its scaler: after writes and a restart the schema,
+// the scaler (as fitted at load, not refitted) and the samples as written
+// come back, even when the server is then started with other data.
+func TestRecoversSchemaAndScaler(t *testing.T) {
+	for _, every := range []int{1, 1000} {
+		table, err := dataset.ParseCSV(strings.NewReader("mean radius,diagnosis,mean texture\n17.99,malignant,10.38\n13.54,benign,14.36\n20.57,malignant,17.77\n"), "diagnosis")
+		require.NoError(t, err)
+		first, err := dataset.NewSnapshot(table.Schema, table.Samples, dataset.ScaleStandard)
+		require.NoError(t, err)
+		dir := t.TempDir()
+		l, snap, err := Open(dir, first, Options{CompactEvery: every})
+		require.NoError(t, err)
+		m := dataset.NewMemory(snap, l)
+		_, _, err = m.Create(context.Background(), valid(t, m, 0, []float64{0.1 + 0.2, 1e-9}, "benign"))
+		require.NoError(t, err)
+		_, err = m.Delete(context.Background(), 1, dataset.Precondition{})
+		require.NoError(t, err)
+		want := stateOf(m.Snapshot())
+		require.NoError(t, l.Close())
+
+		l2, got, err := Open(dir, loaded(t), Options{CompactEvery: every}) // Iris given: the recorded set wins
+		require.NoError(t, err)
+		assert.True(t, got.Schema().Equal(table.Schema), "CompactEvery=%d", every)
+		assert.Equal(t, first.Scaler(), got.Scaler())
+		assert.Equal(t, want, stateOf(got))
+		require.NoError(t, l2.Close())
+	}
+}
+
+// TestLargestIDSurvivesARestart puts the largest possible id, then enough
+// writes for a compaction, and restarts: the directory opens again, and a
+// create says no id is left instead of overflowing.
+func TestLargestIDSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l, snap := open(t, dir, Options{})
+	m := dataset.NewMemory(snap, l)
+	_, _, err := m.Put(ctx, valid(t, m, math.MaxInt64, []float64{5, 3, 1, 0.2}, "setosa"), dataset.Precondition{})
+	require.NoError(t, err)
+	for i := range 1100 {
+		_, _, err := m.Put(ctx, valid(t, m, int64(1+i%150), []float64{5, 3, 1, float64(i%20) / 10}, "setosa"), dataset.Precondition{})
+		require.NoError(t, err)
+	}
+	_, _, err = m.Create(ctx, valid(t, m, 0, []float64{5, 3, 1, 0.2}, "setosa"))
+	assert.ErrorIs(t, err, dataset.ErrNoIDLeft)
+	want := stateOf(m.Snapshot())
+	require.NoError(t, l.Close())
+
+	l2, got := open(t, dir, Options{})
+	assert.Equal(t, want, stateOf(got))
+	assert.Zero(t, got.NextID(), "no id is left")
+	m2 := dataset.NewMemory(got, l2)
+	_, _, err = m2.Create(ctx, valid(t, m2, 0, []float64{5, 3, 1, 0.2}, "setosa"))
+	assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
+}
+
+// The shared helpers: valid checks a new sample for a store's set, validOf a whole sample.
+var (
+	valid   = datasettest.Valid
+	validOf = datasettest.ValidOf
+)

@@ -1,8 +1,8 @@
 //go:build cluster
 
 // Package cluster proves the scaled-out deployment on loopback: a real
-// PostgreSQL (the shared training set), a real redis-server (the shared
-// cache and the job queue), three irisd replicas (the third in a network
+// PostgreSQL (the shared training set and the River job queue), a real
+// redis-server (the shared prediction cache, a cache only), three irisd replicas (the third in a network
 // namespace of its own, so that it can be partitioned from the database),
 // one irisd worker and a real nginx running deploy/nginx.conf through
 // scripts/nginx.sh. Run it with `make cluster-test` (it needs IRISD_BIN,
@@ -140,32 +140,6 @@ func freePort(t *testing.T) int {
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startNginx runs a real nginx through scripts/nginx.sh, which wraps
-// deploy/nginx.conf as it is in a whole config with the replica addresses,
-// everything inside dir.
-func startNginx(t *testing.T, dir string, replicas []string) string {
-	port := freePort(t)
-	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	p := start(t, "bash", append([]string{"../../scripts/nginx.sh", "-listen", listen, "-dir", dir}, replicas...)...)
-	t.Cleanup(func() { p.stop(syscall.SIGQUIT) }) // graceful stop of nginx
-	base := "http://" + listen
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/nginx-health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not start: %v\n%s", err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 var client = &http.Client{Timeout: 60 * time.Second}

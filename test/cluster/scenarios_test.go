@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/irisknn/irisknn/internal/nginxtest"
 	"github.com/irisknn/irisknn/internal/pgtest"
 	"github.com/irisknn/irisknn/internal/redistest"
 )
@@ -238,12 +239,7 @@ func TestCluster(t *testing.T) {
 		return p
 	}
 	worker := startWorker()
-	// nginx's workers run as nobody when started by root: its directory
-	// must be reachable by them, so it is not inside t.TempDir (0700).
-	ndir, err := os.MkdirTemp("", "irisknn-nginx-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(ndir) })
-	base := startNginx(t, ndir, addrs)
+	base := nginxtest.Start(t, addrs)
 
 	for _, a := range addrs {
 		r, err := readyz(a)
@@ -385,11 +381,14 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a job survives its worker being killed", func(t *testing.T) {
 		killed := false
+		var killedAt time.Time
 		var second *proc
-		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":30}`, 6*time.Minute, func(j job) {
+		// 20,000 samples x k_max 20 x one metric: 400,000 neighbours, inside
+		// -job-max-neighbors and -job-timeout at their defaults.
+		j, seen, took := runJob(t, base, `{"type":"evaluate","k_max":20,"metrics":["euclidean"]}`, 6*time.Minute, func(j job) {
 			if !killed && j.Status == "running" && j.Progress > 0 {
 				worker.stop(syscall.SIGKILL)
-				killed = true
+				killed, killedAt = true, time.Now()
 				t.Logf("worker killed at progress %.2f; starting another", j.Progress)
 				second = startWorker()
 			}
@@ -398,7 +397,7 @@ func TestCluster(t *testing.T) {
 		require.NotNil(t, second)
 		require.Equal(t, "succeeded", j.Status, j.Error)
 		assert.GreaterOrEqual(t, j.Attempts, 1, "the job ran again")
-		t.Logf("WORKER KILLED: job evaluate LOO k 1..30 on %d samples, worker SIGKILLed mid-run: finished after %v with %d attempts", nTrain, took, j.Attempts)
+		t.Logf("WORKER KILLED: job evaluate LOO k 1..20 (euclidean) on %d samples, worker SIGKILLed mid-run: finished after %v with %d retries, %v after the kill (River's rescue)", nTrain, took, j.Attempts, time.Since(killedAt).Round(100*time.Millisecond))
 	})
 
 	t.Run("a paused replica costs clients less than a second", func(t *testing.T) {

@@ -92,7 +92,7 @@ func waitReady(t *testing.T, addr string) {
 // TestWriteThroughput measures durable writes/s through 3 replicas at 32
 // concurrent writers: with the training set in PostgreSQL (IRISD_BIN), and,
 // when IRISD_REDIS_STORE_BIN names a binary that still has the former Redis
-// store (git show 'ready/pg-redis-baseline'), with it in Redis, in the same
+// store (make write-bench builds main's last commit with it), with it in Redis, in the same
 // run: without persistence, as it ran, and with appendfsync always, the
 // setting that makes its acknowledged writes durable.
 func TestWriteThroughput(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -17,7 +18,13 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	tools := filepath.Join(filepath.Dir(file), "..", "..", "..", "tools")
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The go command that runs this test (the toolchain GOTOOLCHAIN chose),
+	// found as `go env GOROOT` tells.
+	root, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	goCmd := filepath.Join(strings.TrimSpace(string(root)), "bin", "go")
 	cmd := exec.Command(goCmd, "run", "./protogen", "-check",
 		"-dir", "../internal/oip/inferencepb",
 		"-go-package", "github.com/irisknn/irisknn/internal/oip/inferencepb",

@@ -56,6 +56,9 @@ export class Client {
   constructor(base, getKey = () => '') {
     this.base = base;
     this.getKey = getKey;
+    // The label's key on the wire (and the list's filter): the schema's
+    // label name, "species" for Iris; set from GET /dataset.
+    this.label = 'species';
   }
 
   /**
@@ -104,9 +107,9 @@ export class Client {
     return this.request('POST', '/predict', { ...opts, body }).then((r) => r.data);
   }
 
-  listSamples({ species = '', limit = 50, offset = 0 } = {}, opts) {
+  listSamples({ cls = '', limit = 50, offset = 0 } = {}, opts) {
     const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
-    if (species) q.set('species', species);
+    if (cls) q.set(this.label, cls);
     return this.request('GET', `/samples?${q}`, opts).then((r) => r.data);
   }
 
@@ -129,21 +132,21 @@ export class Client {
     return { sample: r.data, etag: r.headers.get('ETag') || '' };
   }
 
-  createSample(features, species) {
-    return this.request('POST', '/samples', { write: true, body: { features, species } }).then((r) => r.data);
+  createSample(features, cls) {
+    return this.request('POST', '/samples', { write: true, body: { features, [this.label]: cls } }).then((r) => r.data);
   }
 
-  putSample(id, features, species, etag = '') {
+  putSample(id, features, cls, etag = '') {
     const headers = etag ? { 'If-Match': etag } : {};
-    return this.request('PUT', `/samples/${id}`, { write: true, headers, body: { features, species } }).then((r) => r.data);
+    return this.request('PUT', `/samples/${id}`, { write: true, headers, body: { features, [this.label]: cls } }).then((r) => r.data);
   }
 
   deleteSample(id) { return this.request('DELETE', `/samples/${id}`, { write: true }); }
 
   reset() { return this.request('POST', '/dataset/reset', { write: true }).then((r) => r.data); }
 
-  /** createJob starts an asynchronous job (POST /jobs) and returns it (status queued). */
-  createJob(body, opts) { return this.request('POST', '/jobs', { ...opts, body }).then((r) => r.data); }
+  /** createJob starts an asynchronous job (POST /jobs) and returns it (status queued). A write: it sends the key. */
+  createJob(body, opts) { return this.request('POST', '/jobs', { ...opts, body, write: true }).then((r) => r.data); }
 
   /** getJob returns a job's status and progress. */
   getJob(id, opts) { return this.request('GET', `/jobs/${encodeURIComponent(id)}`, opts).then((r) => r.data); }
@@ -152,7 +155,7 @@ export class Client {
   jobResult(id, opts) { return this.request('GET', `/jobs/${encodeURIComponent(id)}/result`, opts).then((r) => r.data); }
 
   /** cancelJob cancels a queued or running job. */
-  cancelJob(id) { return this.request('DELETE', `/jobs/${encodeURIComponent(id)}`).then((r) => r.data); }
+  cancelJob(id) { return this.request('DELETE', `/jobs/${encodeURIComponent(id)}`, { write: true }).then((r) => r.data); }
 }
 
 /** problemError turns a problem+json response (or any failed response) into an ApiError. */

@@ -24,19 +24,33 @@ function el(tag, attrs = {}, ...children) {
 /** label turns "petal_length" into "Petal length". */
 const label = (name) => (name.charAt(0).toUpperCase() + name.slice(1)).replaceAll('_', ' ');
 
+// Units of the features whose unit is known: the Iris measurements are in
+// centimetres. Other datasets' features get no unit.
+const UNITS = { sepal_length: 'cm', sepal_width: 'cm', petal_length: 'cm', petal_width: 'cm' };
+const unit = (name) => UNITS[name] ?? '';
+
+/** cls returns the class of a sample, prediction or neighbour: the value under the schema's label key. */
+const cls = (x) => x[state.label];
+
 const PAGE = 10; // rows per editor page
 const DEBOUNCE_MS = 200;
+// How often the page asks GET /dataset whether another client changed the
+// training set (until the change feed, GET /dataset/changes, is served).
+const WATCH_MS = 2000;
 
 const state = {
   client: null,
   classes: [],
   features: [],
+  label: 'species', // the label's name (GET /dataset's label; species for Iris)
+  ranges: [], // per feature [lo, hi] for the sliders, from the data
   samples: [],
   version: 0,
   prediction: null,
   query: null,
   offset: 0,
   editing: null, // {id, etag} while a sample is being edited
+  evaluation: null, // the evaluation view (evaluate.js)
 };
 
 // ---- status banner and field errors -------------------------------------
@@ -82,7 +96,7 @@ function fieldFor(field, prefix) {
   if (m && state.features[+m[1]]) return prefix + state.features[+m[1]];
   if (state.features.includes(field)) return prefix + field;
   if (prefix === '' && ['k', 'metric', 'weights'].includes(field)) return field;
-  if (prefix === 'f-' && field === 'species') return 'f-species';
+  if (prefix === 'f-' && field === state.label) return 'f-species';
   return null;
 }
 
@@ -115,18 +129,51 @@ function median(values) {
   return v.length ? v[Math.floor(v.length / 2)] : 0;
 }
 
+/** niceStep returns a power of ten near span / 50: a slider step. */
+const sliderStep = (span) => 10 ** Math.floor(Math.log10(span > 0 ? span / 50 : 1));
+
+/**
+ * featureRanges returns [lo, hi] per feature for the sliders: GET /dataset's
+ * feature_ranges when the server gives them ({min, max} per feature, as a
+ * list in schema order or an object by name), else the samples' own, padded.
+ */
+function featureRanges(d) {
+  return state.features.map((name, i) => {
+    const given = Array.isArray(d.feature_ranges) ? d.feature_ranges[i] : d.feature_ranges?.[name];
+    let lo;
+    let hi;
+    if (given && Number.isFinite(given.min) && Number.isFinite(given.max)) {
+      [lo, hi] = [given.min, given.max];
+    } else {
+      const vals = state.samples.map((s) => s.features[i]);
+      [lo, hi] = vals.length ? [Math.min(...vals), Math.max(...vals)] : [0, 10];
+    }
+    const step = sliderStep(hi - lo);
+    const pad = Math.max(step * 5, 0);
+    return [Math.floor((lo - pad) / step) * step, Math.ceil((hi + pad) / step) * step, step];
+  });
+}
+
+/** fieldLabel is a feature's label with its unit, when known. */
+function fieldLabel(name, forId, id) {
+  const u = unit(name);
+  return el('label', { for: forId, id }, `${label(name)} `, ...(u ? [el('span', { class: 'hint' }, `(${u})`)] : []));
+}
+
+/** notANumber is the error of a feature field that holds no number. */
+const notANumber = (name) => (unit(name) === 'cm' ? 'Enter a number of centimetres.' : 'Enter a number.');
+
 /** buildMeasurements makes a slider and a number field per feature. */
 function buildMeasurements() {
   const box = $('measurements');
   box.replaceChildren();
   state.features.forEach((name, i) => {
     const vals = state.samples.map((s) => s.features[i]);
-    const lo = vals.length ? Math.floor(Math.min(...vals) - 0.5) : 0;
-    const hi = vals.length ? Math.ceil(Math.max(...vals) + 0.5) : 10;
+    const [lo, hi, step] = state.ranges[i];
     const start = vals.length ? median(vals) : (lo + hi) / 2;
     const labelId = `${name}-label`;
     const range = el('input', {
-      id: `${name}-range`, type: 'range', min: lo, max: hi, step: 0.1, value: start,
+      id: `${name}-range`, type: 'range', min: lo, max: hi, step, value: start,
       'aria-labelledby': labelId,
     });
     const num = el('input', {
@@ -139,7 +186,7 @@ function buildMeasurements() {
       schedulePredict();
     });
     box.append(el('div', { class: 'row' },
-      el('label', { for: name, id: labelId }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
+      fieldLabel(name, name, labelId),
       range, num,
       el('p', { class: 'field-error', id: `err-${name}`, 'aria-live': 'polite' })));
   });
@@ -151,7 +198,7 @@ function readQuery() {
   const features = state.features.map((name) => {
     const v = $(name).valueAsNumber;
     if ($(name).value === '' || !Number.isFinite(v)) {
-      setFieldError(name, 'Enter a number of centimetres.');
+      setFieldError(name, notANumber(name));
       ok = false;
     }
     return v;
@@ -217,9 +264,11 @@ async function predict() {
 
 function renderNoPrediction(why) {
   $('species').textContent = '—';
-  $('species').removeAttribute('data-species');
+  $('species').removeAttribute('data-class');
   $('tie').hidden = true;
   $('exact').hidden = true;
+  $('unusual').hidden = true;
+  $('novelty').textContent = '';
   $('probs').replaceChildren();
   $('result-meta').textContent = why;
   $('k-caption').textContent = 'k';
@@ -241,7 +290,7 @@ function tieNotice(p) {
   const top = Math.max(...Object.values(p.probabilities));
   const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
   const tied = classes.filter((c) => p.probabilities[c] === top);
-  const what = `Tie: ${listing(tied)} had equal shares of the vote (${share(top)} each), so the tie rule picked ${p.species}, the first of them in the data's class order.`;
+  const what = `Tie: ${listing(tied)} had equal shares of the vote (${share(top)} each), so the tie rule picked ${cls(p)}, the first of them in the data's class order.`;
   const other = [p.k - 1, p.k + 1].filter((k) => k >= 1 && k <= Math.max(1, state.samples.length));
   const otherK = other.length ? `a different k (such as ${other.join(' or ')})` : 'a different k';
   if (p.exact_match) {
@@ -263,15 +312,27 @@ function exactNotice(p) {
 
 function renderPrediction(p) {
   const sp = $('species');
-  sp.textContent = p.species;
-  sp.dataset.species = p.species;
-  sp.style.setProperty('--c', colour(state.classes.indexOf(p.species)));
+  sp.textContent = cls(p);
+  sp.dataset.class = cls(p);
+  sp.style.setProperty('--c', colour(state.classes.indexOf(cls(p))));
   const tie = $('tie');
   tie.hidden = !p.tie;
   tie.textContent = p.tie ? tieNotice(p) : '';
   const exact = $('exact');
   exact.hidden = !p.exact_match;
   exact.textContent = p.exact_match ? exactNotice(p) : '';
+  const nov = p.novelty;
+  const near = p.neighbors.length ? p.neighbors[0].distance : 0;
+  const unusual = $('unusual');
+  unusual.hidden = !nov?.unusual;
+  unusual.textContent = nov?.unusual
+    ? `Unlike any sample in the training set: the answer is a guess. The nearest training sample is ${near.toFixed(2)} away, ` +
+      `farther than ${Math.round(nov.percentile)}% of training samples are from their own nearest neighbour.`
+    : '';
+  $('novelty').textContent = nov
+    ? `How usual: the nearest training sample is ${near.toFixed(3)} away, farther than ${nov.percentile.toFixed(0)}% of training samples are from theirs` +
+      `${nov.unusual ? ' (unusual)' : ''}.`
+    : '';
   const probs = $('probs');
   probs.replaceChildren();
   const classes = state.classes.length ? state.classes : Object.keys(p.probabilities);
@@ -289,14 +350,14 @@ function renderPrediction(p) {
   const rows = p.neighbors.map((n, i) => el('tr', {},
     el('td', {}, String(i + 1)),
     el('td', {}, `#${n.id}`),
-    el('td', {}, dot(n.species), n.species),
+    el('td', {}, dot(cls(n)), cls(n)),
     el('td', { class: 'num' }, n.distance.toFixed(3))));
   $('neighbours').tBodies[0].replaceChildren(...rows);
 }
 
-function dot(species) {
+function dot(c) {
   const d = el('span', { class: 'dot', 'aria-hidden': 'true' });
-  d.style.background = colour(state.classes.indexOf(species));
+  d.style.background = colour(state.classes.indexOf(c));
   return d;
 }
 
@@ -309,6 +370,8 @@ function drawPlot() {
     samples: state.samples,
     classes: state.classes,
     featureLabels: state.features.map(label),
+    units: state.features.map(unit),
+    label: state.label,
     x, y,
     query: state.prediction ? state.query : null,
     neighbours: state.prediction ? state.prediction.neighbors : [],
@@ -322,26 +385,41 @@ async function loadSamples() {
   const mine = ++samplesSeq;
   const { samples, version } = await state.client.allSamples();
   if (mine !== samplesSeq) return;
+  if (state.version && version !== state.version) {
+    $('live').textContent = `The training set changed (now version ${version}, ${samples.length} samples): the plot, the list and the prediction follow every change, made here or by another client.`;
+  }
   state.samples = samples;
   state.version = version;
+  state.evaluation?.datasetChanged(version);
 }
 
 // ---- the training-set editor ---------------------------------------------
 
 function buildEditor() {
   const filter = $('filter');
-  filter.replaceChildren(el('option', { value: '' }, 'all species'), ...state.classes.map((c) => el('option', { value: c }, c)));
+  filter.replaceChildren(el('option', { value: '' }, `any ${state.label}`), ...state.classes.map((c) => el('option', { value: c }, c)));
   $('f-species').replaceChildren(...state.classes.map((c) => el('option', { value: c }, c)));
   const grid = $('sample-fields');
   grid.replaceChildren();
   state.features.forEach((name, i) => {
     const id = `f-${name}`;
     grid.append(el('div', { class: 'field' },
-      el('label', { for: id }, `${label(name)} `, el('span', { class: 'hint' }, '(cm)')),
+      fieldLabel(name, id),
       el('input', { id, type: 'number', step: 'any', inputmode: 'decimal', required: true, 'aria-describedby': `err-${id}` }),
       el('p', { class: 'field-error', id: `err-${id}`, 'aria-live': 'polite' })));
-    $(`th-${i}`).textContent = label(name);
   });
+  $('samples').tHead.rows[0].replaceChildren(
+    el('th', { scope: 'col' }, 'Id'),
+    ...state.features.map((name) => el('th', { scope: 'col' }, label(name))),
+    el('th', { scope: 'col' }, label(state.label)),
+    el('th', { scope: 'col' }, el('span', { class: 'sr-only' }, 'Actions')));
+  for (const id of ['class-word', 'f-species-label', 'nb-class']) $(id).textContent = label(state.label);
+  $('dims').textContent = state.features.length === 4 ? 'four' : String(state.features.length);
+  if (state.label !== 'species') {
+    $('tagline').textContent = `Which ${state.label} is it? Move the features and see the k nearest neighbours decide.`;
+    $('h-query').textContent = 'Features';
+  }
+  $('probs').setAttribute('aria-label', `Vote share per ${state.label}`);
 }
 
 let pageSeq = 0;
@@ -351,10 +429,10 @@ async function loadPage() {
   const mine = ++pageSeq;
   let page;
   try {
-    page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
+    page = await state.client.listSamples({ cls: species, limit: PAGE, offset: state.offset });
     if (page.samples.length === 0 && page.total > 0 && state.offset > 0) {
       state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
-      page = await state.client.listSamples({ species, limit: PAGE, offset: state.offset });
+      page = await state.client.listSamples({ cls: species, limit: PAGE, offset: state.offset });
     }
   } catch (err) {
     if (mine === pageSeq) $('editor-msg').textContent = showApiError(err, 'f-') || err.message;
@@ -364,7 +442,7 @@ async function loadPage() {
   const rows = page.samples.map((s) => el('tr', { 'data-id': s.id },
     el('td', {}, String(s.id)),
     ...s.features.map((v) => el('td', { class: 'num' }, String(v))),
-    el('td', {}, dot(s.species), s.species),
+    el('td', {}, dot(cls(s)), cls(s)),
     el('td', { class: 'actions' },
       el('button', { type: 'button', class: 'edit', 'aria-label': `Edit sample ${s.id}`, onclick: () => startEdit(s.id) }, 'Edit'),
       el('button', { type: 'button', class: 'delete', 'aria-label': `Delete sample ${s.id}`, onclick: () => removeSample(s) }, 'Delete'))));
@@ -401,7 +479,7 @@ async function startEdit(id) {
   try {
     const { sample, etag } = await state.client.getSample(id);
     state.features.forEach((n, i) => { $(`f-${n}`).value = String(sample.features[i]); });
-    $('f-species').value = sample.species;
+    $('f-species').value = cls(sample);
     editMode({ id, etag });
     $(`f-${state.features[0]}`).focus();
   } catch (err) {
@@ -420,12 +498,12 @@ function readSampleForm() {
     const input = $(`f-${n}`);
     const v = input.valueAsNumber;
     if (input.value === '' || !Number.isFinite(v)) {
-      setFieldError(input.id, 'Enter a number of centimetres.');
+      setFieldError(input.id, notANumber(n));
       ok = false;
     }
     return v;
   });
-  return ok ? { features, species: $('f-species').value } : null;
+  return ok ? { features, cls: $('f-species').value } : null;
 }
 
 async function saveSample(ev) {
@@ -439,11 +517,11 @@ async function saveSample(ev) {
     let saved;
     let done;
     if (state.editing) {
-      saved = await state.client.putSample(state.editing.id, s.features, s.species, state.editing.etag);
-      done = `Saved sample #${saved.id} (${saved.species}).`;
+      saved = await state.client.putSample(state.editing.id, s.features, s.cls, state.editing.etag);
+      done = `Saved sample #${saved.id} (${cls(saved)}).`;
     } else {
-      saved = await state.client.createSample(s.features, s.species);
-      done = `Added sample #${saved.id} (${saved.species}).`;
+      saved = await state.client.createSample(s.features, s.cls);
+      done = `Added sample #${saved.id} (${cls(saved)}).`;
     }
     editMode(null);
     clearSampleForm();
@@ -473,7 +551,7 @@ async function removeSample(s) {
     await state.client.deleteSample(s.id);
     if (state.editing?.id === s.id) editMode(null);
     await refreshAll();
-    msg.replaceChildren(`Deleted sample #${s.id} (${s.species}). `,
+    msg.replaceChildren(`Deleted sample #${s.id} (${cls(s)}). `,
       el('button', { type: 'button', id: 'undo', onclick: () => undoDelete(s) }, 'Undo'));
   } catch (err) {
     msg.textContent = showApiError(err, 'f-') || err.message;
@@ -483,7 +561,7 @@ async function removeSample(s) {
 async function undoDelete(s) {
   const msg = $('editor-msg');
   try {
-    await state.client.putSample(s.id, s.features, s.species);
+    await state.client.putSample(s.id, s.features, cls(s));
     await refreshAll();
     msg.textContent = `Restored sample #${s.id}.`;
   } catch (err) {
@@ -526,6 +604,26 @@ function useSetting({ k, metric, weights }) {
   $('weights').value = weights;
   $('eval-used').textContent = `The prediction now uses k = ${k}, ${metric} distance, ${weights} votes.`;
   predict();
+}
+
+// ---- live updates --------------------------------------------------------
+
+/**
+ * watchDataset polls the training set's version; when another client has
+ * changed it, the plot, the editor's list and the prediction follow. It
+ * pauses while the tab is hidden.
+ */
+async function watchDataset() {
+  if (!document.hidden) {
+    try {
+      const d = await state.client.dataset();
+      if (d.dataset_version !== state.version) await refreshAll();
+    } catch {
+      // A failed poll is retried at the next tick; requests the person
+      // makes report their own errors.
+    }
+  }
+  setTimeout(watchDataset, WATCH_MS);
 }
 
 // ---- start ----------------------------------------------------------------
@@ -589,6 +687,11 @@ async function main() {
     state.classes = d.classes;
     state.features = d.features;
     await loadSamples();
+    // The label's name: GET /dataset's label, else the key of a sample that
+    // is neither its id nor its features.
+    state.label = d.label || Object.keys(state.samples[0] ?? {}).find((k) => k !== 'id' && k !== 'features') || 'species';
+    state.client.label = state.label;
+    state.ranges = featureRanges(d);
   } catch (err) {
     showApiError(err, '');
     if (!(err instanceof ApiError && err.network)) showStatus(`The API at ${base || location.origin} answered with an error: ${err.message}`, { retry: true });
@@ -597,16 +700,17 @@ async function main() {
     return;
   }
   setApiState('connected', true);
-  initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
+  state.evaluation = initEvaluation({ client: state.client, onUse: useSetting, setFieldError });
   buildMeasurements();
   buildAxes();
   buildEditor();
-  legend($('legend'), state.classes);
+  legend($('legend'), state.classes, state.label === 'species' ? 'your measurements' : 'your query');
   $('k').max = String(state.samples.length || 1);
   $('k-range').max = String(Math.min(30, state.samples.length || 1));
   drawPlot();
   await Promise.all([predict(), loadPage()]);
   document.body.dataset.ready = 'true';
+  setTimeout(watchDataset, WATCH_MS);
 }
 
 main();

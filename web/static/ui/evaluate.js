@@ -222,6 +222,7 @@ export function initEvaluation({ client, onUse, setFieldError }) {
   const show = (res) => {
     view.result = res;
     $('eval-result').hidden = false;
+    $('eval-stale').hidden = true;
     const b = res.best;
     $('eval-summary').textContent = `Best: k = ${b.k}, ${seriesName(b.metric, b.weights)}, ${pct(b.accuracy)} correct ` +
       `(${b.correct} of ${b.total}, ${res.validation} on training set version ${res.dataset_version}).`;
@@ -240,4 +241,15 @@ export function initEvaluation({ client, onUse, setFieldError }) {
     const r = view.selected;
     if (r) onUse({ k: r.k, metric: r.metric, weights: r.weights });
   });
+
+  return {
+    /** datasetChanged says, under a shown result, when the training set has moved on from it. */
+    datasetChanged(version) {
+      const res = view.result;
+      $('eval-stale').hidden = !res || res.dataset_version === version;
+      if (res && res.dataset_version !== version) {
+        $('eval-stale').textContent = `The training set has changed since this evaluation (version ${res.dataset_version}, now ${version}): run it again to include the change.`;
+      }
+    },
+  };
 }

@@ -1,5 +1,5 @@
 // A scatter plot of the training set on two axes, drawn as SVG: points
-// coloured by species, the query point, and lines to its k neighbours.
+// coloured by class, the query point, and lines to its k neighbours.
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -44,12 +44,14 @@ const M = { left: 60, right: 18, top: 18, bottom: 54 };
 /**
  * draw renders the plot into box.
  * @param {HTMLElement} box
- * @param {{samples: {id:number, features:number[], species:string}[], classes: string[],
- *   featureLabels: string[], x: number, y: number, query: number[]|null,
+ * @param {{samples: {id:number, features:number[]}[], classes: string[],
+ *   featureLabels: string[], units: string[], label: string, x: number, y: number, query: number[]|null,
  *   neighbours: {id:number}[]}} p
  */
 export function draw(box, p) {
-  const { samples, classes, featureLabels, x, y, query, neighbours } = p;
+  const { samples, classes, featureLabels, units, label, x, y, query, neighbours } = p;
+  const cls = (s) => s[label];
+  const withUnit = (i) => (units[i] ? `${featureLabels[i]} (${units[i]})` : featureLabels[i]);
   const classIndex = new Map(classes.map((c, i) => [c, i]));
   const xs = samples.map((s) => s.features[x]);
   const ys = samples.map((s) => s.features[y]);
@@ -72,12 +74,12 @@ export function draw(box, p) {
     viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'plot-title plot-desc', id: 'plot',
     preserveAspectRatio: 'xMidYMid meet',
   });
-  const counts = classes.map((c) => samples.filter((s) => s.species === c).length);
+  const counts = classes.map((c) => samples.filter((s) => cls(s) === c).length);
   root.append(
     svg('title', { id: 'plot-title' }, `${featureLabels[y]} against ${featureLabels[x]}`),
     svg('desc', { id: 'plot-desc' },
       `${samples.length} training samples (${classes.map((c, i) => `${counts[i]} ${c}`).join(', ')})` +
-      (query ? `; the query point at ${query[x]} by ${query[y]} cm and lines to its ${neighbours.length} nearest neighbours.` : '.')),
+      (query ? `; the query point at ${query[x]} by ${query[y]}${units[x] && units[x] === units[y] ? ` ${units[x]}` : ''} and lines to its ${neighbours.length} nearest neighbours.` : '.')),
   );
 
   // Grid and ticks.
@@ -95,20 +97,20 @@ export function draw(box, p) {
   }
   grid.append(svg('rect', { x: M.left, y: M.top, width: W - M.left - M.right, height: H - M.top - M.bottom, class: 'frame' }));
   root.append(grid);
-  root.append(svg('text', { x: (M.left + W - M.right) / 2, y: H - 12, 'text-anchor': 'middle', class: 'axis-label' }, `${featureLabels[x]} (cm)`));
+  root.append(svg('text', { x: (M.left + W - M.right) / 2, y: H - 12, 'text-anchor': 'middle', class: 'axis-label' }, withUnit(x)));
   root.append(svg('text', {
     x: -(M.top + H - M.bottom) / 2, y: 18, transform: 'rotate(-90)', 'text-anchor': 'middle', class: 'axis-label',
-  }, `${featureLabels[y]} (cm)`));
+  }, withUnit(y)));
 
   // Points, in id order so that the drawing is the same every time.
   const points = svg('g', { class: 'points' });
   for (const s of samples) {
-    const ci = classIndex.get(s.species) ?? 0;
+    const ci = classIndex.get(cls(s)) ?? 0;
     const c = svg('circle', {
       cx: px(s.features[x]).toFixed(1), cy: py(s.features[y]).toFixed(1), r: 4.5,
       fill: colour(ci), 'data-id': s.id, class: 'pt',
     });
-    c.append(svg('title', {}, `#${s.id} ${s.species}: ${s.features.join(', ')}`));
+    c.append(svg('title', {}, `#${s.id} ${cls(s)}: ${s.features.join(', ')}`));
     points.append(c);
   }
   root.append(points);
@@ -137,7 +139,7 @@ export function draw(box, p) {
 }
 
 /** legend fills the list with one item per class, the query and the neighbours. */
-export function legend(list, classes) {
+export function legend(list, classes, queryText = 'your measurements') {
   list.replaceChildren();
   classes.forEach((c, i) => {
     const li = document.createElement('li');
@@ -147,7 +149,7 @@ export function legend(list, classes) {
   });
   const q = document.createElement('li');
   q.append(svg('svg', { width: 16, height: 16, viewBox: '-11 -11 22 22', 'aria-hidden': 'true', class: 'query' },
-    svg('path', { d: 'M0,-10 L2.9,-3.1 10,0 2.9,3.1 0,10 -2.9,3.1 -10,0 -2.9,-3.1Z' })), ' your measurements');
+    svg('path', { d: 'M0,-10 L2.9,-3.1 10,0 2.9,3.1 0,10 -2.9,3.1 -10,0 -2.9,-3.1Z' })), ` ${queryText}`);
   const n = document.createElement('li');
   n.append(svg('svg', { width: 16, height: 16, 'aria-hidden': 'true', class: 'rings' },
     svg('circle', { cx: 8, cy: 8, r: 6 })), ' nearest neighbours');

@@ -13,7 +13,7 @@ func irisSamples() (dataset.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
 	if err != nil {
 		return nil, err
 	}

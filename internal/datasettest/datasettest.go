@@ -1,0 +1,25 @@
+// Package datasettest holds the test helpers every store's tests share.
+package datasettest
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/internal/dataset"
+)
+
+// Valid checks a sample to write into st's current set
+// (Snapshot.NewSample), failing the test if it is not valid.
+func Valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) dataset.ValidSample {
+	t.Helper()
+	v, err := st.Snapshot().NewSample(id, f, label)
+	require.NoError(t, err)
+	return v
+}
+
+// ValidOf is Valid for a whole sample.
+func ValidOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
+	t.Helper()
+	return Valid(t, st, x.ID, x.Features, x.Label)
+}

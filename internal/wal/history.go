@@ -1,0 +1,98 @@
+package wal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+
+	"github.com/irisknn/irisknn/internal/dataset"
+)
+
+// HistoryFile holds, in the data directory, the recent changes that a
+// compaction took out of the log, so that the change feed survives both
+// compactions and restarts: the last Options.ChangeWindow changes up to the
+// snapshot, framed like log records after a magic header.
+const HistoryFile = "changes"
+
+// historyMagic starts the history file; the digit is the format version.
+const historyMagic = "IRISCHG1"
+
+// encodeHistory encodes changes as a history file.
+func encodeHistory(changes []dataset.Change) []byte {
+	var buf bytes.Buffer
+	buf.WriteString(historyMagic)
+	for _, c := range changes {
+		buf.Write(frame(EncodeChange(c)))
+	}
+	return buf.Bytes()
+}
+
+// decodeHistory decodes a history file. Damage is reported with the
+// changes before it: the history is for the feed (the set itself never
+// depends on it), so the caller keeps what is whole and says so.
+func decodeHistory(b []byte, dim int) ([]dataset.Change, error) {
+	if !bytes.HasPrefix(b, []byte(historyMagic)) {
+		return nil, errors.New("not an irisknn change history (bad magic)")
+	}
+	var out []dataset.Change
+	for off := len(historyMagic); off < len(b); {
+		rest := b[off:]
+		if len(rest) < headerSize {
+			return out, fmt.Errorf("incomplete record at byte %d", off)
+		}
+		n := int(binary.LittleEndian.Uint32(rest[0:4]))
+		if n == 0 || int64(n) > maxPayload(dim) || headerSize+n > len(rest) {
+			return out, fmt.Errorf("bad record length %d at byte %d", n, off)
+		}
+		payload := rest[headerSize : headerSize+n]
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(rest[4:8]) {
+			return out, fmt.Errorf("checksum mismatch at byte %d", off)
+		}
+		c, err := DecodeChange(payload, dim)
+		if err != nil {
+			return out, fmt.Errorf("record at byte %d: %w", off, err)
+		}
+		out = append(out, c)
+		off += headerSize + n
+	}
+	return out, nil
+}
+
+// readHistory loads the history file into l.hist (missing: none yet).
+func (l *Log) readHistory(dim int) {
+	b, err := os.ReadFile(filepath.Join(l.dir, HistoryFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	var changes []dataset.Change
+	if err == nil {
+		changes, err = decodeHistory(b, dim)
+	}
+	if err != nil {
+		l.log.Warn("the change history is damaged: the change feed starts after the damage (the training set is not affected)",
+			"file", filepath.Join(l.dir, HistoryFile), "kept", len(changes), "error", err)
+	}
+	for _, c := range changes {
+		l.hist.Add(c)
+	}
+}
+
+// writeHistory atomically replaces the history file with the changes the
+// log keeps for the feed.
+func (l *Log) writeHistory() error {
+	return writeFileAtomic(l.dir, HistoryFile, encodeHistory(l.hist.All()))
+}
+
+// RecoveredChanges returns the changes recovered by Open (from the history file
+// and the log), oldest first, at most Options.ChangeWindow: the change
+// feed's window as it was before the restart. Hand it to
+// [dataset.NewMemoryWith].
+func (l *Log) RecoveredChanges() []dataset.Change {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.hist.All()
+}
