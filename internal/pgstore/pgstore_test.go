@@ -251,3 +251,26 @@ func TestWritesFailFastWhilePostgresIsDownAndRecover(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), snap.Version())
 }
+
+// TestAChangeTooBigToNotifyReachesTheOtherReplicas: an import of 400 rows
+// encodes to far more than a notification may carry; the other replica
+// reads it from the table, and lists it in its change feed.
+func TestAChangeTooBigToNotifyReachesTheOtherReplicas(t *testing.T) {
+	srv := pgtest.Database(t)
+	ctx := context.Background()
+	a := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
+	b := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
+	rows := make([]dataset.Sample, 400)
+	for i := range rows {
+		rows[i] = dataset.Sample{Features: []float64{float64(i), 1, 2, 3}, Label: "setosa"}
+	}
+	snap, err := a.Import(ctx, dataset.ImportAppend, rows, false)
+	require.NoError(t, err)
+	eventually(t, "b has the import", func() bool { return b.Snapshot().Version() == snap.Version() })
+	assert.Equal(t, 550, b.Snapshot().Len())
+	changes, err := b.Changes(1, 10)
+	require.NoError(t, err)
+	require.Len(t, changes, 1)
+	assert.Equal(t, dataset.OpImport, changes[0].Op)
+	assert.Equal(t, 400, changes[0].Import.Rows)
+}

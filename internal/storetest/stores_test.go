@@ -141,6 +141,19 @@ func del(id int64, pre func(dataset.Store) dataset.Precondition) func(context.Co
 	}
 }
 
+// importRows imports n rows of the given label in mode (upsert: ids from
+// first on) as one change.
+func importRows(mode dataset.ImportMode, n int, first int64, label string) func(context.Context, dataset.Store) outcome {
+	return func(ctx context.Context, s dataset.Store) outcome {
+		rows := make([]dataset.Sample, n)
+		for i := range rows {
+			rows[i] = dataset.Sample{ID: first + int64(i), Features: []float64{float64(i), 1, 2, 3}, Label: label}
+		}
+		_, err := s.(dataset.Importer).Import(ctx, mode, rows, mode == dataset.ImportUpsert)
+		return result(s, 0, false, err)
+	}
+}
+
 func reset(ctx context.Context, s dataset.Store) outcome {
 	_, err := s.Reset(ctx)
 	return result(s, 0, false, err)
@@ -180,6 +193,8 @@ var steps = []step{
 	{"delete with If-Match * succeeds", del(8, exists)},
 	{"delete of a created id", del(500, nil)},
 	{"a deleted id is never handed out again", create([]float64{3, 3, 3, 3}, "setosa")},
+	{"an append import of 400 rows is one version", importRows(dataset.ImportAppend, 400, 0, "versicolor")},
+	{"an upsert import replaces and adds by id", importRows(dataset.ImportUpsert, 3, 1<<53, "virginica")},
 	{"reset restores the loaded rows and keeps the counter", reset},
 	{"create after a reset continues the counter", create([]float64{4, 4, 4, 4}, "virginica")},
 }
@@ -243,8 +258,11 @@ func TestEveryStoreGivesTheSameAnswers(t *testing.T) {
 				assert.Equal(t, dataset.KindPrecondition, got[9].Err)
 				assert.Equal(t, dataset.KindNotFound, got[11].Err)
 				assert.Equal(t, int64(1<<53+3), got[15].ID)
-				assert.Equal(t, 150, got[16].Len)
-				assert.Equal(t, int64(1<<53+4), got[17].ID)
+				assert.Equal(t, got[15].Version+1, got[16].Version, "one version for the whole import")
+				assert.Equal(t, got[15].Len+400, got[16].Len)
+				assert.Equal(t, got[16].Len+1, got[17].Len, "2^53+1 and 2^53+2 replaced, 2^53 added")
+				assert.Equal(t, 150, got[18].Len)
+				assert.Equal(t, int64(1<<53+4+400), got[19].ID)
 			}
 			for i := range steps {
 				assert.Equal(t, want[i], got[i], "step %d: %s", i, steps[i].name)

@@ -138,18 +138,30 @@ func EncodeChange(c dataset.Change) []byte {
 	case dataset.OpDelete:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.ID))
 	case dataset.OpImport:
-		// Only in the history file, as a summary: the rows themselves
-		// go into the snapshot the import writes.
+		// The mode and row count, then, when the change carries its rows,
+		// importRows and the rows (a shared journal's change). The WAL
+		// writes only the summary, in the history file: the rows
+		// themselves go into the snapshot the import writes.
 		var mode dataset.ImportMode
 		var rows int
+		var samples []dataset.Sample
 		if c.Import != nil {
-			mode, rows = c.Import.Mode, c.Import.Rows
+			mode, rows, samples = c.Import.Mode, c.Import.Rows, c.Import.Samples
 		}
 		b = append(b, byte(mode))
 		b = binary.LittleEndian.AppendUint64(b, uint64(rows))
+		if samples != nil {
+			b = append(b, importRows)
+			for _, x := range samples {
+				b = appendSample(b, x)
+			}
+		}
 	}
 	return b
 }
+
+// importRows marks an import change that carries its rows.
+const importRows = 1
 
 // DecodeChange decodes what EncodeChange produced for a dataset with dim
 // features; it rejects trailing bytes and unknown ops.
@@ -172,6 +184,16 @@ func DecodeChange(p []byte, dim int) (dataset.Change, error) {
 	case dataset.OpReset:
 	case dataset.OpImport:
 		c.Import = &dataset.Import{Mode: dataset.ImportMode(r.u8()), Rows: int(r.u64())}
+		if r.err == nil && len(r.b) > 0 && r.u8() == importRows {
+			// Each row takes at least its id, features and label length.
+			if c.Import.Rows < 0 || c.Import.Rows > len(r.b)/(8+8*dim+2) {
+				return c, fmt.Errorf("an import of %d rows in %d bytes", c.Import.Rows, len(r.b))
+			}
+			c.Import.Samples = make([]dataset.Sample, c.Import.Rows)
+			for i := range c.Import.Samples {
+				c.Import.Samples[i] = r.sample(dim)
+			}
+		}
 	default:
 		if r.err == nil {
 			return c, fmt.Errorf("unknown op %d", c.Op)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -242,6 +243,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Version: 2, Op: dataset.OpPut, Sample: dataset.Sample{ID: 1 << 62, Features: []float64{math.Copysign(0, -1), 1e308, -1e-308, 5e-324}, Label: "Iris-ﬁ"}},
 		{Version: 1 << 63, Op: dataset.OpDelete, ID: 9},
 		{Version: 3, Op: dataset.OpReset},
+		{Version: 4, Op: dataset.OpImport, Import: &dataset.Import{Mode: dataset.ImportUpsert, Rows: 2}}, // a summary
+		{Version: 5, Op: dataset.OpImport, Time: time.Unix(0, 1700000000123456000).UTC(), Actor: "ops", Import: &dataset.Import{Mode: dataset.ImportAppend, Rows: 2, Samples: []dataset.Sample{
+			{ID: 7, Features: []float64{1, 2, 3, 4}, Label: "a"}, {ID: 8, Features: []float64{5, 6, 7, 8}, Label: "b"}}}}, // with its rows
 	} {
 		got, err := DecodeChange(EncodeChange(c), 4)
 		require.NoError(t, err)
@@ -251,6 +255,9 @@ func TestCodecRoundTrip(t *testing.T) {
 	assert.Error(t, err)
 	_, err = DecodeChange(append(EncodeChange(dataset.Change{Version: 2, Op: dataset.OpReset}), 0), 4)
 	assert.Error(t, err)
+	lying := EncodeChange(dataset.Change{Version: 2, Op: dataset.OpImport, Import: &dataset.Import{Rows: 1 << 40, Samples: []dataset.Sample{}}})
+	_, err = DecodeChange(lying, 4)
+	assert.Error(t, err, "a row count the bytes cannot hold is refused before allocating")
 }
 
 func FuzzReplay(f *testing.F) {

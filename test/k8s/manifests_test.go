@@ -177,10 +177,16 @@ func TestOverlaysRenderAndMatchIrisd(t *testing.T) {
 				assert.Equal(t, []string{"worker"}, w.Spec.Template.Spec.Containers[0].Args, "the worker runs `irisd worker`")
 				for _, d := range o.deployments {
 					c := d.Spec.Template.Spec.Containers[0]
-					_, ok := envValue(c, "IRIS_REDIS_URL")
-					assert.True(t, ok, "%s shares Redis", d.Name)
-					assert.Contains(t, secretRefs(c), "irisknn-backends/redis-url", "%s: the Redis URL comes from the Secret", d.Name)
+					_, ok := envValue(c, "IRIS_POSTGRES_URL")
+					assert.True(t, ok, "%s shares the training set and the jobs in PostgreSQL", d.Name)
+					assert.Contains(t, secretRefs(c), "irisknn-backends/postgres-url", "%s: the PostgreSQL URL comes from the Secret", d.Name)
+					assert.Contains(t, egressPorts(o, d), int32(5432), "%s may reach PostgreSQL", d.Name)
 				}
+				c := api.Spec.Template.Spec.Containers[0]
+				assert.Contains(t, secretRefs(c), "irisknn-backends/redis-url", "the API's Redis cache URL comes from the Secret")
+				assert.Contains(t, egressPorts(o, api), int32(6379), "the API may reach Redis")
+				_, ok := envValue(w.Spec.Template.Spec.Containers[0], "IRIS_REDIS_URL")
+				assert.False(t, ok, "the worker uses no cache")
 				require.Len(t, o.hpas, 1)
 				assert.Equal(t, "irisknn", o.hpas[0].Spec.ScaleTargetRef.Name)
 				assert.Equal(t, "Deployment", o.hpas[0].Spec.ScaleTargetRef.Kind)
@@ -430,4 +436,25 @@ func TestMain(m *testing.M) {
 		started.stop()
 	}
 	os.Exit(code)
+}
+
+// egressPorts lists the TCP ports the NetworkPolicies selecting d's pods
+// let them call.
+func egressPorts(o objects, d *appsv1.Deployment) []int32 {
+	var ports []int32
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	for _, n := range o.netpols {
+		s, err := metav1LabelSelector(&n.Spec.PodSelector)
+		if err != nil || !s.Matches(podLabels) {
+			continue
+		}
+		for _, e := range n.Spec.Egress {
+			for _, p := range e.Ports {
+				if p.Port != nil && (p.Protocol == nil || *p.Protocol == corev1.ProtocolTCP) {
+					ports = append(ports, p.Port.IntVal)
+				}
+			}
+		}
+	}
+	return ports
 }
