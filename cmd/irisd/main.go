@@ -145,7 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	model := &oip.Model{
 		Name: cfg.modelName(), Store: store, MaxBatch: cfg.MaxBatch,
 		ServerName: "irisknn", ServerVersion: buildinfo.Get().Version,
-		Ready: func() bool { return api.Ready() },
+		Ready:   func() bool { return api.Ready() },
+		Novelty: cfg.tracker(), // the same numbers as POST /predict's novelty
 	}
 	acfg.V2 = oip.Handler(model, oip.RESTOptions{MaxBodyBytes: cfg.MaxBody, Logger: log})
 	api = httpapi.NewServer(acfg, store)

@@ -24,6 +24,7 @@ import (
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 	"github.com/irisknn/irisknn/internal/oip"
 	pb "github.com/irisknn/irisknn/internal/oip/inferencepb"
 )
@@ -41,6 +42,10 @@ type stack struct {
 	gsrv  *oip.GRPC
 }
 
+// testNoveltyThreshold is the stack's novelty threshold (not the default,
+// so that the output's threshold parameter is seen to follow it).
+const testNoveltyThreshold = 90
+
 func newStack(t testing.TB, keep int) *stack {
 	t.Helper()
 	table, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
@@ -49,8 +54,9 @@ func newStack(t testing.TB, keep int) *stack {
 	require.NoError(t, err)
 	st := &stack{store: dataset.NewMemoryKeep(snap, nil, keep)}
 	cfg := httpapi.DefaultConfig()
+	cfg.Novelty = novelty.NewTracker(testNoveltyThreshold) // shared, as irisd shares it
 	st.model = &oip.Model{Name: "iris", Store: st.store, MaxBatch: cfg.MaxBatch, ServerName: "irisknn", ServerVersion: "test",
-		Ready: func() bool { return st.api.Ready() }}
+		Ready: func() bool { return st.api.Ready() }, Novelty: cfg.Novelty}
 	cfg.V2 = oip.Handler(st.model, oip.RESTOptions{MaxBodyBytes: cfg.MaxBodyBytes})
 	st.api = httpapi.NewServer(cfg, st.store)
 	st.model.Rules = st.api.QueryRules()
@@ -77,6 +83,9 @@ type row struct {
 	IDs   []int64
 	Dists []float64
 	Tie   bool
+	// Novelty is the row's novelty percentile (POST /predict's
+	// novelty.percentile).
+	Novelty float64
 }
 
 // settings of a request; nil fields are left to the server's defaults.
@@ -127,14 +136,15 @@ func (st *stack) predict(t testing.TB, rows [][]float64, s settings) ([]row, int
 				ID       int64
 				Distance float64
 			}
-			Tie bool
+			Tie     bool
+			Novelty struct{ Percentile float64 }
 		}
 	}
 	require.NoError(t, json.Unmarshal(raw, &out))
 	classes := st.store.Snapshot().Classes()
 	rs := make([]row, len(out.Predictions))
 	for i, p := range out.Predictions {
-		r := row{Label: p.Species, Tie: p.Tie}
+		r := row{Label: p.Species, Tie: p.Tie, Novelty: p.Novelty.Percentile}
 		for _, c := range classes {
 			r.Probs = append(r.Probs, p.Probabilities[c])
 		}
@@ -426,6 +436,9 @@ func fill(t testing.TB, rs []row, name string, shape []int64, v tensorValues) {
 		case oip.OutputTie:
 			require.Len(t, v.bool, n)
 			r.Tie = v.bool[i]
+		case oip.OutputNovelty:
+			require.Len(t, v.f64, n)
+			r.Novelty = v.f64[i]
 		default:
 			t.Fatalf("unexpected output %q", name)
 		}
@@ -448,6 +461,8 @@ func only(rs []row, outputs []string) []row {
 				out[i].Dists = r.Dists
 			case oip.OutputTie:
 				out[i].Tie = r.Tie
+			case oip.OutputNovelty:
+				out[i].Novelty = r.Novelty
 			}
 		}
 	}

@@ -12,7 +12,12 @@
 // One input, of any name, with shape [n, d] (d features per row) and
 // datatype FP32, FP64 or an integer type, converted to float64 exactly.
 // Outputs: label (BYTES [n]), probabilities (FP64 [n, C]), neighbor_ids
-// (INT64 [n, k]), neighbor_distances (FP64 [n, k]) and tie (BOOL [n]).
+// (INT64 [n, k]), neighbor_distances (FP64 [n, k]), tie (BOOL [n]) and
+// novelty (FP64 [n]: how unusual each row is, the percentile of its nearest
+// distance among the training set's nearest-neighbour distances, the
+// number POST /predict gives as novelty.percentile; the output's parameter
+// threshold is the percentile above which POST /predict calls a row
+// unusual).
 // Request parameters k, metric and weights follow POST /predict's defaults
 // and limits (dataset.QueryRules). Errors are dataset errors: invalid input
 // is 400 / INVALID_ARGUMENT, an unknown model or version 404 / NOT_FOUND,
@@ -30,6 +35,7 @@ import (
 
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/novelty"
 )
 
 // The names of the model's input and outputs, as its metadata gives them.
@@ -40,10 +46,11 @@ const (
 	OutputNeighborIDs = "neighbor_ids"
 	OutputNeighborDst = "neighbor_distances"
 	OutputTie         = "tie"
+	OutputNovelty     = "novelty"
 )
 
 // outputNames lists every output in metadata order (the default selection).
-var outputNames = []string{OutputLabel, OutputProbs, OutputNeighborIDs, OutputNeighborDst, OutputTie}
+var outputNames = []string{OutputLabel, OutputProbs, OutputNeighborIDs, OutputNeighborDst, OutputTie, OutputNovelty}
 
 // ExtensionBinary is the binary tensor data extension (Triton's
 // extension_binary_data.md), advertised in the server metadata.
@@ -59,9 +66,25 @@ type Model struct {
 	ServerVersion string             // the server metadata's version
 	// Ready reports whether the server is ready; nil means always.
 	Ready func() bool
+	// Novelty assesses how unusual each row is: the tracker POST /predict
+	// uses, so that both give the same number; nil makes one with the
+	// default threshold.
+	Novelty *novelty.Tracker
+
+	noveltyOnce sync.Once
 }
 
 func (m *Model) ready() bool { return m.Ready == nil || m.Ready() }
+
+// tracker returns m.Novelty, made on first use when nil.
+func (m *Model) tracker() *novelty.Tracker {
+	m.noveltyOnce.Do(func() {
+		if m.Novelty == nil {
+			m.Novelty = novelty.NewTracker(novelty.DefaultThreshold)
+		}
+	})
+	return m.Novelty
+}
 
 // errNotReady is the error of a request refused while not ready.
 func errNotReady() error {
@@ -138,6 +161,7 @@ func (m *Model) metadata(snap *dataset.Snapshot) Metadata {
 			{Name: OutputNeighborIDs, Datatype: "INT64", Shape: []int64{-1, -1}},
 			{Name: OutputNeighborDst, Datatype: "FP64", Shape: []int64{-1, -1}},
 			{Name: OutputTie, Datatype: "BOOL", Shape: []int64{-1}},
+			{Name: OutputNovelty, Datatype: "FP64", Shape: []int64{-1}},
 		},
 		Parameters: map[string]any{
 			"classes":         slices.Clone(snap.Classes()),
@@ -224,6 +248,7 @@ type scratch struct {
 	preds []knn.Prediction
 	nb    []knn.Neighbor
 	probs []float64
+	nov   []float64 // the novelty percentile of each row
 	rows  rowScratch
 }
 
@@ -241,7 +266,7 @@ func getScratch(r *request) *scratch {
 
 // release returns sc to the pool; sc must not be used after.
 func (sc *scratch) release() {
-	if cap(sc.flat)+cap(sc.nb)+cap(sc.probs) <= maxPooledValues {
+	if cap(sc.flat)+cap(sc.nb)+cap(sc.probs)+cap(sc.nov) <= maxPooledValues {
 		scratchPool.Put(sc)
 	}
 }
@@ -249,12 +274,14 @@ func (sc *scratch) release() {
 // result is an answered request. Its values live in the request's scratch
 // until release.
 type result struct {
-	snap    *dataset.Snapshot
-	query   knn.Query
-	outputs []string
-	preds   []knn.Prediction
-	classes [][]byte
-	sc      *scratch
+	snap      *dataset.Snapshot
+	query     knn.Query
+	outputs   []string
+	preds     []knn.Prediction
+	novelty   []float64 // per row, when the novelty output is asked for
+	classes   [][]byte
+	threshold float64 // the novelty tracker's
+	sc        *scratch
 }
 
 // release gives the result's memory back; res must not be used after.
@@ -278,6 +305,16 @@ func (m *Model) infer(ctx context.Context, r *request, sc *scratch) (*result, er
 		return nil, err
 	}
 	res := &result{snap: r.snap, query: r.query, outputs: r.outputs, preds: preds, sc: sc, classes: make([][]byte, c)}
+	if slices.Contains(r.outputs, OutputNovelty) {
+		t := m.tracker()
+		res.threshold = t.Threshold()
+		nov := slices.Grow(sc.nov[:0], n)[:n]
+		sc.nov = nov
+		for i := range preds {
+			nov[i] = t.Assess(r.snap, r.query.Metric, preds[i].Neighbors[0].Distance).Percentile
+		}
+		res.novelty = nov
+	}
 	for i, name := range classes {
 		res.classes[i] = []byte(name)
 	}
@@ -298,6 +335,8 @@ func (res *result) meta(i int) (name, datatype string, shape []int64, params map
 		return name, "FP64", []int64{n, k}, nil
 	case OutputTie:
 		return name, "BOOL", []int64{n}, nil
+	case OutputNovelty:
+		return name, "FP64", []int64{n}, map[string]string{"threshold": strconv.FormatFloat(res.threshold, 'g', -1, 64)}
 	}
 	panic("oip: unknown output " + name)
 }
@@ -337,6 +376,8 @@ func (res *result) tensor(i int) Tensor {
 		for j := range preds {
 			t.Bool[j] = preds[j].Tie
 		}
+	case OutputNovelty:
+		t.F64 = slices.Clone(res.novelty)
 	}
 	return t
 }

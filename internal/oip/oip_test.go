@@ -7,6 +7,7 @@ import (
 	"github.com/irisknn/irisknn/internal/dataset"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,7 +32,7 @@ var settingsCases = []struct {
 	{"k1", settings{K: intp(1)}},
 }
 
-var allOutputs = []string{oip.OutputLabel, oip.OutputProbs, oip.OutputNeighborIDs, oip.OutputNeighborDst, oip.OutputTie}
+var allOutputs = []string{oip.OutputLabel, oip.OutputProbs, oip.OutputNeighborIDs, oip.OutputNeighborDst, oip.OutputTie, oip.OutputNovelty}
 
 func TestRESTInferMatchesPredict(t *testing.T) {
 	st := newStack(t, 16)
@@ -54,6 +55,8 @@ func TestRESTInferMatchesPredict(t *testing.T) {
 		{"selected outputs", restReq{datatype: "FP64", outputs: []string{oip.OutputTie, oip.OutputLabel}, id: "42"}},
 		{"selected outputs binary each", restReq{datatype: "FP32", binaryIn: true, binaryEach: true, outputs: []string{oip.OutputNeighborDst, oip.OutputProbs}}},
 		{"gzip answer of json", restReq{datatype: "FP64", gzipResp: true}},
+		{"novelty alone json", restReq{datatype: "FP64", outputs: []string{oip.OutputNovelty}}},
+		{"novelty alone binary", restReq{datatype: "FP64", binaryOut: true, outputs: []string{oip.OutputNovelty}}},
 	}
 	for _, sc := range settingsCases {
 		for _, c := range cases {
@@ -90,6 +93,8 @@ func TestGRPCInferMatchesPredict(t *testing.T) {
 		{"raw FP64", grpcReq{datatype: "FP64", raw: true}},
 		{"raw selected outputs", grpcReq{datatype: "FP32", raw: true, outputs: []string{oip.OutputNeighborIDs, oip.OutputLabel}}},
 		{"contents selected outputs", grpcReq{datatype: "FP64", outputs: []string{oip.OutputProbs}}},
+		{"raw novelty", grpcReq{datatype: "FP64", raw: true, outputs: []string{oip.OutputNovelty, oip.OutputLabel}}},
+		{"contents novelty", grpcReq{datatype: "FP64", outputs: []string{oip.OutputNovelty}}},
 	}
 	for _, sc := range settingsCases {
 		for _, c := range cases {
@@ -424,4 +429,42 @@ func validOf(t testing.TB, st dataset.Store, f []float64, label string) dataset.
 	v, err := st.Snapshot().NewSample(0, f, label)
 	require.NoError(t, err)
 	return v
+}
+
+// TestNoveltyOutputIsPredictsNovelty: the novelty output is, row for row,
+// POST /predict's novelty.percentile (the same tracker), spans the range on
+// rows from the training set to far outside it, and carries the tracker's
+// threshold as its parameter.
+func TestNoveltyOutputIsPredictsNovelty(t *testing.T) {
+	st := newStack(t, 16)
+	rows := append(testRows(20), []float64{5.1, 3.5, 1.4, 0.2}, []float64{40, 40, 40, 40})
+	want, code, detail := st.predict(t, rows, settings{})
+	require.Equal(t, http.StatusOK, code, detail)
+	got, _, code, msg := st.infer(t, rows, settings{}, restReq{datatype: "FP64", binaryOut: true, outputs: []string{oip.OutputNovelty}})
+	require.Equal(t, http.StatusOK, code, msg)
+	assert.Equal(t, only(want, []string{oip.OutputNovelty}), got)
+	assert.Zero(t, got[len(rows)-2].Novelty, "a training sample is as close as can be")
+	assert.Equal(t, 100.0, got[len(rows)-1].Novelty, "a row far outside the set is past every distance")
+	assert.True(t, slices.ContainsFunc(got[:20], func(r row) bool { return r.Novelty > 0 && r.Novelty < 100 }), "rows near the set fall in between")
+
+	body := `{"outputs":[{"name":"novelty"}],"inputs":[{"name":"x","datatype":"FP64","shape":[1,4],"data":[40,40,40,40]}]}`
+	resp, err := http.Post(st.url+"/v2/models/iris/infer", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		Outputs []struct {
+			Name       string
+			Datatype   string
+			Shape      []int64
+			Parameters map[string]string
+			Data       []float64
+		}
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Len(t, out.Outputs, 1)
+	o := out.Outputs[0]
+	assert.Equal(t, "FP64", o.Datatype)
+	assert.Equal(t, []int64{1}, o.Shape)
+	assert.Equal(t, []float64{100}, o.Data)
+	assert.Equal(t, "90", o.Parameters["threshold"], "the tracker's threshold")
 }

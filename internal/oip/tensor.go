@@ -246,6 +246,10 @@ func (res *result) appendRaw(b []byte, i int) []byte {
 				b = append(b, 0)
 			}
 		}
+	case OutputNovelty:
+		for _, v := range res.novelty {
+			b = le.AppendUint64(b, math.Float64bits(v))
+		}
 	}
 	return b
 }
@@ -266,6 +270,8 @@ func (res *result) rawSize(i int) int {
 		return 8 * n * res.query.K
 	case OutputTie:
 		return n
+	case OutputNovelty:
+		return 8 * n
 	}
 	return 0
 }
