@@ -141,7 +141,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.ChangeWindow, "change-window", dataset.DefaultChangeWindow, "recent changes kept for GET /dataset/changes (and, with -data-dir, across restarts); an older since is 410")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "requests each client IP may make per -rate-window (429 beyond); 0: no limit")
 	fs.DurationVar(&c.RateWindow, "rate-window", d.RateWindow, "window of -rate-limit")
-	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions in flight at once (503 with Retry-After beyond)")
+	fs.IntVar(&c.MaxHeavy, "max-inflight-batch", d.MaxHeavy, "most batch predictions being computed at once, each taking its slot after its body is read (503 with Retry-After beyond)")
 	fs.DurationVar(&c.HeavyWait, "max-inflight-wait", d.HeavyWait, "how long a batch waits for a free slot before the 503")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, how long /readyz reports 503 while still serving, before the listener closes (give load balancers time to notice)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":8081", "address of the gRPC Open Inference Protocol server (host:port; port 0 picks a free one); empty or \"off\": no gRPC server")

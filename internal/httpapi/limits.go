@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -56,37 +56,61 @@ func clientIP(r *http.Request) (string, error) {
 	return httprate.CanonicalizeIP(host), nil
 }
 
-// heavyBodyBytes is the body size above which a prediction counts as heavy:
-// a single prediction is well under it, a batch of more than a few rows is
-// over it. A body of unknown length (chunked) counts as heavy too.
-const heavyBodyBytes = 1024
-
-// limitHeavy caps the number of heavy (batch) predictions in flight at
-// cfg.MaxHeavy. A heavy request that finds every slot taken waits up to
-// cfg.HeavyWait for one (short bursts queue instead of failing), then is
-// turned away with 503 and Retry-After, before its body is read: a longer
-// queue would only make every batch slower and hold more memory.
-func (s *Server) limitHeavy(next http.Handler) http.Handler {
-	slots := make(chan struct{}, s.cfg.MaxHeavy)
-	retry := strconv.Itoa(1)
+// limitBody answers 413 at once, before reading a byte of the body, to a
+// request whose Content-Length is above the limit of its route: -max-import
+// for POST /dataset/import, -max-body for every other route (the Open
+// Inference Protocol routes apply the same -max-body in their own error
+// format). A body of unknown length (chunked) is still cut at the limit as
+// it is read.
+func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength >= 0 && r.ContentLength <= heavyBodyBytes {
-			next.ServeHTTP(w, r)
+		limit, setting := s.cfg.MaxBodyBytes, "-max-body / IRIS_MAX_BODY"
+		if r.URL.Path == "/dataset/import" {
+			limit, setting = s.cfg.MaxImportBytes, "-max-import / IRIS_MAX_IMPORT"
+		}
+		if r.ContentLength > limit && !strings.HasPrefix(r.URL.Path, "/v2/") {
+			s.metrics.reject("too_large")
+			// Close after the answer: otherwise net/http reads a body of up
+			// to 256 KiB before answering, to keep the connection.
+			w.Header().Set("Connection", "close")
+			writeProblem(w, r, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("the request body is %d bytes, above the limit of %d bytes (%s); nothing was read", r.ContentLength, limit, setting), nil)
 			return
 		}
-		if !acquire(r.Context(), slots, s.cfg.HeavyWait) {
-			if r.Context().Err() != nil {
-				return // the client has gone; nobody reads an answer
-			}
-			s.metrics.reject("overloaded")
-			w.Header().Set("Retry-After", retry)
-			writeProblem(w, r, http.StatusServiceUnavailable,
-				fmt.Sprintf("the server is busy with %d batch predictions; retry after the time in Retry-After", s.cfg.MaxHeavy), nil)
-			return
-		}
-		defer func() { <-slots }()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// heavySlots caps the number of batch predictions being computed at once at
+// cfg.MaxHeavy. A slot is taken only once the batch's body has been read and
+// checked, so that slow or trickling uploads hold no slot. A batch that
+// finds every slot taken waits up to cfg.HeavyWait for one (short bursts
+// queue instead of failing), then is turned away with 503 and Retry-After:
+// a longer queue would only make every batch slower and hold more memory.
+type heavySlots struct {
+	slots chan struct{}
+	wait  time.Duration
+}
+
+func newHeavySlots(n int, wait time.Duration) *heavySlots {
+	return &heavySlots{slots: make(chan struct{}, n), wait: wait}
+}
+
+// takeHeavy takes a batch slot and returns its release, or answers the request (503,
+// or nothing when the client has gone) and returns false.
+func (s *Server) takeHeavy(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	h := s.heavy
+	if !acquire(r.Context(), h.slots, h.wait) {
+		if r.Context().Err() != nil {
+			return nil, false // the client has gone; nobody reads an answer
+		}
+		s.metrics.reject("overloaded")
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, http.StatusServiceUnavailable,
+			fmt.Sprintf("the server is busy with %d batch predictions; retry after the time in Retry-After", cap(h.slots)), nil)
+		return nil, false
+	}
+	return func() { <-h.slots }, true
 }
 
 // acquire takes a slot, waiting at most wait (and not past ctx).

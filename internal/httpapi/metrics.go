@@ -62,7 +62,7 @@ func newMetrics(reg *prometheus.Registry, store dataset.Store) *metrics {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "irisknn_rejected_requests_total",
-			Help: "Requests turned away before their handler ran: rate_limited (429), overloaded (503, too many batches in flight), unauthorized (401).",
+			Help: "Requests turned away before their work ran: rate_limited (429), overloaded (503, too many batches in flight), unauthorized (401), too_large (413 on Content-Length, before the body is read), cross_origin (403, a write from another origin).",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.predictions, m.batchSize, m.novelty, m.rejected,

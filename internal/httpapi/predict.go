@@ -101,7 +101,7 @@ func (s *Server) handlePredict() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
-			s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Features: f})
+			s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Features: f}, nil)
 		case req.Instances != nil:
 			s.predictBatch(w, r, &req, snap, q)
 		default:
@@ -133,7 +133,13 @@ func (s *Server) predictBatch(w http.ResponseWriter, r *http.Request, req *predi
 		}
 		fs[i] = f
 	}
-	s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Instances: fs, Batch: true})
+	// The body is read and checked: only now does the batch take a slot,
+	// and only until its answer is computed.
+	release, ok := s.takeHeavy(w, r)
+	if !ok {
+		return
+	}
+	s.answer(w, r, PredictRequest{Snapshot: snap, Query: q, Instances: fs, Batch: true}, release)
 }
 
 // batchScratch is computeBatch's reusable scratch.

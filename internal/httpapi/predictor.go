@@ -68,8 +68,15 @@ func (c computer) Predict(ctx context.Context, req PredictRequest) (PredictAnswe
 }
 
 // answer writes the predictor's answer to req.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, req PredictRequest) {
+//
+// computed, when not nil, is called once the answer is computed, before it
+// is written: a batch gives its slot back then, so that a client slow to
+// read its answer holds none.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req PredictRequest, computed func()) {
 	a, err := s.predictor.Predict(r.Context(), req)
+	if computed != nil {
+		computed()
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,13 +1,16 @@
 package httpapi_test
 
 import (
-	"github.com/irisknn/irisknn/internal/apitest"
-	"github.com/irisknn/irisknn/internal/httpapi"
+	"bufio"
+	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/internal/apitest"
+	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
 // relDo sends a request through the spec-checking client: h is sent as it
@@ -161,17 +167,61 @@ func (b *slowBody) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
+// TestBatchesInFlightAreCapped: batches being computed are capped at
+// MaxHeavy (503 with Retry-After beyond), single predictions are not, and
+// the slots are given back.
 func TestBatchesInFlightAreCapped(t *testing.T) {
 	cfg := httpapi.DefaultConfig()
 	cfg.MaxHeavy = 2
+	cfg.HeavyWait = httpapi.NoWait
+	// Batches block in the predictor until released: they hold their slots.
+	wrap, inside, release := holdBatches(2)
+	cfg.WrapPredictor = wrap
 	a := apitest.Start(t, cfg, nil)
 	batch := `{"instances":[` + strings.Repeat(`[5.1,3.5,1.4,0.2],`, 99) + `[6,3,5,2]]}`
-
-	// Two batches hold the slots: their bodies are slow to arrive.
-	release := make(chan struct{})
 	var wg sync.WaitGroup
 	statuses := make([]int, 2)
 	for i := range 2 {
+		wg.Go(func() {
+			resp, err := http.Post(a.URL+"/predict", "application/json", strings.NewReader(batch))
+			if assert.NoError(t, err) {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			}
+		})
+	}
+	inside.Wait()
+	resp, b := relDo(a, "POST", "/predict", jsonHeader(), []byte(batch))
+	assert.Equal(t, http.StatusServiceUnavailable, resp.Status, "%s", b)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	assert.Contains(t, string(b), "busy")
+	// Single predictions are not heavy: they still go through.
+	resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
+	assert.Equal(t, http.StatusOK, resp.Status, "%s", b)
+
+	close(release)
+	wg.Wait()
+	assert.Equal(t, []int{200, 200}, statuses)
+	// Slots are given back.
+	resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(batch))
+	assert.Equal(t, http.StatusOK, resp.Status, "%s", b)
+}
+
+// TestSlowBodiesHoldNoBatchSlot: batches whose bodies trickle in hold no
+// slot while they are read, so every slot's worth of them leaves batches
+// with complete bodies answered at once.
+func TestSlowBodiesHoldNoBatchSlot(t *testing.T) {
+	cfg := httpapi.DefaultConfig()
+	cfg.MaxHeavy = 2
+	cfg.HeavyWait = httpapi.NoWait
+	a := apitest.Start(t, cfg, nil)
+	batch := `{"instances":[` + strings.Repeat(`[5.1,3.5,1.4,0.2],`, 99) + `[6,3,5,2]]}`
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	statuses := make([]int, 4)
+	for i := range 4 { // twice as many slow bodies as slots
 		body := &slowBody{first: []byte(batch[:100]), rest: []byte(batch[100:]), release: release, started: make(chan struct{})}
 		req, err := http.NewRequest("POST", a.URL+"/predict", body)
 		require.NoError(t, err)
@@ -187,26 +237,52 @@ func TestBatchesInFlightAreCapped(t *testing.T) {
 		})
 		<-body.started
 	}
-	// Wait until both are inside the server, then a third is turned away.
-	var resp *apitest.Response
-	var b []byte
-	require.Eventually(t, func() bool {
-		resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(batch))
-		return resp.Status == http.StatusServiceUnavailable
-	}, 10*time.Second, 10*time.Millisecond)
-	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
-	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
-	assert.Contains(t, string(b), "busy")
-	// Single predictions are not heavy: they still go through.
-	resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(`{"features":[5.1,3.5,1.4,0.2]}`))
-	assert.Equal(t, http.StatusOK, resp.Status, "%s", b)
-
+	for range 5 {
+		resp, b := relDo(a, "POST", "/predict", jsonHeader(), []byte(batch))
+		require.Equal(t, http.StatusOK, resp.Status, "a complete batch while 4 bodies trickle: %s", b)
+	}
 	close(release)
 	wg.Wait()
-	assert.Equal(t, []int{200, 200}, statuses)
-	// Slots are given back.
-	resp, b = relDo(a, "POST", "/predict", jsonHeader(), []byte(batch))
-	assert.Equal(t, http.StatusOK, resp.Status, "%s", b)
+	assert.Equal(t, []int{200, 200, 200, 200}, statuses, "the slow batches are answered once their bodies arrive")
+}
+
+// TestAContentLengthOverTheLimitIs413AtOnce: a declared body above the
+// limit is refused before a byte of it is sent (the server does not wait
+// for it), on every route, in the route's limit.
+func TestAContentLengthOverTheLimitIs413AtOnce(t *testing.T) {
+	cfg := httpapi.DefaultConfig()
+	cfg.MaxBodyBytes = 1 << 10
+	cfg.MaxImportBytes = 1 << 12
+	a := apitest.Start(t, cfg, nil)
+	for _, c := range []struct {
+		path string
+		n    int64
+		want int
+		msg  string
+	}{
+		{"/predict", 1<<10 + 1, http.StatusRequestEntityTooLarge, "-max-body"},
+		{"/samples", 5_000_000, http.StatusRequestEntityTooLarge, "-max-body"},
+		{"/jobs", 5_000_000, http.StatusRequestEntityTooLarge, "-max-body"},
+		{"/dataset/import", 1<<12 + 1, http.StatusRequestEntityTooLarge, "-max-import"},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			// Headers and the start of a body that never comes: only an
+			// answer before the body ends the wait.
+			conn, err := net.Dial("tcp", strings.TrimPrefix(a.URL, "http://"))
+			require.NoError(t, err)
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"in", c.path, c.n)
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err, "answered without the body")
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			assert.Equal(t, c.want, resp.StatusCode, "%s", b)
+			assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+			assert.Contains(t, string(b), c.msg)
+			assert.Contains(t, string(b), strconv.FormatInt(c.n, 10))
+		})
+	}
 }
 
 func TestMetrics(t *testing.T) {
@@ -262,26 +338,39 @@ func TestZeroConfigIsTheDefaults(t *testing.T) {
 		wait time.Duration
 		want int
 	}{{0, http.StatusOK}, {httpapi.NoWait, http.StatusServiceUnavailable}} {
-		a := apitest.Start(t, httpapi.Config{MaxHeavy: 1, HeavyWait: tc.wait}, nil)
+		wrap, inside, release := holdBatches(1)
+		a := apitest.Start(t, httpapi.Config{MaxHeavy: 1, HeavyWait: tc.wait, WrapPredictor: wrap}, nil)
 		batch := `{"instances":[` + strings.Repeat(`[5.1,3.5,1.4,0.2],`, 99) + `[6,3,5,2]]}`
-		release := make(chan struct{})
-		body := &slowBody{first: []byte(batch[:100]), rest: []byte(batch[100:]), release: release, started: make(chan struct{})}
-		req, err := http.NewRequest("POST", a.URL+"/predict", body)
-		require.NoError(t, err)
-		req.ContentLength = int64(len(batch))
-		req.Header.Set("Content-Type", "application/json")
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
+			if resp, err := http.Post(a.URL+"/predict", "application/json", strings.NewReader(batch)); err == nil {
 				resp.Body.Close()
 			}
 		}()
-		<-body.started
-		time.Sleep(20 * time.Millisecond) // the first batch holds the slot
+		inside.Wait() // the first batch holds the slot
 		go func() { time.Sleep(50 * time.Millisecond); close(release) }()
 		r := a.Do("POST", "/predict", batch)
-		assert.Equal(t, tc.want, r.Status, "HeavyWait %v: %s", tc.wait, r.Body)
+		assert.Equal(t, tc.want, r.Status, "HeavyWait %v", tc.wait)
 		<-done
 	}
+}
+
+// holdBatches returns a WrapPredictor under which the first n batches
+// block, holding their slots, until release is closed; inside is done once
+// all n are blocked.
+func holdBatches(n int) (wrap func(httpapi.Predictor) httpapi.Predictor, inside *sync.WaitGroup, release chan struct{}) {
+	inside, release = new(sync.WaitGroup), make(chan struct{})
+	inside.Add(n)
+	var held atomic.Int64
+	wrap = func(next httpapi.Predictor) httpapi.Predictor {
+		return httpapi.PredictorFunc(func(ctx context.Context, req httpapi.PredictRequest) (httpapi.PredictAnswer, error) {
+			if req.Batch && held.Add(1) <= int64(n) {
+				inside.Done()
+				<-release
+			}
+			return next.Predict(ctx, req)
+		})
+	}
+	return wrap, inside, release
 }

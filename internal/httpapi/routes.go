@@ -23,6 +23,7 @@ func (s *Server) routes(r chi.Router) {
 	r.Use(s.cors())
 	r.Use(middleware.GetHead)
 	r.Use(s.rateLimit)
+	r.Use(s.limitBody)
 
 	r.NotFound(s.handleNotFound())
 	r.MethodNotAllowed(s.handleMethodNotAllowed(r))
@@ -39,7 +40,7 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/docs", ui.handlePage("docs.html", s.handleNotFound()))
 	r.Get("/ui/*", ui.handleAsset(s.handleNotFound()))
 
-	r.With(s.limitHeavy).Post("/predict", s.handlePredict())
+	r.Post("/predict", s.handlePredict())
 
 	// The Open Inference Protocol (its own errors and content rules).
 	if s.cfg.V2 != nil {

@@ -168,6 +168,7 @@ type Server struct {
 	metrics   *metrics
 	spec      []byte      // the OpenAPI document for the loaded schema
 	keys      []keyDigest // the keys that may write (none: anyone may)
+	heavy     *heavySlots // batch predictions being computed
 
 	// shutdown is closed when the server stops being ready: long-lived
 	// responses (change event streams) end, so that shutdown need not
@@ -179,7 +180,8 @@ type Server struct {
 // NewServer returns the API over store. It starts ready.
 func NewServer(cfg Config, store dataset.Store) *Server {
 	cfg.fill()
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{}), keys: cfg.keys()}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, jobs: cfg.Jobs, shutdown: make(chan struct{}), keys: cfg.keys(),
+		heavy: newHeavySlots(cfg.MaxHeavy, cfg.HeavyWait)}
 	s.rules = dataset.QueryRules{DefaultK: cfg.DefaultK, DefaultMetric: cfg.DefaultMetric, DefaultWeights: cfg.DefaultWeights, MaxK: cfg.MaxK, MaxNeighbors: cfg.MaxNeighbors}
 	s.predictor = computer{s}
 	if cfg.WrapPredictor != nil {

@@ -1,15 +1,18 @@
 package oip_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/irisknn/irisknn/internal/dataset"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,6 +21,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/oip"
 	pb "github.com/irisknn/irisknn/internal/oip/inferencepb"
 )
@@ -467,4 +471,22 @@ func TestNoveltyOutputIsPredictsNovelty(t *testing.T) {
 	assert.Equal(t, []int64{1}, o.Shape)
 	assert.Equal(t, []float64{100}, o.Data)
 	assert.Equal(t, "90", o.Parameters["threshold"], "the tracker's threshold")
+}
+
+// TestAContentLengthOverTheLimitIs413AtOnce: an inference request whose
+// declared body is above -max-body is answered 413 before its body is
+// sent.
+func TestAContentLengthOverTheLimitIs413AtOnce(t *testing.T) {
+	st := newStack(t, 16)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(st.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"in", 8<<20+1)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "answered without the body")
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s", b)
+	assert.Contains(t, string(b), "-max-body")
 }

@@ -217,6 +217,12 @@ func putBuf(b *[]byte) {
 // limit.
 func (h *rest) readBody(w http.ResponseWriter, r *http.Request, buf *[]byte) ([]byte, error) {
 	limit := h.opt.MaxBodyBytes
+	if r.ContentLength > limit {
+		// At once, not a byte of it read; and close after the answer, or
+		// net/http would read up to 256 KiB of it first.
+		w.Header().Set("Connection", "close")
+		return nil, errTooLarge{limit}
+	}
 	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
