@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/irisknn/irisknn/internal/dataset"
@@ -55,6 +58,13 @@ func (c *Config) keys() []keyDigest {
 func (s *Server) requireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		actor, given := s.writer(r)
+		if origin, foreign := s.foreignOrigin(r); foreign && (len(s.keys) == 0 || actor == "") {
+			s.metrics.reject("cross_origin")
+			writeProblem(w, r, http.StatusForbidden, fmt.Sprintf(
+				"a write from a page on another origin (%s) is refused: a web page may read and predict, but only pages on origins listed in -cors-origins (e.g. -cors-origins=%s) may write, or a client that sends the API key",
+				origin, origin), nil)
+			return
+		}
 		if actor != "" {
 			next.ServeHTTP(w, r.WithContext(dataset.WithActor(r.Context(), actor)))
 			return
@@ -69,6 +79,53 @@ func (s *Server) requireKey(next http.Handler) http.Handler {
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeProblem(w, r, http.StatusUnauthorized, msg, nil)
 	})
+}
+
+// foreignOrigin reports whether r comes from a page on another origin
+// than the server's that -cors-origins does not list by name ("*" lists
+// none), and names the origin. A browser says so in Sec-Fetch-Site
+// (cross-site or same-site), or else in an Origin other than the Host it
+// sent the request to. A request without either is not from a page (curl,
+// a program, a same-origin form in an old browser): it is not foreign.
+// This is the server's own check against cross-site request forgery: a
+// POST without a body, or a form, is sent without any CORS preflight.
+func (s *Server) foreignOrigin(r *http.Request) (string, bool) {
+	origin := r.Header.Get("Origin")
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return "", false
+	case "cross-site", "same-site":
+		if origin == "" {
+			origin = "another site"
+		}
+	default:
+		if origin == "" || sameHost(origin, r.Host) {
+			return "", false
+		}
+	}
+	for _, o := range s.cfg.CORSOrigins {
+		if o != "*" && strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return origin, false
+		}
+	}
+	return origin, true
+}
+
+// sameHost reports whether origin (scheme://host[:port]) names host, the
+// request's Host; a Host without a port (behind a proxy that passes only
+// the name) matches the origin's name on any port.
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false // "null", or not an origin
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		return strings.EqualFold(u.Hostname(), host)
+	}
+	return false
 }
 
 // mayWrite reports whether r may write: no key is configured, or r carries

@@ -1,13 +1,13 @@
 package httpapi_test
 
 import (
-	"github.com/irisknn/irisknn/internal/apitest"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/irisknn/irisknn/internal/apitest"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
@@ -45,6 +45,11 @@ var corsCalls = []struct {
 	{http.MethodDelete, "/samples/4", "", http.StatusNoContent},
 	{http.MethodPost, "/dataset/reset", "", http.StatusOK},
 	{http.MethodPost, "/predict", `{"features":[1,2,3]}`, http.StatusUnprocessableEntity}, // errors carry CORS headers too
+}
+
+// isWrite reports whether a call of corsCalls writes to the training set.
+func isWrite(method, path string) bool {
+	return method == http.MethodPut || method == http.MethodDelete || (method == http.MethodPost && path != "/predict")
 }
 
 func corsDo(t *testing.T, a *apitest.Server, method, path, body string, hdr map[string]string) *apitest.Response {
@@ -111,7 +116,11 @@ func TestCORSOriginNotAllowed(t *testing.T) {
 				// The server still answers (a browser, not the server,
 				// withholds the response), but says nothing of CORS.
 				rec := corsDo(t, api, c.method, c.path, c.body, map[string]string{"Origin": origin})
-				assert.Equal(t, c.status, rec.Status, "%s %s", c.method, c.path)
+				want := c.status
+				if isWrite(c.method, c.path) {
+					want = http.StatusForbidden // and the server refuses writes
+				}
+				assert.Equal(t, want, rec.Status, "%s %s", c.method, c.path)
 				assert.Empty(t, corsHeaders(rec.Header), "%s %s", c.method, c.path)
 			}
 			for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
@@ -157,4 +166,51 @@ func TestCORSNoOrigin(t *testing.T) {
 	rec := corsDo(t, corsAPI(t, pageOrigin), http.MethodGet, "/dataset", "", nil)
 	assert.Equal(t, http.StatusOK, rec.Status)
 	assert.Empty(t, corsHeaders(rec.Header))
+}
+
+// TestCrossOriginWrites: with the defaults (CORS "*"), a page on any origin
+// may read and predict, but the server itself refuses its writes, even those
+// a browser sends without a preflight; pages listed in -cors-origins, the
+// server's own origin, clients that are not pages and clients with the key
+// may write.
+func TestCrossOriginWrites(t *testing.T) {
+	open := apitest.Start(t, httpapi.Config{}, nil)
+	keyed := apitest.Start(t, httpapi.Config{APIKey: "k"}, nil)
+	listed := apitest.Start(t, httpapi.Config{CORSOrigins: []string{pageOrigin}}, nil)
+	evil := []string{"Origin", "http://evil.example"}
+	for _, c := range []struct {
+		name   string
+		api    *apitest.Server
+		method string
+		path   string
+		body   string
+		hdr    []string
+		want   int
+	}{
+		{"a reset from another origin, with no body and no preflight", open, "POST", "/dataset/reset", "", evil, 403},
+		{"a delete from another origin", open, "DELETE", "/samples/5", "", evil, 403},
+		{"a create from another origin", open, "POST", "/samples", `{"features":[5,3,1.5,0.2],"species":"setosa"}`, evil, 403},
+		{"an import from another origin", open, "POST", "/dataset/import?mode=replace", "sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,4,setosa\n", append([]string{"Content-Type", "text/csv"}, evil...), 403},
+		{"Sec-Fetch-Site cross-site without Origin", open, "DELETE", "/samples/6", "", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"Sec-Fetch-Site same-site (a sibling subdomain)", open, "DELETE", "/samples/6", "", []string{"Sec-Fetch-Site", "same-site", "Origin", "http://a.localhost"}, 403},
+		{"the opaque origin null", open, "DELETE", "/samples/6", "", []string{"Origin", "null"}, 403},
+		{"a prediction from another origin", open, "POST", "/predict", `{"features":[5.1,3.5,1.4,0.2]}`, evil, 200},
+		{"a read from another origin", open, "GET", "/samples/5", "", evil, 200},
+		{"a client that is not a page (curl)", open, "DELETE", "/samples/7", "", nil, 204},
+		{"the server's own page, by Sec-Fetch-Site", open, "DELETE", "/samples/8", "", []string{"Sec-Fetch-Site", "same-origin", "Origin", "http://evil.example"}, 204},
+		{"the server's own page, by Origin", open, "DELETE", "/samples/9", "", []string{"Origin", open.URL}, 204},
+		{"a listed origin", listed, "DELETE", "/samples/5", "", []string{"Origin", pageOrigin, "Sec-Fetch-Site", "cross-site"}, 204},
+		{"another origin with the key", keyed, "DELETE", "/samples/5", "", []string{"Origin", "http://evil.example", "Authorization", "Bearer k"}, 204},
+		{"another origin with a wrong key", keyed, "DELETE", "/samples/5", "", []string{"Origin", "http://evil.example", "Authorization", "Bearer x"}, 403},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := c.api.Store.Snapshot().Version()
+			r := c.api.Do(c.method, c.path, c.body, c.hdr...)
+			assert.Equal(t, c.want, r.Status, "%s", r.Body)
+			if c.want == 403 {
+				assert.Contains(t, string(r.Body), "-cors-origins", "the refusal says how to allow it")
+				assert.Equal(t, before, c.api.Store.Snapshot().Version(), "nothing was written")
+			}
+		})
+	}
 }
