@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -43,13 +44,12 @@ func (s *Server) handleImport() http.HandlerFunc {
 			s.writeError(w, r, &httpError{status: http.StatusNotImplemented, msg: "this store does not take bulk imports (the in-memory and -data-dir stores do)"})
 			return
 		}
-		for name := range r.URL.Query() {
-			if name != "mode" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want mode", name), nil))
-				return
-			}
+		q, err := queryParams(r, "mode")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		modeName := r.URL.Query().Get("mode")
+		modeName := q.Get("mode")
 		if modeName == "" {
 			modeName = "append"
 		}
@@ -180,8 +180,8 @@ func (nd *ndjsonRows) next() (dataset.Sample, int, bool, error) {
 
 // exportFormat returns the bulk format a GET /samples asks for ("csv",
 // "ndjson"), or "" for a JSON page. ?format= wins over Accept.
-func exportFormat(r *http.Request) (string, error) {
-	switch f := r.URL.Query().Get("format"); f {
+func exportFormat(r *http.Request, q url.Values) (string, error) {
+	switch f := q.Get("format"); f {
 	case "csv", "ndjson":
 		return f, nil
 	case "json":

@@ -65,11 +65,9 @@ type changesQuery struct {
 }
 
 func parseChangesQuery(r *http.Request) (changesQuery, error) {
-	q := r.URL.Query()
-	for name := range q {
-		if name != "since" && name != "limit" && name != "wait" {
-			return changesQuery{}, badRequest(name, fmt.Sprintf("unknown query parameter %q: want since, limit or wait", name), nil)
-		}
+	q, err := queryParams(r, "since", "limit", "wait")
+	if err != nil {
+		return changesQuery{}, err
 	}
 	cq := changesQuery{}
 	raw := q.Get("since")

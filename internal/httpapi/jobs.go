@@ -220,12 +220,10 @@ func (s *Server) handleListJobs() http.HandlerFunc {
 		Redacted bool `json:"redacted"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		for name := range q {
-			if name != "limit" && name != "cursor" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want limit or cursor", name), nil))
-				return
-			}
+		q, err := queryParams(r, "limit", "cursor")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		limit, err := queryInt(q, "limit", defaultLimit)
 		if err != nil {

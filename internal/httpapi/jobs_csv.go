@@ -30,11 +30,9 @@ func isCSV(r *http.Request) bool {
 // after the schema's label is kept: the result scores the predictions
 // against it. Other columns (an id) are ignored.
 func (s *Server) csvJobRequest(w http.ResponseWriter, r *http.Request, schema *dataset.Schema) (*jobRequest, error) {
-	q := r.URL.Query()
-	for name := range q {
-		if !slices.Contains([]string{"type", "k", "metric", "weights"}, name) {
-			return nil, badRequest(name, fmt.Sprintf("unknown query parameter %q: a CSV job takes type, k, metric and weights", name), nil)
-		}
+	q, err := queryParams(r, "type", "k", "metric", "weights")
+	if err != nil {
+		return nil, err
 	}
 	req := &jobRequest{Type: q.Get("type")}
 	if req.Type == "" {
@@ -139,6 +137,11 @@ func parseFeatureCSV(body []byte, schema *dataset.Schema) ([][]float64, []string
 // alone, as JSON, or as CSV with ?format=csv or Accept: text/csv.
 func (s *Server) handleJobResult() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := queryParams(r, "format")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		j, ok := s.getJob(w, r)
 		if !ok {
 			return
@@ -151,7 +154,7 @@ func (s *Server) handleJobResult() http.HandlerFunc {
 				Message: fmt.Sprintf("job %s has no result: it is %s; see /jobs/%s", j.ID, j.Status, j.ID)})
 			return
 		}
-		format := r.URL.Query().Get("format")
+		format := q.Get("format")
 		if format == "" && strings.Contains(r.Header.Get("Accept"), "text/csv") {
 			format = "csv"
 		}

@@ -117,7 +117,6 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }

@@ -67,7 +67,22 @@ func (s *Server) handleMethodNotAllowed(routes chi.Routes) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		allow := allowedMethods(routes, r.URL.Path)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
+		if r.Method == http.MethodOptions {
+			// OPTIONS without a CORS preflight (no Origin): the methods,
+			// as Allow has always listed OPTIONS.
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		msg := r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(slices.DeleteFunc(allow, func(m string) bool { return m == http.MethodOptions || m == http.MethodHead }), ", ")
 		writeProblem(w, r, http.StatusMethodNotAllowed, msg, nil)
 	}
+}
+
+// noSniff marks every response X-Content-Type-Options: nosniff, so that a
+// browser never runs an answer (JSON, CSV, a problem) as another type.
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Content-Type-Options"] = []string{"nosniff"}
+		next.ServeHTTP(w, r)
+	})
 }

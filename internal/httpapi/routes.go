@@ -17,6 +17,7 @@ func (s *Server) routes(r chi.Router) {
 		r.Use(traceRequests)
 	}
 	r.Use(requestID)
+	r.Use(noSniff)
 	r.Use(accessLog(s.log, s.cfg.Tracing))
 	r.Use(s.metrics.instrument)
 	r.Use(recoverer(s))

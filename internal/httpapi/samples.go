@@ -131,13 +131,16 @@ func (req *sampleRequest) decoded(schema *dataset.Schema, id int64) (dataset.Sam
 	return dataset.Sample{ID: id, Features: f, Label: *req.Label}, nil
 }
 
-// pathID parses the {id} path parameter: a positive decimal integer.
+// pathID parses the {id} path parameter: a positive decimal integer in its
+// one canonical spelling, the one the API writes (digits, no sign, no
+// leading zero, not %-encoded), so that one sample has one URL: /samples/0001
+// and /samples/%31 are refused alike.
 func pathID(r *http.Request) (int64, error) {
 	raw := chi.URLParam(r, "id")
 	bad := func() error {
-		return badRequest("id", fmt.Sprintf("sample id must be a positive integer, got %q", raw), nil)
+		return badRequest("id", fmt.Sprintf("sample id must be a positive integer written as the API writes it (digits, no leading zeros, not %%-encoded), got %q", raw), nil)
 	}
-	if raw == "" || len(raw) > 19 {
+	if raw == "" || len(raw) > 19 || raw[0] == '0' {
 		return 0, bad()
 	}
 	for i := 0; i < len(raw); i++ {
@@ -179,16 +182,14 @@ func (s *Server) handleListSamples() http.HandlerFunc {
 		DatasetVersion uint64 `json:"dataset_version"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
 		snap := s.store.Snapshot()
 		label := snap.Schema().Label()
-		for name := range q {
-			if name != label && name != "limit" && name != "offset" && name != "after_id" && name != "format" {
-				s.writeError(w, r, badRequest(name, fmt.Sprintf("unknown query parameter %q: want %s, limit, offset, after_id or format", name, label), nil))
-				return
-			}
+		q, err := queryParams(r, label, "limit", "offset", "after_id", "format")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		format, err := exportFormat(r)
+		format, err := exportFormat(r, q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -80,7 +80,6 @@ func (site uiSite) serve(w http.ResponseWriter, r *http.Request, p string, notFo
 	h.Set("Content-Type", f.ctype)
 	h.Set("ETag", f.etag)
 	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if strings.HasSuffix(p, ".html") {
 		h.Set("Content-Security-Policy", uiCSP)
 		h.Set("Referrer-Policy", "no-referrer")
