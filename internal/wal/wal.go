@@ -54,6 +54,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/irisknn/irisknn/internal/dataset"
 )
@@ -110,6 +111,34 @@ type Log struct {
 	// hist keeps the last ChangeWindow changes appended (or recovered),
 	// saved to HistoryFile at each compaction.
 	hist *dataset.Feed
+
+	// Compaction failures back off: after the n-th failure in a row no
+	// compaction is tried before retryAt (compactBackoff(n) later), and an
+	// ERROR is logged at most once per compactLogEvery, with the number of
+	// failures it stands for. Guarded by mu.
+	compactFails int
+	retryAt      time.Time
+	loggedAt     time.Time
+	unlogged     int
+	// snapshotWriter writes the snapshot file (writeFileAtomic; a test
+	// makes it fail), and now is the clock.
+	snapshotWriter func(dir, name string, b []byte) error
+	now            func() time.Time
+}
+
+// compactLogEvery is the least time between two ERROR lines of failing
+// compactions.
+const compactLogEvery = time.Minute
+
+// compactBackoff is how long after the n-th failed compaction in a row the
+// next is tried: 1 s, doubling up to 5 minutes. Writes go on meanwhile, into
+// the log.
+func compactBackoff(n int) time.Duration {
+	d := time.Second
+	for i := 1; i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
 }
 
 var _ dataset.GroupJournal = (*Log)(nil)
@@ -129,7 +158,7 @@ func Open(dir string, loaded *dataset.Snapshot, opts Options) (*Log, *dataset.Sn
 	if opts.ChangeWindow <= 0 {
 		opts.ChangeWindow = dataset.DefaultChangeWindow
 	}
-	l := &Log{dir: dir, opts: opts, log: opts.Logger}
+	l := &Log{dir: dir, opts: opts, log: opts.Logger, snapshotWriter: writeFileAtomic, now: time.Now}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -523,17 +552,44 @@ func (l *Log) Syncs() uint64 { return l.syncs.Load() }
 
 // maybeCompact compacts the log when it has reached CompactEvery records.
 // The caller leads (no fsync runs); appends wait while it works. A failure
-// leaves the records in the log, which stays valid, and compaction is tried
-// again after the next commit.
+// leaves the records in the log, which stays valid and goes on taking
+// writes; the next try waits compactBackoff, and failures are logged at
+// most once per compactLogEvery.
 func (l *Log) maybeCompact() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.records < l.opts.CompactEvery || l.usable() != nil {
 		return
 	}
-	if err := l.compact(); err != nil {
-		l.log.Error("log compaction failed; the log keeps growing", "dir", l.dir, "error", err)
+	now := l.now()
+	if l.compactFails > 0 && now.Before(l.retryAt) {
+		return
 	}
+	err := l.compact()
+	if err == nil {
+		if l.compactFails > 0 {
+			l.log.Info("log compaction works again", "dir", l.dir, "failures", l.compactFails)
+		}
+		l.compactFails, l.unlogged = 0, 0
+		return
+	}
+	l.compactFails++
+	l.retryAt = now.Add(compactBackoff(l.compactFails))
+	l.unlogged++
+	if l.loggedAt.IsZero() || now.Sub(l.loggedAt) >= compactLogEvery {
+		l.log.Error("log compaction failed; the log keeps growing and keeps taking writes",
+			"dir", l.dir, "error", err, "failures_in_a_row", l.compactFails,
+			"failures_since_last_logged", l.unlogged, "records", l.records, "next_try_in", compactBackoff(l.compactFails))
+		l.loggedAt, l.unlogged = now, 0
+	}
+}
+
+// CompactFailures returns the number of compactions that failed in a row
+// (0 once one succeeds).
+func (l *Log) CompactFailures() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.compactFails
 }
 
 // Compact writes the current state as the snapshot and empties the log.
@@ -590,7 +646,7 @@ func (l *Log) emptyLog() error {
 
 // writeSnapshot atomically replaces the snapshot file with s.
 func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
-	if err := writeFileAtomic(l.dir, SnapshotFile, EncodeSnapshot(s)); err != nil {
+	if err := l.snapshotWriter(l.dir, SnapshotFile, EncodeSnapshot(s)); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	return nil

@@ -3,7 +3,8 @@ package wal
 import (
 	"bytes"
 	"context"
-	"github.com/irisknn/irisknn/internal/datasettest"
+	"errors"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/datasettest"
 )
 
 func loaded(t testing.TB) *dataset.Snapshot {
@@ -269,7 +271,7 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, log []byte) {
 		dir := t.TempDir()
-		l := &Log{dir: dir}
+		l := &Log{dir: dir, snapshotWriter: writeFileAtomic}
 		require.NoError(t, l.writeSnapshot(snap))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, LogFile), log, 0o640))
 		// Any bytes: recovery either succeeds or reports an error; it
@@ -389,3 +391,53 @@ var (
 	valid   = datasettest.Valid
 	validOf = datasettest.ValidOf
 )
+
+// TestFailingCompactionsBackOffAndWritesGoOn: while the snapshot cannot be
+// written, every write still succeeds into the log, compactions are tried
+// after a growing back-off rather than after every write, at most one ERROR
+// is logged a minute, and once the writer works again the log compacts and
+// nothing is lost.
+func TestFailingCompactionsBackOffAndWritesGoOn(t *testing.T) {
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	l, snap := open(t, dir, Options{CompactEvery: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	clock := time.Unix(1_700_000_000, 0)
+	l.now = func() time.Time { return clock }
+	var tries int
+	failing := true
+	l.snapshotWriter = func(dir, name string, b []byte) error {
+		tries++
+		if failing {
+			return errors.New("no space left on device (a test)")
+		}
+		return writeFileAtomic(dir, name, b)
+	}
+	m := dataset.NewMemory(snap, l)
+	write := func() {
+		t.Helper()
+		_, _, err := m.Create(context.Background(), valid(t, m, 0, []float64{1, 2, 3, 4}, "setosa"))
+		require.NoError(t, err, "the log takes writes while compaction fails")
+	}
+	for range 200 { // no time passes: one try, then none until the back-off ends
+		write()
+	}
+	assert.Equal(t, 1, tries, "compaction is not retried on every write")
+	for range 20 { // a minute of writes, one every 3 s
+		clock = clock.Add(3 * time.Second)
+		write()
+	}
+	assert.LessOrEqual(t, tries, 7, "1 s, 2 s, 4 s, 8 s, 16 s, 32 s apart: a handful of tries in a minute")
+	assert.GreaterOrEqual(t, l.CompactFailures(), 3)
+	assert.LessOrEqual(t, strings.Count(logs.String(), "level=ERROR"), 2, "at most one ERROR a minute:\n%s", logs.String())
+	assert.Contains(t, logs.String(), "failures_since_last_logged")
+
+	failing = false
+	clock = clock.Add(10 * time.Minute)
+	write()
+	assert.Zero(t, l.CompactFailures(), "compaction works again")
+	assert.Contains(t, logs.String(), "log compaction works again")
+	want := stateOf(m.Snapshot())
+	require.NoError(t, l.Close())
+	_, got := open(t, dir, Options{CompactEvery: 2})
+	assert.Equal(t, want, stateOf(got), "every write survives")
+}
