@@ -2,10 +2,12 @@
 package datasettest
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
 )
 
@@ -22,4 +24,15 @@ func Valid(t testing.TB, st dataset.Store, id int64, f []float64, label string) 
 func ValidOf(t testing.TB, st dataset.Store, x dataset.Sample) dataset.ValidSample {
 	t.Helper()
 	return Valid(t, st, x.ID, x.Features, x.Label)
+}
+
+// Iris returns the embedded Iris set as a snapshot (unscaled), failing the
+// test if it does not load.
+func Iris(t testing.TB) *dataset.Snapshot {
+	t.Helper()
+	table, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
+	require.NoError(t, err)
+	snap, err := dataset.NewSnapshot(table.Schema, table.Samples, dataset.ScaleNone)
+	require.NoError(t, err)
+	return snap
 }

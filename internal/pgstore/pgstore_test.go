@@ -1,7 +1,6 @@
 package pgstore_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/datasettest"
 	"github.com/irisknn/irisknn/internal/pgstore"
@@ -25,14 +23,8 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // valid checks a new sample for a store's set (the shared helper).
 var valid = datasettest.Valid
 
-func irisSnapshot(t testing.TB) *dataset.Snapshot {
-	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
-	require.NoError(t, err)
-	return snap
-}
+// irisSnapshot is the embedded Iris set (the shared helper).
+var irisSnapshot = datasettest.Iris
 
 func open(t testing.TB, url string, loaded *dataset.Snapshot, opts pgstore.Options) *pgstore.Store {
 	t.Helper()

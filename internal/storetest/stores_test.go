@@ -5,7 +5,6 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"os"
@@ -14,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"github.com/irisknn/irisknn/internal/pgstore"
 	"github.com/irisknn/irisknn/internal/pgtest"
 	"github.com/irisknn/irisknn/internal/wal"
@@ -23,14 +22,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func irisSnapshot(t *testing.T) *dataset.Snapshot {
-	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	require.NoError(t, err)
-	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
-	require.NoError(t, err)
-	return snap
-}
+// irisSnapshot is the embedded Iris set (the shared helper).
+var irisSnapshot = datasettest.Iris
 
 // kind is how a store opens: fresh, and again over what it recorded.
 type kind struct {

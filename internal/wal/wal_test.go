@@ -16,19 +16,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/dataset"
 	"github.com/irisknn/irisknn/internal/datasettest"
 )
 
-func loaded(t testing.TB) *dataset.Snapshot {
-	t.Helper()
-	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
-	require.NoError(t, err)
-	s, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
-	require.NoError(t, err)
-	return s
-}
+// loaded is the embedded Iris set (the shared helper).
+var loaded = datasettest.Iris
 
 // state is what recovery must reproduce exactly.
 type state struct {
