@@ -47,7 +47,7 @@ LUA
 # start GROUP: starts irisd on a fresh data dir and sets ADDR.
 start() {
 	local dir="$work/data-$1-$RANDOM" log="$work/irisd.log"
-	serve "$log" "$work/irisd" -addr 127.0.0.1:0 -data-dir "$dir" -group-commit="$1" -log-level warn
+	serve "$log" "$work/irisd" -addr 127.0.0.1:0 -grpc-addr off -data-dir "$dir" -group-commit="$1" -log-level warn
 	pid=$PID
 }
 

@@ -382,6 +382,12 @@ func (s *Snapshot) importSnapshot(c Change) (*Snapshot, error) {
 	if err := next.checkAll(all); err != nil {
 		return nil, Invalidf("body", "%v", err)
 	}
+	if im.Mode == ImportReplace {
+		// The rows are the whole set now: the scaler is fitted on them, as
+		// it was on the loaded set. append and upsert keep the scaler, so
+		// that the samples already there keep their scaled values.
+		next.scaler = Fit(s.scaler.Kind, s.schema.Dim(), all)
+	}
 	p, counts, err := next.build(all)
 	if err != nil {
 		return nil, Invalidf("body", "%v", err)

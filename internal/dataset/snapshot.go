@@ -25,7 +25,8 @@ import (
 // predictions search).
 type Snapshot struct {
 	schema  *Schema
-	scaler  Scaler // fitted on the loaded set; fixed for the set's life
+	scaler  Scaler // of cur: fitted on the loaded set, or on the rows of the last replace
+	loaded  Scaler // fitted on the loaded set: a reset restores it with initial
 	version uint64
 	lastID  int64    // the largest id ever used; POST assigns the next
 	classes []string // sorted; fixed by the loaded data
@@ -82,6 +83,7 @@ func newSnapshot(schema *Schema, initial []Sample, scaler func() Scaler) (*Snaps
 		return nil, err
 	}
 	s.scaler = scaler()
+	s.loaded = s.scaler
 	p, counts, err := s.build(initial)
 	if err != nil {
 		return nil, err
@@ -247,9 +249,15 @@ func (s *Snapshot) Schema() *Schema { return s.schema }
 // reset restores), in schema order; do not modify the result.
 func (s *Snapshot) Ranges() []Range { return s.ranges }
 
-// Scaler returns the set's scaler: distances are measured between scaled
-// features.
+// Scaler returns the scaler of the current samples: distances are measured
+// between scaled features. It is fitted on the loaded set, and fitted again
+// on the rows of an import with mode replace (a reset restores the loaded
+// set's).
 func (s *Snapshot) Scaler() Scaler { return s.scaler }
+
+// LoadedScaler returns the scaler fitted on the loaded set, which a reset
+// restores with it.
+func (s *Snapshot) LoadedScaler() Scaler { return s.loaded }
 
 // Version returns the snapshot's version: 1 for the loaded set, one more for
 // every change since.
@@ -483,11 +491,14 @@ func (s *Snapshot) predictRange(ctx context.Context, out []knn.Prediction, fs []
 // State is the recorded state of a training set, from which RestoreSnapshot
 // rebuilds a snapshot.
 type State struct {
-	Schema  *Schema
-	Scaler  Scaler   // as fitted on Initial when the set was loaded
-	Initial []Sample // the loaded set, restored by a reset
-	Current []Sample // the samples now
-	Version uint64
+	Schema *Schema
+	Scaler Scaler // as fitted on Initial when the set was loaded
+	// CurrentScaler is the scaler of Current when an import with mode
+	// replace fitted it again; the zero value means Scaler.
+	CurrentScaler Scaler
+	Initial       []Sample // the loaded set, restored by a reset
+	Current       []Sample // the samples now
+	Version       uint64
 	// Next is one more than the largest id ever used (so 1<<63 once
 	// 9223372036854775807 has been used: then no id is left for POST).
 	Next uint64
@@ -511,6 +522,15 @@ func RestoreSnapshot(st State) (*Snapshot, error) {
 	}
 	if err := s.checkAll(st.Current); err != nil {
 		return nil, err
+	}
+	if st.CurrentScaler.Kind != ScaleNone {
+		if st.CurrentScaler.Kind != st.Scaler.Kind {
+			return nil, fmt.Errorf("current scaler %v differs in kind from the loaded set's %v", st.CurrentScaler.Kind, st.Scaler.Kind)
+		}
+		if err := st.CurrentScaler.check(st.Schema.Dim()); err != nil {
+			return nil, err
+		}
+		s.scaler = st.CurrentScaler
 	}
 	cur, counts, err := s.build(st.Current)
 	if err != nil {
@@ -579,7 +599,7 @@ func (s *Snapshot) apply(c Change) (*Snapshot, error) {
 		next.counts = slices.Clone(s.counts)
 		next.counts[old]--
 	case OpReset:
-		next.cur = s.initial
+		next.cur, next.scaler = s.initial, s.loaded
 		next.counts = make([]int, len(s.classes))
 		s.initial.rows.All(func(_ int64, _ []float64, label int) bool {
 			next.counts[label]++

@@ -370,8 +370,13 @@ retry:
 // publishThrough publishes, in version order, every pending snapshot up to
 // version v: the commit that made v durable made every change before it
 // durable too. Writers of one group commit return in any order, but the
-// history sees each version once and in order.
+// history sees each version once and in order. Usually another writer of
+// the same group published v already: that is seen without the writer lock,
+// which the next group's writers are waiting for.
 func (m *Memory) publishThrough(v uint64) {
+	if m.Snapshot().version >= v {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i := 0

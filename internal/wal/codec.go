@@ -216,30 +216,35 @@ func frame(payload []byte) []byte {
 // Snapshot formats: the magic that starts the file; the trailing digit is
 // the format version. Format 1 (the Iris-only build) has no schema: its
 // samples are Iris, unscaled. Format 2 starts with the schema; format 3
-// follows it with the scaler.
+// follows it with the scaler. Format 4 follows that with the current
+// samples' scaler, fitted again by an import with mode replace; it is
+// written only then, so a set never replaced keeps format 3.
 const (
 	snapshotMagicV1 = "IRISSNP1"
 	snapshotMagicV2 = "IRISSNP2"
 	snapshotMagic   = "IRISSNP3"
+	snapshotMagicV4 = "IRISSNP4"
 )
 
 // EncodeSnapshot encodes the whole state of s: the schema, version, next
 // id, the loaded set (that a reset restores) and the current samples,
 // followed by the CRC-32C of everything before it.
 func EncodeSnapshot(s *dataset.Snapshot) []byte {
+	loaded, cur := s.LoadedScaler(), s.Scaler()
+	refit := !sameScaler(loaded, cur)
 	b := []byte(snapshotMagic)
+	if refit {
+		b = []byte(snapshotMagicV4)
+	}
 	schema := s.Schema()
 	b = binary.LittleEndian.AppendUint32(b, uint32(schema.Dim()))
 	for _, name := range schema.Features() {
 		b = appendString(b, name)
 	}
 	b = appendString(b, schema.Label())
-	sc := s.Scaler()
-	b = append(b, byte(sc.Kind))
-	if !sc.Identity() {
-		for _, v := range append(slices.Clone(sc.Offset), sc.Scale...) {
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-		}
+	b = appendScaler(b, loaded)
+	if refit {
+		b = appendScaler(b, cur)
 	}
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
 	b = binary.LittleEndian.AppendUint64(b, s.Next())
@@ -262,7 +267,7 @@ func DecodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 		return nil, errors.New("not an irisknn snapshot (too short)")
 	}
 	magic := string(b[:len(snapshotMagic)])
-	if magic != snapshotMagic && magic != snapshotMagicV2 && magic != snapshotMagicV1 {
+	if magic != snapshotMagicV4 && magic != snapshotMagic && magic != snapshotMagicV2 && magic != snapshotMagicV1 {
 		return nil, errors.New("not an irisknn snapshot (bad magic)")
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
@@ -278,8 +283,11 @@ func DecodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 		}
 		st.Schema = schema
 	}
-	if magic == snapshotMagic {
+	if magic == snapshotMagic || magic == snapshotMagicV4 {
 		st.Scaler = r.scaler(st.Schema.Dim())
+	}
+	if magic == snapshotMagicV4 {
+		st.CurrentScaler = r.scaler(st.Schema.Dim())
 	}
 	st.Version, st.Next = r.u64(), r.u64()
 	dim := st.Schema.Dim()
@@ -308,6 +316,22 @@ func DecodeSnapshot(b []byte) (*dataset.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return s, nil
+}
+
+// appendScaler appends sc as reader.scaler reads it.
+func appendScaler(b []byte, sc dataset.Scaler) []byte {
+	b = append(b, byte(sc.Kind))
+	if !sc.Identity() {
+		for _, v := range append(slices.Clone(sc.Offset), sc.Scale...) {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+	}
+	return b
+}
+
+// sameScaler reports whether a and b scale every feature alike.
+func sameScaler(a, b dataset.Scaler) bool {
+	return a.Kind == b.Kind && slices.Equal(a.Offset, b.Offset) && slices.Equal(a.Scale, b.Scale)
 }
 
 // scaler reads a scaler of dim features: its kind, then unless it is the

@@ -14,10 +14,11 @@
 // # Group commit
 //
 // A change is acknowledged only once it is on disk, but concurrent changes
-// share an fsync, as PostgreSQL's commits do: [Log.Append] writes a record
-// (in order, without waiting) and [Log.Commit] waits until an fsync has
-// covered it. One commit at a time syncs the file, for every record
-// appended before it started; the commits that queued meanwhile are then
+// share a write and an fsync, as PostgreSQL's commits do: [Log.Append]
+// adds a record to an in-memory buffer (in order, without waiting) and
+// [Log.Commit] waits until an fsync has covered it. One commit at a time
+// writes the buffered records to the file in one write and syncs it, for
+// every record appended before it started; the commits that queued meanwhile are then
 // covered already, or the next of them syncs the next group at once. There
 // is no timer and no delay: a lone write costs one write and one fsync, as
 // before, and under load each fsync acknowledges all the writes that
@@ -103,7 +104,9 @@ type Log struct {
 	mu      sync.Mutex // guards what follows
 	f       *os.File   // the log, opened for appending
 	lock    *os.File   // holds the directory's lock while open
-	size    int64      // bytes of whole records in the log
+	size    int64      // bytes of whole records in the log file
+	buf     []byte     // records appended since the last write to the file, framed
+	spare   []byte     // the buffer the last group was written from, for reuse
 	cur     *dataset.Snapshot
 	records int    // records in the log since the last compaction
 	written uint64 // sequence number of the last change appended
@@ -355,8 +358,8 @@ func (l *Log) Record(ctx context.Context, c dataset.Change) error {
 	return l.Commit(ctx, seq)
 }
 
-// Append writes c to the log (into the page cache: not yet durable) and
-// returns its sequence number, for Commit. Changes are appended in the
+// Append adds c to the log (into a buffer that the next Commit writes and
+// syncs: not yet durable) and returns its sequence number, for Commit. Changes are appended in the
 // order of the calls; each must follow the one before (its version one
 // more). It implements [dataset.GroupJournal].
 //
@@ -384,16 +387,9 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
 	}
-	rec := frame(EncodeChange(c))
-	if _, err := l.f.Write(rec); err != nil {
-		// Try to take the partial record back so that later appends do
-		// not follow garbage; if that fails too, stop for good.
-		if terr := l.f.Truncate(l.size); terr != nil {
-			l.broken = errors.Join(err, terr)
-		}
-		return 0, fmt.Errorf("journal write: %w", err)
-	}
-	l.size += int64(len(rec))
+	// The file is written by the commit that syncs it, one write for the
+	// whole group, outside this lock.
+	l.buf = append(l.buf, frame(EncodeChange(c))...)
 	l.cur = next
 	l.hist.Add(c)
 	l.records++
@@ -429,6 +425,9 @@ func (l *Log) RecordImport(ctx context.Context, c dataset.Change, next *dataset.
 	err := l.writeHistory()
 	if err == nil {
 		err = l.writeSnapshot(next)
+	}
+	if err == nil {
+		l.buf = l.buf[:0] // the snapshot covers the records not yet written
 	}
 	if err != nil {
 		l.hist.Drop(l.cur.Version())
@@ -531,9 +530,30 @@ func (l *Log) syncGroup() error {
 		l.mu.Unlock()
 		return err
 	}
-	f, upto := l.f, l.written
+	f, upto, group := l.f, l.written, l.buf
+	l.buf = l.spare[:0]
 	l.mu.Unlock()
-	// Appends go on while the file syncs: they make the next group.
+	// Appends go on while the file is written and synced: they make the
+	// next group. Only the leader writes the file, so l.size is stable.
+	if len(group) > 0 {
+		if _, err := f.Write(group); err != nil {
+			// A partial group may be in the file: take it back so that
+			// a restart does not find garbage before later records. The
+			// group is lost, and every change appended after it builds
+			// on it, so the log stops until a restart.
+			l.mu.Lock()
+			l.broken = err
+			if terr := f.Truncate(l.size); terr != nil {
+				l.broken = errors.Join(err, terr)
+			}
+			l.mu.Unlock()
+			return fmt.Errorf("journal write: %w", err)
+		}
+	}
+	l.mu.Lock()
+	l.size += int64(len(group))
+	l.spare = group
+	l.mu.Unlock()
 	l.syncs.Add(1)
 	if err := f.Sync(); err != nil {
 		l.mu.Lock()
@@ -617,6 +637,7 @@ func (l *Log) compact() error {
 	if err := l.writeSnapshot(l.cur); err != nil {
 		return err
 	}
+	l.buf = l.buf[:0] // the snapshot covers the records not yet written
 	if err := l.emptyLog(); err != nil {
 		return err
 	}
@@ -705,7 +726,16 @@ func (l *Log) Close() error {
 	if l.f == nil {
 		return nil
 	}
-	err := l.f.Close()
+	// Records appended but never committed were never acknowledged; write
+	// them anyway, as an unsynced append always did.
+	var err error
+	if len(l.buf) > 0 && l.broken == nil {
+		_, err = l.f.Write(l.buf)
+		l.buf = nil
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
 	l.f = nil
 	if l.lock != nil {
 		l.lock.Close()
