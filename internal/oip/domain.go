@@ -31,8 +31,10 @@ func predictRows(ctx context.Context, snap *dataset.Snapshot, out []knn.Predicti
 	schema := snap.Schema()
 	for i := range fs {
 		fs[i] = flat[i*d : (i+1)*d : (i+1)*d]
-		if err := schema.CheckFeatures(rowField(i), fs[i]); err != nil {
-			return err
+		if schema.CheckFeatures("", fs[i]) != nil {
+			// Name the row only once it is found wrong: formatting
+			// every row's name cost two allocations a row.
+			return schema.CheckFeatures(rowField(i), fs[i])
 		}
 	}
 	return snap.PredictBatch(ctx, out, fs, q)

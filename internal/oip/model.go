@@ -254,8 +254,12 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// maxPooledValues caps the scratch kept in the pool (a few MB).
-const maxPooledValues = 1 << 17
+// maxPooledValues caps the scratch kept in the pool (a few MB). It admits
+// the largest batch at the default k (10,000 rows: 40,000 inputs, 50,000
+// neighbours, 30,000 probabilities, 10,000 novelties, with slices.Grow's
+// rounding up), which at 1<<17 fell just out of the pool and was
+// allocated afresh, about 3 MB, every request.
+const maxPooledValues = 1 << 18
 
 // getScratch returns scratch for a request: flat sized for r's values.
 func getScratch(r *request) *scratch {
