@@ -89,4 +89,10 @@ func TestScaledSnapshot(t *testing.T) {
 	err = tiny.Predict(&pr, []float64{1e99, 0}, q)
 	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
 	assert.ErrorContains(t, err, "too far outside the training set's range")
+	// In a batch the error names the row that is out of range.
+	out := make([]knn.Prediction, 3)
+	err = tiny.PredictBatch(context.Background(), out, [][]float64{{0, 0}, {1, 1}, {1e99, 0}}, q)
+	assert.Equal(t, dataset.KindInvalid, dataset.ErrorKind(err))
+	assert.ErrorContains(t, err, "instances[2]: ")
+	assert.ErrorContains(t, err, "too far outside the training set's range")
 }

@@ -399,8 +399,12 @@ func (s *Snapshot) scaleRows(fs [][]float64) ([][]float64, error) {
 	all := make([]float64, len(fs)*dim)
 	out := make([][]float64, len(fs))
 	for i, f := range fs {
-		g, err := s.scaler.scaled(s.schema, fmt.Sprintf("instances[%d]", i), all[i*dim:i*dim:(i+1)*dim], f)
+		dst := all[i*dim : i*dim : (i+1)*dim]
+		g, err := s.scaler.scaled(s.schema, "", dst, f)
 		if err != nil {
+			// Name the row only once it is found wrong: formatting every
+			// row's name cost an allocation a row.
+			_, err = s.scaler.scaled(s.schema, fmt.Sprintf("instances[%d]", i), dst, f)
 			return nil, err
 		}
 		out[i] = g
