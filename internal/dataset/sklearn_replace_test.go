@@ -3,7 +3,6 @@ package dataset_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,18 +25,7 @@ type replaceReference struct {
 	Queries  [][]float64                     `json:"queries"`
 	Kinds    []string                        `json:"query_kinds"`
 	Scalers  map[string]map[string][]float64 `json:"scalers"`
-	Cases    []struct {
-		Query         int       `json:"query"`
-		Scale         string    `json:"scale"`
-		Metric        string    `json:"metric"`
-		Weights       string    `json:"weights"`
-		K             int       `json:"k"`
-		Class         string    `json:"class"`
-		Probabilities []float64 `json:"probabilities"`
-		KthTie        bool      `json:"kth_distance_tie"`
-		InexactZero   bool      `json:"sklearn_inexact_zero"`
-		VoteTie       bool      `json:"vote_tie"`
-	} `json:"cases"`
+	Cases    []sklearnCase                   `json:"cases"`
 }
 
 // importCSV imports the CSV file testdata/name into m in mode, as POST
@@ -81,40 +69,18 @@ func TestReplaceRefitsTheScalerAsScikitLearn(t *testing.T) {
 			require.Equal(t, ref.Rows, snap.Len())
 			require.Equal(t, ref.Classes, snap.Classes())
 
-			sc, want := snap.Scaler(), ref.Scalers[scale]
-			require.Equal(t, kind, sc.Kind)
-			if kind == dataset.ScaleStandard {
-				assertRelEqual(t, want["mean_"], sc.Offset, 1e-12, "mean")
-				assertRelEqual(t, want["scale_"], sc.Scale, 1e-12, "standard deviation")
-			} else {
-				assertRelEqual(t, want["data_min_"], sc.Offset, 0, "minimum")
-				assertRelEqual(t, want["data_range_"], sc.Scale, 1e-15, "range")
-			}
-			assert.NotEqual(t, loaded.Scaler().Offset, sc.Offset, "the imported rows have other parameters than the loaded set")
+			checkScaler(t, snap.Scaler(), kind, ref.Scalers[scale], 1e-15)
+			assert.NotEqual(t, loaded.Scaler().Offset, snap.Scaler().Offset, "the imported rows have other parameters than the loaded set")
 
 			checked, skipped := 0, 0
-			var pr knn.Prediction
 			for i, c := range ref.Cases {
 				if c.Scale != scale {
 					continue
 				}
-				if c.KthTie {
+				if skip, _ := checkCase(t, snap, ref.Queries, ref.Kinds, i, c); skip {
 					skipped++
 					continue
 				}
-				m, err := knn.ParseMetric(c.Metric)
-				require.NoError(t, err)
-				w, err := knn.ParseWeights(c.Weights)
-				require.NoError(t, err)
-				require.NoError(t, snap.Predict(&pr, ref.Queries[c.Query], knn.Query{K: c.K, Metric: m, Weights: w}))
-				tol := 1e-9
-				if c.InexactZero {
-					tol = 1e-6
-				}
-				desc := fmt.Sprintf("case %d: %s (%s) k=%d %s %s", i, ref.Kinds[c.Query], scale, c.K, c.Metric, c.Weights)
-				require.Equal(t, c.Class, snap.Classes()[pr.Class], desc)
-				require.InDeltaSlice(t, c.Probabilities, pr.Probabilities, tol, desc)
-				require.Equal(t, c.VoteTie, pr.Tie, "%s: tie between classes", desc)
 				checked++
 			}
 			assert.GreaterOrEqual(t, checked, 2*2*4*30, "every metric x weights x k combination, on 30 or more queries")

@@ -29,19 +29,64 @@ type scaledReference struct {
 		Queries  [][]float64                     `json:"queries"`
 		Kinds    []string                        `json:"query_kinds"`
 		Scalers  map[string]map[string][]float64 `json:"scalers"`
-		Cases    []struct {
-			Query         int       `json:"query"`
-			Scale         string    `json:"scale"`
-			Metric        string    `json:"metric"`
-			Weights       string    `json:"weights"`
-			K             int       `json:"k"`
-			Class         string    `json:"class"`
-			Probabilities []float64 `json:"probabilities"`
-			KthTie        bool      `json:"kth_distance_tie"`
-			InexactZero   bool      `json:"sklearn_inexact_zero"`
-			VoteTie       bool      `json:"vote_tie"`
-		} `json:"cases"`
+		Cases    []sklearnCase                   `json:"cases"`
 	} `json:"datasets"`
+}
+
+// sklearnCase is one scikit-learn answer of the reference files: a query
+// (by index) with its settings and scikit-learn's class and probabilities.
+type sklearnCase struct {
+	Query         int       `json:"query"`
+	Scale         string    `json:"scale"`
+	Metric        string    `json:"metric"`
+	Weights       string    `json:"weights"`
+	K             int       `json:"k"`
+	Class         string    `json:"class"`
+	Probabilities []float64 `json:"probabilities"`
+	KthTie        bool      `json:"kth_distance_tie"`
+	InexactZero   bool      `json:"sklearn_inexact_zero"`
+	VoteTie       bool      `json:"vote_tie"`
+}
+
+// checkScaler checks a fitted scaler against scikit-learn's parameters
+// (mean_ and scale_, or data_min_ and data_range_, the range to rangeTol).
+func checkScaler(t *testing.T, sc dataset.Scaler, kind dataset.ScaleKind, want map[string][]float64, rangeTol float64) {
+	t.Helper()
+	require.Equal(t, kind, sc.Kind)
+	if kind == dataset.ScaleStandard {
+		assertRelEqual(t, want["mean_"], sc.Offset, 1e-12, "mean")
+		assertRelEqual(t, want["scale_"], sc.Scale, 1e-12, "standard deviation")
+	} else {
+		assertRelEqual(t, want["data_min_"], sc.Offset, 0, "minimum")
+		assertRelEqual(t, want["data_range_"], sc.Scale, rangeTol, "range")
+	}
+}
+
+// checkCase predicts case i through snap and requires scikit-learn's class,
+// probabilities (to 1e-9, or 1e-6 where scikit-learn's Euclidean brute
+// force leaves an identical row at about 1e-8 and weighs it 1e8 instead of
+// applying the exact-match rule) and tie. A case decided by a distance tie
+// at the k-th neighbour is not checked (skipped); loose says 1e-6 was used.
+func checkCase(t *testing.T, snap *dataset.Snapshot, queries [][]float64, kinds []string, i int, c sklearnCase) (skipped, loose bool) {
+	t.Helper()
+	m, err := knn.ParseMetric(c.Metric)
+	require.NoError(t, err)
+	w, err := knn.ParseWeights(c.Weights)
+	require.NoError(t, err)
+	var pr knn.Prediction
+	require.NoError(t, snap.Predict(&pr, queries[c.Query], knn.Query{K: c.K, Metric: m, Weights: w}))
+	if c.KthTie {
+		return true, false
+	}
+	tol := 1e-9
+	if c.InexactZero {
+		tol = 1e-6
+	}
+	desc := fmt.Sprintf("case %d: %s (%s) k=%d %s %s", i, kinds[c.Query], c.Scale, c.K, c.Metric, c.Weights)
+	require.Equal(t, c.Class, snap.Classes()[pr.Class], desc)
+	require.InDeltaSlice(t, c.Probabilities, pr.Probabilities, tol, desc)
+	require.Equal(t, c.VoteTie, pr.Tie, "%s: tie between classes", desc)
+	return false, c.InexactZero
 }
 
 func readScaledReference(t testing.TB) scaledReference {
@@ -103,47 +148,22 @@ func TestScaledAgreesWithScikitLearn(t *testing.T) {
 					require.Equal(t, set.Classes, snap.Classes(), "classes in scikit-learn's (sorted) order")
 
 					// The fitted parameters, against scikit-learn's.
-					sc, want := snap.Scaler(), set.Scalers[scale]
-					require.Equal(t, kind, sc.Kind)
-					if kind == dataset.ScaleStandard {
-						assertRelEqual(t, want["mean_"], sc.Offset, 1e-12, "mean")
-						assertRelEqual(t, want["scale_"], sc.Scale, 1e-12, "standard deviation")
-					} else {
-						assertRelEqual(t, want["data_min_"], sc.Offset, 0, "minimum")
-						assertRelEqual(t, want["data_range_"], sc.Scale, 0, "range")
-					}
+					checkScaler(t, snap.Scaler(), kind, set.Scalers[scale], 0)
 
 					checked := map[string]int{}
 					skipped, loose := 0, 0
-					var pr knn.Prediction
 					for i, c := range set.Cases {
 						if c.Scale != scale {
 							continue
 						}
-						m, err := knn.ParseMetric(c.Metric)
-						require.NoError(t, err)
-						w, err := knn.ParseWeights(c.Weights)
-						require.NoError(t, err)
-						q := set.Queries[c.Query]
-						require.NoError(t, snap.Predict(&pr, q, knn.Query{K: c.K, Metric: m, Weights: w}))
-						if c.KthTie {
+						skip, lo := checkCase(t, snap, set.Queries, set.Kinds, i, c)
+						switch {
+						case skip:
 							skipped++
 							continue
-						}
-						// scikit-learn's Euclidean brute force can leave an
-						// identical row at a distance of about 1e-8, and
-						// then weighs it 1e8 instead of applying the
-						// exact-match rule: its probabilities are off the
-						// exact answer by up to a few 1e-7.
-						tol := 1e-9
-						if c.InexactZero {
-							tol = 1e-6
+						case lo:
 							loose++
 						}
-						desc := fmt.Sprintf("case %d: %s (%s) k=%d %s %s", i, set.Kinds[c.Query], scale, c.K, c.Metric, c.Weights)
-						require.Equal(t, c.Class, snap.Classes()[pr.Class], desc)
-						require.InDeltaSlice(t, c.Probabilities, pr.Probabilities, tol, desc)
-						require.Equal(t, c.VoteTie, pr.Tie, "%s: tie between classes", desc)
 						checked[fmt.Sprintf("%s/%s/k=%d", c.Metric, c.Weights, c.K)]++
 					}
 					t.Logf("%s %s: %d combinations checked; %d cases skipped (a distance tie at the k-th neighbour), %d to 1e-6 (scikit-learn's inexact zero)", set.Name, scale, len(checked), skipped, loose)
