@@ -3,7 +3,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -658,42 +657,32 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("killing a replica under load fails no request", func(t *testing.T) {
-		var ok, failed atomic.Int64
-		var firstErr atomic.Value
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		var wg sync.WaitGroup
-		for g := range 8 {
-			wg.Go(func() {
-				for i := 0; ctx.Err() == nil; i++ {
-					var req *http.Request
-					if i%2 == 0 {
-						req, _ = http.NewRequest(http.MethodPost, base+"/predict", bytes.NewReader([]byte(fmt.Sprintf(`{"features":[5.%d,3.%d,1.4,0.2]}`, g, i%10))))
-						req.Header.Set("Content-Type", "application/json")
-					} else {
-						req, _ = http.NewRequest(http.MethodGet, base+"/samples/1", nil)
-					}
-					resp, err := client.Do(req)
-					if err == nil {
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode == http.StatusOK {
-							ok.Add(1)
-							continue
-						}
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			})
+		type result struct {
+			ok, failed int64
+			first      string
 		}
+		done := make(chan result)
+		go func() {
+			var r result
+			r.ok, r.failed, r.first = load(ctx, client, 8, http.StatusOK, func(ctx context.Context, g, i int) *http.Request {
+				if i%2 == 0 {
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/predict", strings.NewReader(fmt.Sprintf(`{"features":[5.%d,3.%d,1.4,0.2]}`, g, i%10)))
+					req.Header.Set("Content-Type", "application/json")
+					return req
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/samples/1", nil)
+				return req
+			})
+			done <- r
+		}()
 		time.Sleep(1500 * time.Millisecond)
 		reps[1].p.stop(syscall.SIGKILL)
-		wg.Wait()
-		t.Logf("REPLICA KILLED (SIGKILL) under load through nginx: %d requests succeeded, %d failed", ok.Load(), failed.Load())
-		assert.Zero(t, failed.Load(), "first failure: %v", firstErr.Load())
-		assert.Greater(t, ok.Load(), int64(100))
+		r := <-done
+		t.Logf("REPLICA KILLED (SIGKILL) under load through nginx: %d requests succeeded, %d failed", r.ok, r.failed)
+		assert.Zero(t, r.failed, "first failure: %v", r.first)
+		assert.Greater(t, r.ok, int64(100))
 	})
 	t.Logf("CLUSTER TEST took %v", time.Since(began).Round(time.Second))
 }

@@ -27,23 +27,33 @@ func writeLoad(t *testing.T, addrs []string, writers int, d time.Duration) (ok, 
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	return load(ctx, hc, writers, http.StatusCreated, func(ctx context.Context, w, i int) *http.Request {
+		body := fmt.Sprintf(`{"features":[5.%d,3.%d,1.4,0.2],"species":"setosa"}`, w%10, i%10)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addrs[(w+i)%len(addrs)]+"/samples", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	})
+}
+
+// load sends the requests next makes (worker w's i-th) from workers
+// goroutines until ctx is done, and returns the number answered want and
+// the number of other answers or errors, with the first of them. A request
+// cut off by the end of ctx is counted neither way.
+func load(ctx context.Context, hc *http.Client, workers, want int, next func(ctx context.Context, w, i int) *http.Request) (ok, failed int64, firstErr string) {
 	var nOK, nFail atomic.Int64
 	var first atomic.Value
 	var wg sync.WaitGroup
-	for w := range writers {
+	for w := range workers {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
-				body := fmt.Sprintf(`{"features":[5.%d,3.%d,1.4,0.2],"species":"setosa"}`, w%10, i%10)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addrs[(w+i)%len(addrs)]+"/samples", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := hc.Do(req)
+				resp, err := hc.Do(next(ctx, w, i))
 				if ctx.Err() != nil {
 					return // cut off at the end: counted neither way
 				}
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode == http.StatusCreated {
+					if resp.StatusCode == want {
 						nOK.Add(1)
 						continue
 					}
