@@ -2,38 +2,13 @@
 
 package knn
 
-// On amd64 the collection loops of searchSmall run in SSE2 assembly
-// (collect_amd64.s): the four coordinate differences in two packed
-// subtractions, then the same scalar additions in the same order as
-// l2sq4 and l14, so every distance has the bits of the Go kernels
-// (SSE2 arithmetic is IEEE double precision, and nothing is fused).
-// TestCollectMatchesGo compares them with collect4L2Go and collect4L1Go.
-
-//go:noescape
-func collect4L2SSE(cand *[smallMax]int32, c int, rows *[4]float64, from, to int, q *[4]float64, limit float64) int
-
-//go:noescape
-func collect4L1SSE(cand *[smallMax]int32, c int, rows *[4]float64, from, to int, q *[4]float64, limit float64) int
-
-// collect4L2 appends to cand, from position c, the rows in [from, to) of
-// the 4-d rows pts whose squared L2 distance to p is at most limit, and
-// returns the new count. to must be at most smallMax and len(pts)/4.
-func collect4L2(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
-	rows := rows4(pts[:4*to])
-	if from >= to {
-		return c
-	}
-	return collect4L2SSE(cand, c, &rows[0], from, to, (*[4]float64)(p), limit)
-}
-
-// collect4L1 is collect4L2 for the L1 distance.
-func collect4L1(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
-	rows := rows4(pts[:4*to])
-	if from >= to {
-		return c
-	}
-	return collect4L1SSE(cand, c, &rows[0], from, to, (*[4]float64)(p), limit)
-}
+// On amd64 the leaf scans and searchSmall's distance loop run in SSE2
+// assembly (collect_amd64.s). next4L2 and next4L1 subtract a row's four
+// coordinates in two packed operations, then add in the scalar order of
+// l2sq4 and l14; within4 computes two rows at once, lane for lane the
+// operations of l2sq4 and l14. So every distance has the bits of the Go
+// kernels (SSE2 arithmetic is IEEE double precision, and nothing is
+// fused). TestCollectMatchesGo compares them with the Go loops.
 
 //go:noescape
 func next4L2SSE(rows *[4]float64, from, n int, q *[4]float64, limit float64) (int, float64)
@@ -58,4 +33,39 @@ func next4L1(pts []float64, from int, p []float64, limit float64) (int, float64)
 		return n, 0
 	}
 	return next4L1SSE((*[4]float64)(pts), from, n, (*[4]float64)(p), limit)
+}
+
+//go:noescape
+func within4L2SSE(blocks *[16]float64, n int, q *[4]float64, limit float64, dist *[smallMax]float64, mask *[smallMax / 64]uint64, mins *[8]float64)
+
+//go:noescape
+func within4L1SSE(blocks *[16]float64, n int, q *[4]float64, limit float64, dist *[smallMax]float64, mask *[smallMax / 64]uint64, mins *[8]float64)
+
+// within4 stores to dist the rank distance (L2 or L1) from p to every row
+// r of the blocks (blocks4), to mins[r%8] the smallest of those distances
+// and sets in mask, which must be zero, the bit of every row whose
+// distance is at most limit (none for a negative limit). The blocks hold
+// at most smallMax rows.
+func within4(blocks []float64, p *[4]float64, limit float64, m Metric, dist *[smallMax]float64, mask *[smallMax / 64]uint64, mins *[8]float64) {
+	n := len(blocks) / 4
+	if n == 0 {
+		return
+	}
+	b := (*[16]float64)(blocks)
+	if m == Euclidean {
+		within4L2SSE(b, n, p, limit, dist, mask, mins)
+	} else {
+		within4L1SSE(b, n, p, limit, dist, mask, mins)
+	}
+}
+
+//go:noescape
+func atMostSSE(dist *[smallMax]float64, n int, limit float64, mask *[smallMax / 64]uint64)
+
+// atMost sets in mask, which must be zero, the bit of every entry of
+// dist[:n] (n a multiple of 8) that is at most limit.
+func atMost(dist *[smallMax]float64, n int, limit float64, mask *[smallMax / 64]uint64) {
+	if n > 0 {
+		atMostSSE(dist, n, limit, mask)
+	}
 }

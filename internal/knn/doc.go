@@ -48,9 +48,9 @@
 //
 // # Assembly
 //
-// On amd64 the innermost scan of small sets and of k-d tree leaves runs in
-// SSE2 assembly (collect_amd64.s) that performs the same floating-point
-// operations in the same order as the Go loops, so results are bit for bit
-// those of the Go code (TestCollectMatchesGo). Build with -tags purego to use
+// On amd64 the distance pass over small sets and the scan of k-d tree
+// leaves run in SSE2 assembly (collect_amd64.s) that performs the same
+// floating-point operations in the same order as the Go loops, so results
+// are bit for bit those of the Go code (TestCollectMatchesGo). Build with -tags purego to use
 // the Go loops everywhere; other architectures always do.
 package knn

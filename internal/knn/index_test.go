@@ -405,3 +405,55 @@ func TestIndexConcurrentReaders(t *testing.T) {
 	wg.Wait()
 	assert.Positive(t, ix.Rebuilds())
 }
+
+// TestSmallSearchMatchesBruteForce checks searchSmall, both its paths
+// (k <= 8: the limit from within4's minimums; larger k: the query's leaf
+// first), against brute force at every size class it serves: few rows
+// (padding rows and minimums of rows that do not exist), ties on a coarse
+// grid, queries on a stored point (distance 0) and huge coordinates whose
+// distances overflow to +Inf (where the limit is +Inf).
+func TestSmallSearchMatchesBruteForce(t *testing.T) {
+	classes := []string{"a", "b", "c"}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for round := range 300 {
+		n := 1 + rng.IntN(smallMax)
+		if round%3 == 0 {
+			n = 1 + rng.IntN(16)
+		}
+		grid, huge := round%2 == 0, round%5 == 0
+		ix, m := newRandomIndex(t, rng, 4, n, grid, classes)
+		if huge {
+			for id, p := range m.points {
+				for j := range p {
+					p[j] *= 1e154
+				}
+				var err error
+				ix, _, err = ix.Put(id, p, m.labels[id])
+				require.NoError(t, err)
+			}
+			ix = ix.Compact()
+		}
+		require.True(t, len(ix.log.t.ids) <= smallMax && ix.Pending() == 0)
+		d := m.dataset(classes)
+		for range 20 {
+			q := randomPoint(rng, 4, grid)
+			if rng.IntN(2) == 0 {
+				q[rng.IntN(4)] += 0.5
+			}
+			if huge {
+				for j := range q {
+					q[j] *= 1e154
+				}
+			}
+			if rng.IntN(3) == 0 {
+				q = slices.Clone(d.points[4*rng.IntN(n):][:4])
+			}
+			k := 1 + rng.IntN(min(12, n))
+			for _, met := range []Metric{Euclidean, Manhattan} {
+				want := d.Nearest(nil, q, k, met)
+				got := ix.Nearest(nil, q, k, met)
+				require.Equal(t, want, got, "round %d metric %v k=%d q=%v n=%d", round, met, k, q, n)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package knn
 
 import (
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -31,6 +32,9 @@ type tree struct {
 	// scanAll is set when a scan of every row is cheaper than a descent
 	// (chooseSearch): at high dimension the bounds prune too little.
 	scanAll bool
+	// blocks holds the points again, in blocks of four rows, for
+	// searchSmall (4-d trees of at most smallMax rows only; see blocks4).
+	blocks []float64
 
 	// Lookups by id: a dense table when the ids are nearly contiguous (the
 	// common case: 1..n), otherwise the rows sorted by id.
@@ -63,6 +67,9 @@ func buildTree(dim int, ids []int64, points []float64, labels []uint8) *tree {
 		par++
 	}
 	t.build(0, 0, n, par)
+	if dim == 4 && n <= smallMax {
+		t.blocks = blocks4(points)
+	}
 	t.indexIDs()
 	t.chooseSearch()
 	return t
@@ -609,83 +616,138 @@ const smallMax = 256
 var smallSearch = true
 
 // searchSmall searches a tree of at most smallMax 4-d rows for L2 or L1
-// without any bound. It scans the leaf in which p falls, which leaves a
-// tight k-th distance, then collects every other row at most that far
-// without a branch per row, and offers only those. Candidates are offered
-// with the same distance kernel as every other path, so the result is the
+// without any bound. It computes the distance to every row at once
+// (within4: two rows per instruction, no branch per row), then offers to
+// h only the rows at most a limit that the k nearest cannot exceed.
+//
+// For k up to 8 the limit is the k-th smallest of within4's eight
+// minimums (each over the rows r with the same r%8): those are the
+// distances of k different rows, so the k-th nearest is no farther. At
+// Iris about 6 rows pass for k = 5. For larger k it scans the leaf in
+// which p falls first and takes its k-th distance. Every distance has the
+// bits of the distance kernels of every other path, so the result is the
 // same, tie order included.
 func (t *tree) searchSmall(h *topK, p []float64, k int, m Metric, dead []atomic.Int32, n int32) {
-	i, lo, hi, leaf := 0, 0, len(t.ids), t.leaf
-	for hi-lo > leaf {
-		nd := &t.nodes[i]
-		mid := lo + (hi-lo)/2
-		if p[nd.axis] < nd.split {
-			i, hi = 2*i+1, mid
-		} else {
-			i, lo = 2*i+2, mid
-		}
-	}
-	t.scan4(h, lo, hi, p, k, m, dead, n)
-	if dead != nil || len(h.items) < k {
-		t.scan4(h, 0, lo, p, k, m, dead, n)
-		t.scan4(h, hi, len(t.ids), p, k, m, dead, n)
-		return
-	}
-	var cand [smallMax]int32
-	limit := h.last().Distance
-	c := 0
-	if m == Euclidean {
-		c = collect4L2(&cand, c, t.points, 0, lo, p, limit)
-		c = collect4L2(&cand, c, t.points, hi, len(t.ids), p, limit)
+	var dist [smallMax]float64
+	var mask [smallMax / 64]uint64
+	var mins [8]float64
+	lo, hi := 0, 0 // the rows offered already
+	if dead == nil && k <= len(mins) {
+		within4(t.blocks, (*[4]float64)(p), -1, m, &dist, &mask, &mins)
+		atMost(&dist, len(t.blocks)/4, kthSmallest(&mins, k), &mask)
 	} else {
-		c = collect4L1(&cand, c, t.points, 0, lo, p, limit)
-		c = collect4L1(&cand, c, t.points, hi, len(t.ids), p, limit)
+		i, leaf := 0, t.leaf
+		hi = len(t.ids)
+		for hi-lo > leaf {
+			nd := &t.nodes[i]
+			mid := lo + (hi-lo)/2
+			if p[nd.axis] < nd.split {
+				i, hi = 2*i+1, mid
+			} else {
+				i, lo = 2*i+2, mid
+			}
+		}
+		t.scan4(h, lo, hi, p, k, m, dead, n)
+		if dead != nil || len(h.items) < k {
+			t.scan4(h, 0, lo, p, k, m, dead, n)
+			t.scan4(h, hi, len(t.ids), p, k, m, dead, n)
+			return
+		}
+		within4(t.blocks, (*[4]float64)(p), h.last().Distance, m, &dist, &mask, &mins)
 	}
-	ids, labels, rows := t.ids, t.labels[:len(t.ids)], rows4(t.points)[:len(t.ids)]
+	// Only real rows not offered yet: the padding rows are as far as a
+	// distance that overflowed (+Inf).
+	for r := lo; r < hi; r++ {
+		mask[r/64] &^= 1 << (r % 64)
+	}
+	for r := len(t.ids); r < len(t.blocks)/4; r++ {
+		mask[r/64] &^= 1 << (r % 64)
+	}
+	ids, labels := t.ids, t.labels[:len(t.ids)]
+	for w, bs := range mask {
+		for bs != 0 {
+			r := 64*w + bits.TrailingZeros64(bs)
+			bs &= bs - 1
+			h.push(dist[r], ids[r], int32(labels[r]), k)
+		}
+	}
+}
+
+// kthSmallest returns the k-th smallest of the values in v (1 <= k <= 8),
+// which are rank distances: never NaN or negative (not even -0), so their
+// bits order as they do. It sorts the bits with a 19-comparator network
+// (Knuth, TAOCP 5.3.4), whose integer minimums and maximums compile to
+// conditional moves: the branches of an insertion sort, mispredicted on
+// every query, cost 3-4 times as much.
+func kthSmallest(v *[8]float64, k int) float64 {
+	var u [8]uint64
+	for i, x := range v {
+		u[i] = math.Float64bits(x)
+	}
+	for _, c := range sort8 {
+		a, b := u[c[0]], u[c[1]]
+		u[c[0]], u[c[1]] = min(a, b), max(a, b)
+	}
+	return math.Float64frombits(u[(k-1)&7])
+}
+
+// sort8 is a sorting network for 8 values: compare-exchanges in order.
+var sort8 = [19][2]uint8{
+	{0, 2}, {1, 3}, {4, 6}, {5, 7},
+	{0, 4}, {1, 5}, {2, 6}, {3, 7},
+	{0, 1}, {2, 3}, {4, 5}, {6, 7},
+	{2, 4}, {3, 5},
+	{1, 4}, {3, 6},
+	{1, 2}, {3, 4}, {5, 6},
+}
+
+// blocks4 returns the 4-d rows pts (at most smallMax) in blocks of four
+// rows: coordinate 0 of the block's rows, then coordinate 1, 2 and 3, so
+// that one packed operation computes one step of several rows' distances.
+// It pads the rows with +Inf rows to a multiple of 8 (within4's step):
+// their distance is +Inf.
+func blocks4(pts []float64) []float64 {
+	rows := rows4(pts)
+	b := make([]float64, 32*((len(rows)+7)/8))
+	for r := range len(b) / 4 {
+		for a := range 4 {
+			v := math.Inf(1)
+			if r < len(rows) {
+				v = rows[r][a]
+			}
+			b[16*(r/4)+4*a+r%4] = v
+		}
+	}
+	return b
+}
+
+// within4Go is within4 in Go.
+func within4Go(blocks []float64, p *[4]float64, limit float64, m Metric, dist *[smallMax]float64, mask *[smallMax / 64]uint64, mins *[8]float64) {
 	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
-	for _, r := range cand[:c] {
-		x := &rows[r]
-		var d float64
+	for i := range mins {
+		mins[i] = math.Inf(1)
+	}
+	n := len(blocks) / 4
+	for r := range n {
+		b := blocks[16*(r/4)+r%4:]
+		x := [4]float64{b[0], b[4], b[8], b[12]}
 		if m == Euclidean {
-			d = l2sq4(x, q0, q1, q2, q3)
+			dist[r] = l2sq4(&x, q0, q1, q2, q3)
 		} else {
-			d = l14(x, q0, q1, q2, q3)
+			dist[r] = l14(&x, q0, q1, q2, q3)
 		}
-		h.push(d, ids[r], int32(labels[r]), k)
+		mins[r%8] = min(mins[r%8], dist[r])
 	}
+	atMostGo(dist, n, limit, mask)
 }
 
-// collect4L2Go appends to cand, from position c, the rows in [from, to) of
-// the 4-d rows pts whose squared L2 distance to p is at most limit, and
-// returns the new count. It has no data-dependent branch. to must be at
-// most smallMax.
-func collect4L2Go(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
-	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
-	rs := rows4(pts[:4*to])[from:]
-	for i := range rs {
-		d := l2sq4(&rs[i], q0, q1, q2, q3)
-		cand[c&(smallMax-1)] = int32(from + i)
+// atMostGo is atMost in Go.
+func atMostGo(dist *[smallMax]float64, n int, limit float64, mask *[smallMax / 64]uint64) {
+	for r, d := range dist[:n] {
 		if d <= limit {
-			c++
+			mask[r/64] |= 1 << (r % 64)
 		}
 	}
-	return c
-}
-
-// collect4L1Go is collect4L2Go for the L1 distance.
-func collect4L1Go(cand *[smallMax]int32, c int, pts []float64, from, to int, p []float64, limit float64) int {
-	q0, q1, q2, q3 := p[0], p[1], p[2], p[3]
-	rs := rows4(pts[:4*to])[from:]
-	for i := range rs {
-		x := &rs[i]
-		// l14, written out: l14 is too big for the inliner.
-		d := ((math.Abs(x[0]-q0) + math.Abs(x[1]-q1)) + math.Abs(x[2]-q2)) + math.Abs(x[3]-q3)
-		cand[c&(smallMax-1)] = int32(from + i)
-		if d <= limit {
-			c++
-		}
-	}
-	return c
 }
 
 // scan offers rows [lo, hi) to h.
