@@ -26,7 +26,7 @@ func (d *irisd) write(t *testing.T, method, path, body string) {
 }
 
 // When another client changes the training set, the page's plot, list and
-// prediction follow without a reload.
+// prediction follow without a reload, through the change feed.
 func TestPageFollowsChangesByAnotherClient(t *testing.T) {
 	ctx, api := pageAt(t, 1280, 1000)
 	// An evaluation of the set as it is now.
@@ -39,6 +39,8 @@ func TestPageFollowsChangesByAnotherClient(t *testing.T) {
 	typeInto(t, ctx, "k", "1")
 	setMeasurements(t, ctx, q)
 	waitFor(t, ctx, "versicolor before the change", showsPrediction(before))
+	// The page follows the change feed (Server-Sent Events), not a poll.
+	waitFor(t, ctx, "the page to follow the change feed", `document.body.dataset.live === 'feed'`)
 
 	// Another client adds a virginica sample exactly at the query.
 	api.write(t, "POST", "/samples", fmt.Sprintf(`{"features":[%v,%v,%v,%v],"species":"virginica"}`, q[0], q[1], q[2], q[3]))

@@ -70,16 +70,18 @@ func parseChangesQuery(r *http.Request) (changesQuery, error) {
 		return changesQuery{}, err
 	}
 	cq := changesQuery{}
-	raw := q.Get("since")
-	if raw == "" {
-		raw = r.Header.Get("Last-Event-ID") // an event stream resuming
-	}
-	if raw != "" {
-		v, err := strconv.ParseUint(raw, 10, 64)
-		if err != nil {
-			return cq, badRequest("since", fmt.Sprintf("since must be a dataset version (0 or a positive integer), got %q", raw), err)
+	// An event stream that reconnects sends the last id it received as
+	// Last-Event-ID, with the URL it started from: it resumes after the
+	// later of the two.
+	for _, p := range []struct{ name, raw string }{{"since", q.Get("since")}, {"Last-Event-ID", r.Header.Get("Last-Event-ID")}} {
+		if p.raw == "" {
+			continue
 		}
-		cq.since = v
+		v, err := strconv.ParseUint(p.raw, 10, 64)
+		if err != nil {
+			return cq, badRequest(p.name, fmt.Sprintf("%s must be a dataset version (0 or a positive integer), got %q", p.name, p.raw), err)
+		}
+		cq.since = max(cq.since, v)
 	}
 	limit, err := queryInt(q, "limit", defaultChangesLimit)
 	if err != nil {

@@ -213,7 +213,31 @@ func TestChangeFeedEventStream(t *testing.T) {
 	id, _ = next(rd2)
 	assert.Equal(t, "4", id, "resumes after Last-Event-ID")
 
+	// A browser reconnecting keeps the URL it started from (since) and
+	// sends the last id it received: the later one wins.
+	req, err := http.NewRequest("GET", a.URL+"/dataset/changes?since=1", nil)
+	require.NoError(t, err)
+	req.Header.Set("Last-Event-ID", "3")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var page struct {
+		Since   uint64 `json:"since"`
+		Changes []struct {
+			Version uint64 `json:"version"`
+		} `json:"changes"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+	resp.Body.Close()
+	assert.Equal(t, uint64(3), page.Since, "since=1 with Last-Event-ID 3 resumes after 3")
+	require.Len(t, page.Changes, 1)
+	assert.Equal(t, uint64(4), page.Changes[0].Version)
+	req.Header.Set("Last-Event-ID", "x")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "a Last-Event-ID that is not a version")
+
 	a.API.SetReady(false)
-	_, err := rd2.ReadString(0)
+	_, err = rd2.ReadString(0)
 	assert.Error(t, err, "the stream ends at shutdown") // io.EOF
 }

@@ -103,6 +103,12 @@ export class Client {
 
   dataset(opts) { return this.request('GET', '/dataset', opts).then((r) => r.data); }
 
+  /**
+   * changesURL is the address of the change feed after version since, for
+   * an EventSource (GET /dataset/changes as Server-Sent Events).
+   */
+  changesURL(since) { return `${this.base}/dataset/changes?since=${encodeURIComponent(since)}`; }
+
   predict(body, opts) {
     return this.request('POST', '/predict', { ...opts, body }).then((r) => r.data);
   }

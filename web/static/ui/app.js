@@ -34,8 +34,11 @@ const cls = (x) => x[state.label];
 
 const PAGE = 10; // rows per editor page
 const DEBOUNCE_MS = 200;
-// How often the page asks GET /dataset whether another client changed the
-// training set (until the change feed, GET /dataset/changes, is served).
+// How long the page waits after a change in the feed before it reloads, so
+// that a burst of changes (a script, several clients) costs one reload.
+const LIVE_COALESCE_MS = 100;
+// How long the page waits before it follows the feed again once the server
+// has refused or ended it.
 const WATCH_MS = 2000;
 
 const state = {
@@ -608,23 +611,69 @@ function useSetting({ k, metric, weights }) {
 
 // ---- live updates --------------------------------------------------------
 
+const live = { source: null, timer: 0, stale: false };
+
 /**
- * watchDataset polls the training set's version; when another client has
- * changed it, the plot, the editor's list and the prediction follow. It
- * pauses while the tab is hidden.
+ * followChanges follows the training set's change feed (GET
+ * /dataset/changes as Server-Sent Events) from the version the page shows:
+ * when another client changes the set, the plot, the editor's list and the
+ * prediction follow. A dropped connection is resumed by the browser where
+ * it stopped (Last-Event-ID). When the server refuses or ends the feed (the
+ * page fell behind its window, or a restart), the page catches up with GET
+ * /dataset and follows again after WATCH_MS. body.dataset.live says where
+ * it stands: "feed", "reconnecting" or "lost".
  */
-async function watchDataset() {
-  if (!document.hidden) {
-    try {
-      const d = await state.client.dataset();
-      if (d.dataset_version !== state.version) await refreshAll();
-    } catch {
-      // A failed poll is retried at the next tick; requests the person
-      // makes report their own errors.
+function followChanges() {
+  live.source?.close();
+  const es = new EventSource(state.client.changesURL(state.version));
+  live.source = es;
+  es.addEventListener('open', () => { document.body.dataset.live = 'feed'; });
+  es.addEventListener('change', (e) => {
+    if (Number(e.lastEventId) > state.version) scheduleRefresh();
+  });
+  // Both the browser's connection errors and the server's "error" event (a
+  // problem object as data) arrive here.
+  es.addEventListener('error', (e) => {
+    if (e.data === undefined && es.readyState === EventSource.CONNECTING) {
+      document.body.dataset.live = 'reconnecting';
+      return;
     }
-  }
-  setTimeout(watchDataset, WATCH_MS);
+    es.close();
+    if (live.source !== es) return;
+    live.source = null;
+    document.body.dataset.live = 'lost';
+    setTimeout(async () => {
+      try {
+        const d = await state.client.dataset();
+        if (d.dataset_version !== state.version) await refreshAll();
+      } catch {
+        // The feed is tried again below; requests the person makes
+        // report their own errors.
+      }
+      followChanges();
+    }, WATCH_MS);
+  });
 }
+
+/**
+ * scheduleRefresh reloads the page's data once a burst of changes has
+ * passed, or when the tab is shown again if it is hidden.
+ */
+function scheduleRefresh() {
+  if (document.hidden) {
+    live.stale = true;
+    return;
+  }
+  clearTimeout(live.timer);
+  live.timer = setTimeout(refreshAll, LIVE_COALESCE_MS);
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && live.stale) {
+    live.stale = false;
+    scheduleRefresh();
+  }
+});
 
 // ---- start ----------------------------------------------------------------
 
@@ -710,7 +759,7 @@ async function main() {
   drawPlot();
   await Promise.all([predict(), loadPage()]);
   document.body.dataset.ready = 'true';
-  setTimeout(watchDataset, WATCH_MS);
+  followChanges();
 }
 
 main();
