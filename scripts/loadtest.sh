@@ -14,7 +14,9 @@
 # Environment: DURATION (per run, default 10s), CONNS (32), THREADS (1),
 # ROUNDS (1: repeat the whole comparison to see the drift), DATA (a -data
 # CSV for irisd; default the embedded Iris set), SERVERS (procs settings,
-# default "default 1").
+# default "default 1"), REVS (git revisions: measure irisd as built at each
+# of them, in turn in the same run, instead of this tree's; "before and
+# after" of a change, e.g. REVS="163253d e049470").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -41,8 +43,21 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building irisd and ceiling"
-CGO_ENABLED=0 go build -trimpath -o "$work/irisd" ./cmd/irisd
 CGO_ENABLED=0 go build -trimpath -o "$work/ceiling" ./cmd/ceiling
+# servers: the irisd builds to measure, as name=binary.
+servers=()
+if [ -n "${REVS:-}" ]; then
+	for rev in $REVS; do
+		src="$work/src-$rev"
+		git worktree add -q --detach "$src" "$rev"
+		(cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$work/irisd-$rev" ./cmd/irisd)
+		git worktree remove --force "$src"
+		servers+=("$rev=$work/irisd-$rev")
+	done
+else
+	CGO_ENABLED=0 go build -trimpath -o "$work/irisd" ./cmd/irisd
+	servers+=("irisd=$work/irisd")
+fi
 
 # Request bodies: one Iris flower; 100 rows of Iris flowers.
 single='{"features":[5.1,3.5,1.4,0.2]}'
@@ -132,17 +147,19 @@ for round in $(seq 1 "$ROUNDS"); do
 			start ceiling "$procs" "$work/ceiling" -addr 127.0.0.1:0
 			read -r c_rps c_p50 c_p99 c_cpu < <(measure "$ADDR" "$work/$load.lua" "$PID")
 			kill "$PID"; wait "$PID" 2>/dev/null || true
-			start irisd "$procs" "$work/irisd" "${irisd_args[@]}"
-			read -r i_rps i_p50 i_p99 i_cpu < <(measure "$ADDR" "$work/$load.lua" "$PID")
-			i_bad=$(cat "$work/bad")
-			kill "$PID"; wait "$PID" 2>/dev/null || true
-			ratio=$(awk -v a="$i_rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')
-			p99x=$(awk -v a="$i_p99" -v b="$c_p99" 'BEGIN{printf "%.2f", a/b}')
-			cpux=$(awk -v a="$i_cpu" -v b="$c_cpu" 'BEGIN{printf "%.2f", a/b}')
 			printf "%-6s %-7s %-8s %8s %9.0f %9.0f %8s %8s %8s |\n" "$round" $load "$procs" ceiling "$c_rps" "$(awk -v a="$c_rps" -v n=$n 'BEGIN{print a*n}')" "$c_p50" "$c_p99" "$c_cpu"
-			printf "%-6s %-7s %-8s %8s %9.0f %9.0f %8s %8s %8s | %6s %6s %6s" "$round" $load "$procs" irisd "$i_rps" "$(awk -v a="$i_rps" -v n=$n 'BEGIN{print a*n}')" "$i_p50" "$i_p99" "$i_cpu" "$ratio" "$p99x" "$cpux"
-			[ "$i_bad" != 0 ] && printf "  (%s non-2xx not counted)" "$i_bad"
-			echo
+			for srv in "${servers[@]}"; do
+				start irisd "$procs" "${srv#*=}" "${irisd_args[@]}"
+				read -r i_rps i_p50 i_p99 i_cpu < <(measure "$ADDR" "$work/$load.lua" "$PID")
+				i_bad=$(cat "$work/bad")
+				kill "$PID"; wait "$PID" 2>/dev/null || true
+				ratio=$(awk -v a="$i_rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')
+				p99x=$(awk -v a="$i_p99" -v b="$c_p99" 'BEGIN{printf "%.2f", a/b}')
+				cpux=$(awk -v a="$i_cpu" -v b="$c_cpu" 'BEGIN{printf "%.2f", a/b}')
+				printf "%-6s %-7s %-8s %8s %9.0f %9.0f %8s %8s %8s | %6s %6s %6s" "$round" $load "$procs" "${srv%%=*}" "$i_rps" "$(awk -v a="$i_rps" -v n=$n 'BEGIN{print a*n}')" "$i_p50" "$i_p99" "$i_cpu" "$ratio" "$p99x" "$cpux"
+				[ "$i_bad" != 0 ] && printf "  (%s non-2xx not counted)" "$i_bad"
+				echo
+			done
 		done
 	done
 done
@@ -154,6 +171,7 @@ echo "cpux = irisd CPU per request / ceiling CPU per request (1/cpux is the thro
 # rows/s in one run (scripts/oipload). The prediction cache is off: the
 # load repeats one body, which the cache would answer without searching.
 echo
+[ -n "${REVS:-}" ] && exit 0 # the revisions' irisd builds are compared above only
 echo "== OIP binary FP32 vs JSON /predict, 10,000-row batches (irisd -cache-bytes 0)"
 CGO_ENABLED=0 go build -trimpath -o "$work/oipload" ./scripts/oipload
 start irisd default "$work/irisd" "${irisd_args[@]}" -cache-bytes 0
