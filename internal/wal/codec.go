@@ -122,7 +122,11 @@ const stamped = 0x80
 // length-prefixed string, then the op's fields. Features are IEEE-754
 // bits, so they round-trip exactly, and ids are 64-bit integers.
 func EncodeChange(c dataset.Change) []byte {
-	b := make([]byte, 0, 80+len(c.Actor))
+	return appendChange(make([]byte, 0, 80+len(c.Actor)), c)
+}
+
+// appendChange appends EncodeChange(c) to b.
+func appendChange(b []byte, c dataset.Change) []byte {
 	b = binary.LittleEndian.AppendUint64(b, c.Version)
 	b = append(b, byte(c.Op)|stamped)
 	var t int64
@@ -203,6 +207,17 @@ func DecodeChange(p []byte, dim int) (dataset.Change, error) {
 		r.err = fmt.Errorf("%d unexpected bytes after the change", len(r.b))
 	}
 	return c, r.err
+}
+
+// appendFrame appends the framed record of c to b, encoding c in place.
+func appendFrame(b []byte, c dataset.Change) []byte {
+	start := len(b)
+	b = append(b, make([]byte, headerSize)...)
+	b = appendChange(b, c)
+	payload := b[start+headerSize:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b
 }
 
 // frame returns the framed record for payload.

@@ -387,14 +387,45 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
 	}
+	return l.appendLocked(c, next), nil
+}
+
+var _ dataset.AppliedJournal = (*Log)(nil)
+
+// AppendApplied is Append for a caller that has applied c already: next
+// is the state c produces from every change appended so far (the store's
+// new snapshot), kept for the next compaction instead of applying c a
+// second time. It implements [dataset.AppliedJournal].
+func (l *Log) AppendApplied(ctx context.Context, c dataset.Change, next *dataset.Snapshot) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if c.Op == dataset.OpImport {
+		return 0, l.RecordImport(ctx, c, next)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return 0, err
+	}
+	if next == nil || c.Version != l.cur.Version()+1 || next.Version() != c.Version {
+		return 0, fmt.Errorf("journal: change %d onto version %d: %w", c.Version, l.cur.Version(), dataset.ErrVersion)
+	}
+	return l.appendLocked(c, next), nil
+}
+
+// appendLocked buffers c, which produces next, and returns its sequence
+// number. l.mu is held.
+func (l *Log) appendLocked(c dataset.Change, next *dataset.Snapshot) uint64 {
 	// The file is written by the commit that syncs it, one write for the
-	// whole group, outside this lock.
-	l.buf = append(l.buf, frame(EncodeChange(c))...)
+	// whole group, outside this lock. The record is encoded once, straight
+	// into the buffer.
+	l.buf = appendFrame(l.buf, c)
 	l.cur = next
 	l.hist.Add(c)
 	l.records++
 	l.written++
-	return l.written, nil
+	return l.written
 }
 
 var _ dataset.ImportJournal = (*Log)(nil)
