@@ -263,8 +263,9 @@ func EncodeSnapshot(s *dataset.Snapshot) []byte {
 	}
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
 	b = binary.LittleEndian.AppendUint64(b, s.Next())
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Initial())))
-	for _, x := range s.Initial() {
+	initial := s.Initial()
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(initial)))
+	for _, x := range initial {
 		b = appendSample(b, x)
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(s.Len()))
