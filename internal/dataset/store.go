@@ -122,6 +122,16 @@ type GroupJournal interface {
 	Commit(ctx context.Context, seq uint64) error
 }
 
+// AppliedJournal is a GroupJournal that keeps the state its changes
+// produce (a write-ahead log compacts it into a snapshot). AppendApplied is
+// Append told that state: next is what c produces from the state of the
+// change appended before it, which the store has just computed, so the
+// journal does not apply c a second time.
+type AppliedJournal interface {
+	GroupJournal
+	AppendApplied(ctx context.Context, c Change, next *Snapshot) (seq uint64, err error)
+}
+
 // ErrVersionTaken is wrapped by the error a SharedJournal's Record returns
 // when another writer has already recorded a change with the same version:
 // a compare-and-set on the version that this writer lost.
@@ -172,10 +182,11 @@ type Memory struct {
 	head     *Snapshot   // the newest snapshot, perhaps not yet durable; guarded by mu
 	pending  []*Snapshot // appended to a group journal, not yet published, in version order; guarded by mu
 	journal  Journal
-	group    GroupJournal  // journal, when it commits in groups
-	shared   SharedJournal // journal, when others write to it too
-	batch    BatchJournal  // journal, when it records batches
-	feed     *Feed         // the recent changes, for the change feed
+	group    GroupJournal   // journal, when it commits in groups
+	applied  AppliedJournal // journal, when it takes the state a change produces
+	shared   SharedJournal  // journal, when others write to it too
+	batch    BatchJournal   // journal, when it records batches
+	feed     *Feed          // the recent changes, for the change feed
 
 	qmu   sync.Mutex      // guards queue
 	queue []*pendingWrite // writes waiting for a leader (batch journals)
@@ -231,6 +242,7 @@ func NewMemoryWith(snap *Snapshot, journal Journal, opts MemoryOptions) *Memory 
 	m := &Memory{History: NewHistory(snap, opts.Keep), journal: journal, head: snap,
 		feed: NewFeed(opts.ChangeWindow, snap.Version(), opts.Recovered)}
 	m.group, _ = journal.(GroupJournal)
+	m.applied, _ = journal.(AppliedJournal)
 	m.shared, _ = journal.(SharedJournal)
 	m.batch, _ = journal.(BatchJournal)
 	return m
@@ -314,6 +326,8 @@ retry:
 		var seq uint64 // 0: nothing to commit (an import is durable already)
 		if ij, ok := m.journal.(ImportJournal); ok && c.Op == OpImport {
 			err = ij.RecordImport(ctx, c, next)
+		} else if m.applied != nil {
+			seq, err = m.applied.AppendApplied(ctx, c, next)
 		} else {
 			seq, err = m.group.Append(ctx, c)
 		}

@@ -122,7 +122,11 @@ const stamped = 0x80
 // length-prefixed string, then the op's fields. Features are IEEE-754
 // bits, so they round-trip exactly, and ids are 64-bit integers.
 func EncodeChange(c dataset.Change) []byte {
-	b := make([]byte, 0, 80+len(c.Actor))
+	return appendChange(make([]byte, 0, 80+len(c.Actor)), c)
+}
+
+// appendChange appends EncodeChange(c) to b.
+func appendChange(b []byte, c dataset.Change) []byte {
 	b = binary.LittleEndian.AppendUint64(b, c.Version)
 	b = append(b, byte(c.Op)|stamped)
 	var t int64
@@ -205,6 +209,17 @@ func DecodeChange(p []byte, dim int) (dataset.Change, error) {
 	return c, r.err
 }
 
+// appendFrame appends the framed record of c to b, encoding c in place.
+func appendFrame(b []byte, c dataset.Change) []byte {
+	start := len(b)
+	b = append(b, make([]byte, headerSize)...)
+	b = appendChange(b, c)
+	payload := b[start+headerSize:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b
+}
+
 // frame returns the framed record for payload.
 func frame(payload []byte) []byte {
 	b := make([]byte, headerSize, headerSize+len(payload))
@@ -248,8 +263,9 @@ func EncodeSnapshot(s *dataset.Snapshot) []byte {
 	}
 	b = binary.LittleEndian.AppendUint64(b, s.Version())
 	b = binary.LittleEndian.AppendUint64(b, s.Next())
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Initial())))
-	for _, x := range s.Initial() {
+	initial := s.Initial()
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(initial)))
+	for _, x := range initial {
 		b = appendSample(b, x)
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(s.Len()))

@@ -64,6 +64,7 @@ func decodeHistory(b []byte, dim int) ([]dataset.Change, error) {
 
 // readHistory loads the history file into l.hist (missing: none yet).
 func (l *Log) readHistory(dim int) {
+	l.histFile, l.histTail, l.histTailN = -1, nil, 0
 	b, err := os.ReadFile(filepath.Join(l.dir, HistoryFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return
@@ -79,12 +80,62 @@ func (l *Log) readHistory(dim int) {
 	for _, c := range changes {
 		l.hist.Add(c)
 	}
+	if err == nil {
+		l.histFile = len(changes)
+	}
 }
 
-// writeHistory atomically replaces the history file with the changes the
-// log keeps for the feed.
+// addHist adds c, framed as rec (copied), to the changes kept for the
+// feed. l.mu is held, or recovery runs.
+func (l *Log) addHist(c dataset.Change, rec []byte) {
+	l.hist.Add(c)
+	l.histTail = append(l.histTail, rec...)
+	l.histTailN++
+}
+
+// writeHistory makes the history file hold the changes the log keeps for
+// the feed (and perhaps older ones, which a reader drops: it keeps the
+// last ChangeWindow). It appends the changes the file lacks and fsyncs it;
+// once the file would hold more than twice the window, or when its state
+// is unknown, it replaces it whole (atomically). So a compaction writes
+// about the records it compacts, not the whole window, and a torn append
+// (a crash) only cuts records that the log still holds.
 func (l *Log) writeHistory() error {
-	return writeFileAtomic(l.dir, HistoryFile, encodeHistory(l.hist.All()))
+	if l.histFile < 0 || l.histFile+l.histTailN > 2*l.opts.ChangeWindow {
+		l.histFile = -1
+		all := l.hist.All()
+		if err := writeFileAtomic(l.dir, HistoryFile, encodeHistory(all)); err != nil {
+			return err
+		}
+		l.histFile, l.histTail, l.histTailN = len(all), l.histTail[:0], 0
+		return nil
+	}
+	if l.histTailN == 0 {
+		return nil
+	}
+	if err := appendFile(filepath.Join(l.dir, HistoryFile), l.histTail); err != nil {
+		l.histFile = -1 // perhaps a partial append: write it whole next time
+		return err
+	}
+	l.histFile += l.histTailN
+	l.histTail, l.histTailN = l.histTail[:0], 0
+	return nil
+}
+
+// appendFile appends b to the existing file path and fsyncs it.
+func appendFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // RecoveredChanges returns the changes recovered by Open (from the history file

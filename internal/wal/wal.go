@@ -114,6 +114,14 @@ type Log struct {
 	// hist keeps the last ChangeWindow changes appended (or recovered),
 	// saved to HistoryFile at each compaction.
 	hist *dataset.Feed
+	// histFile is the number of records in HistoryFile, or -1 when it
+	// must be written whole (missing, damaged, or a write to it failed).
+	// histTail holds the framed records of the changes in hist that it
+	// lacks (histTailN of them): a compaction appends them rather than
+	// rewriting the whole window.
+	histFile  int
+	histTail  []byte
+	histTailN int
 
 	// Compaction failures back off: after the n-th failure in a row no
 	// compaction is tried before retryAt (compactBackoff(n) later), and an
@@ -307,7 +315,7 @@ func (l *Log) replay(f *os.File, snap *dataset.Snapshot) (*dataset.Snapshot, int
 		}
 		off += headerSize + n
 		if c.Version > l.hist.Newest() {
-			l.hist.Add(c) // not in the history file yet
+			l.addHist(c, rest[:headerSize+n]) // not in the history file yet
 		}
 		if c.Version <= snap.Version() {
 			continue // already in the snapshot: a compaction was cut short
@@ -387,14 +395,46 @@ func (l *Log) Append(ctx context.Context, c dataset.Change) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
 	}
+	return l.appendLocked(c, next), nil
+}
+
+var _ dataset.AppliedJournal = (*Log)(nil)
+
+// AppendApplied is Append for a caller that has applied c already: next
+// is the state c produces from every change appended so far (the store's
+// new snapshot), kept for the next compaction instead of applying c a
+// second time. It implements [dataset.AppliedJournal].
+func (l *Log) AppendApplied(ctx context.Context, c dataset.Change, next *dataset.Snapshot) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if c.Op == dataset.OpImport {
+		return 0, l.RecordImport(ctx, c, next)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return 0, err
+	}
+	if next == nil || c.Version != l.cur.Version()+1 || next.Version() != c.Version {
+		return 0, fmt.Errorf("journal: change %d onto version %d: %w", c.Version, l.cur.Version(), dataset.ErrVersion)
+	}
+	return l.appendLocked(c, next), nil
+}
+
+// appendLocked buffers c, which produces next, and returns its sequence
+// number. l.mu is held.
+func (l *Log) appendLocked(c dataset.Change, next *dataset.Snapshot) uint64 {
 	// The file is written by the commit that syncs it, one write for the
-	// whole group, outside this lock.
-	l.buf = append(l.buf, frame(EncodeChange(c))...)
+	// whole group, outside this lock. The record is encoded once, straight
+	// into the buffer.
+	start := len(l.buf)
+	l.buf = appendFrame(l.buf, c)
 	l.cur = next
-	l.hist.Add(c)
+	l.addHist(c, l.buf[start:])
 	l.records++
 	l.written++
-	return l.written, nil
+	return l.written
 }
 
 var _ dataset.ImportJournal = (*Log)(nil)
@@ -422,6 +462,7 @@ func (l *Log) RecordImport(ctx context.Context, c dataset.Change, next *dataset.
 		return fmt.Errorf("journal: import %d onto version %d: %w", c.Version, l.cur.Version(), dataset.ErrVersion)
 	}
 	l.hist.Add(c)
+	l.histFile = -1 // an import rewrites the history whole
 	err := l.writeHistory()
 	if err == nil {
 		err = l.writeSnapshot(next)
@@ -431,6 +472,7 @@ func (l *Log) RecordImport(ctx context.Context, c dataset.Change, next *dataset.
 	}
 	if err != nil {
 		l.hist.Drop(l.cur.Version())
+		l.histFile = -1 // it may list the import: write it whole next time
 		if errors.Is(err, errRenamed) {
 			// The new file is in place but perhaps not durably: what a
 			// restart finds is unknown.

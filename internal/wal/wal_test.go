@@ -87,6 +87,21 @@ func TestRecoverEveryKindOfWrite(t *testing.T) {
 	}
 }
 
+// TestStoreHandsTheLogItsSnapshot: a store writing through the log
+// (AppendApplied) applies each change once; the log keeps the store's own
+// snapshot for the next compaction rather than applying the change again.
+func TestStoreHandsTheLogItsSnapshot(t *testing.T) {
+	l, snap := open(t, t.TempDir(), Options{})
+	m := dataset.NewMemory(snap, l)
+	for range 3 {
+		_, _, err := m.Put(context.Background(), validOf(t, m, dataset.Sample{ID: 2, Features: []float64{6.1, 2.9, 4.7, 1.4}, Label: "versicolor"}), dataset.Precondition{})
+		require.NoError(t, err)
+		assert.Same(t, m.Snapshot(), l.cur)
+	}
+	_, err := l.AppendApplied(context.Background(), dataset.Change{Version: 9, Op: dataset.OpReset}, m.Snapshot())
+	assert.ErrorIs(t, err, dataset.ErrVersion, "a state that does not follow the log's is refused")
+}
+
 func TestRecoverAfterCompactionCutShort(t *testing.T) {
 	// A crash after the snapshot was renamed but before the log was
 	// truncated leaves records the snapshot covers: replay skips them.
@@ -245,6 +260,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		got, err := DecodeChange(EncodeChange(c), 4)
 		require.NoError(t, err)
 		assert.Equal(t, c, got)
+		prefix := []byte("earlier records")
+		assert.Equal(t, append(slices.Clone(prefix), frame(EncodeChange(c))...), appendFrame(slices.Clone(prefix), c),
+			"a record encoded in place is the framed encoding")
 	}
 	_, err := DecodeChange([]byte{1, 2, 3}, 4)
 	assert.Error(t, err)
