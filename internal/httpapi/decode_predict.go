@@ -44,7 +44,8 @@ func decodePredictSlow(body []byte, schema *dataset.Schema, req *predictRequest)
 	return err
 }
 
-// predictParser parses the common forms of a predict body. Every method
+// predictParser parses the common forms of a predict body (parse) and of a
+// sample body (sample). Every method
 // returns false at the first byte it does not fully understand; the
 // caller then uses encoding/json, which knows the right error.
 type predictParser struct {
@@ -55,14 +56,19 @@ type predictParser struct {
 	nums   []float64 // every number of every row, in order
 }
 
-func (p *predictParser) parse() bool {
-	// Only ASCII: invalid UTF-8 and non-ASCII strings take the slow path.
+// ascii reports whether the body is plain ASCII: invalid UTF-8 and
+// non-ASCII strings take the slow path.
+func (p *predictParser) ascii() bool {
 	for _, c := range p.b {
 		if c >= 0x80 {
 			return false
 		}
 	}
-	if !p.consume('{') {
+	return true
+}
+
+func (p *predictParser) parse() bool {
+	if !p.ascii() || !p.consume('{') {
 		return false
 	}
 	var seen [5]bool
@@ -176,6 +182,56 @@ func (p *predictParser) parse() bool {
 		}
 	}
 	return true
+}
+
+// sample parses the common form of a sample body (POST and PUT /samples,
+// an NDJSON import line): an object with id, features and the schema's
+// label, each at most once, in any order. Like parse, it returns false at
+// the first byte it does not fully understand (a repeated, unknown or
+// differently cased key, null, an escape, a number the rule refuses), and
+// the caller decodes the body with encoding/json.
+func (p *predictParser) sample() (sampleRequest, bool) {
+	var req sampleRequest
+	label := p.schema.Label()
+	if label == "id" || label == "features" || !p.ascii() || !p.consume('{') || p.peek() == '}' {
+		return req, false
+	}
+	for {
+		key, ok := p.plainBytes()
+		if !ok || !p.consume(':') {
+			return req, false
+		}
+		switch {
+		case string(key) == "id" && req.ID == nil:
+			v, ok := p.integer()
+			if !ok {
+				return req, false
+			}
+			id := int64(v)
+			req.ID = &id
+		case string(key) == "features" && req.Features == nil:
+			f, ok := p.features()
+			if !ok {
+				return req, false
+			}
+			f.vals = p.nums[:len(p.nums):len(p.nums)]
+			req.Features = &f
+		case string(key) == label && req.Label == nil:
+			v, ok := p.plainString()
+			if !ok {
+				return req, false
+			}
+			req.Label = &v
+		default:
+			return req, false
+		}
+		if p.consume('}') {
+			return req, p.end()
+		}
+		if !p.consume(',') {
+			return req, false
+		}
+	}
 }
 
 // features parses an array of numbers or an object naming every feature
