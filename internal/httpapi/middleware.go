@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/irisknn/irisknn/internal/logging"
 )
 
 // requestIDFrom returns the request id chosen by requestID. The id
@@ -82,20 +84,19 @@ func accessLog(log *slog.Logger, traced bool) func(http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			attrs := [9]slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Int("bytes", ww.BytesWritten()),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("remote", r.RemoteAddr),
-				slog.String("request_id", requestIDFrom(r)),
+			line := logging.Request{
+				Method:    r.Method,
+				Path:      r.URL.Path,
+				Status:    status,
+				Bytes:     ww.BytesWritten(),
+				Duration:  time.Since(start),
+				Remote:    r.RemoteAddr,
+				RequestID: requestIDFrom(r),
 			}
-			n := 7
 			if traced {
-				n += traceAttrs(r.Context(), attrs[n:])
+				line.TraceID, line.SpanID = traceIDs(r.Context())
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)
+			logging.LogRequest(r.Context(), log, &line)
 		})
 	}
 }
