@@ -84,12 +84,14 @@ func accessLog(log *slog.Logger, traced bool) func(http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			end := time.Now()
 			line := logging.Request{
+				Time:      end,
 				Method:    r.Method,
 				Path:      r.URL.Path,
 				Status:    status,
 				Bytes:     ww.BytesWritten(),
-				Duration:  time.Since(start),
+				Duration:  end.Sub(start),
 				Remote:    r.RemoteAddr,
 				RequestID: requestIDFrom(r),
 			}
