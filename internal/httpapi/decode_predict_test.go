@@ -308,6 +308,7 @@ func BenchmarkServePredict(b *testing.B) {
 				rd.Reset(body)
 				rec.Body.Reset()
 				clear(rec.Header())
+				delete(req.Header, "X-Request-Id") // each request gets a new id, as the load test's do
 				s.ServeHTTP(rec, req)
 			}
 		})
