@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
@@ -72,35 +71,50 @@ func newRequestID() string {
 	return string(b[:])
 }
 
-// accessLog logs one structured line per request; with traced, the line
-// carries the request's trace_id and span_id.
-func accessLog(log *slog.Logger, traced bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r)
-			status := ww.Status()
-			if status == 0 {
-				status = http.StatusOK
+// observe writes each request's access line (with traced, carrying its
+// trace_id and span_id) and counts and times it in the metrics, from one
+// reading of the clock at each end. A panic going up (http.ErrAbortHandler,
+// which recoverer passes on) is counted but not logged.
+func (s *Server) observe(next http.Handler) http.Handler {
+	traced := s.cfg.Tracing
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		served := false
+		defer func() {
+			if !served {
+				s.metrics.observeRequest(r, statusOf(ww), time.Since(start))
 			}
-			end := time.Now()
-			line := logging.Request{
-				Time:      end,
-				Method:    r.Method,
-				Path:      r.URL.Path,
-				Status:    status,
-				Bytes:     ww.BytesWritten(),
-				Duration:  end.Sub(start),
-				Remote:    r.RemoteAddr,
-				RequestID: requestIDFrom(r),
-			}
-			if traced {
-				line.TraceID, line.SpanID = traceIDs(r.Context())
-			}
-			logging.LogRequest(r.Context(), log, &line)
-		})
+		}()
+		next.ServeHTTP(ww, r)
+		served = true
+		end := time.Now()
+		status := statusOf(ww)
+		s.metrics.observeRequest(r, status, end.Sub(start))
+		line := logging.Request{
+			Time:      end,
+			Method:    r.Method,
+			Path:      r.URL.Path,
+			Status:    status,
+			Bytes:     ww.BytesWritten(),
+			Duration:  end.Sub(start),
+			Remote:    r.RemoteAddr,
+			RequestID: requestIDFrom(r),
+		}
+		if traced {
+			line.TraceID, line.SpanID = traceIDs(r.Context())
+		}
+		logging.LogRequest(r.Context(), s.log, &line)
+	})
+}
+
+// statusOf is the status of the response ww wrote: 200 when the handler
+// wrote nothing.
+func statusOf(ww middleware.WrapResponseWriter) int {
+	if status := ww.Status(); status != 0 {
+		return status
 	}
+	return http.StatusOK
 }
 
 // recoverer turns a panic in a handler into a logged 500 problem response,
