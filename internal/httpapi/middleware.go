@@ -17,8 +17,17 @@ import (
 // missing or unusable one), which costs no copy of the request and no
 // context value per request.
 func requestIDFrom(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+	if id := headerValue(r.Header, "X-Request-Id"); validRequestID(id) {
 		return id
+	}
+	return ""
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalising it again.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
 	}
 	return ""
 }
@@ -28,7 +37,7 @@ func requestIDFrom(r *http.Request) string {
 // place of the client's, and echoes it in the response.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
+		id := headerValue(r.Header, "X-Request-Id")
 		if validRequestID(id) {
 			w.Header()["X-Request-Id"] = []string{id}
 		} else {
@@ -50,13 +59,21 @@ func validRequestID(id string) bool {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+		if !requestIDByte[id[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// requestIDByte is true for the bytes a request id may have: ASCII
+// letters and digits, '-', '_' and '.'.
+var requestIDByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.'
+	}
+	return t
+}()
 
 // newRequestID returns 16 random hex digits. math/rand/v2's global source
 // is the runtime's per-thread ChaCha8 generator, seeded from the OS: as
