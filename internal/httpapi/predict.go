@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -165,8 +166,11 @@ func (s *Server) computeSingle(req PredictRequest) (PredictAnswer, error) {
 	}
 	nov := s.cfg.Novelty.Assess(snap, q.Metric, pr.Neighbors[0].Distance)
 	s.metrics.observeNovelty(nov)
-	b := make([]byte, 0, names.singleSize(len(pr.Neighbors)))
-	return PredictAnswer{Body: appendPrediction(b, names, pr, nov, &q, snap.Version()), Class: pr.Class}, nil
+	// Encoded on the stack (an Iris answer is about 520 bytes), then
+	// copied to an answer of its exact size.
+	var scratch [1024]byte
+	b := appendPrediction(scratch[:0], names, pr, nov, &q, snap.Version())
+	return PredictAnswer{Body: bytes.Clone(b), Class: pr.Class}, nil
 }
 
 // computeBatch computes and encodes a batch of predictions.
@@ -297,25 +301,6 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
-// maxNumberLen bounds the length of a number as appendFloat or
-// strconv.AppendInt writes it: "-0.0000012345678901234567" (25),
-// "-9223372036854775808" (20).
-const maxNumberLen = 25
-
-// singleSize bounds the length of a single prediction's answer with k
-// neighbours (appendPrediction with the settings), so that it is encoded
-// without regrowing its buffer.
-func (n *wireNames) singleSize(k int) int {
-	const fixed = len(`{,"probabilities":{},"neighbors":[],"tie":false,"exact_match":false,"novelty":{"percentile":,"unusual":false},"k":,"metric":"","weights":"","dataset_version":}`+"\n") +
-		3*maxNumberLen + 2*maxSettingLen
-	perClass := n.maxQuoted + len(`:,`) + maxNumberLen
-	perNeighbor := len(`{"id":,"distance":},`) + len(n.label) + n.maxQuoted + 2*maxNumberLen
-	return fixed + len(n.label) + n.maxQuoted + len(n.quoted)*perClass + k*perNeighbor
-}
-
-// maxSettingLen bounds the name of a metric or weighting.
-const maxSettingLen = 16
-
 // wireNames are the JSON-quoted names an answer repeats: the label key
 // (with its colon) and the class names. They change only when a different
 // dataset is loaded, so the last ones are kept.
@@ -324,8 +309,6 @@ type wireNames struct {
 	classes []string
 	label   []byte   // "species":
 	quoted  [][]byte // the classes, quoted
-	// maxQuoted is the longest of quoted.
-	maxQuoted int
 }
 
 var lastWireNames atomic.Pointer[wireNames]
@@ -343,7 +326,6 @@ func wireNamesFor(label string, classes []string) *wireNames {
 	c := &wireNames{name: label, classes: classes, label: append(quoteJSON(label), ':'), quoted: make([][]byte, len(classes))}
 	for i, name := range classes {
 		c.quoted[i] = quoteJSON(name)
-		c.maxQuoted = max(c.maxQuoted, len(c.quoted[i]))
 	}
 	lastWireNames.Store(c)
 	return c
