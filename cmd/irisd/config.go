@@ -15,6 +15,7 @@ import (
 	"github.com/irisknn/irisknn/internal/httpapi"
 	"github.com/irisknn/irisknn/internal/jobs"
 	"github.com/irisknn/irisknn/internal/knn"
+	"github.com/irisknn/irisknn/internal/logging"
 	"github.com/irisknn/irisknn/internal/novelty"
 )
 
@@ -472,18 +473,5 @@ func (c *config) heavyWait() time.Duration {
 func (c *config) logger(w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}
-	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// durationsAsText logs a time.Duration as Go writes it ("15s", "1.2ms"),
-// not as the JSON handler's integer nanoseconds.
-func durationsAsText(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		a.Value = slog.StringValue(a.Value.Duration().String())
-	}
-	return a
+	return logging.New(w, c.LogFormat, lvl)
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +20,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/data"
+	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
 func env(kv ...string) func(string) string {
@@ -184,6 +191,46 @@ func TestLogDurationsReadAsDurations(t *testing.T) {
 	var out strings.Builder
 	c.logger(&out).Info("shutting down", "timeout", c.ShutdownTO)
 	assert.Contains(t, out.String(), `"timeout":"15s"`)
+}
+
+// TestAccessLogLines: the access line of a request, in both formats, as
+// slog writes it: time, level, msg, then the request's fields in order,
+// the duration as text; a path that needs escaping is escaped.
+func TestAccessLogLines(t *testing.T) {
+	samples, err := dataset.ParseCSV(bytes.NewReader(data.IrisCSV), "")
+	require.NoError(t, err)
+	snap, err := dataset.NewSnapshot(samples.Schema, samples.Samples, dataset.ScaleNone)
+	require.NoError(t, err)
+	store := dataset.NewMemory(snap, nil)
+	for _, tc := range []struct {
+		format          string
+		predict, escape string
+	}{
+		{"json",
+			`^\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)","level":"INFO","msg":"request","method":"POST","path":"/predict","status":200,"bytes":\d+,"duration":"\d+(\.\d+)?(ns|µs|ms|s)","remote":"192\.0\.2\.1:1234","request_id":"[0-9a-f]{16}"\}$`,
+			`"path":"/no\"such\u0001","status":404,`},
+		{"text",
+			`^time=\S+ level=INFO msg=request method=POST path=/predict status=200 bytes=\d+ duration=\d+(\.\d+)?(ns|µs|ms|s) remote=192\.0\.2\.1:1234 request_id=[0-9a-f]{16}$`,
+			`path="/no\"such\x01" status=404 `},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			c, err := parseConfig([]string{"-log-format", tc.format}, env(), io.Discard)
+			require.NoError(t, err)
+			var out bytes.Buffer
+			api := httpapi.NewServer(c.apiConfig(c.logger(&out)), store)
+			req := httptest.NewRequest(http.MethodPost, "/predict", strings.NewReader(`{"features":[5.1,3.5,1.4,0.2]}`))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusOK, rec.Code)
+			assert.Regexp(t, tc.predict, strings.TrimSuffix(out.String(), "\n"))
+			assert.Contains(t, out.String(), fmt.Sprintf("bytes%s%d", map[string]string{"json": `":`, "text": "="}[tc.format], rec.Body.Len()))
+
+			out.Reset()
+			api.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/no%22such%01", nil))
+			assert.Contains(t, out.String(), tc.escape)
+		})
+	}
 }
 
 func TestHealthcheckFollowsTheAddressTheServerWrote(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/logging"
 )
 
 // slowDecode is the reference: the encoding/json path alone.
@@ -279,8 +280,9 @@ func newTestServer(t testing.TB) *Server {
 }
 
 // BenchmarkServePredict is one POST /predict through the whole handler
-// chain (router, middleware, access log as JSON, decode, KNN, encode),
-// without the network: the part of a request's cost that is irisd's own.
+// chain (router, middleware, access log as irisd writes it, decode, KNN,
+// encode), without the network: the part of a request's cost that is
+// irisd's own.
 func BenchmarkServePredict(b *testing.B) {
 	store, err := irisSamples()
 	require.NoError(b, err)
@@ -291,7 +293,7 @@ func BenchmarkServePredict(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := DefaultConfig()
 			if tc.log {
-				cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+				cfg.Logger = logging.New(io.Discard, "json", slog.LevelInfo)
 			}
 			s := NewServer(cfg, store)
 			body := []byte(predictSeeds[0])
@@ -306,6 +308,7 @@ func BenchmarkServePredict(b *testing.B) {
 				rd.Reset(body)
 				rec.Body.Reset()
 				clear(rec.Header())
+				delete(req.Header, "X-Request-Id") // each request gets a new id, as the load test's do
 				s.ServeHTTP(rec, req)
 			}
 		})
@@ -318,7 +321,7 @@ func BenchmarkServePredictBatch(b *testing.B) {
 	store, err := irisSamples()
 	require.NoError(b, err)
 	cfg := DefaultConfig()
-	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	cfg.Logger = logging.New(io.Discard, "json", slog.LevelInfo)
 	s := NewServer(cfg, store)
 	var sb strings.Builder
 	sb.WriteString(`{"instances":[`)

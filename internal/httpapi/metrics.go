@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -100,38 +99,25 @@ func classLabel(schema *dataset.Schema) string {
 	return name
 }
 
-// instrument counts every request and times it, labelled with chi's route
-// pattern (never the raw path, which would let clients create series).
-// It reuses the access log's response wrapper when there is one, and the
-// series of a (route, method, status) once looked up.
-func (m *metrics) instrument(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ww, ok := w.(middleware.WrapResponseWriter)
-		if !ok {
-			ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+// observeRequest counts a request and its duration, labelled with chi's
+// route pattern (never the raw path, which would let clients create
+// series), using the series of a (route, method, status) once looked up.
+func (m *metrics) observeRequest(r *http.Request, status int, d time.Duration) {
+	route := "unmatched"
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		if p := rc.RoutePattern(); p != "" {
+			route = p
 		}
-		defer func() {
-			status := ww.Status()
-			if status == 0 {
-				status = http.StatusOK
-			}
-			route := "unmatched"
-			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-				route = rc.RoutePattern()
-			}
-			method := r.Method
-			switch method {
-			case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions:
-			default:
-				method = "other" // bounded label values
-			}
-			s := m.series(route, method, status)
-			s.requests.Inc()
-			s.latency.Observe(time.Since(start).Seconds())
-		}()
-		next.ServeHTTP(ww, r)
-	})
+	}
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "other" // bounded label values
+	}
+	s := m.series(route, method, status)
+	s.requests.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 // seriesKey identifies the request series of one route, method and status.

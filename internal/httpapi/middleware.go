@@ -2,13 +2,14 @@ package httpapi
 
 import (
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/irisknn/irisknn/internal/logging"
 )
 
 // requestIDFrom returns the request id chosen by requestID. The id
@@ -16,8 +17,17 @@ import (
 // missing or unusable one), which costs no copy of the request and no
 // context value per request.
 func requestIDFrom(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+	if id := headerValue(r.Header, "X-Request-Id"); validRequestID(id) {
 		return id
+	}
+	return ""
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalising it again.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
 	}
 	return ""
 }
@@ -27,7 +37,7 @@ func requestIDFrom(r *http.Request) string {
 // place of the client's, and echoes it in the response.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
+		id := headerValue(r.Header, "X-Request-Id")
 		if validRequestID(id) {
 			w.Header()["X-Request-Id"] = []string{id}
 		} else {
@@ -49,13 +59,21 @@ func validRequestID(id string) bool {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+		if !requestIDByte[id[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// requestIDByte is true for the bytes a request id may have: ASCII
+// letters and digits, '-', '_' and '.'.
+var requestIDByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.'
+	}
+	return t
+}()
 
 // newRequestID returns 16 random hex digits. math/rand/v2's global source
 // is the runtime's per-thread ChaCha8 generator, seeded from the OS: as
@@ -70,34 +88,50 @@ func newRequestID() string {
 	return string(b[:])
 }
 
-// accessLog logs one structured line per request; with traced, the line
-// carries the request's trace_id and span_id.
-func accessLog(log *slog.Logger, traced bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r)
-			status := ww.Status()
-			if status == 0 {
-				status = http.StatusOK
+// observe writes each request's access line (with traced, carrying its
+// trace_id and span_id) and counts and times it in the metrics, from one
+// reading of the clock at each end. A panic going up (http.ErrAbortHandler,
+// which recoverer passes on) is counted but not logged.
+func (s *Server) observe(next http.Handler) http.Handler {
+	traced := s.cfg.Tracing
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		served := false
+		defer func() {
+			if !served {
+				s.metrics.observeRequest(r, statusOf(ww), time.Since(start))
 			}
-			attrs := [9]slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Int("bytes", ww.BytesWritten()),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("remote", r.RemoteAddr),
-				slog.String("request_id", requestIDFrom(r)),
-			}
-			n := 7
-			if traced {
-				n += traceAttrs(r.Context(), attrs[n:])
-			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)
-		})
+		}()
+		next.ServeHTTP(ww, r)
+		served = true
+		end := time.Now()
+		status := statusOf(ww)
+		s.metrics.observeRequest(r, status, end.Sub(start))
+		line := logging.Request{
+			Time:      end,
+			Method:    r.Method,
+			Path:      r.URL.Path,
+			Status:    status,
+			Bytes:     ww.BytesWritten(),
+			Duration:  end.Sub(start),
+			Remote:    r.RemoteAddr,
+			RequestID: requestIDFrom(r),
+		}
+		if traced {
+			line.TraceID, line.SpanID = traceIDs(r.Context())
+		}
+		logging.LogRequest(r.Context(), s.log, &line)
+	})
+}
+
+// statusOf is the status of the response ww wrote: 200 when the handler
+// wrote nothing.
+func statusOf(ww middleware.WrapResponseWriter) int {
+	if status := ww.Status(); status != 0 {
+		return status
 	}
+	return http.StatusOK
 }
 
 // recoverer turns a panic in a handler into a logged 500 problem response,

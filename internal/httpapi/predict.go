@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -165,8 +166,11 @@ func (s *Server) computeSingle(req PredictRequest) (PredictAnswer, error) {
 	}
 	nov := s.cfg.Novelty.Assess(snap, q.Metric, pr.Neighbors[0].Distance)
 	s.metrics.observeNovelty(nov)
-	b := make([]byte, 0, 512)
-	return PredictAnswer{Body: appendPrediction(b, names, pr, nov, &q, snap.Version()), Class: pr.Class}, nil
+	// Encoded on the stack (an Iris answer is about 520 bytes), then
+	// copied to an answer of its exact size.
+	var scratch [1024]byte
+	b := appendPrediction(scratch[:0], names, pr, nov, &q, snap.Version())
+	return PredictAnswer{Body: bytes.Clone(b), Class: pr.Class}, nil
 }
 
 // computeBatch computes and encodes a batch of predictions.

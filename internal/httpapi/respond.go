@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -25,12 +26,39 @@ func writeJSON(w http.ResponseWriter, status int, version uint64, v any) {
 // is sent as X-Dataset-Version.
 func writeJSONBytes(w http.ResponseWriter, status int, version uint64, b []byte) {
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = jsonContentType
 	if version != 0 {
-		h["X-Dataset-Version"] = []string{strconv.FormatUint(version, 10)}
+		h["X-Dataset-Version"] = versionHeader(version)
 	}
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// Header values that every response of their kind sends, shared by all
+// responses. A shared value must never be changed in place; its length is
+// its capacity, so that Header.Add copies it rather than appending to it.
+var (
+	jsonContentType = []string{"application/json"}
+	noSniffValue    = []string{"nosniff"}
+)
+
+// versionValue is the X-Dataset-Version value of one version.
+type versionValue struct {
+	version uint64
+	value   []string // shared, see jsonContentType
+}
+
+var lastVersionValue atomic.Pointer[versionValue]
+
+// versionHeader returns the X-Dataset-Version value for version: the last
+// one made while the version stays the same.
+func versionHeader(version uint64) []string {
+	if v := lastVersionValue.Load(); v != nil && v.version == version {
+		return v.value
+	}
+	v := &versionValue{version: version, value: []string{strconv.FormatUint(version, 10)}}
+	lastVersionValue.Store(v)
+	return v.value
 }
 
 // quoteJSON returns s as a JSON string literal.
@@ -82,7 +110,7 @@ func (s *Server) handleMethodNotAllowed(routes chi.Routes) http.HandlerFunc {
 // browser never runs an answer (JSON, CSV, a problem) as another type.
 func noSniff(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["X-Content-Type-Options"] = []string{"nosniff"}
+		w.Header()["X-Content-Type-Options"] = noSniffValue
 		next.ServeHTTP(w, r)
 	})
 }

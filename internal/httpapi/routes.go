@@ -18,8 +18,7 @@ func (s *Server) routes(r chi.Router) {
 	}
 	r.Use(requestID)
 	r.Use(noSniff)
-	r.Use(accessLog(s.log, s.cfg.Tracing))
-	r.Use(s.metrics.instrument)
+	r.Use(s.observe) // the access log and the request metrics
 	r.Use(recoverer(s))
 	r.Use(s.cors())
 	r.Use(middleware.GetHead)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -43,14 +42,12 @@ func routePattern(r *http.Request) string {
 	return ""
 }
 
-// traceAttrs puts the trace_id and span_id of ctx's span into dst (room
-// for two) and returns how many it put.
-func traceAttrs(ctx context.Context, dst []slog.Attr) int {
+// traceIDs are the trace and span id of ctx's span, or empty when it has
+// none.
+func traceIDs(ctx context.Context) (traceID, spanID string) {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() {
-		return 0
+		return "", ""
 	}
-	dst[0] = slog.String("trace_id", sc.TraceID().String())
-	dst[1] = slog.String("span_id", sc.SpanID().String())
-	return 2
+	return sc.TraceID().String(), sc.SpanID().String()
 }
