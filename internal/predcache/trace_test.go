@@ -33,8 +33,9 @@ func TestLookupsAreSpansOfTracedRequestsOnly(t *testing.T) {
 	assert.Empty(t, rec.Ended(), "no span for an untraced request")
 
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "POST /predict")
-	req.Features = []float64{5, 6, 7, 8} // not cached yet
-	for range 2 { // a miss, then a hit
+	// Another query, not cached yet: a miss, then a hit.
+	req.Features = []float64{5, 6, 7, 8}
+	for range 2 {
 		_, err := c.Predict(ctx, req)
 		require.NoError(t, err)
 	}
