@@ -66,6 +66,28 @@ func checkSame(t testing.TB, body []byte) bool {
 	return p.parse()
 }
 
+// mutate returns seed with one to three random insertions, deletions or
+// replacements of bytes of alphabet.
+func mutate(rng *rand.Rand, seed string, alphabet []byte) []byte {
+	b := []byte(seed)
+	for range 1 + rng.IntN(3) {
+		i := rng.IntN(len(b) + 1)
+		switch rng.IntN(3) {
+		case 0:
+			b = append(b[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[i:]...)...)
+		case 1:
+			if i < len(b) {
+				b = append(b[:i], b[i+1:]...)
+			}
+		default:
+			if i < len(b) {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+	}
+	return b
+}
+
 var predictSeeds = []string{
 	`{"features":[5.1,3.5,1.4,0.2]}`,
 	` { "features" : [ 5.1 , 3.5 , 1.4 , 0.2 ] , "k" : 3 , "metric" : "manhattan" , "weights" : "distance" } `,
@@ -154,23 +176,7 @@ func TestDecodePredictMatchesEncodingJSON(t *testing.T) {
 		n = 5000
 	}
 	for range n {
-		b := []byte(predictSeeds[rng.IntN(len(predictSeeds))])
-		for range 1 + rng.IntN(3) {
-			i := rng.IntN(len(b) + 1)
-			switch rng.IntN(3) {
-			case 0:
-				b = append(b[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[i:]...)...)
-			case 1:
-				if i < len(b) {
-					b = append(b[:i], b[i+1:]...)
-				}
-			default:
-				if i < len(b) {
-					b[i] = alphabet[rng.IntN(len(alphabet))]
-				}
-			}
-		}
-		checkSame(t, b)
+		checkSame(t, mutate(rng, predictSeeds[rng.IntN(len(predictSeeds))], alphabet))
 	}
 	// Random well-formed batches, both forms, odd spacing.
 	for range 300 {

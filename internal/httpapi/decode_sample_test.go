@@ -115,23 +115,7 @@ func TestDecodeSampleMatchesEncodingJSON(t *testing.T) {
 	}
 	for range n {
 		schema := schemas[rng.IntN(len(schemas))]
-		b := []byte(sampleSeeds[rng.IntN(len(sampleSeeds))])
-		for range 1 + rng.IntN(3) {
-			i := rng.IntN(len(b) + 1)
-			switch rng.IntN(3) {
-			case 0:
-				b = append(b[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[i:]...)...)
-			case 1:
-				if i < len(b) {
-					b = append(b[:i], b[i+1:]...)
-				}
-			default:
-				if i < len(b) {
-					b[i] = alphabet[rng.IntN(len(alphabet))]
-				}
-			}
-		}
-		checkSameSample(t, schema, b)
+		checkSameSample(t, schema, mutate(rng, sampleSeeds[rng.IntN(len(sampleSeeds))], alphabet))
 	}
 }
 

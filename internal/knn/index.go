@@ -638,17 +638,7 @@ func (ix *Index) PredictInto(pr *Prediction, p []float64, q Query) error {
 // batch markedly faster (BenchmarkIndexBatch). The answers do not depend
 // on the order.
 func (ix *Index) Cell(p []float64) int {
-	t := ix.log.t
-	i, lo, hi, leaf := 0, 0, len(t.ids), t.leaf
-	for hi-lo > leaf {
-		nd := &t.nodes[i]
-		mid := lo + (hi-lo)/2
-		if p[nd.axis] < nd.split {
-			i, hi = 2*i+1, mid
-		} else {
-			i, lo = 2*i+2, mid
-		}
-	}
+	i, _, _ := ix.log.t.leafOf(p)
 	return i
 }
 

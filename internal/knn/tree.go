@@ -636,17 +636,7 @@ func (t *tree) searchSmall(h *topK, p []float64, k int, m Metric, dead []atomic.
 		within4(t.blocks, (*[4]float64)(p), -1, m, &dist, &mask, &mins)
 		atMost(&dist, len(t.blocks)/4, kthSmallest(&mins, k), &mask)
 	} else {
-		i, leaf := 0, t.leaf
-		hi = len(t.ids)
-		for hi-lo > leaf {
-			nd := &t.nodes[i]
-			mid := lo + (hi-lo)/2
-			if p[nd.axis] < nd.split {
-				i, hi = 2*i+1, mid
-			} else {
-				i, lo = 2*i+2, mid
-			}
-		}
+		_, lo, hi = t.leafOf(p)
 		t.scan4(h, lo, hi, p, k, m, dead, n)
 		if dead != nil || len(h.items) < k {
 			t.scan4(h, 0, lo, p, k, m, dead, n)
@@ -671,6 +661,22 @@ func (t *tree) searchSmall(h *topK, p []float64, k int, m Metric, dead []atomic.
 			h.push(dist[r], ids[r], int32(labels[r]), k)
 		}
 	}
+}
+
+// leafOf descends to the leaf in which p falls and returns its node and
+// its rows [lo, hi).
+func (t *tree) leafOf(p []float64) (node, lo, hi int) {
+	hi = len(t.ids)
+	for hi-lo > t.leaf {
+		nd := &t.nodes[node]
+		mid := lo + (hi-lo)/2
+		if p[nd.axis] < nd.split {
+			node, hi = 2*node+1, mid
+		} else {
+			node, lo = 2*node+2, mid
+		}
+	}
+	return node, lo, hi
 }
 
 // kthSmallest returns the k-th smallest of the values in v (1 <= k <= 8),
