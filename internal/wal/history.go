@@ -124,18 +124,7 @@ func (l *Log) writeHistory() error {
 
 // appendFile appends b to the existing file path and fsyncs it.
 func appendFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeSynced(path, os.O_WRONLY|os.O_APPEND, b)
 }
 
 // RecoveredChanges returns the changes recovered by Open (from the history file

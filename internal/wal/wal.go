@@ -715,12 +715,10 @@ func (l *Log) writeSnapshot(s *dataset.Snapshot) error {
 	return nil
 }
 
-// writeFileAtomic replaces dir/name with b: write a temporary file, fsync
-// it, rename it over the old one, fsync the directory.
-func writeFileAtomic(dir, name string, b []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + tempSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+// writeSynced opens path with flag (creating it 0640 if flag says so),
+// writes b, fsyncs and closes it; the first error wins.
+func writeSynced(path string, flag int, b []byte) error {
+	f, err := os.OpenFile(path, flag, 0o640)
 	if err != nil {
 		return err
 	}
@@ -731,6 +729,15 @@ func writeFileAtomic(dir, name string, b []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// writeFileAtomic replaces dir/name with b: write a temporary file, fsync
+// it, rename it over the old one, fsync the directory.
+func writeFileAtomic(dir, name string, b []byte) error {
+	path := filepath.Join(dir, name)
+	tmp := path + tempSuffix
+	err := writeSynced(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, b)
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
