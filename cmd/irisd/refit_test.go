@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/irisknn/irisknn/internal/datasettest"
 )
 
 // The scikit-learn reference of a replace import, made by
@@ -25,18 +27,8 @@ const refitTestdata = "../../internal/dataset/testdata/"
 type refitReference struct {
 	Queries [][]float64                     `json:"queries"`
 	Scalers map[string]map[string][]float64 `json:"scalers"`
-	Cases   []struct {
-		Query         int       `json:"query"`
-		Scale         string    `json:"scale"`
-		Metric        string    `json:"metric"`
-		Weights       string    `json:"weights"`
-		K             int       `json:"k"`
-		Class         string    `json:"class"`
-		Probabilities []float64 `json:"probabilities"`
-		KthTie        bool      `json:"kth_distance_tie"`
-		InexactZero   bool      `json:"sklearn_inexact_zero"`
-	} `json:"cases"`
-	Classes []string `json:"classes"`
+	Cases   []datasettest.SklearnCase       `json:"cases"`
+	Classes []string                        `json:"classes"`
 }
 
 // wireScaler is GET /dataset's scaler.

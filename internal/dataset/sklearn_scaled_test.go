@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"github.com/irisknn/irisknn/internal/knn"
 )
 
@@ -33,20 +34,8 @@ type scaledReference struct {
 	} `json:"datasets"`
 }
 
-// sklearnCase is one scikit-learn answer of the reference files: a query
-// (by index) with its settings and scikit-learn's class and probabilities.
-type sklearnCase struct {
-	Query         int       `json:"query"`
-	Scale         string    `json:"scale"`
-	Metric        string    `json:"metric"`
-	Weights       string    `json:"weights"`
-	K             int       `json:"k"`
-	Class         string    `json:"class"`
-	Probabilities []float64 `json:"probabilities"`
-	KthTie        bool      `json:"kth_distance_tie"`
-	InexactZero   bool      `json:"sklearn_inexact_zero"`
-	VoteTie       bool      `json:"vote_tie"`
-}
+// sklearnCase is one scikit-learn answer of the reference files.
+type sklearnCase = datasettest.SklearnCase
 
 // checkScaler checks a fitted scaler against scikit-learn's parameters
 // (mean_ and scale_, or data_min_ and data_range_, the range to rangeTol).

@@ -36,3 +36,22 @@ func Iris(t testing.TB) *dataset.Snapshot {
 	require.NoError(t, err)
 	return snap
 }
+
+// SklearnCase is one scikit-learn answer of the reference files under
+// internal/dataset/testdata (written by its gen_sklearn*.py scripts with
+// Debian's python3-sklearn): a query, by index, with its settings and
+// scikit-learn's class and probabilities, and whether a distance tie at the
+// k-th neighbour, scikit-learn's inexact zero distance or a vote tie
+// decides it.
+type SklearnCase struct {
+	Query         int       `json:"query"`
+	Scale         string    `json:"scale"`
+	Metric        string    `json:"metric"`
+	Weights       string    `json:"weights"`
+	K             int       `json:"k"`
+	Class         string    `json:"class"`
+	Probabilities []float64 `json:"probabilities"`
+	KthTie        bool      `json:"kth_distance_tie"`
+	InexactZero   bool      `json:"sklearn_inexact_zero"`
+	VoteTie       bool      `json:"vote_tie"`
+}

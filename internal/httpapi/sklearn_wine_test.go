@@ -13,6 +13,7 @@ import (
 
 	"github.com/irisknn/irisknn/internal/apitest"
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
@@ -29,23 +30,14 @@ func TestWineAnswersAsScikitLearn(t *testing.T) {
 	require.NoError(t, err)
 	var ref struct {
 		Datasets []struct {
-			Name     string      `json:"name"`
-			CSV      string      `json:"csv"`
-			Label    string      `json:"label"`
-			Features []string    `json:"features"`
-			Classes  []string    `json:"classes"`
-			Queries  [][]float64 `json:"queries"`
-			Kinds    []string    `json:"query_kinds"`
-			Cases    []struct {
-				Query         int       `json:"query"`
-				Scale         string    `json:"scale"`
-				Metric        string    `json:"metric"`
-				Weights       string    `json:"weights"`
-				K             int       `json:"k"`
-				Class         string    `json:"class"`
-				Probabilities []float64 `json:"probabilities"`
-				KthTie        bool      `json:"kth_distance_tie"`
-			} `json:"cases"`
+			Name     string                    `json:"name"`
+			CSV      string                    `json:"csv"`
+			Label    string                    `json:"label"`
+			Features []string                  `json:"features"`
+			Classes  []string                  `json:"classes"`
+			Queries  [][]float64               `json:"queries"`
+			Kinds    []string                  `json:"query_kinds"`
+			Cases    []datasettest.SklearnCase `json:"cases"`
 		} `json:"datasets"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &ref))
