@@ -222,9 +222,10 @@ func (s *Server) exportSamples(w http.ResponseWriter, snap *dataset.Snapshot, fo
 	}
 	// The one sample encoding of the API, a line each.
 	schema := snap.Schema()
+	var line []byte
 	snap.AllOf(label, func(x dataset.Sample, _ int) bool {
-		b, _ := toSampleJSON(schema, x).MarshalJSON()
-		_, err := bw.Write(append(b, '\n'))
+		line = append(toSampleJSON(schema, x).appendJSON(line[:0]), '\n')
+		_, err := bw.Write(line)
 		return err == nil
 	})
 	_ = bw.Flush()

@@ -12,7 +12,13 @@ import (
 // etag formats a sample's revision as its strong entity tag: 16 hex digits
 // in quotes.
 func etag(x dataset.Sample) string {
-	return fmt.Sprintf(`"%016x"`, uint64(x.Revision()))
+	const hex = "0123456789abcdef"
+	var b [18]byte
+	b[0], b[17] = '"', '"'
+	for i, r := 16, uint64(x.Revision()); i > 0; i, r = i-1, r>>4 {
+		b[i] = hex[r&15]
+	}
+	return string(b[:])
 }
 
 // precondition reads the If-Match header (RFC 9110 13.1.1) as a domain

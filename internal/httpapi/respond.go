@@ -61,10 +61,27 @@ func versionHeader(version uint64) []string {
 	return v.value
 }
 
-// quoteJSON returns s as a JSON string literal.
+// quoteJSON returns s as a JSON string literal, as json.Marshal writes it.
 func quoteJSON(s string) []byte {
-	b, _ := json.Marshal(s)
-	return b
+	return appendQuoted(nil, s)
+}
+
+// appendQuoted appends s to b as a JSON string literal, byte for byte as
+// json.Marshal writes it (TestAppendQuotedMatchesMarshal,
+// FuzzAppendQuoted). A string of printable ASCII that needs no escape (no
+// quote, backslash, or the <, > and & that json.Marshal escapes for HTML),
+// as labels and names usually are, is copied between quotes; anything
+// else goes through json.Marshal.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // handleHealthz serves GET /healthz: the process is alive.

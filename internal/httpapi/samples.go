@@ -26,12 +26,18 @@ type sampleJSON struct {
 }
 
 func toSampleJSON(schema *dataset.Schema, x dataset.Sample) sampleJSON {
-	return sampleJSON{x: x, label: quoteJSON(schema.Label())}
+	return sampleJSON{x: x, label: appendQuoted(nil, schema.Label())}
 }
 
 // MarshalJSON implements json.Marshaler.
 func (s sampleJSON) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 64+24*len(s.x.Features))
+	return s.appendJSON(make([]byte, 0, 64+24*len(s.x.Features))), nil
+}
+
+// appendJSON appends the sample's JSON object to b: the one sample
+// encoding of the API (a response, a page's element, an export line, a
+// change).
+func (s sampleJSON) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, s.x.ID, 10)
 	b = append(b, `,"features":[`...)
@@ -44,8 +50,18 @@ func (s sampleJSON) MarshalJSON() ([]byte, error) {
 	b = append(b, "],"...)
 	b = append(b, s.label...)
 	b = append(b, ':')
-	b = append(b, quoteJSON(s.x.Label)...)
-	return append(b, '}'), nil
+	b = appendQuoted(b, s.x.Label)
+	return append(b, '}')
+}
+
+// writeSample answers one sample (GET, POST and PUT /samples) with its
+// ETag, encoded straight into the answer: it is already valid JSON, so it
+// does not go through json.Marshal's check of a Marshaler's output.
+func writeSample(w http.ResponseWriter, status int, version uint64, schema *dataset.Schema, x dataset.Sample) {
+	var buf [256]byte
+	b := toSampleJSON(schema, x).appendJSON(buf[:0])
+	w.Header()["Etag"] = []string{etag(x)}
+	writeJSONBytes(w, status, version, append(b, '\n'))
 }
 
 // sampleRequest is the body of POST /samples and PUT /samples/{id}: id
@@ -292,8 +308,7 @@ func (s *Server) handleGetSample() http.HandlerFunc {
 			s.writeError(w, r, dataset.NotFoundf("no sample with id %d", id))
 			return
 		}
-		w.Header().Set("ETag", etag(x))
-		writeJSON(w, http.StatusOK, snap.Version(), toSampleJSON(snap.Schema(), x))
+		writeSample(w, http.StatusOK, snap.Version(), snap.Schema(), x)
 	}
 }
 
@@ -321,10 +336,9 @@ func (s *Server) handleCreateSample() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
+		w.Header()["Location"] = []string{"/samples/" + strconv.FormatInt(x.ID, 10)}
 		snap = next
-		w.Header().Set("ETag", etag(x))
-		writeJSON(w, http.StatusCreated, snap.Version(), toSampleJSON(schema, x))
+		writeSample(w, http.StatusCreated, snap.Version(), schema, x)
 	}
 }
 
@@ -366,10 +380,9 @@ func (s *Server) handlePutSample() http.HandlerFunc {
 		status := http.StatusOK
 		if created {
 			status = http.StatusCreated
-			w.Header().Set("Location", fmt.Sprintf("/samples/%d", x.ID))
+			w.Header()["Location"] = []string{"/samples/" + strconv.FormatInt(x.ID, 10)}
 		}
-		w.Header().Set("ETag", etag(x))
-		writeJSON(w, status, snap.Version(), toSampleJSON(schema, x))
+		writeSample(w, status, snap.Version(), schema, x)
 	}
 }
 
