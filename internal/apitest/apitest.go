@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -121,9 +122,23 @@ func (r *Response) JSON(t testing.TB) map[string]any {
 // checked against the document (when the route is in it), an error must be
 // a problem, and nothing may be a 500.
 func (s *Server) Do(method, path, body string, headers ...string) *Response {
+	s.T.Helper()
+	return s.do(context.Background(), method, path, body, headers...)
+}
+
+// DoWithin is Do bounded by d: a request not answered within d fails the
+// test instead of hanging it (for answers that must not wait).
+func (s *Server) DoWithin(d time.Duration, method, path, body string, headers ...string) *Response {
+	s.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return s.do(ctx, method, path, body, headers...)
+}
+
+func (s *Server) do(ctx context.Context, method, path, body string, headers ...string) *Response {
 	t := s.T
 	t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, strings.NewReader(body))
 	require.NoError(t, err)
 	if body == "" {
 		req.Body = http.NoBody

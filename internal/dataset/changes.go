@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -44,13 +45,37 @@ type ChangeFeed interface {
 	// Changes returns up to limit changes after version since, in version
 	// order, all published (visible in Snapshot). A since before the
 	// kept window is a KindGone error naming the oldest kept version.
+	//
+	// A since after the newest version is a KindConflict error wrapping
+	// ErrAhead, naming the newest version, when no one else writes to
+	// the set: this history never reached since, so the client follows
+	// another one (the server restarted without its data). When other
+	// replicas write to the set too (a SharedJournal), one of them may be
+	// ahead and this one will catch up: the answer is an empty list, and
+	// Wait waits for it.
 	Changes(since uint64, limit int) ([]Change, error)
 	// Wait returns a channel that is closed once a version after v is
-	// published (at once if one is).
+	// published (at once if one is). It never reports ErrAhead: a caller
+	// asks Changes first.
 	Wait(v uint64) <-chan struct{}
 	// Oldest returns the version of the oldest change kept: every change
 	// from it on is kept, and a since below Oldest()-1 is gone.
 	Oldest() uint64
+}
+
+// ErrAhead is wrapped by the error ChangeFeed.Changes returns for a
+// version after the newest one of a set that no one else writes to: such
+// a version belongs to another history of the set (before a restart
+// without its data, or from a replaced data directory), and what follows
+// it here would not follow what the client has.
+var ErrAhead = errors.New("the version is after the newest version of this set")
+
+// aheadError is the error of a since after newest, the newest version of
+// a set that no one else writes to.
+func aheadError(since, newest uint64) error {
+	return &Error{Kind: KindConflict, NewestVersion: newest, Err: fmt.Errorf("since %d, newest %d: %w", since, newest, ErrAhead), Message: fmt.Sprintf(
+		"version %d is after this server's newest version %d: this training set's history never reached it (the server restarted without -data-dir, or its data directory was replaced), so the changes that follow here do not follow yours; reload the set (GET /samples, or GET /dataset for its version) and follow from since=%d",
+		since, newest, newest)}
 }
 
 // Feed is the window of recent changes of a set: at most a fixed number,
@@ -192,7 +217,7 @@ func (f *Feed) Changes(since uint64, limit int) ([]Change, error) {
 	// Version 1 is the loaded set, made by no change: a feed kept from
 	// there answers any since.
 	if since < f.from && f.from > 1 {
-		return nil, &Error{Kind: KindGone, Message: fmt.Sprintf(
+		return nil, &Error{Kind: KindGone, OldestVersion: f.from + 1, Message: fmt.Sprintf(
 			"changes after version %d are no longer kept: the oldest kept change is version %d (the feed keeps the last %d); start from since=%d, or export the whole set (GET /samples, Accept: text/csv) and follow from its version",
 			since, f.from+1, f.window, f.from)}
 	}

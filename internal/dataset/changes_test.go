@@ -2,6 +2,8 @@ package dataset_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -130,4 +132,73 @@ func TestMemoryStampsChangesWithTimeAndActor(t *testing.T) {
 		assert.True(t, c.Time.After(before) && c.Time.Before(time.Now().Add(time.Second)), "time %v", c.Time)
 		assert.Equal(t, time.UTC, c.Time.Location())
 	}
+}
+
+// sharedJournal is a SharedJournal that no one else writes to: enough for
+// a store to know that other replicas may be ahead of it.
+type sharedJournal struct{}
+
+func (sharedJournal) Record(context.Context, dataset.Change) error { return nil }
+func (sharedJournal) CatchUp(_ context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, []dataset.Change, error) {
+	return cur, nil, nil
+}
+
+var _ dataset.SharedJournal = sharedJournal{}
+
+// TestMemoryFeedAheadOfTheNewestVersion: a since after the newest version
+// is ErrAhead (a 409 naming the newest version) for a store that no one
+// else writes to, whose history can never get there; a store over a shared
+// journal answers an empty list, since another replica may be ahead. A
+// since at the newest version is an empty list for both.
+func TestMemoryFeedAheadOfTheNewestVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		journal dataset.Journal
+		since   uint64
+		ahead   bool
+	}{
+		{"alone, after the newest", nil, 3, true},
+		{"alone, far after the newest", nil, 500, true},
+		{"alone, at the newest", nil, 2, false},
+		{"shared, after the newest", sharedJournal{}, 3, false},
+		{"shared, far after the newest", sharedJournal{}, 500, false},
+		{"shared, at the newest", sharedJournal{}, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := dataset.NewMemory(irisSnapshot(t), tc.journal)
+			_, err := m.Delete(context.Background(), 7, dataset.Precondition{})
+			require.NoError(t, err)
+			require.Equal(t, uint64(2), m.Snapshot().Version())
+
+			got, err := m.Changes(tc.since, 10)
+			if !tc.ahead {
+				require.NoError(t, err)
+				assert.Empty(t, got)
+				return
+			}
+			require.ErrorIs(t, err, dataset.ErrAhead)
+			assert.Equal(t, dataset.KindConflict, dataset.ErrorKind(err))
+			de, ok := errors.AsType[*dataset.Error](err)
+			require.True(t, ok)
+			assert.Equal(t, uint64(2), de.NewestVersion)
+			assert.Contains(t, de.Message, fmt.Sprintf("version %d is after this server's newest version 2", tc.since))
+			assert.Contains(t, de.Message, "follow from since=2")
+		})
+	}
+}
+
+// TestFeedGoneNamesTheOldestVersion: the KindGone error of a since before
+// the window carries the oldest kept version for the client.
+func TestFeedGoneNamesTheOldestVersion(t *testing.T) {
+	f := dataset.NewFeed(2, 1, nil)
+	for v := uint64(2); v <= 5; v++ {
+		f.Add(put(v))
+	}
+	f.Publish(5)
+	_, err := f.Changes(1, 10)
+	de, ok := errors.AsType[*dataset.Error](err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, dataset.KindGone, de.Kind)
+	assert.Equal(t, f.Oldest(), de.OldestVersion)
+	assert.Equal(t, uint64(4), de.OldestVersion)
 }

@@ -33,7 +33,13 @@ type Error struct {
 	Kind    Kind
 	Message string
 	Fields  []FieldError
-	Err     error
+	// OldestVersion and NewestVersion, when not 0, are versions the
+	// error is about, for a client to act on without reading Message:
+	// the oldest version kept (history that is gone), the newest version
+	// there is (a version asked for that is after it).
+	OldestVersion uint64
+	NewestVersion uint64
+	Err           error
 }
 
 func (e *Error) Error() string {

@@ -250,8 +250,15 @@ func NewMemoryWith(snap *Snapshot, journal Journal, opts MemoryOptions) *Memory 
 
 var _ ChangeFeed = (*Memory)(nil)
 
-// Changes implements ChangeFeed.
+// Changes implements ChangeFeed. A since after the current version is
+// ErrAhead unless the journal is shared: then another replica may be
+// ahead, and this one catches up with it. The current version is that of
+// Snapshot, which is published before the feed, so a client that has just
+// read version v is never told that v is ahead.
 func (m *Memory) Changes(since uint64, limit int) ([]Change, error) {
+	if newest := m.Snapshot().Version(); since > newest && m.shared == nil {
+		return nil, aheadError(since, newest)
+	}
 	return m.feed.Changes(since, limit)
 }
 

@@ -115,7 +115,9 @@ func wantsEventStream(r *http.Request) bool {
 
 // handleChanges serves GET /dataset/changes?since=V&limit=&wait=: the
 // changes after version V, as a JSON page (a long poll with wait), or
-// followed live as Server-Sent Events (Accept: text/event-stream).
+// followed live as Server-Sent Events (Accept: text/event-stream). Whether
+// a V after the newest version waits or is an error is the feed's to say
+// (dataset.ErrAhead): it answers at once, before any wait.
 func (s *Server) handleChanges() http.HandlerFunc {
 	type response struct {
 		Changes        []changeJSON `json:"changes"`
@@ -175,7 +177,9 @@ func (s *Server) handleChanges() http.HandlerFunc {
 // It ends when the client goes away or the server shuts down.
 func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, feed dataset.ChangeFeed, cq changesQuery) {
 	// The first page is checked before the stream starts, so that a
-	// version out of the window is a plain 410.
+	// version out of the window is a plain 410, and one after the newest
+	// of a set that no one else writes to a plain 409 (an EventSource
+	// then stops reconnecting, and its page reloads the set).
 	changes, err := feed.Changes(cq.since, cq.limit)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -230,8 +234,7 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, feed data
 			changes, err = feed.Changes(since, cq.limit)
 		}
 		if err != nil {
-			status, msg, _ := errorStatus(err)
-			b, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: msg, Instance: r.URL.Path, RequestID: requestIDFrom(r)})
+			b, _ := json.Marshal(problemOf(r, err))
 			write(fmt.Appendf(nil, "event: error\ndata: %s\n\n", b))
 			return
 		}

@@ -3,7 +3,9 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/irisknn/irisknn/data"
 	"github.com/irisknn/irisknn/internal/apitest"
 	"github.com/irisknn/irisknn/internal/dataset"
+	"github.com/irisknn/irisknn/internal/datasettest"
 	"github.com/irisknn/irisknn/internal/httpapi"
 )
 
@@ -103,6 +106,8 @@ func TestChangeFeedBeforeTheWindowIsGone(t *testing.T) {
 	r := a.Do("GET", "/dataset/changes?since=2", "")
 	assert.Equal(t, http.StatusGone, r.Status)
 	assert.Contains(t, r.JSON(t)["detail"], "oldest kept change is version 4")
+	assert.EqualValues(t, 4, r.JSON(t)["oldest_version"])
+	assert.NotContains(t, r.JSON(t), "newest_version")
 	l := listChanges(t, a, "since=3")
 	assert.Equal(t, uint64(4), l.OldestVersion)
 	assert.Len(t, l.Changes, 3)
@@ -240,4 +245,119 @@ func TestChangeFeedEventStream(t *testing.T) {
 	a.API.SetReady(false)
 	_, err = rd2.ReadString(0)
 	assert.Error(t, err, "the stream ends at shutdown") // io.EOF
+}
+
+// sharedJournal is a dataset.SharedJournal no other replica writes to: a
+// store over it behaves as a PostgreSQL replica does, one that other
+// replicas may be ahead of.
+type sharedJournal struct{}
+
+func (sharedJournal) Record(context.Context, dataset.Change) error { return nil }
+func (sharedJournal) CatchUp(_ context.Context, cur *dataset.Snapshot) (*dataset.Snapshot, []dataset.Change, error) {
+	return cur, nil, nil
+}
+
+// newAPIAtVersion2 serves the shipped Iris after one write (version 2),
+// over journal (nil: a store alone, as in memory or with -data-dir).
+func newAPIAtVersion2(t *testing.T, journal dataset.Journal) *apitest.Server {
+	t.Helper()
+	a := apitest.Start(t, httpapi.Config{}, dataset.NewMemory(datasettest.Iris(t), journal))
+	require.Equal(t, http.StatusNoContent, a.Do("DELETE", "/samples/10", "").Status)
+	require.Equal(t, uint64(2), a.Store.Snapshot().Version())
+	return a
+}
+
+// openStream starts GET path as an event stream and returns its answer's
+// status and Content-Type; the stream is closed. It fails the test rather
+// than wait more than 5 s for the answer.
+func openStream(t *testing.T, a *apitest.Server, path string, header ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", a.URL+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Content-Type")
+}
+
+// TestChangeFeedAfterTheNewestVersionIsAConflictAtOnce: on a server that
+// is the only writer of its set, a version after its newest (since, or
+// Last-Event-ID when later) can never come in this history (a restart
+// without -data-dir): the answer is a 409 problem at once, naming both
+// versions and saying what to do, as a JSON page, a long poll or an event
+// stream alike, never a wait or a stream of another history's changes.
+func TestChangeFeedAfterTheNewestVersionIsAConflictAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		query  string
+		asked  uint64
+		header []string
+	}{
+		{"a page, one after", "since=3", 3, nil},
+		{"a page, far after", "since=500", 500, nil},
+		{"a long poll", "since=3&wait=20s", 3, nil},
+		{"an event stream", "since=3", 3, []string{"Accept", "text/event-stream"}},
+		{"Last-Event-ID after since, a page", "since=1", 500, []string{"Last-Event-ID", "500"}},
+		{"Last-Event-ID after since, a long poll", "since=1&wait=20s", 3, []string{"Last-Event-ID", "3"}},
+		{"Last-Event-ID after since, an event stream", "since=1", 500, []string{"Accept", "text/event-stream", "Last-Event-ID", "500"}},
+		{"since after Last-Event-ID, an event stream", "since=3", 3, []string{"Accept", "text/event-stream", "Last-Event-ID", "2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAPIAtVersion2(t, nil) // a server per case: its checks fail this case
+			r := a.DoWithin(2*time.Second, "GET", "/dataset/changes?"+tc.query, "", tc.header...)
+			require.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+			assert.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+			p := r.JSON(t)
+			assert.EqualValues(t, 2, p["newest_version"])
+			assert.Contains(t, p["detail"], fmt.Sprintf("version %d is after this server's newest version 2", tc.asked))
+			assert.Contains(t, p["detail"], "reload the set (GET /samples")
+			assert.Contains(t, p["detail"], "follow from since=2")
+		})
+	}
+}
+
+// TestChangeFeedAtTheNewestVersionWaitsAsBefore: a since at the newest
+// version is not ahead: a page is empty, a long poll waits for its time,
+// an event stream starts.
+func TestChangeFeedAtTheNewestVersionWaitsAsBefore(t *testing.T) {
+	a := newAPIAtVersion2(t, nil)
+	l := listChanges(t, a, "since=2")
+	assert.Empty(t, l.Changes)
+	assert.Equal(t, uint64(2), l.DatasetVersion)
+
+	start := time.Now()
+	r := a.DoWithin(5*time.Second, "GET", "/dataset/changes?since=1&wait=200ms", "", "Last-Event-ID", "2")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "the long poll waited")
+	assert.Empty(t, r.JSON(t)["changes"])
+
+	status, ct := openStream(t, a, "/dataset/changes?since=2")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "text/event-stream", ct)
+}
+
+// TestChangeFeedOfASharedSetWaitsForAVersionAhead: a replica over a
+// shared journal (PostgreSQL) answers a since after its newest version as
+// any other: another replica may be ahead, and this one catches up. So a
+// long poll waits, and an event stream starts.
+func TestChangeFeedOfASharedSetWaitsForAVersionAhead(t *testing.T) {
+	a := newAPIAtVersion2(t, sharedJournal{})
+	l := listChanges(t, a, "since=500")
+	assert.Empty(t, l.Changes)
+	assert.Equal(t, uint64(500), l.NextSince)
+
+	start := time.Now()
+	r := a.DoWithin(5*time.Second, "GET", "/dataset/changes?since=3&wait=200ms", "")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "the long poll waited")
+
+	status, ct := openStream(t, a, "/dataset/changes?since=1", "Last-Event-ID", "500")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "text/event-stream", ct)
 }

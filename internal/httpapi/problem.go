@@ -58,6 +58,34 @@ type problem struct {
 	Instance  string               `json:"instance,omitempty"`
 	RequestID string               `json:"request_id,omitempty"`
 	Errors    []dataset.FieldError `json:"errors,omitempty"`
+	// Extension members: the versions a dataset error is about.
+	OldestVersion uint64 `json:"oldest_version,omitempty"`
+	NewestVersion uint64 `json:"newest_version,omitempty"`
+}
+
+// newProblem returns the problem of a request with the given status.
+func newProblem(r *http.Request, status int, detail string, fields []dataset.FieldError) problem {
+	return problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		RequestID: requestIDFrom(r),
+		Errors:    fields,
+	}
+}
+
+// problemOf returns the problem that tells the client about err: the one
+// way an error becomes a problem, whether it is the answer (writeError) or
+// an event of a stream already answered.
+func problemOf(r *http.Request, err error) problem {
+	status, msg, fields := errorStatus(err)
+	p := newProblem(r, status, msg, fields)
+	if de, ok := errors.AsType[*dataset.Error](err); ok && status < 500 {
+		p.OldestVersion, p.NewestVersion = de.OldestVersion, de.NewestVersion
+	}
+	return p
 }
 
 // errorStatus returns the status, client message and field errors for err.
@@ -87,7 +115,8 @@ func errorStatus(err error) (int, string, []dataset.FieldError) {
 // writeError writes err as a problem response and logs it: a server error
 // with its cause at error level, a client error at debug level.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg, fields := errorStatus(err)
+	p := problemOf(r, err)
+	status := p.Status
 	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelError
@@ -99,24 +128,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1") // overloaded or a dependency down: both pass
 	}
-	writeProblem(w, r, status, msg, fields)
+	sendProblem(w, p)
 }
 
 // writeProblem writes a problem response with the given status.
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string, fields []dataset.FieldError) {
-	p := problem{
-		Type:      "about:blank",
-		Title:     http.StatusText(status),
-		Status:    status,
-		Detail:    detail,
-		Instance:  r.URL.Path,
-		RequestID: requestIDFrom(r),
-		Errors:    fields,
-	}
+	sendProblem(w, newProblem(r, status, detail, fields))
+}
+
+// sendProblem writes p as the response.
+func sendProblem(w http.ResponseWriter, p problem) {
 	b, _ := json.Marshal(p)
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
+	w.WriteHeader(p.Status)
 	w.Write(append(b, '\n'))
 }

@@ -266,3 +266,35 @@ func TestAChangeTooBigToNotifyReachesTheOtherReplicas(t *testing.T) {
 	assert.Equal(t, dataset.OpImport, changes[0].Op)
 	assert.Equal(t, 400, changes[0].Import.Rows)
 }
+
+// TestAReplicaWaitsForAVersionAnotherReplicaMakes: a replica asked for the
+// changes after a version it has not reached answers an empty list, not
+// dataset.ErrAhead (another replica may be ahead), and its Wait wakes once
+// the other replica's writes arrive; then it lists them.
+func TestAReplicaWaitsForAVersionAnotherReplicaMakes(t *testing.T) {
+	srv := pgtest.Database(t)
+	ctx := context.Background()
+	a := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
+	b := open(t, srv.URL(), irisSnapshot(t), pgstore.Options{})
+	ahead := b.Snapshot().Version() + 1
+	changes, err := b.Changes(ahead, 10)
+	require.NoError(t, err, "a version after b's newest is no error on a shared set")
+	assert.Empty(t, changes)
+	woken := b.Wait(ahead)
+
+	_, _, err = a.Create(ctx, valid(t, a, 0, []float64{1, 2, 3, 4}, "setosa"))
+	require.NoError(t, err)
+	_, snap, err := a.Create(ctx, valid(t, a, 0, []float64{4, 3, 2, 1}, "virginica"))
+	require.NoError(t, err)
+	require.Equal(t, ahead+1, snap.Version())
+	select {
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's Wait did not wake when a's writes reached it")
+	}
+	eventually(t, "b has a's writes", func() bool { return b.Snapshot().Version() == snap.Version() })
+	changes, err = b.Changes(ahead, 10)
+	require.NoError(t, err)
+	require.Len(t, changes, 1)
+	assert.Equal(t, snap.Version(), changes[0].Version)
+}

@@ -618,10 +618,16 @@ const live = { source: null, timer: 0, stale: false };
  * /dataset/changes as Server-Sent Events) from the version the page shows:
  * when another client changes the set, the plot, the editor's list and the
  * prediction follow. A dropped connection is resumed by the browser where
- * it stopped (Last-Event-ID). When the server refuses or ends the feed (the
- * page fell behind its window, or a restart), the page catches up with GET
- * /dataset and follows again after WATCH_MS. body.dataset.live says where
- * it stands: "feed", "reconnecting" or "lost".
+ * it stopped (Last-Event-ID). When the server refuses or ends the feed, the
+ * page catches up with GET /dataset and follows again after WATCH_MS: a 410
+ * (the page fell behind the feed's window) and a 409 (the page's version is
+ * after the server's newest: it restarted without -data-dir, so that
+ * version belongs to another history) both need the whole set reloaded
+ * from scratch. The EventSource cannot read the status (an answer that is
+ * not a 200 event stream closes it, with no reconnect), but it need not:
+ * either way GET /dataset names a version other than the page's, so
+ * refreshAll reloads everything and the feed restarts from the new version.
+ * body.dataset.live says where it stands: "feed", "reconnecting" or "lost".
  */
 function followChanges() {
   live.source?.close();
