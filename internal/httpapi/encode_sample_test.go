@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -79,20 +78,5 @@ func BenchmarkServePut(b *testing.B) {
 	require.NoError(b, err)
 	cfg := DefaultConfig()
 	cfg.Logger = logging.New(io.Discard, "json", slog.LevelInfo)
-	s := NewServer(cfg, store)
-	body := []byte(`{"features":[5.1,3.5,1.4,0.3],"species":"setosa"}`)
-	rd := bytes.NewReader(body)
-	req := httptest.NewRequest(http.MethodPut, "/samples/7", rd)
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	require.Equal(b, http.StatusOK, rec.Code, rec.Body.String())
-	b.ReportAllocs()
-	for b.Loop() {
-		rd.Reset(body)
-		rec.Body.Reset()
-		clear(rec.Header())
-		delete(req.Header, "X-Request-Id")
-		s.ServeHTTP(rec, req)
-	}
+	benchServe(b, NewServer(cfg, store), http.MethodPut, "/samples/7", `{"features":[5.1,3.5,1.4,0.3],"species":"setosa"}`)
 }
