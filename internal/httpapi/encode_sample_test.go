@@ -56,7 +56,7 @@ func TestSampleAnswerIsWhatJSONMarshalWrites(t *testing.T) {
 	schema := dataset.IrisSchema()
 	for _, x := range []dataset.Sample{
 		{ID: 7, Features: []float64{5.1, 3.5, 1.4, 0.2}, Label: "setosa"},
-		{ID: 8, Features: []float64{1e-7, 1e21, -0.0, 123456789.125}, Label: "a<b>&\"c\""},
+		{ID: 8, Features: []float64{1e-7, 1e21, math.Copysign(0, -1), 123456789.125}, Label: "a<b>&\"c\""},
 	} {
 		want, err := json.Marshal(map[string]any{"id": x.ID, "features": x.Features, schema.Label(): x.Label})
 		require.NoError(t, err)
