@@ -345,19 +345,5 @@ func BenchmarkServePredictBatch(b *testing.B) {
 		fmt.Fprintf(&sb, "[%.1f,%.1f,%.1f,%.1f]", 4.3+float64(i%36)/10, 2+float64(i%24)/10, 1+float64(i%59)/10, 0.1+float64(i%25)/10)
 	}
 	sb.WriteString(`]}`)
-	body := []byte(sb.String())
-	rd := bytes.NewReader(body)
-	req := httptest.NewRequest(http.MethodPost, "/predict", rd)
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	require.Equal(b, http.StatusOK, rec.Code, rec.Body.String())
-	b.ReportAllocs()
-	for b.Loop() {
-		rd.Reset(body)
-		req.ContentLength = int64(len(body))
-		rec.Body.Reset()
-		clear(rec.Header())
-		s.ServeHTTP(rec, req)
-	}
+	benchServe(b, s, http.MethodPost, "/predict", sb.String())
 }
